@@ -1,0 +1,130 @@
+"""The augmentation function: ``augment(images, params) -> images``, in TensorFlow ops.
+
+Every augmented image in augcache (cached extraction, on-the-fly replay, tests) is made by
+:func:`augment` from a row of concrete parameters, so the numbers written in a manifest fully
+determine the pixels. Option names and meanings follow Keras' ``ImageDataGenerator``.
+
+Parameter columns (one row per image, float):
+
+=================  ======================================================================
+``rotation``       degrees, counter-clockwise
+``width_shift``    fraction of the width; positive moves the content right
+``height_shift``   fraction of the height; positive moves the content down
+``shear``          shear angle in degrees (counter-clockwise, as in Keras)
+``zoom_x``         sampling scale along x, as in Keras: < 1 magnifies, > 1 shrinks
+``zoom_y``         sampling scale along y
+``flip_horizontal`` 1.0 mirrors left-right, 0.0 does not
+``flip_vertical``  1.0 mirrors top-bottom, 0.0 does not
+``brightness``     factor multiplying every pixel (1.0: unchanged), clipped to [0, 255]
+``channel_shift``  intensity added to every channel, clipped per channel to the image's range
+=================  ======================================================================
+
+Order of operations as in ``ImageDataGenerator.apply_transform``: geometry (one projective
+resampling that includes the flips), then channel shift, then brightness.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+PARAM_COLUMNS = (
+    "rotation",
+    "width_shift",
+    "height_shift",
+    "shear",
+    "zoom_x",
+    "zoom_y",
+    "flip_horizontal",
+    "flip_vertical",
+    "brightness",
+    "channel_shift",
+)
+
+IDENTITY_PARAMS = (0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0)
+
+FILL_MODES = ("constant", "nearest", "reflect", "wrap")
+INTERPOLATIONS = ("bilinear", "nearest")
+
+
+@dataclass(frozen=True)
+class Resampling:
+    """How pixels outside the input are filled and how the input is interpolated."""
+
+    fill_mode: str = "nearest"
+    cval: float = 0.0
+    interpolation: str = "bilinear"
+
+    def __post_init__(self):
+        if self.fill_mode not in FILL_MODES:
+            raise ValueError(f"augment.fill_mode must be one of {FILL_MODES}, got {self.fill_mode!r}")
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                f"augment.interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}"
+            )
+
+
+def _sampling_transforms(params: tf.Tensor, height, width) -> tf.Tensor:
+    """(B, 10) params -> (B, 8) output-to-input maps for ImageProjectiveTransformV3."""
+    p = tf.unstack(tf.cast(params, tf.float32), axis=1)
+    rotation, width_shift, height_shift, shear, zoom_x, zoom_y, flip_h, flip_v = p[:8]
+    h = tf.cast(height, tf.float32)
+    w = tf.cast(width, tf.float32)
+    cx = (w - 1.0) / 2.0
+    cy = (h - 1.0) / 2.0
+    theta = rotation * (math.pi / 180.0)
+    sh = shear * (math.pi / 180.0)
+    # Output point p (column x, row y) samples the input at c + Z S R (F (p - c) - t):
+    # F flips (the last image operation, so the first here), t shifts, R undoes a
+    # counter-clockwise rotation, S shears, Z scales the sampling grid.
+    fx = 1.0 - 2.0 * flip_h
+    fy = 1.0 - 2.0 * flip_v
+    cos, sin = tf.cos(theta), tf.sin(theta)
+    # R = [[cos, -sin], [sin, cos]]; S = [[1, -sin(sh)], [0, cos(sh)]]; Z = diag(zx, zy)
+    sr00 = cos - tf.sin(sh) * sin
+    sr01 = -sin - tf.sin(sh) * cos
+    sr10 = tf.cos(sh) * sin
+    sr11 = tf.cos(sh) * cos
+    a00, a01 = zoom_x * sr00, zoom_x * sr01
+    a10, a11 = zoom_y * sr10, zoom_y * sr11
+    tx = width_shift * w
+    ty = height_shift * h
+    # M = A F; input = M p + c - M c - A t
+    m00, m01 = a00 * fx, a01 * fy
+    m10, m11 = a10 * fx, a11 * fy
+    off_x = cx - (m00 * cx + m01 * cy) - (a00 * tx + a01 * ty)
+    off_y = cy - (m10 * cx + m11 * cy) - (a10 * tx + a11 * ty)
+    zeros = tf.zeros_like(m00)
+    return tf.stack([m00, m01, off_x, m10, m11, off_y, zeros, zeros], axis=1)
+
+
+def augment(images: tf.Tensor, params: tf.Tensor, resampling: Resampling = Resampling()) -> tf.Tensor:
+    """Apply one row of augmentation parameters to each image.
+
+    images: (B, H, W, C) float32, pixel values in [0, 255].
+    params: (B, 10) float, columns as in ``PARAM_COLUMNS``.
+    Returns (B, H, W, C) float32. A row equal to ``IDENTITY_PARAMS`` returns the image unchanged.
+    """
+    images = tf.convert_to_tensor(images, tf.float32)
+    params = tf.convert_to_tensor(params, tf.float32)
+    shape = tf.shape(images)
+    height, width = shape[1], shape[2]
+    transforms = _sampling_transforms(params, height, width)
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=tf.stack([height, width]),
+        fill_value=tf.constant(resampling.cval, tf.float32),
+        interpolation=resampling.interpolation.upper(),
+        fill_mode=resampling.fill_mode.upper(),
+    )
+    channel_shift = params[:, 9][:, None, None, None]
+    lo = tf.reduce_min(out, axis=[1, 2], keepdims=True)
+    hi = tf.reduce_max(out, axis=[1, 2], keepdims=True)
+    shifted = tf.clip_by_value(out + channel_shift, lo, hi)
+    out = tf.where(channel_shift != 0.0, shifted, out)
+    brightness = params[:, 8][:, None, None, None]
+    brightened = tf.clip_by_value(out * brightness, 0.0, 255.0)
+    return tf.where(brightness != 1.0, brightened, out)

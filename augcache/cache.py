@@ -1,0 +1,115 @@
+"""Cache jobs: one epoch's (or the validation set's) features, with the provenance that made them."""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from augcache.augment import Resampling
+from augcache.conv_base import BaseSpec, build_base, feature_function, weights_sha256
+from augcache.extract import extract_to_store
+from augcache.manifest import AugmentConfig, identity_manifest, params_array, read_manifest
+from augcache.provenance import canonical_json, sha256_file, versions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """How features are computed and stored (not what is augmented)."""
+
+    dtype: str = "float16"
+    compression: str | None = None
+    batch_size: int = 64
+    threads: int = 0  # 0: TensorFlow's default
+
+
+def configure_tensorflow(threads: int) -> None:
+    """Deterministic ops, and at most `threads` CPU threads when threads > 0."""
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    if threads > 0:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def base_provenance(spec: BaseSpec, model) -> dict:
+    """Provenance fields describing the conv base and its weights."""
+    weights_file = ""
+    if spec.is_model_file:
+        weights_file = sha256_file(spec.architecture)
+    elif spec.weights not in (None, "imagenet"):
+        weights_file = sha256_file(spec.weights)
+    return {
+        "base_architecture": spec.architecture,
+        "base_weights": "null" if spec.weights is None else str(spec.weights),
+        "base_options": canonical_json(spec.options),
+        "base_layer": spec.layer or "",
+        "pooling": spec.pooling or "none",
+        "image_size": canonical_json(list(spec.image_size)),
+        "weights_sha256": weights_sha256(model),
+        "weights_file_sha256": weights_file,
+    }
+
+
+def expected_provenance(spec: BaseSpec, model, aug: AugmentConfig | None, settings: CacheSettings) -> dict:
+    """The provenance fields a reader checks for stores made under these settings."""
+    fields = base_provenance(spec, model)
+    fields["augmentation"] = canonical_json(aug.to_dict()) if aug is not None else "none"
+    fields["dtype"] = np.dtype(settings.dtype).name
+    return fields
+
+
+def manifest_text_sha256(table: pd.DataFrame) -> str:
+    """sha256 of a manifest table as :func:`augcache.manifest.write_manifest` would write it."""
+    import hashlib
+
+    buffer = io.StringIO()
+    table.to_csv(buffer, index=False, lineterminator="\n")
+    return hashlib.sha256(buffer.getvalue().encode()).hexdigest()
+
+
+def _extract(out_path, table, spec, aug, settings, resampling, attrs, label):
+    configure_tensorflow(settings.threads)
+    model, preprocess = build_base(spec)
+    fields = expected_provenance(spec, model, aug, settings)
+    fields.update(attrs)
+    fields.update(versions())
+    extract_to_store(
+        out_path,
+        paths=table["path"].tolist(),
+        labels=table["label_index"].to_numpy(),
+        sample_ids=table["sample_id"].tolist(),
+        params=params_array(table),
+        feature_fn=feature_function(model, preprocess, spec.image_size),
+        image_size=spec.image_size,
+        batch_size=settings.batch_size,
+        dtype=settings.dtype,
+        attrs=fields,
+        resampling=resampling,
+        compression=settings.compression,
+        label=label,
+    )
+
+
+def extract_epoch(manifest_path, out_path, epoch: int, spec: BaseSpec, aug: AugmentConfig,
+                  settings: CacheSettings) -> None:
+    """Features of one epoch's augmented training images, in manifest order."""
+    table = read_manifest(manifest_path)
+    resampling = Resampling(aug.fill_mode, aug.cval, aug.interpolation)
+    attrs = {"split": "train", "epoch": int(epoch), "manifest_sha256": sha256_file(manifest_path)}
+    _extract(out_path, table, spec, aug, settings, resampling, attrs, f"epoch {epoch}")
+
+
+def extract_unaugmented(index: pd.DataFrame, split: str, out_path, spec: BaseSpec,
+                        settings: CacheSettings) -> None:
+    """Features of one split's images as they are, in sample_id order."""
+    table = identity_manifest(index[index["split"] == split])
+    attrs = {"split": split, "epoch": -1, "manifest_sha256": manifest_text_sha256(table)}
+    _extract(out_path, table, spec, None, settings, Resampling(), attrs, split)

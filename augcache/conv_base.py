@@ -1,0 +1,171 @@
+"""The frozen conv base: built by name or loaded from a .keras file, always called in inference mode."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class BaseSpec:
+    """What the conv base is.
+
+    architecture: a ``keras.applications`` class name (``MobileNetV2``, ``VGG16``, …) or the
+        path of a ``.keras`` model file.
+    weights: None (random, seeded), ``"imagenet"``, or a weights file path (applications only).
+    pooling: None keeps the conv map; ``"avg"`` or ``"max"`` pool it to a vector.
+    image_size: (height, width) of the images fed to the base.
+    options: extra keyword arguments of the application constructor (e.g. ``alpha``).
+    layer: for a ``.keras`` file, the name of the layer whose output is the feature (optional).
+    seed: initialises random weights when ``weights`` is None.
+    """
+
+    architecture: str
+    image_size: tuple[int, int]
+    weights: str | None = None
+    pooling: str | None = None
+    options: dict = field(default_factory=dict)
+    layer: str | None = None
+    seed: int = 0
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> "BaseSpec":
+        """From the ``conv_base`` config section plus ``image_size`` and ``seed``."""
+        return cls(
+            architecture=str(cfg["architecture"]),
+            image_size=tuple(int(s) for s in cfg["image_size"]),
+            weights=cfg.get("weights"),
+            pooling=cfg.get("pooling"),
+            options=dict(cfg.get("options") or {}),
+            layer=cfg.get("layer"),
+            seed=int(cfg.get("seed", 0)),
+        )
+
+    @property
+    def is_model_file(self) -> bool:
+        return self.architecture.endswith(".keras")
+
+
+def _application(name: str):
+    import keras
+
+    constructor = getattr(keras.applications, name, None)
+    if constructor is None or not callable(constructor) or name[0].islower():
+        raise ValueError(
+            f"conv_base.architecture: {name!r} is neither a keras.applications model "
+            "(e.g. MobileNetV2, VGG16, ResNet50) nor a .keras file"
+        )
+    preprocess = getattr(sys.modules[constructor.__module__], "preprocess_input")
+    return constructor, preprocess
+
+
+def _identity(images):
+    return images
+
+
+def _pool(model, pooling):
+    import keras
+
+    if pooling is None or len(model.output.shape) != 4:
+        return model
+    pool = keras.layers.GlobalAveragePooling2D() if pooling == "avg" else keras.layers.GlobalMaxPooling2D()
+    return keras.Model(model.inputs, pool(model.output), name=f"{model.name}_{pooling}")
+
+
+def _load_model_file(spec: BaseSpec):
+    import keras
+
+    path = Path(spec.architecture)
+    if not path.is_file():
+        raise ValueError(f"conv_base.architecture: model file {path} does not exist")
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except ValueError as err:
+        if "safe_mode" in str(err) or "Lambda" in str(err):
+            raise ValueError(
+                f"conv_base.architecture: {path} contains a Lambda layer or other code; it is refused "
+                "because loading it would run code stored in the file. Rebuild the model without "
+                "Lambda layers."
+            ) from err
+        raise ValueError(f"conv_base.architecture: {path} could not be loaded: {err}") from err
+    if spec.layer:
+        try:
+            model = keras.Model(model.inputs, model.get_layer(spec.layer).output)
+        except ValueError as err:
+            raise ValueError(f"conv_base.layer: {path} has no layer named {spec.layer!r}") from err
+    want = (*spec.image_size, 3)
+    have = tuple(model.input_shape[1:])
+    if any(h is not None and h != w for h, w in zip(have, want)):
+        raise ValueError(
+            f"conv_base.architecture: {path} takes inputs of shape {have}, "
+            f"but data.image_size gives {want}"
+        )
+    return _pool(model, spec.pooling), _identity
+
+
+def build_base(spec: BaseSpec):
+    """Return (model, preprocess): a frozen model and its ``preprocess_input``.
+
+    Inputs to ``preprocess`` are float32 RGB pixels in [0, 255]; for a ``.keras`` file the
+    pixels are passed unchanged (the model holds its own rescaling).
+    """
+    import keras
+
+    keras.utils.set_random_seed(spec.seed)
+    if spec.is_model_file:
+        model, preprocess = _load_model_file(spec)
+    else:
+        constructor, preprocess = _application(spec.architecture)
+        weights = spec.weights
+        if weights not in (None, "imagenet") and not Path(weights).is_file():
+            raise ValueError(f"conv_base.weights: weights file {weights} does not exist")
+        try:
+            model = constructor(
+                include_top=False,
+                weights=weights,
+                input_shape=(*spec.image_size, 3),
+                pooling=spec.pooling,
+                **spec.options,
+            )
+        except ValueError as err:
+            raise ValueError(
+                f"conv_base: {spec.architecture} with weights={weights!r} and options {spec.options}: {err}"
+            ) from err
+    model.trainable = False
+    return model, preprocess
+
+
+def weights_sha256(model) -> str:
+    """sha256 over the shapes and bytes of every weight, in model order."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        value = np.ascontiguousarray(weight.numpy())
+        digest.update(f"{weight.path}:{value.dtype}:{value.shape};".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def feature_function(model, preprocess, image_size):
+    """A compiled ``images (B, H, W, 3) float32 in [0, 255] -> features`` in inference mode.
+
+    ``training=False`` makes BatchNorm use its moving statistics, so a sample's features do
+    not depend on the other samples of its batch.
+    """
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((None, *image_size, 3), tf.float32)
+
+    @tf.function(input_signature=[spec])
+    def features(images):
+        return model(preprocess(images), training=False)
+
+    return features
+
+
+def feature_shape(feature_fn) -> tuple[int, ...]:
+    """Shape of one sample's features for a function made by :func:`feature_function`."""
+    return tuple(int(d) for d in feature_fn.get_concrete_function().structured_outputs.shape[1:])

@@ -1,0 +1,194 @@
+"""HDF5 feature stores: atomic writing, provenance attributes, checked reading, and epoch merging.
+
+An epoch store holds ``features`` (n, *feature_shape), ``labels`` (n,) int64 and
+``sample_ids`` (n,) UTF-8 strings, in manifest order, plus provenance attributes. The attribute
+``complete`` is set last, and the file only gets its final name after it is closed, so a
+killed writer leaves at most a ``.tmp`` file that no reader opens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from augcache.provenance import ProvenanceError, check_fields, sha256_file
+
+FORMAT = "augcache-features/1"
+# Fields that differ between the epochs of one cache; every other field must agree.
+PER_EPOCH_FIELDS = ("epoch", "manifest_sha256", "n_samples")
+STRING_DTYPE = h5py.string_dtype("utf-8")
+
+
+def _chunk_rows(feature_shape, itemsize: int, target_bytes: int = 1 << 20) -> int:
+    row_bytes = max(1, int(np.prod(feature_shape)) * itemsize)
+    return int(max(1, min(4096, target_bytes // row_bytes)))
+
+
+class FeatureWriter:
+    """Write a store under a temporary name; on success mark it complete and rename it.
+
+    Use as a context manager; an exception inside the block removes the temporary file.
+    """
+
+    def __init__(self, path, n: int, feature_shape, dtype: str, attrs: dict, compression=None):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.n = n
+        self.feature_shape = tuple(int(d) for d in feature_shape)
+        self.dtype = np.dtype(dtype)
+        self.attrs = dict(attrs)
+        self.compression = compression
+        self.written = 0
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = h5py.File(self.tmp, "w")
+        rows = min(self.n, _chunk_rows(self.feature_shape, self.dtype.itemsize)) or 1
+        self.features = self.file.create_dataset(
+            "features",
+            shape=(self.n, *self.feature_shape),
+            dtype=self.dtype,
+            chunks=(rows, *self.feature_shape),
+            compression=self.compression,
+        )
+        self.labels = self.file.create_dataset("labels", shape=(self.n,), dtype=np.int64)
+        self.sample_ids = self.file.create_dataset("sample_ids", shape=(self.n,), dtype=STRING_DTYPE)
+        for key, value in self.attrs.items():
+            self.file.attrs[key] = value
+        self.file.attrs["format"] = FORMAT
+        self.file.attrs["dtype"] = self.dtype.name
+        self.file.attrs["n_samples"] = self.n
+        self.file.attrs["feature_shape"] = json.dumps(list(self.feature_shape))
+        return self
+
+    def write(self, features: np.ndarray, labels, sample_ids) -> None:
+        """Append the next rows (in manifest order)."""
+        start, stop = self.written, self.written + len(features)
+        if stop > self.n:
+            raise ValueError(f"{self.path}: more than the {self.n} declared rows written")
+        self.features[start:stop] = features.astype(self.dtype, copy=False)
+        self.labels[start:stop] = labels
+        self.sample_ids[start:stop] = list(sample_ids)
+        self.written = stop
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                if self.written != self.n:
+                    raise ValueError(f"{self.path}: {self.written} of {self.n} rows written")
+                self.file.attrs["complete"] = True
+                self.file.flush()
+            self.file.close()
+            if exc_type is None:
+                os.replace(self.tmp, self.path)
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)
+            raise
+        finally:
+            if exc_type is not None:
+                self.tmp.unlink(missing_ok=True)
+        return False
+
+
+def _attr(value):
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def read_attrs(path) -> dict:
+    """Provenance attributes of a store, as plain Python values; refuses incomplete files."""
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as handle:
+            attrs = {key: _attr(value) for key, value in handle.attrs.items()}
+            missing = [name for name in ("features", "labels", "sample_ids") if name not in handle]
+    except OSError as err:
+        raise ProvenanceError(f"{path}: not a readable HDF5 file ({err})") from err
+    if attrs.get("format") != FORMAT:
+        raise ProvenanceError(f"{path}: not an augcache feature store (format {attrs.get('format')!r})")
+    if not attrs.get("complete"):
+        raise ProvenanceError(f"{path}: store is incomplete (its writer did not finish)")
+    if missing:
+        raise ProvenanceError(f"{path}: dataset(s) {', '.join(missing)} missing")
+    return attrs
+
+
+def check_store(path, expected: dict) -> dict:
+    """Read a store's attributes and check that each expected field has its expected value."""
+    attrs = read_attrs(path)
+    check_fields(path, attrs, expected)
+    return attrs
+
+
+def merge_epochs(epoch_paths, manifest_paths, out_path) -> dict:
+    """One store over K epoch stores, checked to share provenance.
+
+    ``features`` becomes a virtual dataset (K, n, *feature_shape) over the epoch files (paths
+    stored relative to the merged file, so the folder can move); ``labels`` and ``sample_ids``
+    (K, n) are copied. Returns the merged attributes, including ``bytes_per_sample_epoch``.
+    """
+    epoch_paths = [Path(p) for p in epoch_paths]
+    out_path = Path(out_path)
+    if not epoch_paths:
+        raise ValueError("merge needs at least one epoch store")
+    first = read_attrs(epoch_paths[0])
+    shared = {k: v for k, v in first.items() if k not in PER_EPOCH_FIELDS}
+    for epoch, (path, manifest) in enumerate(zip(epoch_paths, manifest_paths)):
+        attrs = read_attrs(path)
+        expected = dict(shared, epoch=epoch, manifest_sha256=sha256_file(manifest))
+        if path != epoch_paths[0]:
+            for key in attrs:
+                if key not in expected and key not in PER_EPOCH_FIELDS:
+                    raise ProvenanceError(f"{path}: provenance field '{key}' is not in {epoch_paths[0]}")
+        check_fields(path, attrs, expected)
+        if attrs["n_samples"] != first["n_samples"]:
+            raise ProvenanceError(
+                f"{path}: provenance field 'n_samples' is {attrs['n_samples']}, "
+                f"but {epoch_paths[0]} has {first['n_samples']}"
+            )
+
+    n = first["n_samples"]
+    k = len(epoch_paths)
+    feature_shape = tuple(json.loads(first["feature_shape"]))
+    dtype = np.dtype(first["dtype"])
+    layout = h5py.VirtualLayout(shape=(k, n, *feature_shape), dtype=dtype)
+    labels = np.empty((k, n), dtype=np.int64)
+    sample_ids = []
+    disk_bytes = 0
+    for e, path in enumerate(epoch_paths):
+        relative = os.path.relpath(path.resolve(), out_path.resolve().parent)
+        layout[e] = h5py.VirtualSource(relative, "features", shape=(n, *feature_shape))
+        with h5py.File(path, "r") as handle:
+            labels[e] = handle["labels"][:]
+            sample_ids.append(handle["sample_ids"][:])
+        disk_bytes += path.stat().st_size
+
+    attrs = dict(shared)
+    attrs.update(
+        epochs=k,
+        epoch_files=json.dumps([os.path.relpath(p.resolve(), out_path.resolve().parent) for p in epoch_paths]),
+        manifest_sha256s=json.dumps([sha256_file(m) for m in manifest_paths]),
+        bytes_per_sample_epoch=int(np.prod(feature_shape)) * dtype.itemsize,
+        disk_bytes_per_sample_epoch=disk_bytes / (k * n),
+        n_samples=n,
+    )
+    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+    try:
+        with h5py.File(tmp, "w") as handle:
+            handle.create_virtual_dataset("features", layout)
+            handle.create_dataset("labels", data=labels)
+            handle.create_dataset("sample_ids", data=np.stack(sample_ids), dtype=STRING_DTYPE)
+            for key, value in attrs.items():
+                handle.attrs[key] = value
+            handle.attrs["complete"] = True
+        os.replace(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return attrs

@@ -1,0 +1,16 @@
+from augcache.log import log_to
+
+log_to(snakemake.log[0])
+
+from augcache.cache import CacheSettings, extract_epoch
+from augcache.conv_base import BaseSpec
+from augcache.manifest import AugmentConfig
+
+extract_epoch(
+    snakemake.input.manifest,
+    snakemake.output[0],
+    epoch=int(snakemake.wildcards.epoch),
+    spec=BaseSpec.from_config(snakemake.params.base),
+    aug=AugmentConfig.from_config(snakemake.params.augment),
+    settings=CacheSettings(threads=snakemake.threads, **snakemake.params.cache),
+)

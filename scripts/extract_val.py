@@ -1,0 +1,15 @@
+from augcache.log import log_to
+
+log_to(snakemake.log[0])
+
+from augcache.cache import CacheSettings, extract_unaugmented
+from augcache.conv_base import BaseSpec
+from augcache.dataset import read_index
+
+extract_unaugmented(
+    read_index(snakemake.input.index),
+    "val",
+    snakemake.output[0],
+    spec=BaseSpec.from_config(snakemake.params.base),
+    settings=CacheSettings(threads=snakemake.threads, **snakemake.params.cache),
+)

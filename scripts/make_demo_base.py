@@ -1,0 +1,17 @@
+from augcache.log import log_to
+
+log_to(snakemake.log[0])
+
+from augcache.demo import train_demo_base
+
+demo = snakemake.params.demo
+height, width = snakemake.params.image_size
+if height != width:
+    raise ValueError(f"data.image_size: the demo base needs square images, got {height}x{width}")
+train_demo_base(
+    snakemake.output[0],
+    size=height,
+    per_class=demo["base_pretext_per_class"],
+    epochs=demo["base_epochs"],
+    seed=snakemake.params.seed,
+)

@@ -1,0 +1,15 @@
+from augcache.log import log_to
+
+log_to(snakemake.log[0])
+
+from augcache.dataset import read_index
+from augcache.manifest import AugmentConfig, build_manifest, write_manifest
+
+index = read_index(snakemake.input[0])
+table = build_manifest(
+    index[index["split"] == "train"],
+    AugmentConfig.from_config(snakemake.params.augment),
+    seed=snakemake.params.seed,
+    epoch=int(snakemake.wildcards.epoch),
+)
+write_manifest(table, snakemake.output[0])

@@ -1,0 +1,83 @@
+from pathlib import Path
+
+from snakemake.utils import validate
+
+
+validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+
+ENV = "../../envs/augcache.yaml"
+DEMO_IMAGES = "results/demo/images"
+DEMO_BASE = "results/demo/base.keras"
+INDEX = "results/dataset/index.csv"
+MANIFEST = "results/manifest/epoch_{epoch}.csv"
+EPOCH_STORE = "results/features/train/epoch_{epoch}.h5"
+TRAIN_STORE = "results/features/train.h5"
+VAL_STORE = "results/features/val.h5"
+LOGS = "results/logs"
+
+USE_DEMO_DATA = config["data"]["dir"] == "demo"
+USE_DEMO_BASE = config["conv_base"]["architecture"] == "demo"
+
+
+def _check_paths():
+    data_dir = config["data"]["dir"]
+    if not USE_DEMO_DATA and not Path(data_dir).is_dir():
+        raise ValueError(f"data.dir: folder {data_dir!r} does not exist")
+    base = config["conv_base"]
+    if base["architecture"].endswith(".keras") and not Path(base["architecture"]).is_file():
+        raise ValueError(f"conv_base.architecture: model file {base['architecture']!r} does not exist")
+    if base["weights"] not in (None, "imagenet") and not Path(base["weights"]).is_file():
+        raise ValueError(f"conv_base.weights: weights file {base['weights']!r} does not exist")
+
+
+_check_paths()
+
+
+def epochs():
+    """Cached epoch numbers 0..K-1."""
+    return list(range(config["cache"]["epochs"]))
+
+
+def data_dir():
+    return DEMO_IMAGES if USE_DEMO_DATA else config["data"]["dir"]
+
+
+def index_input(wildcards):
+    return [DEMO_IMAGES] if USE_DEMO_DATA else []
+
+
+def data_fingerprint():
+    """Changes when files under a user's data.dir change, so the index is rebuilt."""
+    if USE_DEMO_DATA:
+        return "demo"
+    from augcache.dataset import listing_fingerprint
+
+    return listing_fingerprint(config["data"]["dir"])
+
+
+def base_input(wildcards):
+    """Files the conv base is made from, so that replacing one reruns extraction."""
+    base = config["conv_base"]
+    if USE_DEMO_BASE:
+        return [DEMO_BASE]
+    files = []
+    if base["architecture"].endswith(".keras"):
+        files.append(base["architecture"])
+    if base["weights"] not in (None, "imagenet"):
+        files.append(base["weights"])
+    return files
+
+
+def base_params():
+    """conv_base settings with 'demo' resolved to the demo base file."""
+    base = dict(config["conv_base"])
+    if USE_DEMO_BASE:
+        base["architecture"] = DEMO_BASE
+    base["image_size"] = list(config["data"]["image_size"])
+    base["seed"] = config["seed"]
+    return base
+
+
+def cache_params():
+    cache = config["cache"]
+    return {k: cache[k] for k in ("dtype", "compression", "batch_size")}

@@ -1,0 +1,41 @@
+rule extract_epoch:
+    input:
+        manifest=MANIFEST,
+        base=base_input,
+    output:
+        EPOCH_STORE,
+    log:
+        f"{LOGS}/extract/epoch_{{epoch}}.log",
+    params:
+        base=base_params(),
+        augment=config["augment"],
+        cache=cache_params(),
+    wildcard_constraints:
+        epoch=r"\d+",
+    threads: 2
+    resources:
+        gpu=1,
+    conda:
+        ENV
+    script:
+        "../../scripts/extract_epoch.py"
+
+
+rule extract_val:
+    input:
+        index=INDEX,
+        base=base_input,
+    output:
+        VAL_STORE,
+    log:
+        f"{LOGS}/extract/val.log",
+    params:
+        base=base_params(),
+        cache=cache_params(),
+    threads: 2
+    resources:
+        gpu=1,
+    conda:
+        ENV
+    script:
+        "../../scripts/extract_val.py"

@@ -1,0 +1,12 @@
+rule merge_epochs:
+    input:
+        stores=expand(EPOCH_STORE, epoch=epochs()),
+        manifests=expand(MANIFEST, epoch=epochs()),
+    output:
+        TRAIN_STORE,
+    log:
+        f"{LOGS}/merge_epochs.log",
+    conda:
+        ENV
+    script:
+        "../../scripts/merge_epochs.py"
