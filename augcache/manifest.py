@@ -115,9 +115,7 @@ def write_manifest(table: pd.DataFrame, path) -> None:
 
 def read_manifest(path) -> pd.DataFrame:
     """Read a manifest back; floats come back bit-identical to what was written."""
-    table = pd.read_csv(
-        path, float_precision="round_trip", dtype={"sample_id": str, "path": str, "label": str}
-    )
+    table = pd.read_csv(path, dtype={"sample_id": str, "path": str, "label": str})
     missing = [c for c in (*SAMPLE_COLUMNS, *PARAM_COLUMNS) if c not in table.columns]
     if missing:
         raise ValueError(f"{path}: manifest lacks column(s) {', '.join(missing)}")

@@ -1,0 +1,139 @@
+"""Fixtures: tiny image folders, tiny conv bases, and a runner for the workflow in a temp copy."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT_PARTS = ("Snakefile", "workflow", "scripts", "augcache", "config", "profiles", "envs")
+SIZE = 32
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    import tensorflow as tf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(tf.io.encode_png(image).numpy())
+
+
+def make_image_folder(root: Path, per_class: dict[str, int], size: int = SIZE, seed: int = 0) -> Path:
+    """Class subfolders of PNGs rendered from the demo shapes; per_class maps 'split/class' or 'class' to a count."""
+    from augcache.demo import TRAIN_SPREAD, render
+
+    rng = np.random.default_rng(seed)
+    for folder, count in per_class.items():
+        shape = folder.split("/")[-1]
+        for i in range(count):
+            write_png(root / folder / f"{shape}_{i:03d}.png", render(shape, size, rng, TRAIN_SPREAD))
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """train/ and val/ folders, three classes, 32x32 PNGs."""
+    root = tmp_path_factory.mktemp("data")
+    counts = {f"train/{c}": 6 for c in ("circle", "square", "triangle")}
+    counts.update({f"val/{c}": 2 for c in ("circle", "square", "triangle")})
+    return make_image_folder(root, counts)
+
+
+def conv_base_model(size: int = SIZE, batchnorm: bool = False, seed: int = 1):
+    """Two conv layers (optionally with BatchNorm holding non-trivial moving statistics)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Rescaling(1.0 / 255.0)(inputs)
+    x = keras.layers.Conv2D(8, 3, activation="relu", padding="same")(x)
+    if batchnorm:
+        norm = keras.layers.BatchNormalization()
+        x = norm(x)
+        rng = np.random.default_rng(seed)
+        gamma, beta, mean, var = norm.get_weights()
+        norm.set_weights([gamma * 1.5, beta + 0.1, mean + rng.uniform(0, 0.5, mean.shape),
+                          var * rng.uniform(0.5, 2.0, var.shape)])
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Conv2D(8, 3, activation="relu", padding="same")(x)
+    x = keras.layers.MaxPooling2D()(x)
+    return keras.Model(inputs, x)
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("base") / "tiny_base.keras"
+    conv_base_model(batchnorm=True).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def other_base(tmp_path_factory) -> Path:
+    """Same architecture as tiny_base, other weights."""
+    path = tmp_path_factory.mktemp("base2") / "tiny_base.keras"
+    conv_base_model(batchnorm=True, seed=7).save(path)
+    return path
+
+
+def tiny_config(data: Path, base: Path, **sections) -> dict:
+    config = {
+        "seed": 3,
+        "data": {"dir": str(data), "image_size": [SIZE, SIZE]},
+        "augment": {
+            "rotation_range": 25,
+            "width_shift_range": 0.15,
+            "height_shift_range": 0.1,
+            "shear_range": 5,
+            "zoom_range": 0.1,
+            "horizontal_flip": True,
+            "brightness_range": [0.8, 1.2],
+            "channel_shift_range": 10,
+            "fill_mode": "reflect",
+        },
+        "conv_base": {"architecture": str(base), "pooling": None},
+        "cache": {"epochs": 3, "dtype": "float32", "batch_size": 4},
+    }
+    for name, values in sections.items():
+        config.setdefault(name, {}).update(values)
+    return config
+
+
+class Workflow:
+    """A copy of the project in a temp folder, run with an overlay config."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        root.mkdir(parents=True)
+        for part in PROJECT_PARTS:
+            src = ROOT / part
+            if src.is_dir():
+                shutil.copytree(src, root / part, symlinks=True,
+                                ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(src, root / part)
+
+    def run(self, config: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        overlay = self.root / "overlay.yaml"
+        overlay.write_text(yaml.safe_dump(config))
+        command = [sys.executable, "-m", "snakemake", *args, "--cores", "2",
+                   "--resources", "gpu=2", "--configfile", str(overlay)]
+        result = subprocess.run(command, cwd=self.root, capture_output=True, text=True)
+        if check and result.returncode != 0:
+            raise AssertionError(f"snakemake failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+        return result
+
+    def path(self, relative: str) -> Path:
+        return self.root / relative
+
+
+@pytest.fixture
+def workflow(tmp_path) -> Workflow:
+    return Workflow(tmp_path / "project")

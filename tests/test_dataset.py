@@ -1,0 +1,41 @@
+import pytest
+
+from augcache.dataset import class_names, index_folder, listing_fingerprint
+from conftest import make_image_folder
+
+
+def test_train_and_val_folders_give_the_split(tiny_data):
+    table = index_folder(tiny_data, val_fraction=0.5, seed=0)
+    assert table.groupby("split").size().to_dict() == {"train": 18, "val": 6}
+    assert class_names(table) == ["circle", "square", "triangle"]
+    assert table["sample_id"].iloc[0] == "train/circle/circle_000.png"
+    assert table["sample_id"].is_monotonic_increasing
+
+
+def test_flat_folder_is_split_stratified_and_seeded(tmp_path):
+    root = make_image_folder(tmp_path, {"circle": 10, "square": 5}, size=16)
+    a = index_folder(root, val_fraction=0.2, seed=0)
+    assert a[a["split"] == "val"].groupby("label").size().to_dict() == {"circle": 2, "square": 1}
+    assert a.equals(index_folder(root, val_fraction=0.2, seed=0))
+    assert not a["split"].equals(index_folder(root, val_fraction=0.2, seed=1)["split"])
+
+
+def test_a_single_class_is_refused(tmp_path):
+    root = make_image_folder(tmp_path, {"circle": 4}, size=16)
+    with pytest.raises(ValueError, match="data.dir.*at least 2"):
+        index_folder(root, 0.25, 0)
+
+
+def test_an_empty_class_folder_is_named(tmp_path):
+    root = make_image_folder(tmp_path, {"circle": 4, "square": 4}, size=16)
+    (root / "triangle").mkdir()
+    with pytest.raises(ValueError, match="triangle"):
+        index_folder(root, 0.25, 0)
+
+
+def test_fingerprint_changes_when_an_image_is_added(tmp_path):
+    root = make_image_folder(tmp_path, {"circle": 2, "square": 2}, size=16)
+    before = listing_fingerprint(root)
+    assert before == listing_fingerprint(root)
+    make_image_folder(root, {"circle": 3}, size=16)
+    assert listing_fingerprint(root) != before

@@ -1,0 +1,89 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from augcache.augment import PARAM_COLUMNS
+from augcache.manifest import (AugmentConfig, build_manifest, draw_params, params_array,
+                               read_manifest, write_manifest)
+
+AUG = AugmentConfig.from_config({
+    "rotation_range": 30, "width_shift_range": 0.2, "height_shift_range": 0.1, "shear_range": 10,
+    "zoom_range": [0.8, 1.25], "horizontal_flip": True, "vertical_flip": True,
+    "brightness_range": [0.7, 1.3], "channel_shift_range": 20,
+})
+
+
+def samples(n=50):
+    return pd.DataFrame({
+        "sample_id": [f"c{i % 3}/img_{i:03d}.png" for i in range(n)],
+        "path": [f"/data/c{i % 3}/img_{i:03d}.png" for i in range(n)],
+        "label": [f"c{i % 3}" for i in range(n)],
+        "label_index": [i % 3 for i in range(n)],
+    })
+
+
+def test_epoch_params_depend_only_on_seed_and_epoch():
+    a_order, a = draw_params(AUG, 50, seed=1, epoch=4)
+    b_order, b = draw_params(AUG, 50, seed=1, epoch=4)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a_order, b_order)
+    _, other_epoch = draw_params(AUG, 50, seed=1, epoch=5)
+    _, other_seed = draw_params(AUG, 50, seed=2, epoch=4)
+    assert not np.array_equal(a, other_epoch)
+    assert not np.array_equal(a, other_seed)
+
+
+def test_params_stay_inside_their_ranges():
+    order, p = draw_params(AUG, 2000, seed=0, epoch=0)
+    assert sorted(order) == list(range(2000))
+    col = dict(zip(PARAM_COLUMNS, p.T))
+    assert np.abs(col["rotation"]).max() <= 30 and np.abs(col["rotation"]).max() > 25
+    assert np.abs(col["width_shift"]).max() <= 0.2
+    assert col["zoom_x"].min() >= 0.8 and col["zoom_y"].max() <= 1.25
+    assert set(col["flip_horizontal"]) == {0.0, 1.0}
+    assert 0.4 < col["flip_horizontal"].mean() < 0.6
+    assert col["brightness"].min() >= 0.7 and col["brightness"].max() <= 1.3
+
+
+def test_switching_an_option_off_leaves_the_other_columns_unchanged():
+    no_rotation = AugmentConfig.from_config({**AUG.to_dict(), "rotation_range": 0})
+    _, a = draw_params(AUG, 100, seed=0, epoch=2)
+    _, b = draw_params(no_rotation, 100, seed=0, epoch=2)
+    assert np.all(b[:, 0] == 0.0)
+    np.testing.assert_array_equal(a[:, 1:], b[:, 1:])
+
+
+def test_manifest_floats_read_back_bit_identical(tmp_path):
+    table = build_manifest(samples(), AUG, seed=0, epoch=1)
+    path = tmp_path / "epoch_1.csv"
+    write_manifest(table, path)
+    back = read_manifest(path)
+    assert params_array(back).tobytes() == params_array(table).tobytes()
+    assert back["sample_id"].tolist() == table["sample_id"].tolist()
+
+
+def test_manifest_rows_follow_the_shuffle_order_and_carry_each_samples_own_params():
+    table = build_manifest(samples(), AUG, seed=0, epoch=0)
+    order, p = draw_params(AUG, 50, seed=0, epoch=0)
+    sorted_ids = sorted(samples()["sample_id"])
+    assert table["position"].tolist() == list(range(50))
+    assert table["sample_id"].tolist() == [sorted_ids[i] for i in order]
+    np.testing.assert_array_equal(params_array(table), p[order])
+
+
+def test_manifest_does_not_depend_on_the_order_of_the_index():
+    shuffled = samples().sample(frac=1.0, random_state=3)
+    pd.testing.assert_frame_equal(build_manifest(samples(), AUG, 0, 0), build_manifest(shuffled, AUG, 0, 0))
+
+
+def test_zoom_range_follows_keras_float_convention():
+    assert AugmentConfig.from_config({"zoom_range": 0.2}).zoom_range == (0.8, 1.2)
+    with pytest.raises(ValueError, match="augment.zoom_range"):
+        AugmentConfig.from_config({"zoom_range": [1.2, 0.8]})
+
+
+def test_manifest_missing_a_column_is_refused_with_its_name(tmp_path):
+    path = tmp_path / "m.csv"
+    build_manifest(samples(), AUG, 0, 0).drop(columns=["shear"]).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="shear"):
+        read_manifest(path)
