@@ -39,8 +39,8 @@ def configure_tensorflow(threads: int) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
-def base_provenance(spec: BaseSpec, model) -> dict:
-    """Provenance fields describing the conv base and its weights."""
+def config_provenance(spec: BaseSpec, aug: AugmentConfig | None, settings: CacheSettings) -> dict:
+    """Provenance fields known from the settings alone (no model needs to be built)."""
     weights_file = ""
     if spec.is_model_file:
         weights_file = sha256_file(spec.architecture)
@@ -53,17 +53,15 @@ def base_provenance(spec: BaseSpec, model) -> dict:
         "base_layer": spec.layer or "",
         "pooling": spec.pooling or "none",
         "image_size": canonical_json(list(spec.image_size)),
-        "weights_sha256": weights_sha256(model),
         "weights_file_sha256": weights_file,
+        "augmentation": canonical_json(aug.to_dict()) if aug is not None else "none",
+        "dtype": np.dtype(settings.dtype).name,
     }
 
 
 def expected_provenance(spec: BaseSpec, model, aug: AugmentConfig | None, settings: CacheSettings) -> dict:
-    """The provenance fields a reader checks for stores made under these settings."""
-    fields = base_provenance(spec, model)
-    fields["augmentation"] = canonical_json(aug.to_dict()) if aug is not None else "none"
-    fields["dtype"] = np.dtype(settings.dtype).name
-    return fields
+    """Every provenance field of a store made under these settings with this model."""
+    return dict(config_provenance(spec, aug, settings), weights_sha256=weights_sha256(model))
 
 
 def manifest_text_sha256(table: pd.DataFrame) -> str:

@@ -50,7 +50,8 @@ class BaseSpec:
         return self.architecture.endswith(".keras")
 
 
-def _application(name: str):
+def application(name: str):
+    """(constructor, preprocess_input) of a keras.applications model by class name."""
     import keras
 
     constructor = getattr(keras.applications, name, None)
@@ -119,7 +120,7 @@ def build_base(spec: BaseSpec):
     if spec.is_model_file:
         model, preprocess = _load_model_file(spec)
     else:
-        constructor, preprocess = _application(spec.architecture)
+        constructor, preprocess = application(spec.architecture)
         weights = spec.weights
         if weights not in (None, "imagenet") and not Path(weights).is_file():
             raise ValueError(f"conv_base.weights: weights file {weights} does not exist")

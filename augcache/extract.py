@@ -60,6 +60,25 @@ class Progress:
         )
 
 
+def feature_batches(paths, params: np.ndarray, feature_fn, image_size, batch_size: int,
+                    resampling: Resampling = Resampling()):
+    """Yield the features of every (path, params) row, batch by batch, in order, as numpy arrays."""
+    for images in augmented_batches(paths, params, image_size, batch_size, resampling):
+        yield feature_fn(images).numpy()
+
+
+def compute_features(paths, params: np.ndarray, feature_fn, image_size, batch_size: int,
+                     resampling: Resampling = Resampling(), dtype: str = "float32") -> np.ndarray:
+    """All features of :func:`feature_batches` in one (n, *feature_shape) array of `dtype`."""
+    shape = feature_shape(feature_fn)
+    out = np.empty((len(paths), *shape), dtype=dtype)
+    done = 0
+    for features in feature_batches(paths, params, feature_fn, image_size, batch_size, resampling):
+        out[done:done + len(features)] = features
+        done += len(features)
+    return out
+
+
 def extract_to_store(
     out_path,
     paths,
@@ -77,21 +96,21 @@ def extract_to_store(
 ) -> None:
     """Compute features of every (path, params) row, in order, into a store at out_path.
 
-    feature_fn: compiled ``images -> features`` (see ``conv_base.feature_function``).
+    feature_fn: compiled ``images -> features`` (see ``conv_base.feature_function``). The store's
+    ``seconds`` attribute records the wall time of the extraction.
     """
     n = len(paths)
     labels = np.asarray(labels, dtype=np.int64)
     sample_ids = list(sample_ids)
-    batches = augmented_batches(paths, params, image_size, batch_size, resampling)
     shape = feature_shape(feature_fn)
     progress = Progress(n, label)
     log.info("%s: %d images, batch size %d, features %s %s -> %s", label, n, batch_size,
              shape, dtype, out_path)
     with FeatureWriter(out_path, n, shape, dtype, attrs, compression) as writer:
         done = 0
-        for images in batches:
-            features = feature_fn(images).numpy()
+        for features in feature_batches(paths, params, feature_fn, image_size, batch_size, resampling):
             stop = done + len(features)
             writer.write(features, labels[done:stop], sample_ids[done:stop])
             done = stop
             progress.update(done)
+        writer.attrs_at_close["seconds"] = time.perf_counter() - progress.start

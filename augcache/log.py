@@ -10,7 +10,7 @@ import sys
 def log_to(path) -> None:
     """Route stdout, stderr (file descriptors 1 and 2 too) and logging to `path`."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-    handle = open(path, "a", buffering=1)
+    handle = open(path, "w", buffering=1)
     for fd in (1, 2):
         os.dup2(handle.fileno(), fd)
     sys.stdout = sys.stderr = handle

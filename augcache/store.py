@@ -19,7 +19,7 @@ from augcache.provenance import ProvenanceError, check_fields, sha256_file
 
 FORMAT = "augcache-features/1"
 # Fields that differ between the epochs of one cache; every other field must agree.
-PER_EPOCH_FIELDS = ("epoch", "manifest_sha256", "n_samples")
+PER_EPOCH_FIELDS = ("epoch", "manifest_sha256", "n_samples", "seconds")
 STRING_DTYPE = h5py.string_dtype("utf-8")
 
 
@@ -43,6 +43,7 @@ class FeatureWriter:
         self.attrs = dict(attrs)
         self.compression = compression
         self.written = 0
+        self.attrs_at_close: dict = {}
 
     def __enter__(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +81,8 @@ class FeatureWriter:
             if exc_type is None:
                 if self.written != self.n:
                     raise ValueError(f"{self.path}: {self.written} of {self.n} rows written")
+                for key, value in self.attrs_at_close.items():
+                    self.file.attrs[key] = value
                 self.file.attrs["complete"] = True
                 self.file.flush()
             self.file.close()
@@ -162,12 +165,14 @@ def merge_epochs(epoch_paths, manifest_paths, out_path) -> dict:
     labels = np.empty((k, n), dtype=np.int64)
     sample_ids = []
     disk_bytes = 0
+    seconds = 0.0
     for e, path in enumerate(epoch_paths):
         relative = os.path.relpath(path.resolve(), out_path.resolve().parent)
         layout[e] = h5py.VirtualSource(relative, "features", shape=(n, *feature_shape))
         with h5py.File(path, "r") as handle:
             labels[e] = handle["labels"][:]
             sample_ids.append(handle["sample_ids"][:])
+            seconds += float(handle.attrs.get("seconds", 0.0))
         disk_bytes += path.stat().st_size
 
     attrs = dict(shared)
@@ -178,6 +183,7 @@ def merge_epochs(epoch_paths, manifest_paths, out_path) -> dict:
         bytes_per_sample_epoch=int(np.prod(feature_shape)) * dtype.itemsize,
         disk_bytes_per_sample_epoch=disk_bytes / (k * n),
         n_samples=n,
+        seconds=seconds,
     )
     tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
     try:

@@ -9,7 +9,7 @@ index = read_index(snakemake.input[0])
 table = build_manifest(
     index[index["split"] == "train"],
     AugmentConfig.from_config(snakemake.params.augment),
-    seed=snakemake.params.seed,
+    seed=int(snakemake.params.seed),
     epoch=int(snakemake.wildcards.epoch),
 )
 write_manifest(table, snakemake.output[0])

@@ -9,11 +9,25 @@ ENV = "../../envs/augcache.yaml"
 DEMO_IMAGES = "results/demo/images"
 DEMO_BASE = "results/demo/base.keras"
 INDEX = "results/dataset/index.csv"
-MANIFEST = "results/manifest/epoch_{epoch}.csv"
-EPOCH_STORE = "results/features/train/epoch_{epoch}.h5"
+# {rep} is "" for repeat 0 (seed) and "repeat_{r}/" for repeat r (seed + r).
+MANIFEST = "results/{rep}manifest/epoch_{epoch}.csv"
+EPOCH_STORE = "results/{rep}features/train/epoch_{epoch}.h5"
 TRAIN_STORE = "results/features/train.h5"
 VAL_STORE = "results/features/val.h5"
+NOAUG_STORE = "results/features/train_noaug.h5"
+RUN_DIR = "results/train/{mode}/{run}"
+MODEL = "results/model/model.keras"
+MODEL_CLASSES = "results/model/classes.json"
+PREDICTIONS = "results/predict/predictions.csv"
+REPORT = "results/report/report.html"
 LOGS = "results/logs"
+
+
+wildcard_constraints:
+    rep=r"(repeat_\d+/)?",
+    epoch=r"\d+",
+    k=r"\d+",
+    r=r"\d+",
 
 USE_DEMO_DATA = config["data"]["dir"] == "demo"
 USE_DEMO_BASE = config["conv_base"]["architecture"] == "demo"
@@ -36,6 +50,65 @@ _check_paths()
 def epochs():
     """Cached epoch numbers 0..K-1."""
     return list(range(config["cache"]["epochs"]))
+
+
+def rep_prefix(repeat):
+    """Path prefix of a repeat's manifests and features."""
+    return "" if int(repeat) == 0 else f"repeat_{int(repeat)}/"
+
+
+def repeat_number(rep):
+    return 0 if rep == "" else int(rep.removeprefix("repeat_").rstrip("/"))
+
+
+def manifest_seed(wildcards):
+    return config["seed"] + repeat_number(wildcards.rep)
+
+
+def k_values():
+    """K of every cached run: the sweep and cache.epochs."""
+    return sorted(set(config["train"]["sweep_epochs"]) | {config["cache"]["epochs"]})
+
+
+def repeats():
+    return list(range(config["train"]["repeats"]))
+
+
+def run_dirs():
+    """Output folder of every training run the config asks for."""
+    modes = config["train"]["modes"]
+    dirs = [f"results/train/cached/k{k}_r{r}" for k in k_values() for r in repeats()]
+    if "replay" in modes:
+        dirs.append(f"results/train/replay/k{config['cache']['epochs']}_r0")
+    for mode in ("onthefly", "noaug"):
+        if mode in modes:
+            dirs += [f"results/train/{mode}/r{r}" for r in repeats()]
+    return dirs
+
+
+def run_files(name):
+    return [f"{d}/{name}" for d in run_dirs()]
+
+
+def cached_stores(wildcards):
+    prefix = rep_prefix(wildcards.r)
+    return [EPOCH_STORE.format(rep=prefix, epoch=e) for e in range(int(wildcards.k))]
+
+
+def cached_manifests(wildcards):
+    prefix = rep_prefix(wildcards.r)
+    return [MANIFEST.format(rep=prefix, epoch=e) for e in range(int(wildcards.k))]
+
+
+def run_seed(wildcards):
+    return config["seed"] + int(wildcards.r)
+
+
+def final_outputs():
+    outputs = [TRAIN_STORE, VAL_STORE, REPORT, MODEL]
+    if config["predict"]["dir"]:
+        outputs.append(PREDICTIONS)
+    return outputs
 
 
 def data_dir():

@@ -5,13 +5,11 @@ rule extract_epoch:
     output:
         EPOCH_STORE,
     log:
-        f"{LOGS}/extract/epoch_{{epoch}}.log",
+        f"{LOGS}/{{rep}}extract/epoch_{{epoch}}.log",
     params:
         base=base_params(),
         augment=config["augment"],
         cache=cache_params(),
-    wildcard_constraints:
-        epoch=r"\d+",
     threads: 2
     resources:
         gpu=1,
@@ -30,6 +28,7 @@ rule extract_val:
     log:
         f"{LOGS}/extract/val.log",
     params:
+        split="val",
         base=base_params(),
         cache=cache_params(),
     threads: 2
@@ -38,4 +37,25 @@ rule extract_val:
     conda:
         ENV
     script:
-        "../../scripts/extract_val.py"
+        "../../scripts/extract_unaugmented.py"
+
+
+rule extract_noaug:
+    input:
+        index=INDEX,
+        base=base_input,
+    output:
+        NOAUG_STORE,
+    log:
+        f"{LOGS}/extract/train_noaug.log",
+    params:
+        split="train",
+        base=base_params(),
+        cache=cache_params(),
+    threads: 2
+    resources:
+        gpu=1,
+    conda:
+        ENV
+    script:
+        "../../scripts/extract_unaugmented.py"

@@ -4,12 +4,10 @@ rule write_manifest:
     output:
         MANIFEST,
     log:
-        f"{LOGS}/manifest/epoch_{{epoch}}.log",
+        f"{LOGS}/{{rep}}manifest/epoch_{{epoch}}.log",
     params:
         augment=config["augment"],
-        seed=config["seed"],
-    wildcard_constraints:
-        epoch=r"\d+",
+        seed=manifest_seed,
     conda:
         ENV
     script:

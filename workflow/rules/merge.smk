@@ -1,7 +1,7 @@
 rule merge_epochs:
     input:
-        stores=expand(EPOCH_STORE, epoch=epochs()),
-        manifests=expand(MANIFEST, epoch=epochs()),
+        stores=expand(EPOCH_STORE, rep="", epoch=epochs()),
+        manifests=expand(MANIFEST, rep="", epoch=epochs()),
     output:
         TRAIN_STORE,
     log:

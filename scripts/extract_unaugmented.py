@@ -8,7 +8,7 @@ from augcache.dataset import read_index
 
 extract_unaugmented(
     read_index(snakemake.input.index),
-    "val",
+    snakemake.params.split,
     snakemake.output[0],
     spec=BaseSpec.from_config(snakemake.params.base),
     settings=CacheSettings(threads=snakemake.threads, **snakemake.params.cache),

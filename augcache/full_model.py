@@ -1,0 +1,115 @@
+"""Conv base + head as one Keras model that takes raw images, and prediction on a folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from augcache.augment import IDENTITY_PARAMS, Resampling
+from augcache.conv_base import BaseSpec, application, build_base
+from augcache.dataset import IMAGE_EXTENSIONS
+from augcache.extract import augmented_batches
+
+log = logging.getLogger(__name__)
+
+
+@keras.saving.register_keras_serializable(package="augcache")
+class Preprocess(keras.layers.Layer):
+    """The ``preprocess_input`` of a keras.applications architecture, as a saveable layer."""
+
+    def __init__(self, architecture: str, **kwargs):
+        super().__init__(**kwargs)
+        self.architecture = architecture
+        self._fn = application(architecture)[1]
+
+    def call(self, images):
+        return self._fn(images)
+
+    def get_config(self):
+        return {**super().get_config(), "architecture": self.architecture}
+
+
+def build_full_model(spec: BaseSpec, head):
+    """raw images (B, H, W, 3) float32 in [0, 255] -> class probabilities."""
+    base, _ = build_base(spec)
+    inputs = keras.Input((*spec.image_size, 3), name="image")
+    x = inputs
+    if not spec.is_model_file:
+        x = Preprocess(spec.architecture, name="preprocess")(x)
+    x = base(x, training=False)
+    outputs = head(x)
+    return keras.Model(inputs, outputs, name="augcache_classifier")
+
+
+def export_full_model(spec: BaseSpec, head_path, classes: list[str], out_model, out_classes) -> None:
+    head = keras.saving.load_model(head_path, safe_mode=True)
+    model = build_full_model(spec, head)
+    out_model = Path(out_model)
+    out_model.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_model.with_name(f".{out_model.stem}.{os.getpid()}.tmp.keras")
+    try:
+        model.save(tmp)
+        os.replace(tmp, out_model)
+    finally:
+        tmp.unlink(missing_ok=True)
+    Path(out_classes).write_text(json.dumps({"classes": classes, "image_size": list(spec.image_size)},
+                                            indent=2) + "\n")
+
+
+def load_full_model(path):
+    """Load an exported model (safe mode; the Preprocess layer is registered by this module)."""
+    return keras.saving.load_model(path, safe_mode=True)
+
+
+def list_images(folder) -> list[Path]:
+    root = Path(folder)
+    if not root.is_dir():
+        raise ValueError(f"predict.dir: folder {root} does not exist")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise ValueError(f"predict.dir: no images in {root}")
+    return files
+
+
+def predict_folder(model_path, classes_path, folder, batch_size: int = 64) -> pd.DataFrame:
+    """path, label, probability of the most probable class, for every image below `folder`."""
+    meta = json.loads(Path(classes_path).read_text())
+    classes, size = meta["classes"], tuple(meta["image_size"])
+    model = load_full_model(model_path)
+    files = list_images(folder)
+    params = np.tile(np.array(IDENTITY_PARAMS), (len(files), 1))
+    batches = augmented_batches(files, params, size, batch_size, Resampling())
+    probabilities = np.concatenate([model.predict_on_batch(images) for images in batches])
+    best = probabilities.argmax(axis=1)
+    return pd.DataFrame({
+        "path": [str(p) for p in files],
+        "label": [classes[i] for i in best],
+        "probability": probabilities[np.arange(len(files)), best],
+    })
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m augcache.full_model",
+        description="Classify every image below a folder with an exported augcache model.")
+    parser.add_argument("model", help="results/model/model.keras")
+    parser.add_argument("folder", help="folder of images (searched recursively)")
+    parser.add_argument("out", help="CSV to write: path,label,probability")
+    parser.add_argument("--classes", help="classes JSON (default: classes.json beside the model)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args(argv)
+    classes = args.classes or str(Path(args.model).with_name("classes.json"))
+    table = predict_folder(args.model, classes, args.folder, args.batch_size)
+    table.to_csv(args.out, index=False, lineterminator="\n")
+    print(f"{len(table)} images classified -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

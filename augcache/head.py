@@ -1,0 +1,58 @@
+"""The dense head trained on conv features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    """flatten: how a conv map becomes a vector (``flatten``, ``avg`` or ``max``; vectors pass).
+    hidden_units: sizes of the hidden ReLU layers, each followed by dropout.
+    """
+
+    flatten: str = "flatten"
+    hidden_units: tuple[int, ...] = (128,)
+    dropout: float = 0.3
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    batch_size: int = 32
+    epochs: int = 20
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> "HeadConfig":
+        cfg = dict(cfg)
+        cfg["hidden_units"] = tuple(int(u) for u in cfg.get("hidden_units", ()))
+        return cls(**cfg)
+
+
+def build_head(feature_shape, n_classes: int, cfg: HeadConfig, seed: int):
+    """A compiled head: features (B, *feature_shape) -> class probabilities (B, n_classes)."""
+    import keras
+
+    if cfg.optimizer not in OPTIMIZERS:
+        raise ValueError(f"head.optimizer must be one of {OPTIMIZERS}, got {cfg.optimizer!r}")
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(tuple(feature_shape), name="features")
+    x = inputs
+    if len(feature_shape) == 3:
+        x = {
+            "flatten": keras.layers.Flatten(),
+            "avg": keras.layers.GlobalAveragePooling2D(),
+            "max": keras.layers.GlobalMaxPooling2D(),
+        }[cfg.flatten](x)
+    for units in cfg.hidden_units:
+        x = keras.layers.Dense(units, activation="relu")(x)
+        if cfg.dropout > 0:
+            x = keras.layers.Dropout(cfg.dropout)(x)
+    outputs = keras.layers.Dense(n_classes, activation="softmax")(x)
+    model = keras.Model(inputs, outputs, name="head")
+    optimizer = {
+        "adam": keras.optimizers.Adam,
+        "sgd": keras.optimizers.SGD,
+        "rmsprop": keras.optimizers.RMSprop,
+    }[cfg.optimizer](learning_rate=cfg.learning_rate)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model

@@ -1,0 +1,259 @@
+"""The comparison report: one self-contained HTML file (plots embedded), from the runs' outputs."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+MODE_TITLES = {
+    "cached": "cached (augmentation cache)",
+    "replay": "replay (on the fly, manifest numbers)",
+    "onthefly": "on the fly (fresh numbers every epoch)",
+    "noaug": "no augmentation",
+}
+
+LIMITS = [
+    "The conv base is frozen: only the dense head learns. Fine-tuning the base needs the images, not "
+    "cached features.",
+    "The base runs in inference mode: BatchNorm uses its stored moving statistics, never batch "
+    "statistics, so a sample's features do not depend on its batch mates.",
+    "A cache of K epochs repeats its augmentations after K head epochs; on-the-fly augmentation never "
+    "repeats. The K sweep shows what that costs on this data.",
+    "float16 storage rounds every feature to about 3 significant digits (relative step 2^-10); the "
+    "replay check trains on the same rounded values and so measures the pipeline, not the rounding.",
+    "Disk: each cached epoch stores one feature array per training sample (see bytes per sample-epoch); "
+    "K epochs cost K times that.",
+    "Validation features are computed once, unaugmented, and shared by every mode.",
+]
+
+
+def load_runs(run_dirs) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """(summaries, metrics by run dir) of training runs."""
+    summaries, metrics = [], {}
+    for run_dir in map(Path, run_dirs):
+        summary = json.loads((run_dir / "summary.json").read_text())
+        summary["run"] = str(run_dir)
+        summaries.append(summary)
+        metrics[str(run_dir)] = pd.read_csv(run_dir / "metrics.csv")
+    return pd.DataFrame(summaries), metrics
+
+
+def mode_table(summaries: pd.DataFrame) -> pd.DataFrame:
+    """One row per (mode, K): means and standard deviations over repeats, speedup against onthefly."""
+    rows = []
+    onthefly = summaries[summaries["mode"] == "onthefly"]["total_seconds"]
+    onthefly_total = float(onthefly.mean()) if len(onthefly) else float("nan")
+    order = {m: i for i, m in enumerate(MODE_TITLES)}
+    for (mode, k), group in summaries.groupby(["mode", "k"], sort=False):
+        total = float(group["total_seconds"].mean())
+        rows.append({
+            "mode": mode,
+            "k": int(k) if mode in ("cached", "replay") else None,
+            "repeats": len(group),
+            "final_val_accuracy_mean": float(group["final_val_accuracy"].mean()),
+            "final_val_accuracy_sd": float(group["final_val_accuracy"].std(ddof=1)) if len(group) > 1 else 0.0,
+            "best_val_accuracy_mean": float(group["best_val_accuracy"].mean()),
+            "best_val_accuracy_sd": float(group["best_val_accuracy"].std(ddof=1)) if len(group) > 1 else 0.0,
+            "conv_seconds": float(group["conv_seconds"].mean()),
+            "head_seconds": float(group["head_seconds"].mean()),
+            "total_seconds": total,
+            "speedup_vs_onthefly": onthefly_total / total if total > 0 else float("nan"),
+            "disk_bytes": float(group["disk_bytes"].mean()),
+            "_order": (order.get(mode, 99), int(k)),
+        })
+    table = pd.DataFrame(rows).sort_values("_order").drop(columns="_order").reset_index(drop=True)
+    return table
+
+
+def replay_difference(metrics: dict[str, pd.DataFrame], cached_run: str, replay_run: str) -> dict:
+    """Largest absolute difference per metric between the cached and the replay run."""
+    a, b = metrics[cached_run], metrics[replay_run]
+    return {col: float(np.abs(a[col].to_numpy() - b[col].to_numpy()).max())
+            for col in ("loss", "accuracy", "val_loss", "val_accuracy")}
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def curves_figure(summaries: pd.DataFrame, metrics: dict[str, pd.DataFrame], k_main: int):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for mode in MODE_TITLES:
+        runs = summaries[(summaries["mode"] == mode) & (summaries["repeat"] == 0)
+                         & ((summaries["k"] == k_main) | ~summaries["mode"].isin(["cached", "replay"]))]
+        if runs.empty:
+            continue
+        curves = [metrics[r] for r in runs["run"]]
+        epochs = curves[0]["epoch"] + 1
+        style = "--" if mode == "replay" else "-"
+        for ax, col in zip(axes, ("val_accuracy", "accuracy")):
+            ax.plot(epochs, curves[0][col], style, label=MODE_TITLES[mode])
+    for ax, title in zip(axes, ("validation accuracy", "training accuracy")):
+        ax.set_xlabel("head epoch")
+        ax.set_title(f"{title} (repeat 0, K={k_main})")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    return fig
+
+
+def sweep_figure(table: pd.DataFrame):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cached = table[table["mode"] == "cached"].sort_values("k")
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    axes[0].errorbar(cached["k"], cached["final_val_accuracy_mean"], yerr=cached["final_val_accuracy_sd"],
+                     marker="o", capsize=3, label="cached")
+    for mode, colour in (("onthefly", "C1"), ("noaug", "C3")):
+        row = table[table["mode"] == mode]
+        if len(row):
+            axes[0].axhline(float(row["final_val_accuracy_mean"].iloc[0]), color=colour, ls=":",
+                            label=MODE_TITLES[mode])
+    axes[0].set_title("final validation accuracy")
+    axes[0].legend(fontsize=7)
+    axes[1].plot(cached["k"], cached["disk_bytes"] / 1e6, marker="o")
+    axes[1].set_title("cache on disk (MB)")
+    axes[2].plot(cached["k"], cached["total_seconds"], marker="o", label="cached")
+    row = table[table["mode"] == "onthefly"]
+    if len(row):
+        axes[2].axhline(float(row["total_seconds"].iloc[0]), color="C1", ls=":", label="on the fly")
+    axes[2].set_title("conv + head seconds")
+    axes[2].legend(fontsize=7)
+    for ax in axes:
+        ax.set_xlabel("K (cached epochs)")
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def _cell(column: str, value, text: str) -> str:
+    data = "" if value is None or (isinstance(value, float) and np.isnan(value)) else repr(value)
+    return f'<td data-col="{column}" data-value="{html.escape(data)}">{html.escape(text)}</td>'
+
+
+def _table_html(table: pd.DataFrame) -> str:
+    head = ("<tr><th>mode</th><th>K</th><th>repeats</th><th>final val acc</th><th>best val acc</th>"
+            "<th>conv-base s</th><th>head s</th><th>total s</th><th>speedup vs on the fly</th>"
+            "<th>cache on disk</th></tr>")
+    rows = []
+    for row in table.to_dict("records"):
+        k = "" if row["k"] is None or pd.isna(row["k"]) else str(int(row["k"]))
+        cells = [
+            f"<td>{html.escape(MODE_TITLES.get(row['mode'], row['mode']))}</td>",
+            _cell("k", None if k == "" else int(k), k),
+            _cell("repeats", int(row["repeats"]), str(int(row["repeats"]))),
+            _cell("final_val_accuracy_mean", row["final_val_accuracy_mean"],
+                  f"{row['final_val_accuracy_mean']:.3f} ± {row['final_val_accuracy_sd']:.3f}"),
+            _cell("best_val_accuracy_mean", row["best_val_accuracy_mean"],
+                  f"{row['best_val_accuracy_mean']:.3f} ± {row['best_val_accuracy_sd']:.3f}"),
+            _cell("conv_seconds", row["conv_seconds"], f"{row['conv_seconds']:.1f}"),
+            _cell("head_seconds", row["head_seconds"], f"{row['head_seconds']:.1f}"),
+            _cell("total_seconds", row["total_seconds"], f"{row['total_seconds']:.1f}"),
+            _cell("speedup_vs_onthefly", row["speedup_vs_onthefly"],
+                  "" if np.isnan(row["speedup_vs_onthefly"]) else f"{row['speedup_vs_onthefly']:.1f}×"),
+            _cell("disk_bytes", row["disk_bytes"], _bytes(row["disk_bytes"])),
+        ]
+        rows.append(f'<tr data-mode="{row["mode"]}" data-k="{k}">' + "".join(cells) + "</tr>")
+    return f'<table id="modes">{head}{"".join(rows)}</table>'
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000.0
+    return f"{n:.1f} GB"
+
+
+def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=None, out_curves=None,
+                 out_sweep=None) -> pd.DataFrame:
+    """Write the HTML report (and optionally the table as CSV and the plots as PNG); return the table."""
+    summaries, metrics = load_runs(run_dirs)
+    table = mode_table(summaries)
+    k_main = int(config["cache"]["epochs"])
+    curves_png = _png(curves_figure(summaries, metrics, k_main))
+    sweep_png = _png(sweep_figure(table))
+    for path, png in ((out_curves, curves_png), (out_sweep, sweep_png)):
+        if path:
+            Path(path).write_bytes(base64.b64decode(png))
+    if out_table:
+        table.to_csv(out_table, index=False, lineterminator="\n")
+
+    cached_main = summaries[(summaries["mode"] == "cached") & (summaries["k"] == k_main) & (summaries["repeat"] == 0)]
+    replay_main = summaries[(summaries["mode"] == "replay") & (summaries["k"] == k_main)]
+    if len(cached_main) and len(replay_main):
+        diff = replay_difference(metrics, cached_main["run"].iloc[0], replay_main["run"].iloc[0])
+        largest = max(diff.values())
+        verdict = "reproduces" if largest <= 1e-3 else "does NOT reproduce"
+        replay_html = (
+            f"<p>The replay run (conv base on the fly, with the manifest's numbers, cast to "
+            f"{html.escape(config['cache']['dtype'])}) <b>{verdict}</b> the cached run (K={k_main}, repeat 0): "
+            f"largest difference over {len(metrics[cached_main['run'].iloc[0]])} head epochs "
+            f'<span id="replay-max-diff">{largest:.3g}</span>.</p><ul>'
+            + "".join(f"<li>{html.escape(k)}: {v:.3g}</li>" for k, v in diff.items()) + "</ul>"
+        )
+    else:
+        replay_html = "<p>No replay run in <code>train.modes</code>.</p>"
+
+    first = summaries.iloc[0]
+    bytes_per = store_attrs.get("bytes_per_sample_epoch", "?")
+    provenance = {k: store_attrs[k] for k in sorted(store_attrs)
+                  if k.endswith("_version") or k in ("weights_sha256", "weights_file_sha256",
+                                                     "base_architecture", "base_weights", "dtype")}
+    config_text = json.dumps(config, indent=2, sort_keys=True, default=str)
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>augcache report</title>
+<style>
+body {{ font-family: sans-serif; max-width: 1150px; margin: 2em auto; color: #222; }}
+table {{ border-collapse: collapse; font-size: 0.9em; }}
+td, th {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
+td:first-child, th:first-child {{ text-align: left; }}
+pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 0.8em; }}
+img {{ max-width: 100%; }}
+</style></head><body>
+<h1>augcache report</h1>
+<p>{int(first['n_train'])} training images, classes {html.escape(', '.join(first['classes']))};
+head trained for {int(first['head_epochs'])} epochs in every mode, with the same head, optimizer and seeds.
+Cached features: {bytes_per} bytes per sample-epoch ({html.escape(str(store_attrs.get('dtype', '')))}).</p>
+<h2>Modes</h2>
+<p>Mean ± standard deviation over repeats (each repeat uses seed + r for the manifests and the head).
+Conv-base seconds: extraction of the cached epochs (cached, no augmentation) or the base run inside
+training (on the fly, replay); validation features are extracted once for all modes and not counted.
+Speedup: total seconds of on the fly divided by the mode's.</p>
+{_table_html(table)}
+<h2>Learning curves</h2>
+<img alt="learning curves" src="data:image/png;base64,{curves_png}">
+<h2>Accuracy, disk and time against K</h2>
+<img alt="K sweep" src="data:image/png;base64,{sweep_png}">
+<h2>Replay check</h2>
+{replay_html}
+<h2>Limits of the method</h2>
+<ul>{''.join(f'<li>{html.escape(text)}</li>' for text in LIMITS)}</ul>
+<h2>Provenance</h2>
+<pre>{html.escape(json.dumps(provenance, indent=2, default=str))}</pre>
+<h3>Configuration</h3>
+<pre>{html.escape(config_text)}</pre>
+</body></html>
+"""
+    tmp = Path(out_html).with_name(f".{Path(out_html).name}.tmp")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text(page)
+    tmp.replace(out_html)
+    return table

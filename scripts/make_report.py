@@ -1,0 +1,17 @@
+from augcache.log import log_to
+
+log_to(snakemake.log[0])
+
+from augcache.report import write_report
+from augcache.store import read_attrs
+
+table = write_report(
+    snakemake.params.run_dirs,
+    read_attrs(snakemake.input.store),
+    snakemake.params.config,
+    snakemake.output.html,
+    out_table=snakemake.output.table,
+    out_curves=snakemake.output.curves,
+    out_sweep=snakemake.output.sweep,
+)
+print(table.to_string())

@@ -1,0 +1,33 @@
+from augcache.log import log_to
+
+log_to(snakemake.log[0])
+
+from augcache.cache import CacheSettings
+from augcache.conv_base import BaseSpec
+from augcache.experiment import RunInputs, RunSpec, run_training
+from augcache.head import HeadConfig
+from augcache.manifest import AugmentConfig
+
+wildcards = snakemake.wildcards
+run_training(
+    RunSpec(
+        mode=snakemake.params.mode,
+        k=int(wildcards.get("k", 0)),
+        repeat=int(wildcards.r),
+        seed=int(snakemake.params.seed),
+    ),
+    RunInputs(
+        index=snakemake.input.index,
+        val_store=snakemake.input.val,
+        epoch_stores=tuple(snakemake.input.get("stores", ())),
+        manifests=tuple(snakemake.input.get("manifests", ())),
+        noaug_store=snakemake.input.get("noaug"),
+    ),
+    spec=BaseSpec.from_config(snakemake.params.base),
+    aug=AugmentConfig.from_config(snakemake.params.get("augment", {})),
+    settings=CacheSettings(threads=snakemake.threads, **snakemake.params.cache),
+    head=HeadConfig.from_config(snakemake.params.head),
+    out_head=snakemake.output.head,
+    out_metrics=snakemake.output.metrics,
+    out_summary=snakemake.output.summary,
+)

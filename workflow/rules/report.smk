@@ -1,0 +1,19 @@
+rule make_report:
+    input:
+        summaries=run_files("summary.json"),
+        metrics=run_files("metrics.csv"),
+        store=TRAIN_STORE,
+    output:
+        html=report(REPORT, caption="../report/report.rst", category="Report"),
+        table=report("results/report/modes.csv", caption="../report/modes.rst", category="Report"),
+        curves=report("results/report/curves.png", caption="../report/curves.rst", category="Plots"),
+        sweep=report("results/report/sweep.png", caption="../report/sweep.rst", category="Plots"),
+    log:
+        f"{LOGS}/make_report.log",
+    params:
+        run_dirs=run_dirs(),
+        config=config,
+    conda:
+        ENV
+    script:
+        "../../scripts/make_report.py"
