@@ -1,0 +1,158 @@
+"""Head training, baselines, export, prediction and the report, on a tiny config."""
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from augcache.provenance import ProvenanceError
+from augcache.train import CachedEpochs, EpochStream
+from conftest import SIZE, Workflow, tiny_config
+from test_workflow import scheduled_jobs
+
+
+def full_config(data, base, predict_dir=None):
+    return tiny_config(
+        data, base,
+        cache={"epochs": 2, "dtype": "float16"},
+        head={"hidden_units": [16], "epochs": 4, "batch_size": 5},
+        train={"modes": ["cached", "replay", "onthefly", "noaug"], "sweep_epochs": [1], "repeats": 2},
+        predict={"dir": str(predict_dir) if predict_dir else None},
+    )
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory, tiny_data, tiny_base):
+    flow = Workflow(tmp_path_factory.mktemp("full") / "project")
+    config = full_config(tiny_data, tiny_base, predict_dir=tiny_data / "val")
+    flow.run(config)
+    return config, flow
+
+
+def metrics(flow, run):
+    return pd.read_csv(flow.path(f"results/train/{run}/metrics.csv"))
+
+
+def test_replay_reproduces_the_cached_run_epoch_by_epoch(full_run):
+    _, flow = full_run
+    cached, replay = metrics(flow, "cached/k2_r0"), metrics(flow, "replay/k2_r0")
+    assert len(cached) == 4
+    for column in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(replay[column], cached[column], rtol=1e-5, atol=1e-6)
+    report = flow.path("results/report/report.html").read_text()
+    largest = float(re.search(r'id="replay-max-diff">([^<]+)<', report).group(1))
+    assert largest <= 1e-5
+    assert "<b>reproduces</b>" in report
+
+
+def test_each_mode_feeds_other_features(full_run):
+    _, flow = full_run
+    losses = {run: metrics(flow, run)["loss"].to_numpy()
+              for run in ("cached/k1_r0", "cached/k2_r0", "onthefly/r0", "noaug/r0", "cached/k2_r1")}
+    runs = list(losses)
+    for i, a in enumerate(runs):
+        for b in runs[i + 1:]:
+            assert not np.allclose(losses[a], losses[b]), (a, b)
+
+
+def test_report_table_equals_the_metrics_it_was_made_from(full_run):
+    _, flow = full_run
+    html = flow.path("results/report/report.html").read_text()
+    for mode, k, runs in (("cached", "1", ["cached/k1_r0", "cached/k1_r1"]),
+                          ("cached", "2", ["cached/k2_r0", "cached/k2_r1"]),
+                          ("replay", "2", ["replay/k2_r0"]),
+                          ("onthefly", "", ["onthefly/r0", "onthefly/r1"]),
+                          ("noaug", "", ["noaug/r0", "noaug/r1"])):
+        row = re.search(rf'<tr data-mode="{mode}" data-k="{k}">(.*?)</tr>', html).group(1)
+        cells = dict(re.findall(r'data-col="(\w+)" data-value="([^"]*)"', row))
+        final = np.mean([metrics(flow, r)["val_accuracy"].iloc[-1] for r in runs])
+        best = np.mean([metrics(flow, r)["val_accuracy"].max() for r in runs])
+        assert float(cells["final_val_accuracy_mean"]) == pytest.approx(final, abs=1e-12)
+        assert float(cells["best_val_accuracy_mean"]) == pytest.approx(best, abs=1e-12)
+        assert int(cells["repeats"]) == len(runs)
+        if mode in ("replay", "onthefly"):
+            conv = np.mean([metrics(flow, r)["conv_seconds"].sum() for r in runs])
+            assert float(cells["conv_seconds"]) == pytest.approx(conv, rel=1e-9)
+    # embedded plots: the report opens offline
+    assert html.count('src="data:image/png;base64,') == 2
+    assert "http" not in re.sub(r"<pre>.*?</pre>", "", html, flags=re.S)
+
+
+def test_summary_counts_disk_and_extraction_time_of_the_cache(full_run):
+    _, flow = full_run
+    summary = json.loads(flow.path("results/train/cached/k2_r1/summary.json").read_text())
+    stores = [flow.path(f"results/repeat_1/features/train/epoch_{e}.h5") for e in range(2)]
+    assert summary["disk_bytes"] == sum(p.stat().st_size for p in stores)
+    assert summary["conv_seconds"] > 0
+    assert summary["seed"] == 4  # seed 3 + repeat 1
+
+
+def test_prediction_gives_a_known_class_for_every_image(full_run, tiny_data):
+    _, flow = full_run
+    table = pd.read_csv(flow.path("results/predict/predictions.csv"))
+    assert len(table) == 6
+    assert set(table["label"]) <= {"circle", "square", "triangle"}
+    assert table["probability"].between(0, 1).all()
+
+
+def test_exported_model_equals_head_on_conv_base(full_run):
+    config, flow = full_run
+    import keras
+
+    from augcache.conv_base import BaseSpec, build_base, feature_function
+    from augcache.full_model import load_full_model
+    from augcache.images import load_images
+
+    paths = sorted((Path(config["data"]["dir"]) / "val").rglob("*.png"))[:4]
+    images = load_images(paths, (SIZE, SIZE))
+    full = load_full_model(flow.path("results/model/model.keras"))
+    head = keras.saving.load_model(flow.path("results/train/cached/k2_r0/head.keras"))
+    spec = BaseSpec.from_config({**config["conv_base"], "image_size": [SIZE, SIZE], "seed": config["seed"]})
+    model, preprocess = build_base(spec)
+    expected = head(feature_function(model, preprocess, spec.image_size)(images)).numpy()
+    np.testing.assert_allclose(full(images).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_changed_head_setting_reruns_training_but_not_extraction(full_run):
+    config, flow = full_run
+    changed = dict(config, head=dict(config["head"], learning_rate=0.01))
+    jobs = {rule for rule, _ in scheduled_jobs(flow.run(changed, "-n").stdout)}
+    assert {"train_cached", "train_replay", "train_onthefly", "train_noaug", "make_report"} <= jobs
+    assert not jobs & {"extract_epoch", "extract_val", "extract_noaug", "write_manifest", "merge_epochs"}
+
+
+def test_nothing_reruns_after_a_full_run(full_run):
+    config, flow = full_run
+    result = flow.run(config, "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_epoch_stream_feeds_every_head_epoch_once_in_order():
+    seen = []
+
+    def source(n):
+        seen.append(n)
+        return np.full((5, 2), float(n), np.float32), np.arange(5) % 2, 0.0
+
+    stream = EpochStream(source, n_samples=5, batch_size=2, epochs=3)
+    batches = list(stream)
+    assert seen == [0, 1, 2]
+    assert stream.steps_per_epoch == 3
+    assert [float(x[0, 0]) for x, _ in batches] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+
+
+def test_cached_training_refuses_a_store_of_another_augmentation(full_run):
+    config, flow = full_run
+    from augcache.cache import CacheSettings, config_provenance
+    from augcache.conv_base import BaseSpec
+    from augcache.manifest import AugmentConfig
+
+    spec = BaseSpec.from_config({**config["conv_base"], "image_size": [SIZE, SIZE], "seed": config["seed"]})
+    other = AugmentConfig.from_config({**config["augment"], "rotation_range": 5})
+    expected = dict(config_provenance(spec, other, CacheSettings(dtype="float16")), split="train")
+    store = flow.path("results/features/train/epoch_0.h5")
+    with pytest.raises(ProvenanceError, match=f"{store}: provenance field 'augmentation'"):
+        CachedEpochs([store], [flow.path("results/manifest/epoch_0.csv")], expected)
