@@ -21,3 +21,9 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         final_outputs(),
+
+
+rule cache:
+    input:
+        TRAIN_STORE,
+        VAL_STORE,

@@ -53,6 +53,7 @@ def config_provenance(spec: BaseSpec, aug: AugmentConfig | None, settings: Cache
         "base_layer": spec.layer or "",
         "pooling": spec.pooling or "none",
         "image_size": canonical_json(list(spec.image_size)),
+        "resize": spec.resize,
         "weights_file_sha256": weights_file,
         "augmentation": canonical_json(aug.to_dict()) if aug is not None else "none",
         "dtype": np.dtype(settings.dtype).name,
@@ -62,6 +63,24 @@ def config_provenance(spec: BaseSpec, aug: AugmentConfig | None, settings: Cache
 def expected_provenance(spec: BaseSpec, model, aug: AugmentConfig | None, settings: CacheSettings) -> dict:
     """Every provenance field of a store made under these settings with this model."""
     return dict(config_provenance(spec, aug, settings), weights_sha256=weights_sha256(model))
+
+
+def describe_base(spec: BaseSpec, out_path) -> dict:
+    """Build the base once (so a bad weights file fails here, before any extraction job) and write
+    what it is as JSON: provenance fields, feature shape, parameter count."""
+    import json
+
+    model, preprocess = build_base(spec)
+    shape = tuple(int(d) for d in model.output.shape[1:])
+    info = dict(config_provenance(spec, None, CacheSettings()), weights_sha256=weights_sha256(model),
+                feature_shape=list(shape), parameters=int(model.count_params()))
+    info.pop("augmentation")
+    info.pop("dtype")
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(out_path).write_text(json.dumps(info, indent=2) + "\n")
+    log.info("conv base %s: features %s, %d parameters, weights sha256 %s", spec.architecture, shape,
+             info["parameters"], info["weights_sha256"])
+    return info
 
 
 def manifest_text_sha256(table: pd.DataFrame) -> str:
@@ -93,6 +112,7 @@ def _extract(out_path, table, spec, aug, settings, resampling, attrs, label):
         resampling=resampling,
         compression=settings.compression,
         label=label,
+        resize=spec.resize,
     )
 
 

@@ -22,6 +22,7 @@ class BaseSpec:
     options: extra keyword arguments of the application constructor (e.g. ``alpha``).
     layer: for a ``.keras`` file, the name of the layer whose output is the feature (optional).
     seed: initialises random weights when ``weights`` is None.
+    resize: how images are brought to image_size (``stretch``, ``crop`` or ``pad``).
     """
 
     architecture: str
@@ -31,6 +32,7 @@ class BaseSpec:
     options: dict = field(default_factory=dict)
     layer: str | None = None
     seed: int = 0
+    resize: str = "stretch"
 
     @classmethod
     def from_config(cls, cfg: dict) -> "BaseSpec":
@@ -43,6 +45,7 @@ class BaseSpec:
             options=dict(cfg.get("options") or {}),
             layer=cfg.get("layer"),
             seed=int(cfg.get("seed", 0)),
+            resize=str(cfg.get("resize", "stretch")),
         )
 
     @property
@@ -132,7 +135,12 @@ def build_base(spec: BaseSpec):
                 pooling=spec.pooling,
                 **spec.options,
             )
-        except ValueError as err:
+        except (ValueError, OSError) as err:
+            if weights not in (None, "imagenet"):
+                raise ValueError(
+                    f"conv_base.weights: {weights} does not fit {spec.architecture} "
+                    f"(options {spec.options}, input {(*spec.image_size, 3)}): {err}"
+                ) from err
             raise ValueError(
                 f"conv_base: {spec.architecture} with weights={weights!r} and options {spec.options}: {err}"
             ) from err

@@ -1,44 +1,135 @@
-"""The dataset index: one row per image with its id, path, label and split."""
+"""The dataset index: one row per image with its id, path, label and split, checked before any job.
+
+Sources: a folder of class subfolders (``train/`` and ``val/`` inside, or split by a seeded
+stratified fraction), or a CSV listing ``path,label[,split]`` with paths relative to the CSV.
+Every listed image is decoded once here, so a corrupt, truncated, empty or foreign file is found
+before a GPU job starts. ``on_bad_image: error`` stops with one message listing every problem;
+``skip`` leaves the bad files out and returns them with their reasons.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+from augcache.images import IMAGE_EXTENSIONS, decode_file
+
 INDEX_COLUMNS = ("sample_id", "path", "label", "label_index", "split")
+SKIPPED_COLUMNS = ("path", "reason")
+SPLITS = ("train", "val")
 
 
-def _class_files(folder: Path) -> dict[str, list[Path]]:
-    classes = {}
-    for entry in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = sorted(
-            p for p in entry.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-        )
-        classes[entry.name] = files
-    return classes
+class DatasetError(ValueError):
+    """The data source cannot be indexed as it is."""
 
 
-def listing_fingerprint(data_dir) -> str:
-    """sha256 over the relative path, size and mtime of every file below data_dir.
+@dataclass(frozen=True)
+class Candidate:
+    sample_id: str
+    path: str
+    label: str
+    split: str | None
 
-    Changes when an image is added, removed or rewritten, so the index reruns then.
-    """
-    root = Path(data_dir)
-    digest = hashlib.sha256()
-    if not root.is_dir():
-        return ""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = Path(dirpath, name)
-            stat = path.stat()
-            digest.update(f"{path.relative_to(root).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
+
+def _folder_candidates(root: Path):
+    """Candidates and problems (path, reason) of a folder source."""
+    candidates, problems = [], []
+    split_dirs = [(root / s, s) for s in SPLITS] if all((root / s).is_dir() for s in SPLITS) else [(root, None)]
+    for base, split in split_dirs:
+        for class_dir in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            files = sorted(p for p in class_dir.rglob("*")
+                           if p.suffix.lower() in IMAGE_EXTENSIONS and (p.is_file() or p.is_symlink()))
+            if not files:
+                problems.append((str(class_dir), "class folder has no images"))
+            for path in files:
+                candidates.append(Candidate(path.relative_to(root).as_posix(), os.path.join(root, path.relative_to(root)),
+                                            class_dir.name, split))
+    return candidates, problems
+
+
+def _csv_candidates(csv_path: Path):
+    """Candidates and problems of a CSV listing (path,label[,split])."""
+    try:
+        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as err:
+        raise DatasetError(f"data.csv: {csv_path} cannot be read as CSV: {err}") from err
+    missing = [c for c in ("path", "label") if c not in table.columns]
+    if missing:
+        raise DatasetError(f"data.csv: {csv_path} has no column(s) {', '.join(missing)} "
+                           f"(columns: path,label[,split])")
+    has_split = "split" in table.columns
+    base = csv_path.parent
+    candidates, problems, seen = [], [], {}
+    for line, row in enumerate(table.itertuples(index=False), start=2):
+        raw = str(row.path).strip()
+        where = f"{csv_path}:{line}"
+        if not raw:
+            problems.append((where, "empty path"))
+            continue
+        path = os.path.normpath(os.path.join(base, raw))
+        label = str(row.label).strip()
+        split = str(row.split).strip() if has_split else None
+        if path in seen:
+            problems.append((path, f"listed twice ({where} and {seen[path]})"))
+            continue
+        seen[path] = where
+        if not label:
+            problems.append((path, f"no label ({where})"))
+        elif has_split and split not in SPLITS:
+            problems.append((path, f"split {split!r} is neither train nor val ({where})"))
+        elif Path(raw).suffix.lower() not in IMAGE_EXTENSIONS:
+            problems.append((path, f"extension is not one of {', '.join(IMAGE_EXTENSIONS)} ({where})"))
+        else:
+            candidates.append(Candidate(Path(os.path.normpath(raw)).as_posix(), path, label, split))
+    return candidates, problems
+
+
+def check_image(path: str) -> str | None:
+    """Why `path` is not a usable image, or None if it decodes to RGB."""
+    from PIL import UnidentifiedImageError
+
+    if os.path.islink(path) and not os.path.exists(path):
+        return "broken symbolic link"
+    try:
+        size = os.path.getsize(path)
+    except OSError as err:
+        return f"cannot be read: {err.strerror or err}"
+    if size == 0:
+        return "empty file (0 bytes)"
+    try:
+        image = decode_file(path)
+    except UnidentifiedImageError:
+        return "not an image (unrecognised content)"
+    except PermissionError as err:
+        return f"cannot be read: {err.strerror}"
+    except (OSError, ValueError, SyntaxError) as err:
+        return f"corrupt or truncated image: {err}"
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        return "image has no pixels"
+    return None
+
+
+def _check_all(candidates, threads: int):
+    """Problems of candidates whose files do not decode, or that repeat another file."""
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        reasons = list(pool.map(check_image, [c.path for c in candidates]))
+    problems = [(c.path, r) for c, r in zip(candidates, reasons) if r]
+    good = [c for c, r in zip(candidates, reasons) if not r]
+    by_target, unique = {}, []
+    for c in good:
+        target = os.path.realpath(c.path)
+        if target in by_target:
+            problems.append((c.path, f"same file as {by_target[target]} (symbolic link)"))
+        else:
+            by_target[target] = c.path
+            unique.append(c)
+    return unique, problems
 
 
 def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
@@ -52,45 +143,78 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> np.n
     return is_val
 
 
-def index_folder(data_dir, val_fraction: float, seed: int) -> pd.DataFrame:
-    """Index a folder of class subfolders, with ``train/`` and ``val/`` inside or split by fraction.
+def build_index(source, val_fraction: float, seed: int, on_bad_image: str = "error",
+                threads: int = 4) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(index, skipped) of a folder or CSV source.
 
-    sample_id is the path relative to data_dir (POSIX form); label_index numbers the sorted
-    class names from 0. Rows are sorted by sample_id.
+    index: INDEX_COLUMNS sorted by sample_id; label_index numbers the sorted class names from 0.
+    skipped: SKIPPED_COLUMNS, the files left out (``on_bad_image: skip``). With ``error``, any
+    problem raises DatasetError listing all of them.
     """
-    root = Path(data_dir)
-    if not root.is_dir():
-        raise ValueError(f"data.dir: {root} is not a folder")
-    if (root / "train").is_dir() and (root / "val").is_dir():
-        parts = {split: _class_files(root / split) for split in ("train", "val")}
-        names = sorted(set(parts["train"]) | set(parts["val"]))
-        rows = [
-            (path, label, split)
-            for split, classes in parts.items()
-            for label, files in classes.items()
-            for path in files
-        ]
+    source = Path(source)
+    if source.is_dir():
+        candidates, problems = _folder_candidates(source)
+        key = "data.dir"
+    elif source.is_file():
+        candidates, problems = _csv_candidates(source)
+        key = "data.csv"
     else:
-        classes = _class_files(root)
-        names = sorted(classes)
-        rows = [(path, label, None) for label, files in classes.items() for path in files]
+        raise DatasetError(f"data.dir: {source} does not exist")
+    candidates, bad = _check_all(candidates, threads)
+    problems += bad
+    if problems and on_bad_image == "error":
+        lines = "\n".join(f"  {path}: {reason}" for path, reason in problems)
+        raise DatasetError(f"{key}: {len(problems)} bad file(s) or folder(s) in {source} "
+                           f"(fix them, or set data.on_bad_image: skip to leave them out):\n{lines}")
+    names = sorted({c.label for c in candidates})
     if len(names) < 2:
-        raise ValueError(f"data.dir: {root} holds {len(names)} class folder(s); at least 2 are needed")
-    empty = [label for label in names if not any(r[1] == label for r in rows)]
-    if empty:
-        raise ValueError(f"data.dir: {root}: class folder(s) without images: {', '.join(empty)}")
-    table = pd.DataFrame(rows, columns=["abs", "label", "split"])
-    table["sample_id"] = [p.relative_to(root).as_posix() for p in table["abs"]]
-    table["path"] = [str(p) for p in table["abs"]]
+        raise DatasetError(f"{key}: {source} holds {len(names)} class(es) with usable images; at least 2 are needed")
+    table = pd.DataFrame([c.__dict__ for c in candidates])
     table["label_index"] = table["label"].map({name: i for i, name in enumerate(names)})
     table = table.sort_values("sample_id", kind="stable").reset_index(drop=True)
     if table["split"].isna().any():
         is_val = stratified_split(table["label"].to_numpy(), val_fraction, seed)
         table["split"] = np.where(is_val, "val", "train")
-    for split in ("train", "val"):
+    for split in SPLITS:
         if not (table["split"] == split).any():
-            raise ValueError(f"data.dir: {root}: the {split} split is empty (check data.val_fraction)")
-    return table[list(INDEX_COLUMNS)]
+            raise DatasetError(f"{key}: {source}: the {split} split is empty (check data.val_fraction)")
+    skipped = pd.DataFrame(problems, columns=list(SKIPPED_COLUMNS))
+    return table[list(INDEX_COLUMNS)], skipped
+
+
+def index_folder(data_dir, val_fraction: float, seed: int) -> pd.DataFrame:
+    """Index of a clean source (any bad file is an error)."""
+    return build_index(data_dir, val_fraction, seed)[0]
+
+
+def listing_fingerprint(source) -> str:
+    """sha256 over relative path, size and mtime of every file of a source folder, or of a CSV
+    listing and the files it names. Changes when an image is added, removed or rewritten."""
+    root = Path(source)
+    digest = hashlib.sha256()
+
+    def add(path: Path, name: str) -> None:
+        try:
+            stat = path.stat()
+            digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        except OSError:
+            digest.update(f"{name}\0missing\n".encode())
+
+    if root.is_dir():
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = Path(dirpath, name)
+                add(path, path.relative_to(root).as_posix())
+    elif root.is_file():
+        add(root, root.name)
+        try:
+            listed = pd.read_csv(root, dtype=str, keep_default_na=False).get("path", [])
+        except (OSError, ValueError):
+            listed = []
+        for raw in listed:
+            add(root.parent / raw, raw)
+    return digest.hexdigest()
 
 
 def write_index(table: pd.DataFrame, path) -> None:
@@ -98,7 +222,8 @@ def write_index(table: pd.DataFrame, path) -> None:
 
 
 def read_index(path) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={"sample_id": str, "path": str, "label": str, "split": str})
+    return pd.read_csv(path, dtype={"sample_id": str, "path": str, "label": str, "split": str},
+                       keep_default_na=False)
 
 
 def class_names(index: pd.DataFrame) -> list[str]:

@@ -102,7 +102,7 @@ def run_training(run: RunSpec, inputs: RunInputs, spec: BaseSpec, aug: AugmentCo
             manifest_for = fresh_manifests(train_rows, aug, run.seed)
             dtype = "float32"
         source = ConvOnTheFly(manifest_for, feature_fn, spec.image_size, settings.batch_size,
-                              resampling, dtype)
+                              resampling, dtype, spec.resize)
     feature_shape = val_x.shape[1:]
     label = f"{run.mode} K={run.k} repeat {run.repeat}" if run.mode in ("cached", "replay") \
         else f"{run.mode} repeat {run.repeat}"

@@ -15,7 +15,8 @@ from augcache.store import FeatureWriter
 log = logging.getLogger(__name__)
 
 
-def augmented_batches(paths, params: np.ndarray, image_size, batch_size: int, resampling: Resampling):
+def augmented_batches(paths, params: np.ndarray, image_size, batch_size: int, resampling: Resampling,
+                      resize: str = "stretch"):
     """tf.data pipeline of augmented image batches, in the given order.
 
     paths: n file paths; params: (n, 10) augmentation parameters, one row per path.
@@ -26,7 +27,7 @@ def augmented_batches(paths, params: np.ndarray, image_size, batch_size: int, re
     size = tuple(int(s) for s in image_size)
     data = tf.data.Dataset.from_tensor_slices((list(map(str, paths)), params.astype(np.float32)))
     data = data.map(
-        lambda path, row: (load_image(path, size), row),
+        lambda path, row: (load_image(path, size, resize), row),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
@@ -61,19 +62,20 @@ class Progress:
 
 
 def feature_batches(paths, params: np.ndarray, feature_fn, image_size, batch_size: int,
-                    resampling: Resampling = Resampling()):
+                    resampling: Resampling = Resampling(), resize: str = "stretch"):
     """Yield the features of every (path, params) row, batch by batch, in order, as numpy arrays."""
-    for images in augmented_batches(paths, params, image_size, batch_size, resampling):
+    for images in augmented_batches(paths, params, image_size, batch_size, resampling, resize):
         yield feature_fn(images).numpy()
 
 
 def compute_features(paths, params: np.ndarray, feature_fn, image_size, batch_size: int,
-                     resampling: Resampling = Resampling(), dtype: str = "float32") -> np.ndarray:
+                     resampling: Resampling = Resampling(), dtype: str = "float32",
+                     resize: str = "stretch") -> np.ndarray:
     """All features of :func:`feature_batches` in one (n, *feature_shape) array of `dtype`."""
     shape = feature_shape(feature_fn)
     out = np.empty((len(paths), *shape), dtype=dtype)
     done = 0
-    for features in feature_batches(paths, params, feature_fn, image_size, batch_size, resampling):
+    for features in feature_batches(paths, params, feature_fn, image_size, batch_size, resampling, resize):
         out[done:done + len(features)] = features
         done += len(features)
     return out
@@ -93,6 +95,7 @@ def extract_to_store(
     resampling: Resampling = Resampling(),
     compression=None,
     label: str = "extract",
+    resize: str = "stretch",
 ) -> None:
     """Compute features of every (path, params) row, in order, into a store at out_path.
 
@@ -108,7 +111,8 @@ def extract_to_store(
              shape, dtype, out_path)
     with FeatureWriter(out_path, n, shape, dtype, attrs, compression) as writer:
         done = 0
-        for features in feature_batches(paths, params, feature_fn, image_size, batch_size, resampling):
+        for features in feature_batches(paths, params, feature_fn, image_size, batch_size, resampling,
+                                        resize):
             stop = done + len(features)
             writer.write(features, labels[done:stop], sample_ids[done:stop])
             done = stop

@@ -14,8 +14,8 @@ import pandas as pd
 
 from augcache.augment import IDENTITY_PARAMS, Resampling
 from augcache.conv_base import BaseSpec, application, build_base
-from augcache.dataset import IMAGE_EXTENSIONS
 from augcache.extract import augmented_batches
+from augcache.images import IMAGE_EXTENSIONS
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,8 @@ def export_full_model(spec: BaseSpec, head_path, classes: list[str], out_model, 
         os.replace(tmp, out_model)
     finally:
         tmp.unlink(missing_ok=True)
-    Path(out_classes).write_text(json.dumps({"classes": classes, "image_size": list(spec.image_size)},
-                                            indent=2) + "\n")
+    meta = {"classes": classes, "image_size": list(spec.image_size), "resize": spec.resize}
+    Path(out_classes).write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def load_full_model(path):
@@ -85,7 +85,7 @@ def predict_folder(model_path, classes_path, folder, batch_size: int = 64) -> pd
     model = load_full_model(model_path)
     files = list_images(folder)
     params = np.tile(np.array(IDENTITY_PARAMS), (len(files), 1))
-    batches = augmented_batches(files, params, size, batch_size, Resampling())
+    batches = augmented_batches(files, params, size, batch_size, Resampling(), meta.get("resize", "stretch"))
     probabilities = np.concatenate([model.predict_on_batch(images) for images in batches])
     best = probabilities.argmax(axis=1)
     return pd.DataFrame({

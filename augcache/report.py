@@ -182,8 +182,17 @@ def _bytes(n: float) -> str:
     return f"{n:.1f} GB"
 
 
+def _skipped_html(skipped: pd.DataFrame | None) -> str:
+    if skipped is None or skipped.empty:
+        return "<p>No file was left out.</p>"
+    rows = "".join(f"<tr><td>{html.escape(str(r.path))}</td><td>{html.escape(str(r.reason))}</td></tr>"
+                   for r in skipped.itertuples(index=False))
+    return (f'<p>{len(skipped)} file(s) left out (<code>data.on_bad_image: skip</code>):</p>'
+            f'<table id="skipped"><tr><th>path</th><th>reason</th></tr>{rows}</table>')
+
+
 def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=None, out_curves=None,
-                 out_sweep=None) -> pd.DataFrame:
+                 out_sweep=None, skipped: pd.DataFrame | None = None) -> pd.DataFrame:
     """Write the HTML report (and optionally the table as CSV and the plots as PNG); return the table."""
     summaries, metrics = load_runs(run_dirs)
     table = mode_table(summaries)
@@ -244,6 +253,8 @@ Speedup: total seconds of on the fly divided by the mode's.</p>
 <img alt="K sweep" src="data:image/png;base64,{sweep_png}">
 <h2>Replay check</h2>
 {replay_html}
+<h2>Data left out</h2>
+{_skipped_html(skipped)}
 <h2>Limits of the method</h2>
 <ul>{''.join(f'<li>{html.escape(text)}</li>' for text in LIMITS)}</ul>
 <h2>Provenance</h2>

@@ -79,19 +79,21 @@ class ConvOnTheFly:
     """Head epoch n -> the conv base run on augmented images of the rows ``manifest_for(n)``."""
 
     def __init__(self, manifest_for, feature_fn, image_size, batch_size: int, resampling: Resampling,
-                 dtype: str):
+                 dtype: str, resize: str = "stretch"):
         self.manifest_for = manifest_for
         self.feature_fn = feature_fn
         self.image_size = image_size
         self.batch_size = batch_size
         self.resampling = resampling
         self.dtype = dtype
+        self.resize = resize
 
     def __call__(self, n: int):
         table = self.manifest_for(n)
         start = time.perf_counter()
         x = compute_features(table["path"].tolist(), params_array(table), self.feature_fn,
-                             self.image_size, self.batch_size, self.resampling, dtype=self.dtype)
+                             self.image_size, self.batch_size, self.resampling, dtype=self.dtype,
+                             resize=self.resize)
         seconds = time.perf_counter() - start
         return x.astype(np.float32), table["label_index"].to_numpy(), seconds
 

@@ -2,6 +2,7 @@ from augcache.log import log_to
 
 log_to(snakemake.log[0])
 
+from augcache.dataset import read_index
 from augcache.report import write_report
 from augcache.store import read_attrs
 
@@ -13,5 +14,6 @@ table = write_report(
     out_table=snakemake.output.table,
     out_curves=snakemake.output.curves,
     out_sweep=snakemake.output.sweep,
+    skipped=read_index(snakemake.input.skipped),
 )
 print(table.to_string())

@@ -22,7 +22,7 @@ def float32_runs(tmp_path_factory, tiny_data, tiny_base):
     runs = []
     for name in ("first", "second"):
         flow = Workflow(tmp_path_factory.mktemp(name) / "project")
-        flow.run(config)
+        flow.run(config, "cache")
         runs.append(flow)
     return config, runs
 
@@ -115,7 +115,7 @@ def scheduled_jobs(dry_run_output: str) -> list[tuple[str, str]]:
 
 def test_more_epochs_schedule_only_the_new_ones(float32_runs):
     config, (flow, _) = float32_runs
-    dry = flow.run(dict(config, cache=dict(config["cache"], epochs=5)), "-n")
+    dry = flow.run(dict(config, cache=dict(config["cache"], epochs=5)), "cache", "-n")
     jobs = scheduled_jobs(dry.stdout)
     assert sorted(e for rule, e in jobs if rule == "extract_epoch") == ["3", "4"], dry.stdout
     assert sorted(e for rule, e in jobs if rule == "write_manifest") == ["3", "4"]
@@ -124,14 +124,14 @@ def test_more_epochs_schedule_only_the_new_ones(float32_runs):
 
 def test_nothing_reruns_on_a_second_invocation(float32_runs):
     config, (flow, _) = float32_runs
-    result = flow.run(config, "-n")
+    result = flow.run(config, "cache", "-n")
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
 def test_float16_store_equals_the_float32_features_cast(tmp_path, tiny_data, tiny_base):
     config = tiny_config(tiny_data, tiny_base, cache={"dtype": "float16", "epochs": 1})
     flow = Workflow(tmp_path / "project")
-    flow.run(config)
+    flow.run(config, "cache")
     manifest = read_manifest(flow.path("results/manifest/epoch_0.csv"))
     with h5py.File(flow.path("results/features/train/epoch_0.h5"), "r") as store:
         assert store["features"].dtype == np.float16

@@ -9,6 +9,7 @@ ENV = "../../envs/augcache.yaml"
 DEMO_IMAGES = "results/demo/images"
 DEMO_BASE = "results/demo/base.keras"
 INDEX = "results/dataset/index.csv"
+SKIPPED = "results/dataset/skipped.csv"
 # {rep} is "" for repeat 0 (seed) and "repeat_{r}/" for repeat r (seed + r).
 MANIFEST = "results/{rep}manifest/epoch_{epoch}.csv"
 EPOCH_STORE = "results/{rep}features/train/epoch_{epoch}.h5"
@@ -20,6 +21,7 @@ MODEL = "results/model/model.keras"
 MODEL_CLASSES = "results/model/classes.json"
 PREDICTIONS = "results/predict/predictions.csv"
 REPORT = "results/report/report.html"
+BASE_INFO = "results/base/base.json"
 LOGS = "results/logs"
 
 
@@ -29,13 +31,16 @@ wildcard_constraints:
     k=r"\d+",
     r=r"\d+",
 
-USE_DEMO_DATA = config["data"]["dir"] == "demo"
+USE_CSV = bool(config["data"]["csv"])
+USE_DEMO_DATA = config["data"]["dir"] == "demo" and not USE_CSV
 USE_DEMO_BASE = config["conv_base"]["architecture"] == "demo"
 
 
 def _check_paths():
     data_dir = config["data"]["dir"]
-    if not USE_DEMO_DATA and not Path(data_dir).is_dir():
+    if USE_CSV and not Path(config["data"]["csv"]).is_file():
+        raise ValueError(f"data.csv: file {config['data']['csv']!r} does not exist")
+    if not USE_CSV and not USE_DEMO_DATA and not Path(data_dir).is_dir():
         raise ValueError(f"data.dir: folder {data_dir!r} does not exist")
     base = config["conv_base"]
     if base["architecture"].endswith(".keras") and not Path(base["architecture"]).is_file():
@@ -111,7 +116,10 @@ def final_outputs():
     return outputs
 
 
-def data_dir():
+def data_source():
+    """The folder or CSV listing the index is built from."""
+    if USE_CSV:
+        return config["data"]["csv"]
     return DEMO_IMAGES if USE_DEMO_DATA else config["data"]["dir"]
 
 
@@ -120,16 +128,16 @@ def index_input(wildcards):
 
 
 def data_fingerprint():
-    """Changes when files under a user's data.dir change, so the index is rebuilt."""
+    """Changes when the user's images (or CSV listing) change, so the index is rebuilt."""
     if USE_DEMO_DATA:
         return "demo"
     from augcache.dataset import listing_fingerprint
 
-    return listing_fingerprint(config["data"]["dir"])
+    return listing_fingerprint(data_source())
 
 
-def base_input(wildcards):
-    """Files the conv base is made from, so that replacing one reruns extraction."""
+def base_files(wildcards):
+    """Files the conv base is made from, so that replacing one rebuilds it."""
     base = config["conv_base"]
     if USE_DEMO_BASE:
         return [DEMO_BASE]
@@ -141,12 +149,18 @@ def base_input(wildcards):
     return files
 
 
+def base_input(wildcards):
+    """What a job running the conv base needs: the checked base description."""
+    return [BASE_INFO]
+
+
 def base_params():
     """conv_base settings with 'demo' resolved to the demo base file."""
     base = dict(config["conv_base"])
     if USE_DEMO_BASE:
         base["architecture"] = DEMO_BASE
     base["image_size"] = list(config["data"]["image_size"])
+    base["resize"] = config["data"]["resize"]
     base["seed"] = config["seed"]
     return base
 

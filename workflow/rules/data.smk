@@ -28,18 +28,37 @@ rule make_demo_base:
         "../../scripts/make_demo_base.py"
 
 
+rule check_conv_base:
+    input:
+        base_files,
+    output:
+        BASE_INFO,
+    log:
+        f"{LOGS}/check_conv_base.log",
+    params:
+        base=base_params(),
+    threads: 2
+    conda:
+        ENV
+    script:
+        "../../scripts/check_conv_base.py"
+
+
 rule index_dataset:
     input:
         index_input,
     output:
-        INDEX,
+        index=INDEX,
+        skipped=SKIPPED,
     log:
         f"{LOGS}/index_dataset.log",
     params:
-        data_dir=data_dir(),
+        source=data_source(),
         val_fraction=config["data"]["val_fraction"],
+        on_bad_image=config["data"]["on_bad_image"],
         seed=config["seed"],
         fingerprint=data_fingerprint(),
+    threads: 2
     conda:
         ENV
     script:

@@ -3,6 +3,7 @@ rule make_report:
         summaries=run_files("summary.json"),
         metrics=run_files("metrics.csv"),
         store=TRAIN_STORE,
+        skipped=SKIPPED,
     output:
         html=report(REPORT, caption="../report/report.rst", category="Report"),
         table=report("results/report/modes.csv", caption="../report/modes.rst", category="Report"),
