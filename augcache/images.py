@@ -81,6 +81,7 @@ def load_image(path, size: tuple[int, int], policy: str = "stretch"):
     import tensorflow as tf
 
     def decode(p):
+        p = p.item() if isinstance(p, np.ndarray) else p
         return decode_file(p.decode() if isinstance(p, bytes) else p)
 
     image = tf.numpy_function(decode, [path], tf.uint8, stateful=False)

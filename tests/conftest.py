@@ -83,10 +83,10 @@ def other_base(tmp_path_factory) -> Path:
     return path
 
 
-def tiny_config(data: Path, base: Path, **sections) -> dict:
+def tiny_config(data_dir: Path, base: Path, **sections) -> dict:
     config = {
         "seed": 3,
-        "data": {"dir": str(data), "image_size": [SIZE, SIZE]},
+        "data": {"dir": str(data_dir), "image_size": [SIZE, SIZE]},
         "augment": {
             "rotation_range": 25,
             "width_shift_range": 0.15,
