@@ -108,7 +108,7 @@ def scheduled_jobs(dry_run_output: str) -> list[tuple[str, str]]:
     for block in re.split(r"\n\s*\n", dry_run_output):
         rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
         if rule:
-            epoch = re.search(r"wildcards: epoch=(\d+)", block)
+            epoch = re.search(r"wildcards:.*\bepoch=(\d+)", block)
             jobs.append((rule.group(1), epoch.group(1) if epoch else ""))
     return jobs
 
