@@ -18,6 +18,20 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
 
 
+# Light jobs run on the submitting host, not as cluster jobs.
+localrules:
+    all,
+    cache,
+    make_demo_data,
+    fetch_weights,
+    check_conv_base,
+    index_dataset,
+    write_manifest,
+    merge_epochs,
+    export_model,
+    make_report,
+
+
 rule all:
     input:
         final_outputs(),

@@ -20,3 +20,10 @@ def log_to(path) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
+    if "SLURM_JOB_ID" in os.environ:
+        gpus = " ".join(f"{k}={v}" for k, v in sorted(os.environ.items())
+                        if k == "CUDA_VISIBLE_DEVICES" or (k.startswith("SLURM") and "GPU" in k))
+        logging.getLogger("augcache.job").info(
+            "SLURM job %s on %s: %s", os.environ["SLURM_JOB_ID"], os.environ.get("SLURMD_NODENAME", "?"),
+            gpus or "no GPU",
+        )

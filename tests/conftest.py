@@ -120,12 +120,14 @@ class Workflow:
             else:
                 shutil.copy2(src, root / part)
 
-    def run(self, config: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def run(self, config: dict, *args: str, check: bool = True, local: bool = True,
+            timeout: float | None = None) -> subprocess.CompletedProcess:
+        """snakemake ARGS with config as overlay; local runs get 2 cores and 2 GPU slots."""
         overlay = self.root / "overlay.yaml"
         overlay.write_text(yaml.safe_dump(config))
-        command = [sys.executable, "-m", "snakemake", *args, "--cores", "2",
-                   "--resources", "gpu=2", "--configfile", str(overlay)]
-        result = subprocess.run(command, cwd=self.root, capture_output=True, text=True)
+        resources = ["--cores", "2", "--resources", "gpu=2"] if local else []
+        command = [sys.executable, "-m", "snakemake", *args, *resources, "--configfile", str(overlay)]
+        result = subprocess.run(command, cwd=self.root, capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"snakemake failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
         return result

@@ -163,6 +163,19 @@ def test_config_errors_stop_before_any_job_and_name_the_key(tmp_path, tiny_data,
     assert not flow.path("results").exists()
 
 
+def test_imagenet_weights_are_fetched_once_on_the_submit_host(tmp_path, tiny_data, tiny_base):
+    config = tiny_config(tiny_data, tiny_base,
+                         conv_base={"architecture": "MobileNetV2", "weights": "imagenet"})
+    flow = Workflow(tmp_path / "project")
+    dry = flow.run(config, "cache", "-n")
+    jobs = [rule for rule, _ in scheduled_jobs(dry.stdout)]
+    assert jobs.count("fetch_weights") == 1
+    fetched = "results/base/MobileNetV2_imagenet.weights.h5"
+    check = dry.stdout.split("rule check_conv_base:")[1].split("\n\n")[0]
+    assert f"input: {fetched}" in check
+    assert "fetch_weights" in (ROOT / "Snakefile").read_text().split("localrules:")[1]
+
+
 def test_snakemake_lint_is_clean():
     result = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT,
                             capture_output=True, text=True)

@@ -49,13 +49,14 @@ SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
 SlurmdParameters=config_overrides
 ReturnToService=2
+MinJobAge=3600
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/filetxt
 JobCompLoc=$dir/jobcomp.log
 MpiDefault=none
 GresTypes=gpu
-NodeName=$host CPUs=8 RealMemory=32000 Gres=gpu:2 State=UNKNOWN
+NodeName=$host CPUs=16 RealMemory=32000 Gres=gpu:2 State=UNKNOWN
 PartitionName=main Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
     cat > /etc/slurm/gres.conf <<CONF

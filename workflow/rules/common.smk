@@ -34,6 +34,8 @@ wildcard_constraints:
 USE_CSV = bool(config["data"]["csv"])
 USE_DEMO_DATA = config["data"]["dir"] == "demo" and not USE_CSV
 USE_DEMO_BASE = config["conv_base"]["architecture"] == "demo"
+FETCH_WEIGHTS = config["conv_base"]["weights"] == "imagenet" and not USE_DEMO_BASE
+FETCHED_WEIGHTS = f"results/base/{config['conv_base']['architecture']}_imagenet.weights.h5"
 
 
 def _check_paths():
@@ -146,6 +148,8 @@ def base_files(wildcards):
         files.append(base["architecture"])
     if base["weights"] not in (None, "imagenet"):
         files.append(base["weights"])
+    if FETCH_WEIGHTS:
+        files.append(FETCHED_WEIGHTS)
     return files
 
 
@@ -159,6 +163,8 @@ def base_params():
     base = dict(config["conv_base"])
     if USE_DEMO_BASE:
         base["architecture"] = DEMO_BASE
+    if FETCH_WEIGHTS:
+        base["weights"] = FETCHED_WEIGHTS
     base["image_size"] = list(config["data"]["image_size"])
     base["resize"] = config["data"]["resize"]
     base["seed"] = config["seed"]

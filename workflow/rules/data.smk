@@ -28,6 +28,20 @@ rule make_demo_base:
         "../../scripts/make_demo_base.py"
 
 
+rule fetch_weights:
+    output:
+        FETCHED_WEIGHTS,
+    log:
+        f"{LOGS}/fetch_weights.log",
+    params:
+        base=config["conv_base"],
+        image_size=config["data"]["image_size"],
+    conda:
+        ENV
+    script:
+        "../../scripts/fetch_weights.py"
+
+
 rule check_conv_base:
     input:
         base_files,

@@ -1,0 +1,9 @@
+from augcache.log import log_to
+
+log_to(snakemake.log[0])
+
+from augcache.conv_base import BaseSpec, fetch_imagenet_weights
+
+spec = BaseSpec.from_config({**snakemake.params.base, "image_size": snakemake.params.image_size})
+digest = fetch_imagenet_weights(spec, snakemake.output[0])
+print(f"{spec.architecture} ImageNet weights -> {snakemake.output[0]} (sha256 {digest})")
