@@ -151,22 +151,15 @@ def build_base(spec: BaseSpec):
 def fetch_imagenet_weights(spec: BaseSpec, out_path) -> str:
     """Download the ImageNet weights of spec's architecture (conv part) once and save them to
     out_path, for jobs on hosts without internet. Returns the file's sha256."""
-    import os
-
+    from augcache.atomic import atomic_path
     from augcache.provenance import sha256_file
 
     constructor, _ = application(spec.architecture)
     model = constructor(include_top=False, weights="imagenet", input_shape=(*spec.image_size, 3),
                         pooling=spec.pooling, **spec.options)
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name.removesuffix('.weights.h5')}.{os.getpid()}.tmp.weights.h5")
-    try:
+    with atomic_path(out_path, ".weights.h5") as tmp:
         model.save_weights(tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return sha256_file(out)
+    return sha256_file(out_path)
 
 
 def weights_sha256(model) -> str:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from augcache.atomic import atomic_path
+
 log = logging.getLogger(__name__)
 
 DEMO_CLASSES = ("circle", "cross", "square", "triangle")
@@ -132,9 +134,6 @@ def train_demo_base(out_path, size: int, per_class: int, epochs: int, seed: int)
     history = model.fit(images, labels, batch_size=32, epochs=epochs, shuffle=True, verbose=2)
     accuracy = float(history.history["accuracy"][-1])
     log.info("demo base: pretext accuracy %.3f after %d epochs", accuracy, epochs)
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp.keras")
-    base.save(tmp)
-    tmp.replace(out)
+    with atomic_path(out_path, ".keras") as tmp:
+        base.save(tmp)
     return accuracy

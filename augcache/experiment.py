@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from augcache.atomic import atomic_path
 from augcache.augment import Resampling
 from augcache.cache import CacheSettings, config_provenance, configure_tensorflow
 from augcache.conv_base import BaseSpec, build_base, feature_function, weights_sha256
@@ -44,21 +43,6 @@ class RunInputs:
     epoch_stores: tuple = ()
     manifests: tuple = ()
     noaug_store: str | None = None
-
-
-def _save_atomic(model, path: Path) -> None:
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.keras")
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def run_training(run: RunSpec, inputs: RunInputs, spec: BaseSpec, aug: AugmentConfig,
@@ -113,10 +97,10 @@ def run_training(run: RunSpec, inputs: RunInputs, spec: BaseSpec, aug: AugmentCo
         conv_seconds = float(metrics["conv_seconds"].sum())
     head_seconds = float((metrics["seconds"] - metrics["conv_seconds"]).sum())
 
-    out_head, out_metrics, out_summary = Path(out_head), Path(out_metrics), Path(out_summary)
-    out_head.parent.mkdir(parents=True, exist_ok=True)
-    _save_atomic(model, out_head)
-    _write_text_atomic(out_metrics, metrics.to_csv(index=False, lineterminator="\n"))
+    with atomic_path(out_head, ".keras") as tmp:
+        model.save(tmp)
+    with atomic_path(out_metrics) as tmp:
+        metrics.to_csv(tmp, index=False, lineterminator="\n")
     summary = {
         "mode": run.mode,
         "k": run.k,
@@ -133,5 +117,6 @@ def run_training(run: RunSpec, inputs: RunInputs, spec: BaseSpec, aug: AugmentCo
         "classes": names,
         "weights_sha256": weights,
     }
-    _write_text_atomic(out_summary, json.dumps(summary, indent=2) + "\n")
+    with atomic_path(out_summary) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
     return summary

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
 
+from augcache.atomic import atomic_path
 from augcache.augment import IDENTITY_PARAMS, Resampling
 from augcache.conv_base import BaseSpec, application, build_base
 from augcache.extract import augmented_batches
@@ -51,14 +51,8 @@ def build_full_model(spec: BaseSpec, head):
 def export_full_model(spec: BaseSpec, head_path, classes: list[str], out_model, out_classes) -> None:
     head = keras.saving.load_model(head_path, safe_mode=True)
     model = build_full_model(spec, head)
-    out_model = Path(out_model)
-    out_model.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_model.with_name(f".{out_model.stem}.{os.getpid()}.tmp.keras")
-    try:
+    with atomic_path(out_model, ".keras") as tmp:
         model.save(tmp)
-        os.replace(tmp, out_model)
-    finally:
-        tmp.unlink(missing_ok=True)
     meta = {"classes": classes, "image_size": list(spec.image_size), "resize": spec.resize}
     Path(out_classes).write_text(json.dumps(meta, indent=2) + "\n")
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from augcache.atomic import atomic_path
+
 MODE_TITLES = {
     "cached": "cached (augmentation cache)",
     "replay": "replay (on the fly, manifest numbers)",
@@ -263,8 +265,6 @@ Speedup: total seconds of on the fly divided by the mode's.</p>
 <pre>{html.escape(config_text)}</pre>
 </body></html>
 """
-    tmp = Path(out_html).with_name(f".{Path(out_html).name}.tmp")
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(page)
-    tmp.replace(out_html)
+    with atomic_path(out_html) as tmp:
+        tmp.write_text(page)
     return table

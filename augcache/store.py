@@ -15,6 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from augcache.atomic import atomic_path
 from augcache.provenance import ProvenanceError, check_fields, sha256_file
 
 FORMAT = "augcache-features/1"
@@ -185,16 +186,11 @@ def merge_epochs(epoch_paths, manifest_paths, out_path) -> dict:
         n_samples=n,
         seconds=seconds,
     )
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w") as handle:
-            handle.create_virtual_dataset("features", layout)
-            handle.create_dataset("labels", data=labels)
-            handle.create_dataset("sample_ids", data=np.stack(sample_ids), dtype=STRING_DTYPE)
-            for key, value in attrs.items():
-                handle.attrs[key] = value
-            handle.attrs["complete"] = True
-        os.replace(tmp, out_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as handle:
+        handle.create_virtual_dataset("features", layout)
+        handle.create_dataset("labels", data=labels)
+        handle.create_dataset("sample_ids", data=np.stack(sample_ids), dtype=STRING_DTYPE)
+        for key, value in attrs.items():
+            handle.attrs[key] = value
+        handle.attrs["complete"] = True
     return attrs
