@@ -40,7 +40,10 @@ class Candidate:
 def _folder_candidates(root: Path):
     """Candidates and problems (path, reason) of a folder source."""
     candidates, problems = [], []
-    split_dirs = [(root / s, s) for s in SPLITS] if all((root / s).is_dir() for s in SPLITS) else [(root, None)]
+    if all((root / s).is_dir() for s in SPLITS):
+        split_dirs = [(root / s, s) for s in SPLITS]
+    else:
+        split_dirs = [(root, None)]
     for base, split in split_dirs:
         for class_dir in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
             files = sorted(p for p in class_dir.rglob("*")
@@ -48,7 +51,8 @@ def _folder_candidates(root: Path):
             if not files:
                 problems.append((str(class_dir), "class folder has no images"))
             for path in files:
-                candidates.append(Candidate(path.relative_to(root).as_posix(), os.path.join(root, path.relative_to(root)),
+                relative = path.relative_to(root)
+                candidates.append(Candidate(relative.as_posix(), os.path.join(root, relative),
                                             class_dir.name, split))
     return candidates, problems
 
@@ -168,7 +172,8 @@ def build_index(source, val_fraction: float, seed: int, on_bad_image: str = "err
                            f"(fix them, or set data.on_bad_image: skip to leave them out):\n{lines}")
     names = sorted({c.label for c in candidates})
     if len(names) < 2:
-        raise DatasetError(f"{key}: {source} holds {len(names)} class(es) with usable images; at least 2 are needed")
+        raise DatasetError(f"{key}: {source} holds {len(names)} class(es) with usable images; "
+                           "at least 2 are needed")
     table = pd.DataFrame([c.__dict__ for c in candidates])
     table["label_index"] = table["label"].map({name: i for i, name in enumerate(names)})
     table = table.sort_values("sample_id", kind="stable").reset_index(drop=True)

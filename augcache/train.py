@@ -168,9 +168,9 @@ def train_head(source, n_samples: int, feature_shape, n_classes: int, val_x, val
                      label, epoch + 1, cfg.epochs, row["loss"], row["accuracy"], row["val_loss"],
                      row["val_accuracy"], seconds)
 
-    model.fit(data.dataset(feature_shape), epochs=cfg.epochs, steps_per_epoch=data.steps_per_epoch, shuffle=False,
-              validation_data=(val_x, val_y), validation_batch_size=max(cfg.batch_size, 256),
-              callbacks=[Record()], verbose=0)
+    model.fit(data.dataset(feature_shape), epochs=cfg.epochs, steps_per_epoch=data.steps_per_epoch,
+              shuffle=False, validation_data=(val_x, val_y),
+              validation_batch_size=max(cfg.batch_size, 256), callbacks=[Record()], verbose=0)
     if data.requested != list(range(cfg.epochs)):
         raise RuntimeError(f"{label}: head epochs were fed out of order: {data.requested}")
     return model, pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
