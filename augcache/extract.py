@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import numpy as np
@@ -13,6 +14,15 @@ from augcache.images import load_image
 from augcache.store import FeatureWriter
 
 log = logging.getLogger(__name__)
+
+
+def decode_workers() -> int:
+    """Parallel image decodes: one per CPU this process may use.
+
+    Decoding runs Python (Pillow) under tf.data; letting tf.data autotune the parallelism starts
+    more decodes than cores and starves the conv base on a CPU-only machine.
+    """
+    return max(1, len(os.sched_getaffinity(0)))
 
 
 def augmented_batches(paths, params: np.ndarray, image_size, batch_size: int, resampling: Resampling,
@@ -28,7 +38,7 @@ def augmented_batches(paths, params: np.ndarray, image_size, batch_size: int, re
     data = tf.data.Dataset.from_tensor_slices((list(map(str, paths)), params.astype(np.float32)))
     data = data.map(
         lambda path, row: (load_image(path, size, resize), row),
-        num_parallel_calls=tf.data.AUTOTUNE,
+        num_parallel_calls=decode_workers(),
         deterministic=True,
     )
     data = data.batch(batch_size)
