@@ -85,16 +85,16 @@ class FeatureWriter:
                 for key, value in self.attrs_at_close.items():
                     self.file.attrs[key] = value
                 self.file.attrs["complete"] = True
-                self.file.flush()
             self.file.close()
             if exc_type is None:
                 os.replace(self.tmp, self.path)
         except BaseException:
+            if self.file.id.valid:
+                self.file.close()
             self.tmp.unlink(missing_ok=True)
             raise
-        finally:
-            if exc_type is not None:
-                self.tmp.unlink(missing_ok=True)
+        if exc_type is not None:
+            self.tmp.unlink(missing_ok=True)
         return False
 
 
