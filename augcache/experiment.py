@@ -15,9 +15,8 @@ from augcache.cache import CacheSettings, config_provenance, configure_tensorflo
 from augcache.conv_base import BaseSpec, build_base, feature_function, weights_sha256
 from augcache.dataset import class_names, read_index
 from augcache.head import HeadConfig
-from augcache.manifest import AugmentConfig, identity_manifest
+from augcache.manifest import AugmentConfig
 from augcache.provenance import ProvenanceError
-from augcache.store import read_attrs
 from augcache.train import (CachedEpochs, ConvOnTheFly, ShuffledStore, fresh_manifests, load_store,
                             replay_manifests, train_head)
 
@@ -61,20 +60,20 @@ def run_training(run: RunSpec, inputs: RunInputs, spec: BaseSpec, aug: AugmentCo
     if run.mode == "cached":
         expected = dict(config_provenance(spec, aug, settings), split="train", weights_sha256=weights)
         source = CachedEpochs(inputs.epoch_stores, inputs.manifests, expected)
-        for path in inputs.epoch_stores:
-            conv_seconds += float(read_attrs(path).get("seconds", 0.0))
-            disk_bytes += Path(path).stat().st_size
+        conv_seconds = source.extraction_seconds
+        disk_bytes = sum(Path(path).stat().st_size for path in inputs.epoch_stores)
     elif run.mode == "noaug":
         expected = dict(expected_val, split="train", weights_sha256=weights)
         source = ShuffledStore(inputs.noaug_store, expected, run.seed)
-        conv_seconds = float(read_attrs(inputs.noaug_store).get("seconds", 0.0))
+        conv_seconds = source.extraction_seconds
         disk_bytes = Path(inputs.noaug_store).stat().st_size
     else:
         model, preprocess = build_base(spec)
-        if weights_sha256(model) != weights:
+        built = weights_sha256(model)
+        if built != weights:
             raise ProvenanceError(
                 f"{inputs.val_store}: provenance field 'weights_sha256' is {weights!r}, but the conv base "
-                f"built from the config has {weights_sha256(model)!r}"
+                f"built from the config has {built!r}"
             )
         feature_fn = feature_function(model, preprocess, spec.image_size)
         resampling = Resampling(aug.fill_mode, aug.cval, aug.interpolation)

@@ -144,9 +144,11 @@ def merge_epochs(epoch_paths, manifest_paths, out_path) -> dict:
         raise ValueError("merge needs at least one epoch store")
     first = read_attrs(epoch_paths[0])
     shared = {k: v for k, v in first.items() if k not in PER_EPOCH_FIELDS}
-    for epoch, (path, manifest) in enumerate(zip(epoch_paths, manifest_paths)):
+    manifest_hashes = [sha256_file(m) for m in manifest_paths]
+    seconds = 0.0
+    for epoch, (path, manifest_hash) in enumerate(zip(epoch_paths, manifest_hashes)):
         attrs = read_attrs(path)
-        expected = dict(shared, epoch=epoch, manifest_sha256=sha256_file(manifest))
+        expected = dict(shared, epoch=epoch, manifest_sha256=manifest_hash)
         if path != epoch_paths[0]:
             for key in attrs:
                 if key not in expected and key not in PER_EPOCH_FIELDS:
@@ -157,6 +159,7 @@ def merge_epochs(epoch_paths, manifest_paths, out_path) -> dict:
                 f"{path}: provenance field 'n_samples' is {attrs['n_samples']}, "
                 f"but {epoch_paths[0]} has {first['n_samples']}"
             )
+        seconds += float(attrs.get("seconds", 0.0))
 
     n = first["n_samples"]
     k = len(epoch_paths)
@@ -166,21 +169,19 @@ def merge_epochs(epoch_paths, manifest_paths, out_path) -> dict:
     labels = np.empty((k, n), dtype=np.int64)
     sample_ids = []
     disk_bytes = 0
-    seconds = 0.0
     for e, path in enumerate(epoch_paths):
         relative = os.path.relpath(path.resolve(), out_path.resolve().parent)
         layout[e] = h5py.VirtualSource(relative, "features", shape=(n, *feature_shape))
         with h5py.File(path, "r") as handle:
             labels[e] = handle["labels"][:]
             sample_ids.append(handle["sample_ids"][:])
-            seconds += float(handle.attrs.get("seconds", 0.0))
         disk_bytes += path.stat().st_size
 
     attrs = dict(shared)
     attrs.update(
         epochs=k,
         epoch_files=json.dumps([os.path.relpath(p.resolve(), out_path.resolve().parent) for p in epoch_paths]),
-        manifest_sha256s=json.dumps([sha256_file(m) for m in manifest_paths]),
+        manifest_sha256s=json.dumps(manifest_hashes),
         bytes_per_sample_epoch=int(np.prod(feature_shape)) * dtype.itemsize,
         disk_bytes_per_sample_epoch=disk_bytes / (k * n),
         n_samples=n,

@@ -42,10 +42,14 @@ def load_store(path, expected: dict):
 
 
 class CachedEpochs:
-    """Head epoch n -> cached epoch n mod K (features already in manifest order)."""
+    """Head epoch n -> cached epoch n mod K (features already in manifest order).
+
+    extraction_seconds: what computing the K stores took, from their ``seconds`` attributes.
+    """
 
     def __init__(self, store_paths, manifest_paths, expected: dict):
         self.epochs = []
+        self.extraction_seconds = 0.0
         weights = None
         for epoch, (store, manifest) in enumerate(zip(store_paths, manifest_paths)):
             want = dict(expected, epoch=epoch, manifest_sha256=sha256_file(manifest))
@@ -53,9 +57,8 @@ class CachedEpochs:
                 want["weights_sha256"] = weights
             x, y, attrs = load_store(store, want)
             weights = attrs["weights_sha256"]
+            self.extraction_seconds += float(attrs.get("seconds", 0.0))
             self.epochs.append((x, y))
-        self.weights_sha256 = weights
-        self.conv_seconds = 0.0
 
     def __call__(self, n: int):
         x, y = self.epochs[n % len(self.epochs)]
@@ -67,7 +70,7 @@ class ShuffledStore:
 
     def __init__(self, path, expected: dict, seed: int):
         self.x, self.y, attrs = load_store(path, expected)
-        self.weights_sha256 = attrs["weights_sha256"]
+        self.extraction_seconds = float(attrs.get("seconds", 0.0))
         self.seed = seed
 
     def __call__(self, n: int):
