@@ -17,8 +17,10 @@ from augcache.dataset import class_names, read_index
 from augcache.head import HeadConfig
 from augcache.manifest import AugmentConfig
 from augcache.provenance import ProvenanceError
-from augcache.train import (CachedEpochs, ConvOnTheFly, ShuffledStore, fresh_manifests, load_store,
-                            replay_manifests, train_head)
+from augcache.store import check_store
+from augcache.stream import StoreBlocks, block_rows, memory_budget_bytes
+from augcache.train import (CachedEpochs, ConvOnTheFly, ShuffledStore, StreamedEpochs, fresh_manifests,
+                            load_store, replay_manifests, row_bytes, train_head)
 
 log = logging.getLogger(__name__)
 
@@ -45,26 +47,44 @@ class RunInputs:
 
 
 def run_training(run: RunSpec, inputs: RunInputs, spec: BaseSpec, aug: AugmentConfig,
-                 settings: CacheSettings, head: HeadConfig, out_head, out_metrics, out_summary) -> dict:
-    """Train the head of one run and write head (.keras), metrics (CSV) and summary (JSON)."""
+                 settings: CacheSettings, head: HeadConfig, out_head, out_metrics, out_summary,
+                 memory_budget_mb="auto") -> dict:
+    """Train the head of one run and write head (.keras), metrics (CSV) and summary (JSON).
+
+    memory_budget_mb: "auto" or MiB. When the run's stored features (training and validation, as
+    float32) exceed it, they are streamed from their stores instead of held in memory.
+    """
     if run.mode not in MODES:
         raise ValueError(f"train.modes: unknown mode {run.mode!r} (one of {', '.join(MODES)})")
     configure_tensorflow(settings.threads)
     index = read_index(inputs.index)
     names = class_names(index)
-    expected_val = config_provenance(spec, None, settings)
-    val_x, val_y, val_attrs = load_store(inputs.val_store, dict(expected_val, split="val"))
+    expected_val = dict(config_provenance(spec, None, settings), split="val")
+    val_attrs = check_store(inputs.val_store, expected_val)
     weights = val_attrs["weights_sha256"]
+    feature_shape = tuple(json.loads(val_attrs["feature_shape"]))
+    n_train = int((index["split"] == "train").sum())
+    streaming, rows_per_block = plan_memory(run, inputs, val_attrs, n_train, head.batch_size,
+                                            memory_budget_mb)
+    if streaming:
+        val = StoreBlocks(inputs.val_store, rows_per_block)
+    else:
+        val_x, val_y, _ = load_store(inputs.val_store, expected_val)
+        val = (val_x, val_y)
     conv_seconds = 0.0
     disk_bytes = 0
     if run.mode == "cached":
         expected = dict(config_provenance(spec, aug, settings), split="train", weights_sha256=weights)
-        source = CachedEpochs(inputs.epoch_stores, inputs.manifests, expected)
+        if streaming:
+            source = StreamedEpochs(inputs.epoch_stores, inputs.manifests, expected, rows_per_block)
+        else:
+            source = CachedEpochs(inputs.epoch_stores, inputs.manifests, expected)
         conv_seconds = source.extraction_seconds
         disk_bytes = sum(Path(path).stat().st_size for path in inputs.epoch_stores)
     elif run.mode == "noaug":
         expected = dict(expected_val, split="train", weights_sha256=weights)
-        source = ShuffledStore(inputs.noaug_store, expected, run.seed)
+        source = ShuffledStore(inputs.noaug_store, expected, run.seed,
+                               rows_per_block if streaming else None)
         conv_seconds = source.extraction_seconds
         disk_bytes = Path(inputs.noaug_store).stat().st_size
     else:
@@ -86,12 +106,9 @@ def run_training(run: RunSpec, inputs: RunInputs, spec: BaseSpec, aug: AugmentCo
             dtype = "float32"
         source = ConvOnTheFly(manifest_for, feature_fn, spec.image_size, settings.batch_size,
                               resampling, dtype, spec.resize)
-    feature_shape = val_x.shape[1:]
     label = f"{run.mode} K={run.k} repeat {run.repeat}" if run.mode in ("cached", "replay") \
         else f"{run.mode} repeat {run.repeat}"
-    n_train = int((index["split"] == "train").sum())
-    model, metrics = train_head(source, n_train, feature_shape, len(names), val_x, val_y, head, run.seed,
-                                label)
+    model, metrics = train_head(source, n_train, feature_shape, len(names), val, head, run.seed, label)
     if run.mode in ("replay", "onthefly"):
         conv_seconds = float(metrics["conv_seconds"].sum())
     head_seconds = float((metrics["seconds"] - metrics["conv_seconds"]).sum())
@@ -115,7 +132,27 @@ def run_training(run: RunSpec, inputs: RunInputs, spec: BaseSpec, aug: AugmentCo
         "n_train": n_train,
         "classes": names,
         "weights_sha256": weights,
+        "features_from": "stream" if streaming else "memory",
     }
     with atomic_path(out_summary) as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def plan_memory(run: RunSpec, inputs: RunInputs, val_attrs: dict, n_train: int, batch_size: int,
+                memory_budget_mb) -> tuple[bool, int]:
+    """(stream?, rows per block): stream when the run's stored features exceed the budget.
+
+    Held in memory, a run keeps its K epoch stores (cached), its unaugmented store (noaug) or one
+    epoch of computed features (replay, onthefly, never streamed) plus the validation store, all
+    as float32. Streaming keeps a few blocks of each, sized to half the budget.
+    """
+    budget = memory_budget_bytes(memory_budget_mb)
+    per_row = row_bytes(val_attrs)
+    stored_epochs = {"cached": len(inputs.epoch_stores), "noaug": 1}.get(run.mode, 0)
+    needed = per_row * (stored_epochs * n_train + int(val_attrs["n_samples"]))
+    rows = block_rows(per_row, batch_size, budget // 2)
+    streaming = stored_epochs > 0 and needed > budget
+    log.info("features: %.1f MiB as float32, memory budget %.1f MiB: %s", needed / 2**20, budget / 2**20,
+             f"streamed from the stores, {rows} rows per block" if streaming else "held in memory")
+    return streaming, rows

@@ -29,6 +29,10 @@ def _pair(value, name: str, centre: float) -> tuple[float, float]:
     return (lower, upper)
 
 
+FLOAT_FIELDS = ("rotation_range", "width_shift_range", "height_shift_range", "shear_range",
+                "channel_shift_range", "cval")
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
     """Random ranges, with ImageDataGenerator's names and meanings (shifts as fractions)."""
@@ -48,7 +52,12 @@ class AugmentConfig:
 
     @classmethod
     def from_config(cls, cfg: dict) -> "AugmentConfig":
+        """From the ``augment`` config section; numbers become floats, so that `0` and `0.0` give
+        the same provenance."""
         cfg = dict(cfg)
+        for name in FLOAT_FIELDS:
+            if name in cfg:
+                cfg[name] = float(cfg[name])
         cfg["zoom_range"] = _pair(cfg.get("zoom_range", 0.0), "zoom_range", 1.0)
         brightness = cfg.get("brightness_range")
         cfg["brightness_range"] = (1.0, 1.0) if brightness is None else _pair(brightness, "brightness_range", 1.0)

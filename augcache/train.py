@@ -12,6 +12,7 @@ Modes (each a feature source; the loop, head, optimizer and seeds are the same f
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -23,8 +24,9 @@ from augcache.augment import Resampling
 from augcache.extract import compute_features
 from augcache.head import HeadConfig, build_head
 from augcache.manifest import AugmentConfig, build_manifest, draw_params, params_array, read_manifest
-from augcache.provenance import ProvenanceError, check_fields, sha256_file
-from augcache.store import read_attrs
+from augcache.provenance import sha256_file
+from augcache.store import check_store
+from augcache.stream import StoreBlocks
 
 log = logging.getLogger(__name__)
 
@@ -35,47 +37,82 @@ def load_store(path, expected: dict):
     """(features float32, labels, attrs) of a store whose provenance matches `expected`."""
     import h5py
 
-    attrs = read_attrs(path)
-    check_fields(path, attrs, expected)
+    attrs = check_store(path, expected)
     with h5py.File(path, "r") as handle:
         return handle["features"][:].astype(np.float32), handle["labels"][:], attrs
 
 
+def row_bytes(attrs: dict) -> int:
+    """Bytes of one sample's features once read as float32."""
+    return int(np.prod(json.loads(attrs["feature_shape"]))) * 4
+
+
+def check_epoch_stores(store_paths, manifest_paths, expected: dict) -> list[dict]:
+    """Attributes of K epoch stores, each checked against `expected`, its epoch number and its
+    manifest's hash; all must come from the same weights."""
+    checked = []
+    weights = None
+    for epoch, (store, manifest) in enumerate(zip(store_paths, manifest_paths)):
+        want = dict(expected, epoch=epoch, manifest_sha256=sha256_file(manifest))
+        if weights is not None:
+            want["weights_sha256"] = weights
+        attrs = check_store(store, want)
+        weights = attrs["weights_sha256"]
+        checked.append(attrs)
+    return checked
+
+
 class CachedEpochs:
-    """Head epoch n -> cached epoch n mod K (features already in manifest order).
+    """Head epoch n -> cached epoch n mod K (features already in manifest order), all in memory.
 
     extraction_seconds: what computing the K stores took, from their ``seconds`` attributes.
     """
 
     def __init__(self, store_paths, manifest_paths, expected: dict):
+        attrs = check_epoch_stores(store_paths, manifest_paths, expected)
+        self.extraction_seconds = sum(float(a.get("seconds", 0.0)) for a in attrs)
         self.epochs = []
-        self.extraction_seconds = 0.0
-        weights = None
-        for epoch, (store, manifest) in enumerate(zip(store_paths, manifest_paths)):
-            want = dict(expected, epoch=epoch, manifest_sha256=sha256_file(manifest))
-            if weights is not None:
-                want["weights_sha256"] = weights
-            x, y, attrs = load_store(store, want)
-            weights = attrs["weights_sha256"]
-            self.extraction_seconds += float(attrs.get("seconds", 0.0))
+        for store, store_attrs in zip(store_paths, attrs):
+            x, y, _ = load_store(store, {"weights_sha256": store_attrs["weights_sha256"]})
             self.epochs.append((x, y))
 
     def __call__(self, n: int):
-        x, y = self.epochs[n % len(self.epochs)]
-        return x, y, 0.0
+        return [self.epochs[n % len(self.epochs)]], 0.0
+
+
+class StreamedEpochs:
+    """Head epoch n -> cached epoch n mod K read from its store in blocks of `rows_per_block` rows,
+    in manifest order (see :class:`augcache.stream.StoreBlocks`)."""
+
+    def __init__(self, store_paths, manifest_paths, expected: dict, rows_per_block: int):
+        attrs = check_epoch_stores(store_paths, manifest_paths, expected)
+        self.extraction_seconds = sum(float(a.get("seconds", 0.0)) for a in attrs)
+        self.epochs = [StoreBlocks(path, rows_per_block) for path in store_paths]
+
+    def __call__(self, n: int):
+        return self.epochs[n % len(self.epochs)], 0.0
 
 
 class ShuffledStore:
-    """Head epoch n -> the store's rows in the shuffle order drawn for (seed, n)."""
+    """Head epoch n -> the store's rows in the shuffle order drawn for (seed, n).
 
-    def __init__(self, path, expected: dict, seed: int):
-        self.x, self.y, attrs = load_store(path, expected)
+    rows_per_block: None holds the store in memory; a number reads it in blocks of that many rows.
+    """
+
+    def __init__(self, path, expected: dict, seed: int, rows_per_block: int | None = None):
+        self.path, self.seed, self.rows_per_block = path, seed, rows_per_block
+        if rows_per_block is None:
+            self.x, self.y, attrs = load_store(path, expected)
+        else:
+            attrs = check_store(path, expected)
+        self.n = int(attrs["n_samples"])
         self.extraction_seconds = float(attrs.get("seconds", 0.0))
-        self.seed = seed
 
     def __call__(self, n: int):
-        order, _ = draw_params(AugmentConfig(), len(self.y), self.seed, n)
-        return self.x[order], self.y[order], 0.0
+        order, _ = draw_params(AugmentConfig(), self.n, self.seed, n)
+        if self.rows_per_block is None:
+            return [(self.x[order], self.y[order])], 0.0
+        return StoreBlocks(self.path, self.rows_per_block, order=order), 0.0
 
 
 class ConvOnTheFly:
@@ -98,7 +135,7 @@ class ConvOnTheFly:
                              self.image_size, self.batch_size, self.resampling, dtype=self.dtype,
                              resize=self.resize)
         seconds = time.perf_counter() - start
-        return x.astype(np.float32), table["label_index"].to_numpy(), seconds
+        return [(x.astype(np.float32), table["label_index"].to_numpy())], seconds
 
 
 def replay_manifests(manifest_paths):
@@ -112,11 +149,33 @@ def fresh_manifests(train_rows: pd.DataFrame, aug: AugmentConfig, seed: int):
     return lambda n: build_manifest(train_rows, aug, seed, n)
 
 
+def batches(blocks, batch_size: int):
+    """Re-cut an iterable of (x, y) blocks into batches of batch_size rows (the last may be short)."""
+    carry = None
+    for x, y in blocks:
+        if carry is not None:
+            x, y = np.concatenate([carry[0], x]), np.concatenate([carry[1], y])
+            carry = None
+        full = len(y) // batch_size * batch_size
+        for start in range(0, full, batch_size):
+            yield x[start:start + batch_size], y[start:start + batch_size]
+        if full < len(y):
+            carry = x[full:], y[full:]
+    if carry is not None:
+        yield carry
+
+
+def _signature(feature_shape):
+    import tensorflow as tf
+
+    return (tf.TensorSpec((None, *feature_shape), tf.float32), tf.TensorSpec((None,), tf.int64))
+
+
 class EpochStream:
     """All head epochs as one stream of batches: epoch n's n_samples rows of source(n), in order.
 
-    One stream (rather than a dataset restarted every epoch) means no epoch's first batches can
-    be fetched before the previous epoch has ended.
+    One stream (rather than a dataset restarted every epoch) ties each batch to its head epoch by
+    its position, so prefetching batches ahead of the trainer cannot feed an epoch the wrong data.
     """
 
     def __init__(self, source, n_samples: int, batch_size: int, epochs: int):
@@ -130,31 +189,50 @@ class EpochStream:
 
     def __iter__(self):
         for n in range(self.epochs):
-            x, y, self.conv_seconds[n] = self.source(n)
+            blocks, self.conv_seconds[n] = self.source(n)
             self.requested.append(n)
-            if len(y) != self.n_samples:
-                raise ValueError(f"head epoch {n}: {len(y)} training samples, expected {self.n_samples}")
-            for start in range(0, self.n_samples, self.batch_size):
-                yield x[start:start + self.batch_size], y[start:start + self.batch_size]
+            fed = 0
+            for x, y in batches(blocks, self.batch_size):
+                fed += len(y)
+                if fed > self.n_samples:
+                    break
+                yield x, y
+            if fed != self.n_samples:
+                raise ValueError(f"head epoch {n}: {fed} training samples, expected {self.n_samples}")
 
     def dataset(self, feature_shape):
         import tensorflow as tf
 
-        signature = (tf.TensorSpec((None, *feature_shape), tf.float32), tf.TensorSpec((None,), tf.int64))
-        return tf.data.Dataset.from_generator(self.__iter__, output_signature=signature)
+        data = tf.data.Dataset.from_generator(self.__iter__, output_signature=_signature(feature_shape))
+        return data.prefetch(2)
 
 
-def train_head(source, n_samples: int, feature_shape, n_classes: int, val_x, val_y, cfg: HeadConfig,
+def validation_data(val, feature_shape, batch_size: int):
+    """Keras validation data: (x, y) arrays as they are, or a dataset over a StoreBlocks."""
+    if isinstance(val, tuple):
+        return val
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_generator(lambda: batches(val, batch_size),
+                                          output_signature=_signature(feature_shape))
+    # a known length lets Keras stop after the last batch instead of running into the end
+    return data.apply(tf.data.experimental.assert_cardinality(-(-val.n_rows() // batch_size))).prefetch(2)
+
+
+def train_head(source, n_samples: int, feature_shape, n_classes: int, val, cfg: HeadConfig,
                seed: int, label: str = "train"):
     """Train a new head for cfg.epochs head epochs in one ``fit``; returns (model, metrics DataFrame).
 
-    source(n) -> (x, y, conv_seconds): the n_samples training features of head epoch n, in the
-    order they are fed (no further shuffling). It is called once per head epoch, in order.
+    source(n) -> (blocks, conv_seconds): an iterable of (x float32, y) blocks holding the n_samples
+    training features of head epoch n, in the order they are fed (no further shuffling). It is
+    called once per head epoch, in order. val: (val_x, val_y) arrays, or an iterable of blocks that
+    is read again for every validation.
     """
     import keras
 
     model = build_head(feature_shape, n_classes, cfg, seed)
     data = EpochStream(source, n_samples, cfg.batch_size, cfg.epochs)
+    val_batch = max(cfg.batch_size, 256)
     rows = []
 
     class Record(keras.callbacks.Callback):
@@ -171,9 +249,10 @@ def train_head(source, n_samples: int, feature_shape, n_classes: int, val_x, val
                      label, epoch + 1, cfg.epochs, row["loss"], row["accuracy"], row["val_loss"],
                      row["val_accuracy"], seconds)
 
+    fit_val = {"validation_batch_size": val_batch} if isinstance(val, tuple) else {}
     model.fit(data.dataset(feature_shape), epochs=cfg.epochs, steps_per_epoch=data.steps_per_epoch,
-              shuffle=False, validation_data=(val_x, val_y),
-              validation_batch_size=max(cfg.batch_size, 256), callbacks=[Record()], verbose=0)
+              shuffle=False, validation_data=validation_data(val, feature_shape, val_batch),
+              callbacks=[Record()], verbose=0, **fit_val)
     if data.requested != list(range(cfg.epochs)):
         raise RuntimeError(f"{label}: head epochs were fed out of order: {data.requested}")
     return model, pd.DataFrame(rows, columns=list(METRIC_COLUMNS))

@@ -30,4 +30,6 @@ run_training(
     out_head=snakemake.output.head,
     out_metrics=snakemake.output.metrics,
     out_summary=snakemake.output.summary,
+    # read from the config, not params: the budget changes how features are read, not the results
+    memory_budget_mb=snakemake.config["train"]["memory_budget_mb"],
 )

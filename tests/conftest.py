@@ -139,3 +139,22 @@ class Workflow:
 @pytest.fixture
 def workflow(tmp_path) -> Workflow:
     return Workflow(tmp_path / "project")
+
+
+def full_config(data, base, predict_dir=None):
+    return tiny_config(
+        data, base,
+        cache={"epochs": 2, "dtype": "float16"},
+        head={"hidden_units": [16], "epochs": 4, "batch_size": 5},
+        train={"modes": ["cached", "replay", "onthefly", "noaug"], "sweep_epochs": [1], "repeats": 2},
+        predict={"dir": str(predict_dir) if predict_dir else None},
+    )
+
+
+@pytest.fixture(scope="session")
+def full_run(tmp_path_factory, tiny_data, tiny_base):
+    """The workflow run once with every mode, a K sweep, two repeats and prediction."""
+    flow = Workflow(tmp_path_factory.mktemp("full") / "project")
+    config = full_config(tiny_data, tiny_base, predict_dir=tiny_data / "val")
+    flow.run(config)
+    return config, flow

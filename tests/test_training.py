@@ -10,26 +10,8 @@ import pytest
 
 from augcache.provenance import ProvenanceError
 from augcache.train import CachedEpochs, EpochStream
-from conftest import SIZE, Workflow, tiny_config
+from conftest import SIZE, Workflow, full_config
 from test_workflow import scheduled_jobs
-
-
-def full_config(data, base, predict_dir=None):
-    return tiny_config(
-        data, base,
-        cache={"epochs": 2, "dtype": "float16"},
-        head={"hidden_units": [16], "epochs": 4, "batch_size": 5},
-        train={"modes": ["cached", "replay", "onthefly", "noaug"], "sweep_epochs": [1], "repeats": 2},
-        predict={"dir": str(predict_dir) if predict_dir else None},
-    )
-
-
-@pytest.fixture(scope="module")
-def full_run(tmp_path_factory, tiny_data, tiny_base):
-    flow = Workflow(tmp_path_factory.mktemp("full") / "project")
-    config = full_config(tiny_data, tiny_base, predict_dir=tiny_data / "val")
-    flow.run(config)
-    return config, flow
 
 
 def metrics(flow, run):
@@ -135,13 +117,24 @@ def test_epoch_stream_feeds_every_head_epoch_once_in_order():
 
     def source(n):
         seen.append(n)
-        return np.full((5, 2), float(n), np.float32), np.arange(5) % 2, 0.0
+        rows = np.full((5, 2), float(n), np.float32)
+        rows[:, 1] = np.arange(5)
+        # blocks of uneven sizes are re-cut into batches of 2
+        return [(rows[:3], np.arange(3)), (rows[3:], np.arange(3, 5))], 0.0
 
     stream = EpochStream(source, n_samples=5, batch_size=2, epochs=3)
     batches = list(stream)
     assert seen == [0, 1, 2]
     assert stream.steps_per_epoch == 3
     assert [float(x[0, 0]) for x, _ in batches] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert [len(y) for _, y in batches] == [2, 2, 1] * 3
+    assert [x[:, 1].tolist() for x, _ in batches[:3]] == [[0, 1], [2, 3], [4]]
+
+
+def test_epoch_stream_refuses_an_epoch_of_the_wrong_size():
+    stream = EpochStream(lambda n: ([(np.zeros((4, 2), np.float32), np.zeros(4))], 0.0), 5, 2, 1)
+    with pytest.raises(ValueError, match="head epoch 0: 4 training samples, expected 5"):
+        list(stream)
 
 
 def test_cached_training_refuses_a_store_of_another_augmentation(full_run):
