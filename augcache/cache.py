@@ -116,13 +116,37 @@ def _extract(out_path, table, spec, aug, settings, resampling, attrs, label):
     )
 
 
+def shard_rows(n: int, batch_size: int, shards: int, shard: int) -> tuple[int, int]:
+    """Rows [start, stop) of one of `shards` shards of an n-row epoch.
+
+    Shards are cut between whole batches of batch_size rows, so every forward pass sees the same
+    images as in an unsharded extraction; shards past the last batch are empty.
+    """
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} is not one of 0..{shards - 1}")
+    batches = -(-n // batch_size)
+    per_shard = -(-batches // shards)
+    start = min(n, shard * per_shard * batch_size)
+    return start, min(n, start + per_shard * batch_size)
+
+
 def extract_epoch(manifest_path, out_path, epoch: int, spec: BaseSpec, aug: AugmentConfig,
-                  settings: CacheSettings) -> None:
-    """Features of one epoch's augmented training images, in manifest order."""
+                  settings: CacheSettings, shard: int = 0, shards: int = 1) -> None:
+    """Features of one epoch's augmented training images, in manifest order.
+
+    With shards > 1, only the rows of shard `shard` (see :func:`shard_rows`); the store then also
+    records ``shard``, ``shards``, ``row_start`` and ``row_stop`` for :func:`augcache.store.merge_shards`.
+    """
     table = read_manifest(manifest_path)
     resampling = Resampling(aug.fill_mode, aug.cval, aug.interpolation)
     attrs = {"split": "train", "epoch": int(epoch), "manifest_sha256": sha256_file(manifest_path)}
-    _extract(out_path, table, spec, aug, settings, resampling, attrs, f"epoch {epoch}")
+    label = f"epoch {epoch}"
+    if shards > 1:
+        start, stop = shard_rows(len(table), settings.batch_size, shards, shard)
+        table = table.iloc[start:stop]
+        attrs.update(shard=int(shard), shards=int(shards), row_start=start, row_stop=stop)
+        label = f"epoch {epoch} shard {shard + 1}/{shards} (rows {start}-{stop})"
+    _extract(out_path, table, spec, aug, settings, resampling, attrs, label)
 
 
 def extract_unaugmented(index: pd.DataFrame, split: str, out_path, spec: BaseSpec,

@@ -121,8 +121,9 @@ def extract_to_store(
              shape, dtype, out_path)
     with FeatureWriter(out_path, n, shape, dtype, attrs, compression) as writer:
         done = 0
-        for features in feature_batches(paths, params, feature_fn, image_size, batch_size, resampling,
-                                        resize):
+        batches = feature_batches(paths, params, feature_fn, image_size, batch_size, resampling, resize) \
+            if n else ()
+        for features in batches:
             stop = done + len(features)
             writer.write(features, labels[done:stop], sample_ids[done:stop])
             done = stop

@@ -21,6 +21,9 @@ from augcache.provenance import ProvenanceError, check_fields, sha256_file
 FORMAT = "augcache-features/1"
 # Fields that differ between the epochs of one cache; every other field must agree.
 PER_EPOCH_FIELDS = ("epoch", "manifest_sha256", "n_samples", "seconds")
+# Fields that differ between the shards of one epoch.
+PER_SHARD_FIELDS = ("shard", "row_start", "row_stop", "n_samples", "seconds")
+SHARD_FIELDS = ("shard", "shards", "row_start", "row_stop")
 STRING_DTYPE = h5py.string_dtype("utf-8")
 
 
@@ -129,6 +132,50 @@ def check_store(path, expected: dict) -> dict:
     attrs = read_attrs(path)
     check_fields(path, attrs, expected)
     return attrs
+
+
+def merge_shards(shard_paths, out_path, block_rows: int = 4096) -> dict:
+    """One epoch store from the stores of its shards, checked to be the same epoch's consecutive rows.
+
+    The result is the store one unsharded job would have written (same datasets, chunks and
+    provenance), except that ``seconds`` is the sum of the shards' seconds. Rows are copied
+    block_rows at a time.
+    """
+    shard_paths = [Path(p) for p in shard_paths]
+    if not shard_paths:
+        raise ValueError("merge_shards needs at least one shard store")
+    first = read_attrs(shard_paths[0])
+    shared = {k: v for k, v in first.items() if k not in PER_SHARD_FIELDS}
+    all_attrs = []
+    row = 0
+    for shard, path in enumerate(shard_paths):
+        attrs = read_attrs(path)
+        for key in attrs:
+            if key not in shared and key not in PER_SHARD_FIELDS:
+                raise ProvenanceError(f"{path}: provenance field '{key}' is not in {shard_paths[0]}")
+        check_fields(path, attrs, dict(shared, shard=shard, shards=len(shard_paths), row_start=row))
+        row = int(attrs["row_stop"])
+        all_attrs.append(attrs)
+    n = row
+    attrs = {k: v for k, v in shared.items() if k not in SHARD_FIELDS + ("format", "complete", "dtype",
+                                                                          "n_samples", "feature_shape")}
+    feature_shape = tuple(json.loads(first["feature_shape"]))
+    with FeatureWriter(out_path, n, feature_shape, first["dtype"], attrs, _compression(shard_paths[0])) \
+            as writer:
+        for path in shard_paths:
+            with h5py.File(path, "r") as handle:
+                rows = len(handle["labels"])
+                for start in range(0, rows, block_rows):
+                    stop = min(rows, start + block_rows)
+                    writer.write(handle["features"][start:stop], handle["labels"][start:stop],
+                                 [s.decode() for s in handle["sample_ids"][start:stop]])
+        writer.attrs_at_close["seconds"] = sum(float(a.get("seconds", 0.0)) for a in all_attrs)
+    return dict(attrs, n_samples=n, shards=len(shard_paths))
+
+
+def _compression(path):
+    with h5py.File(path, "r") as handle:
+        return handle["features"].compression
 
 
 def merge_epochs(epoch_paths, manifest_paths, out_path) -> dict:

@@ -13,4 +13,6 @@ extract_epoch(
     spec=BaseSpec.from_config(snakemake.params.base),
     aug=AugmentConfig.from_config(snakemake.params.augment),
     settings=CacheSettings(threads=snakemake.threads, **snakemake.params.cache),
+    shard=int(snakemake.wildcards.get("shard", 0)),
+    shards=int(snakemake.params.get("shards", 1)),
 )

@@ -13,6 +13,8 @@ SKIPPED = "results/dataset/skipped.csv"
 # {rep} is "" for repeat 0 (seed) and "repeat_{r}/" for repeat r (seed + r).
 MANIFEST = "results/{rep}manifest/epoch_{epoch}.csv"
 EPOCH_STORE = "results/{rep}features/train/epoch_{epoch}.h5"
+# With cache.shards_per_epoch > 1, an epoch store is merged from these (deleted once merged).
+SHARD_STORE = "results/{rep}features/train/epoch_{epoch}/shard_{shard}.h5"
 TRAIN_STORE = "results/features/train.h5"
 VAL_STORE = "results/features/val.h5"
 NOAUG_STORE = "results/features/train_noaug.h5"
@@ -30,6 +32,7 @@ wildcard_constraints:
     epoch=r"\d+",
     k=r"\d+",
     r=r"\d+",
+    shard=r"\d+",
 
 USE_CSV = bool(config["data"]["csv"])
 USE_DEMO_DATA = config["data"]["dir"] == "demo" and not USE_CSV
@@ -100,6 +103,12 @@ def run_files(name):
 def cached_stores(wildcards):
     prefix = rep_prefix(wildcards.r)
     return [EPOCH_STORE.format(rep=prefix, epoch=e) for e in range(int(wildcards.k))]
+
+
+def epoch_shards(wildcards):
+    """The shard stores an epoch store is merged from."""
+    shards = range(config["cache"]["shards_per_epoch"])
+    return [SHARD_STORE.format(rep=wildcards.rep, epoch=wildcards.epoch, shard=s) for s in shards]
 
 
 def cached_manifests(wildcards):

@@ -1,22 +1,47 @@
-rule extract_epoch:
-    input:
-        manifest=MANIFEST,
-        base=base_input,
-    output:
-        EPOCH_STORE,
-    log:
-        f"{LOGS}/{{rep}}extract/epoch_{{epoch}}.log",
-    params:
-        base=base_params(),
-        augment=config["augment"],
-        cache=cache_params(),
-    threads: 2
-    resources:
-        gpu=1,
-    conda:
-        ENV
-    script:
-        "../../scripts/extract_epoch.py"
+if config["cache"]["shards_per_epoch"] == 1:
+
+    rule extract_epoch:
+        input:
+            manifest=MANIFEST,
+            base=base_input,
+        output:
+            EPOCH_STORE,
+        log:
+            f"{LOGS}/{{rep}}extract/epoch_{{epoch}}.log",
+        params:
+            base=base_params(),
+            augment=config["augment"],
+            cache=cache_params(),
+        threads: 2
+        resources:
+            gpu=1,
+        conda:
+            ENV
+        script:
+            "../../scripts/extract_epoch.py"
+
+else:
+
+    rule extract_shard:
+        input:
+            manifest=MANIFEST,
+            base=base_input,
+        output:
+            temp(SHARD_STORE),
+        log:
+            f"{LOGS}/{{rep}}extract/epoch_{{epoch}}/shard_{{shard}}.log",
+        params:
+            base=base_params(),
+            augment=config["augment"],
+            cache=cache_params(),
+            shards=config["cache"]["shards_per_epoch"],
+        threads: 2
+        resources:
+            gpu=1,
+        conda:
+            ENV
+        script:
+            "../../scripts/extract_epoch.py"
 
 
 rule extract_val:

@@ -10,3 +10,18 @@ rule merge_epochs:
         ENV
     script:
         "../../scripts/merge_epochs.py"
+
+
+if config["cache"]["shards_per_epoch"] > 1:
+
+    rule merge_shards:
+        input:
+            epoch_shards,
+        output:
+            EPOCH_STORE,
+        log:
+            f"{LOGS}/{{rep}}merge_shards/epoch_{{epoch}}.log",
+        conda:
+            ENV
+        script:
+            "../../scripts/merge_shards.py"
