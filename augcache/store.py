@@ -8,8 +8,13 @@ killed writer leaves at most a ``.tmp`` file that no reader opens.
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
+import re
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -25,6 +30,53 @@ PER_EPOCH_FIELDS = ("epoch", "manifest_sha256", "n_samples", "seconds")
 PER_SHARD_FIELDS = ("shard", "row_start", "row_stop", "n_samples", "seconds")
 SHARD_FIELDS = ("shard", "shards", "row_start", "row_stop")
 STRING_DTYPE = h5py.string_dtype("utf-8")
+log = logging.getLogger(__name__)
+RECOMPUTE = "delete it and rerun the workflow to compute it again"
+
+
+class StoreError(ProvenanceError):
+    """A store is unreadable, damaged or unfinished, or not a feature store at all."""
+
+
+class DiskFullError(OSError):
+    """A store did not fit on its disk; nothing of it was left behind."""
+
+    def __init__(self, message: str):
+        super().__init__(errno.ENOSPC, message)
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """Whether an error (h5py's included, which may only say it in the message) is ENOSPC."""
+    return getattr(err, "errno", None) == errno.ENOSPC or "errno = 28" in str(err) \
+        or "No space left on device" in str(err)
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**20:.1f} MiB"
+
+
+def _damage(path, err: OSError) -> StoreError:
+    truncated = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", str(err))
+    if truncated:
+        have, want = truncated.groups()
+        return StoreError(f"{path}: file is truncated ({have} of {want} bytes); {RECOMPUTE}")
+    if "filter returned failure" in str(err) or "checksum" in str(err):
+        return StoreError(f"{path}: damaged: stored bytes fail their checksum ({err}); {RECOMPUTE}")
+    return StoreError(f"{path}: not a readable HDF5 file or damaged ({err}); {RECOMPUTE}")
+
+
+@contextmanager
+def reading(path):
+    """Turn an HDF5 error raised while reading `path` into a StoreError naming it."""
+    try:
+        yield
+    except DiskFullError:
+        raise
+    except OSError as err:
+        raise _damage(path, err) from err
 
 
 def _chunk_rows(feature_shape, itemsize: int, target_bytes: int = 1 << 20) -> int:
@@ -35,7 +87,9 @@ def _chunk_rows(feature_shape, itemsize: int, target_bytes: int = 1 << 20) -> in
 class FeatureWriter:
     """Write a store under a temporary name; on success mark it complete and rename it.
 
-    Use as a context manager; an exception inside the block removes the temporary file.
+    Use as a context manager; an exception inside the block removes the temporary file, as does
+    the next writer of the same path for one left by a killed process. Running out of disk space
+    (checked up front for uncompressed stores, caught on any write) raises DiskFullError.
     """
 
     def __init__(self, path, n: int, feature_shape, dtype: str, attrs: dict, compression=None):
@@ -49,18 +103,90 @@ class FeatureWriter:
         self.written = 0
         self.attrs_at_close: dict = {}
 
+    def _remove_stale(self) -> None:
+        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            if stale != self.tmp:
+                log.info("removing %s, left by a writer that did not finish", stale)
+                stale.unlink(missing_ok=True)
+
+    def _size_bound(self) -> int:
+        """Bytes the finished file takes at most (uncompressed features, labels, ids, metadata)."""
+        row = int(np.prod(self.feature_shape)) * self.dtype.itemsize + 8 + 64
+        return int(self.n * row * 1.02) + (1 << 18)
+
+    def _no_room(self, needed: int) -> DiskFullError:
+        free = shutil.disk_usage(self.path.parent).free
+        return DiskFullError(
+            f"{self.path}: disk full: the store needs up to {_mib(needed)} but {self.path.parent} has "
+            f"{_mib(free)} free; nothing was written. Free space (or move results/ to a larger disk) "
+            f"and rerun"
+        )
+
+    def _reserve(self) -> None:
+        """Allocate the file's largest size now, so the disk cannot fill up under HDF5 later (an
+        HDF5 file that fails a write cannot be closed cleanly)."""
+        needed = self._size_bound()
+        if needed > shutil.disk_usage(self.path.parent).free:
+            raise self._no_room(needed)
+        self.file.flush()
+        fd = os.open(self.tmp, os.O_RDWR)
+        try:
+            os.posix_fallocate(fd, 0, needed)
+        except OSError as err:
+            if err.errno == errno.ENOSPC:
+                raise self._no_room(needed) from err
+            log.debug("%s: space not reserved (%s)", self.tmp, err)
+        finally:
+            os.close(fd)
+
+    def _disk_full(self, err: BaseException) -> DiskFullError:
+        free = shutil.disk_usage(self.path.parent).free
+        return DiskFullError(
+            f"{self.path}: disk full after {self.written} of {self.n} rows ({_mib(free)} free on "
+            f"{self.path.parent}); the partial file was removed. Free space (or move results/ to a "
+            f"larger disk) and rerun"
+        )
+
+    def _discard(self) -> None:
+        """Close (ignoring the errors of a broken file) and remove the temporary file."""
+        self.features = self.labels = self.sample_ids = None
+        try:
+            # closing again after a failed close crashes HDF5
+            if self.file.id.valid and not self.closing:
+                self.file.close()
+        except Exception as err:  # the file is being thrown away
+            log.debug("closing %s: %s", self.tmp, err)
+        self.tmp.unlink(missing_ok=True)
+
     def __enter__(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._remove_stale()
+        needed = self._size_bound()
+        if needed > shutil.disk_usage(self.path.parent).free:
+            raise self._no_room(needed)
+        self.closing = False
         self.file = h5py.File(self.tmp, "w")
+        try:
+            self._create()
+            self._reserve()
+        except BaseException:
+            self._discard()
+            raise
+        return self
+
+    def _create(self) -> None:
         rows = min(self.n, _chunk_rows(self.feature_shape, self.dtype.itemsize)) or 1
+        # fletcher32: every chunk carries a checksum, so damaged bytes fail the read
         self.features = self.file.create_dataset(
             "features",
             shape=(self.n, *self.feature_shape),
             dtype=self.dtype,
             chunks=(rows, *self.feature_shape),
             compression=self.compression,
+            fletcher32=True,
         )
-        self.labels = self.file.create_dataset("labels", shape=(self.n,), dtype=np.int64)
+        self.labels = self.file.create_dataset("labels", shape=(self.n,), dtype=np.int64,
+                                               chunks=(max(1, min(self.n, 1 << 16)),), fletcher32=True)
         self.sample_ids = self.file.create_dataset("sample_ids", shape=(self.n,), dtype=STRING_DTYPE)
         for key, value in self.attrs.items():
             self.file.attrs[key] = value
@@ -68,37 +194,65 @@ class FeatureWriter:
         self.file.attrs["dtype"] = self.dtype.name
         self.file.attrs["n_samples"] = self.n
         self.file.attrs["feature_shape"] = json.dumps(list(self.feature_shape))
-        return self
 
     def write(self, features: np.ndarray, labels, sample_ids) -> None:
         """Append the next rows (in manifest order)."""
         start, stop = self.written, self.written + len(features)
         if stop > self.n:
             raise ValueError(f"{self.path}: more than the {self.n} declared rows written")
-        self.features[start:stop] = features.astype(self.dtype, copy=False)
-        self.labels[start:stop] = labels
-        self.sample_ids[start:stop] = list(sample_ids)
+        try:
+            self.features[start:stop] = features.astype(self.dtype, copy=False)
+            self.labels[start:stop] = labels
+            self.sample_ids[start:stop] = list(sample_ids)
+        except Exception as err:
+            if is_disk_full(err):
+                raise self._disk_full(err) from err
+            raise
         self.written = stop
 
     def __exit__(self, exc_type, exc, tb):
-        try:
-            if exc_type is None:
-                if self.written != self.n:
-                    raise ValueError(f"{self.path}: {self.written} of {self.n} rows written")
-                for key, value in self.attrs_at_close.items():
-                    self.file.attrs[key] = value
-                self.file.attrs["complete"] = True
-            self.file.close()
-            if exc_type is None:
-                os.replace(self.tmp, self.path)
-        except BaseException:
-            if self.file.id.valid:
-                self.file.close()
-            self.tmp.unlink(missing_ok=True)
-            raise
         if exc_type is not None:
-            self.tmp.unlink(missing_ok=True)
+            self._discard()
+            return False
+        try:
+            if self.written != self.n:
+                raise ValueError(f"{self.path}: {self.written} of {self.n} rows written")
+            for key, value in self.attrs_at_close.items():
+                self.file.attrs[key] = value
+            self.file.attrs["complete"] = True
+            self.closing = True
+            self.file.close()
+            _trim(self.tmp)
+            os.replace(self.tmp, self.path)
+        except BaseException as err:
+            self._discard()
+            if is_disk_full(err):
+                raise self._disk_full(err) from err
+            raise
         return False
+
+
+def _stored_eof(path) -> int | None:
+    """The end-of-file address in an HDF5 superblock at offset 0, or None if not understood."""
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+    if head[:8] != b"\x89HDF\r\n\x1a\n":
+        return None
+    version = head[8]
+    if version in (2, 3):
+        size, at = head[9], 12 + 2 * head[9]
+    elif version in (0, 1):
+        size, at = head[13], 24 + 4 * version + 2 * head[13]
+    else:
+        return None
+    return int.from_bytes(head[at:at + size], "little")
+
+
+def _trim(path) -> None:
+    """Give back the reserved space the closed HDF5 file did not use."""
+    eof = _stored_eof(path)
+    if eof is not None and 0 < eof < os.path.getsize(path):
+        os.truncate(path, eof)
 
 
 def _attr(value):
@@ -110,20 +264,21 @@ def _attr(value):
 
 
 def read_attrs(path) -> dict:
-    """Provenance attributes of a store, as plain Python values; refuses incomplete files."""
+    """Provenance attributes of a store, as plain Python values.
+
+    Raises StoreError for a file that is not a complete feature store: unreadable or truncated,
+    of another format, without its completion mark, or missing a dataset.
+    """
     path = Path(path)
-    try:
-        with h5py.File(path, "r") as handle:
-            attrs = {key: _attr(value) for key, value in handle.attrs.items()}
-            missing = [name for name in ("features", "labels", "sample_ids") if name not in handle]
-    except OSError as err:
-        raise ProvenanceError(f"{path}: not a readable HDF5 file ({err})") from err
+    with reading(path), h5py.File(path, "r") as handle:
+        attrs = {key: _attr(value) for key, value in handle.attrs.items()}
+        missing = [name for name in ("features", "labels", "sample_ids") if name not in handle]
     if attrs.get("format") != FORMAT:
-        raise ProvenanceError(f"{path}: not an augcache feature store (format {attrs.get('format')!r})")
+        raise StoreError(f"{path}: not an augcache feature store (format {attrs.get('format')!r})")
     if not attrs.get("complete"):
-        raise ProvenanceError(f"{path}: store is incomplete (its writer did not finish)")
+        raise StoreError(f"{path}: store is incomplete (its writer did not finish); {RECOMPUTE}")
     if missing:
-        raise ProvenanceError(f"{path}: dataset(s) {', '.join(missing)} missing")
+        raise StoreError(f"{path}: dataset(s) {', '.join(missing)} missing; {RECOMPUTE}")
     return attrs
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from augcache.store import StoreError, reading
+
 log = logging.getLogger(__name__)
 
 # Blocks alive at once while streaming: `readahead` queued, one being read, one being consumed.
@@ -117,7 +119,7 @@ class StoreBlocks:
 
         def read():
             try:
-                with h5py.File(self.path, "r") as handle:
+                with reading(self.path), h5py.File(self.path, "r") as handle:
                     for block in self._blocks(handle):
                         if not put(block):
                             return
@@ -132,8 +134,10 @@ class StoreBlocks:
                 item = blocks.get()
                 if item is done:
                     return
+                if isinstance(item, StoreError):
+                    raise item
                 if isinstance(item, BaseException):
-                    raise OSError(f"{self.path}: reading features failed: {item}") from item
+                    raise StoreError(f"{self.path}: reading features failed ({item!r})") from item
                 yield item
         finally:
             stop.set()

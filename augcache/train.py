@@ -25,7 +25,7 @@ from augcache.extract import compute_features
 from augcache.head import HeadConfig, build_head
 from augcache.manifest import AugmentConfig, build_manifest, draw_params, params_array, read_manifest
 from augcache.provenance import sha256_file
-from augcache.store import check_store
+from augcache.store import check_store, reading
 from augcache.stream import StoreBlocks
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def load_store(path, expected: dict):
     import h5py
 
     attrs = check_store(path, expected)
-    with h5py.File(path, "r") as handle:
+    with reading(path), h5py.File(path, "r") as handle:
         return handle["features"][:].astype(np.float32), handle["labels"][:], attrs
 
 

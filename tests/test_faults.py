@@ -6,7 +6,7 @@ import pytest
 
 from augcache.cache import shard_rows
 from augcache.provenance import ProvenanceError
-from augcache.store import FeatureWriter, merge_shards
+from augcache.store import FeatureWriter, StoreError, merge_shards
 from conftest import Workflow, full_config
 
 
@@ -71,3 +71,115 @@ def test_sharded_epochs_equal_one_job_per_epoch(full_run, tmp_path, tiny_data, t
         assert_same_store_data(flow.path(f"results/features/train/epoch_{epoch}.h5"),
                                unsharded.path(f"results/features/train/epoch_{epoch}.h5"))
         assert not flow.path(f"results/features/train/epoch_{epoch}").exists()  # shards removed
+
+
+# --- corrupted or foreign stores -------------------------------------------------------------------
+
+def make_store(path, n=40):
+    with FeatureWriter(path, n, (8, 8, 4), "float16", {"split": "train", "weights_sha256": "w1"}) as writer:
+        writer.write(np.random.default_rng(0).normal(size=(n, 8, 8, 4)), np.arange(n) % 3,
+                     [f"s{i}" for i in range(n)])
+    return path
+
+
+def read_everything(path):
+    """Every way the workflow reads a store: attributes, in memory, streamed."""
+    from augcache.store import check_store
+    from augcache.stream import StoreBlocks
+    from augcache.train import load_store
+
+    check_store(path, {})
+    load_store(path, {})
+    list(StoreBlocks(path, rows_per_block=16))
+
+
+def test_a_truncated_store_is_refused(tmp_path):
+    path = make_store(tmp_path / "epoch_0.h5")
+    size = path.stat().st_size
+    with open(path, "r+b") as handle:
+        handle.truncate(size // 2)
+    with pytest.raises(StoreError, match=rf"{path}: file is truncated \({size // 2} of {size} bytes\); "
+                                         "delete it and rerun"):
+        read_everything(path)
+
+
+def test_a_store_missing_a_dataset_is_refused(tmp_path):
+    path = make_store(tmp_path / "epoch_0.h5")
+    with h5py.File(path, "a") as handle:
+        del handle["sample_ids"]
+    with pytest.raises(StoreError, match=f"{path}: dataset\\(s\\) sample_ids missing"):
+        read_everything(path)
+
+
+def test_a_store_of_another_config_is_refused(tmp_path):
+    from augcache.train import StreamedEpochs, load_store
+
+    path = make_store(tmp_path / "epoch_0.h5")
+    with pytest.raises(ProvenanceError, match=f"{path}: provenance field 'weights_sha256' is 'w1', "
+                                              "expected 'w2'"):
+        load_store(path, {"weights_sha256": "w2"})
+    manifest = tmp_path / "epoch_0.csv"
+    manifest.write_text("a manifest this store was not made from\n")
+    with pytest.raises(ProvenanceError, match=f"{path}: provenance field 'epoch' is missing"):
+        StreamedEpochs([path], [manifest], {}, rows_per_block=8)
+
+
+def test_damaged_feature_bytes_fail_their_checksum(tmp_path):
+    path = make_store(tmp_path / "epoch_0.h5")
+    with h5py.File(path, "r") as handle:
+        offset = handle["features"].id.get_chunk_info(0).byte_offset
+    with open(path, "r+b") as handle:
+        handle.seek(offset + 100)
+        byte = handle.read(1)
+        handle.seek(offset + 100)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(StoreError, match=f"{path}: damaged: stored bytes fail their checksum"):
+        read_everything(path)
+
+
+# --- disk full -------------------------------------------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs (needs root, as in CI)."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def write_random(path, n, compression=None):
+    with FeatureWriter(path, n, (500,), "float16", {"split": "train"}, compression) as writer:
+        for start in range(0, n, 100):
+            rows = min(100, n - start)
+            writer.write(np.random.default_rng(start).random((rows, 500)), np.zeros(rows),
+                         [f"s{i}" for i in range(start, start + rows)])
+
+
+@pytest.mark.parametrize("compression", [None, "gzip"])
+def test_a_store_larger_than_the_disk_fails_before_writing(small_disk, compression):
+    path = small_disk / "epoch_0.h5"
+    with pytest.raises(OSError, match=f"{path}: disk full: the store needs up to 1.3 MiB but {small_disk} "
+                                      "has 1.0 MiB free; nothing was written"):
+        write_random(path, 1000, compression)
+    assert list(small_disk.iterdir()) == []
+    write_random(path, 300, compression)  # what fits is written, and trimmed to its size
+    assert path.stat().st_size < 400_000
+
+
+def test_space_taken_by_others_meanwhile_is_caught_by_the_reservation(small_disk, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(1 << 30, 0, 1 << 30))
+    path = small_disk / "epoch_0.h5"
+    with pytest.raises(OSError, match=f"{path}: disk full"):
+        write_random(path, 1000)
+    assert list(small_disk.iterdir()) == []

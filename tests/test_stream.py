@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from augcache.stream import StoreBlocks, block_rows, memory_budget_bytes
-from augcache.store import FeatureWriter
+from augcache.store import FeatureWriter, StoreError
 
 
 def write_store(path, n=23, shape=(3,)):
@@ -51,7 +51,7 @@ def test_a_read_error_names_the_file(tmp_path):
     write_store(tmp_path / "s.h5")
     with h5py.File(tmp_path / "s.h5", "a") as handle:
         del handle["labels"]
-    with pytest.raises(OSError, match=f"{tmp_path / 's.h5'}: reading features failed"):
+    with pytest.raises(StoreError, match=f"{tmp_path / 's.h5'}: reading features failed"):
         list(StoreBlocks(tmp_path / "s.h5", rows_per_block=5))
 
 
