@@ -183,3 +183,142 @@ def test_space_taken_by_others_meanwhile_is_caught_by_the_reservation(small_disk
     with pytest.raises(OSError, match=f"{path}: disk full"):
         write_random(path, 1000)
     assert list(small_disk.iterdir()) == []
+
+
+def test_extraction_on_a_full_disk_says_so_and_keeps_what_was_computed(tmp_path, tiny_data, tiny_base):
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    flow = Workflow(tmp_path / "project")
+    config = full_config(tiny_data, tiny_base)
+    stores = flow.path("results/features/train")
+    stores.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(stores)], check=True)
+    try:
+        result = flow.run(config, "cache", check=False)
+        assert result.returncode != 0
+        log = flow.path("results/logs/extract/epoch_0.log").read_text()
+        assert f"results/features/train/epoch_0.h5: disk full: the store needs up to" in log
+        assert "nothing was written" in log
+        assert list(stores.iterdir()) == []
+        manifest = flow.path("results/manifest/epoch_0.csv")
+        made = manifest.stat().st_mtime_ns
+    finally:
+        subprocess.run(["umount", str(stores)], check=True)
+    result = flow.run(config, "cache")
+    assert "rule write_manifest:" not in result.stdout + result.stderr
+    assert manifest.stat().st_mtime_ns == made
+    assert flow.path("results/features/train.h5").exists()
+
+
+# --- kill and resume -------------------------------------------------------------------------------
+
+def job_pids(script: str) -> list[int]:
+    """Processes running a Snakemake copy of scripts/<script>."""
+    import os
+
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cmdline = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
+            except OSError:
+                continue
+            if f".snakemake/scripts/tmp" in cmdline and cmdline.rstrip("\0").endswith(f".{script}"):
+                pids.append(int(entry))
+    return pids
+
+
+def run_and_kill(flow, config, target, find_pid, timeout=300):
+    """Run snakemake; kill -9 the process find_pid() names as soon as it names one."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    overlay = flow.root / "overlay.yaml"
+    overlay.write_text(yaml.safe_dump(config))
+    command = [sys.executable, "-m", "snakemake", target, "--cores", "2", "--resources", "gpu=2",
+               "--configfile", str(overlay)]
+    process = subprocess.Popen(command, cwd=flow.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    deadline = time.monotonic() + timeout
+    killed = None
+    while killed is None and time.monotonic() < deadline and process.poll() is None:
+        pid = find_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+            killed = pid
+        time.sleep(0.005)
+    output, _ = process.communicate(timeout=timeout)
+    assert killed is not None, f"no job was seen to kill:\n{output[-3000:]}"
+    assert process.returncode != 0, output[-3000:]
+    return output
+
+
+def writer_of(folder, name):
+    """find_pid: the process writing `name` in `folder` (its temporary file names it)."""
+    def find():
+        for tmp in folder.glob(f".{name}.*.tmp") if folder.is_dir() else ():
+            return int(tmp.name.split(".")[-2])
+        return None
+    return find
+
+
+def job_after(log, line, script):
+    """find_pid: the job running `script`, once its log holds `line`."""
+    def find():
+        if log.exists() and line in log.read_text():
+            pids = job_pids(script)
+            return pids[0] if pids else None
+        return None
+    return find
+
+
+def stores_made(flow):
+    """{store path under results/features: mtime}"""
+    root = flow.path("results/features")
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*.h5")}
+
+
+def head_weights(path):
+    import keras
+
+    return [np.asarray(w).tobytes() for w in keras.saving.load_model(path).get_weights()]
+
+
+def test_killed_jobs_resume_to_the_uninterrupted_results(full_run, tmp_path, tiny_data, tiny_base):
+    import os
+
+    config, reference = full_run
+    flow = Workflow(tmp_path / "project")
+    head = "results/train/cached/k2_r0/head.keras"
+    # kill -9 an extraction while it writes its store
+    run_and_kill(flow, config, head, writer_of(flow.path("results/features/train"), "epoch_1.h5"))
+    assert not flow.path("results/features/train/epoch_1.h5").exists()
+    first = stores_made(flow)
+    # kill -9 the head training once it has started
+    output = run_and_kill(flow, config, head, job_after(flow.path("results/logs/train/cached/k2_r0.log"),
+                                                        "", "train_head.py"))
+    epochs = {f"train/epoch_{e}.h5" for e in range(config["cache"]["epochs"])}
+    assert output.count("rule extract_epoch:") == len(epochs - set(first))  # only what was missing
+    assert not flow.path(head).exists()
+    done = stores_made(flow)
+    assert {name: done[name] for name in first} == first  # stores made before are kept as they were
+    # rerun: only the training runs again, and everything equals the uninterrupted run
+    result = flow.run(config, head)
+    output = result.stdout + result.stderr
+    assert "rule extract_epoch:" not in output and "rule train_cached:" in output
+    assert stores_made(flow) == done
+    for epoch in range(config["cache"]["epochs"]):
+        assert_same_store_data(flow.path(f"results/features/train/epoch_{epoch}.h5"),
+                               reference.path(f"results/features/train/epoch_{epoch}.h5"))
+    assert head_weights(flow.path(head)) == head_weights(reference.path(head))
+    leftovers = [p for p in flow.path("results").rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == [], leftovers
+    assert not any(name.startswith(".") for name in os.listdir(flow.path("results/features/train")))
