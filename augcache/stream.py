@@ -25,8 +25,41 @@ READAHEAD = 2
 BLOCKS_ALIVE = READAHEAD + 2
 
 
+def cgroup_room(proc_cgroup="/proc/self/cgroup", sys_root="/sys/fs/cgroup") -> int | None:
+    """Bytes left under the tightest cgroup memory limit of this process and its parent groups
+    (cgroup v2, or the v1 memory controller); None without a limit."""
+    sys_root = Path(sys_root)
+    try:
+        lines = Path(proc_cgroup).read_text().splitlines()
+    except OSError:
+        return None
+    places = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            places.append((sys_root, path, "memory.max", "memory.current"))
+        elif "memory" in controllers.split(","):
+            places.append((sys_root / "memory", path, "memory.limit_in_bytes",
+                           "memory.usage_in_bytes"))
+    room = None
+    for root, path, limit_file, usage_file in places:
+        folder = root / path.lstrip("/")
+        for level in (folder, *folder.parents):
+            try:
+                limit = (level / limit_file).read_text().strip()
+                if limit != "max" and int(limit) < 1 << 60:
+                    left = int(limit) - int((level / usage_file).read_text())
+                    room = left if room is None else min(room, left)
+            except (OSError, ValueError):
+                pass
+            if level == root:
+                break
+    return room
+
+
 def available_memory_bytes() -> int:
-    """Memory this process can still use: MemAvailable, capped by a cgroup (v2) limit if any."""
+    """Memory this process can still use: MemAvailable, capped by its cgroup limits (a SLURM job's
+    memory request, a container's limit)."""
     available = None
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -36,13 +69,9 @@ def available_memory_bytes() -> int:
         pass
     if available is None:
         available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
-        if limit != "max":
-            available = min(available, int(limit) - used)
-    except (OSError, ValueError):
-        pass
+    room = cgroup_room()
+    if room is not None:
+        available = min(available, room)
     return max(0, available)
 
 

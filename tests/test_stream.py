@@ -65,6 +65,28 @@ def test_block_rows_fit_the_budget_in_whole_batches():
         memory_budget_bytes(0)
 
 
+def test_the_tightest_cgroup_limit_caps_the_available_memory(tmp_path):
+    from augcache.stream import cgroup_room
+
+    def group(path, limit, used, names=("memory.max", "memory.current")):
+        path.mkdir(parents=True, exist_ok=True)
+        (path / names[0]).write_text(f"{limit}\n")
+        (path / names[1]).write_text(f"{used}\n")
+
+    root = tmp_path / "cgroup"
+    group(root / "job_7", 8 << 30, 1 << 30)  # a SLURM job: 8 GiB, 1 GiB used
+    group(root / "job_7" / "step_0", "max", 1 << 30)
+    proc = tmp_path / "cgroup.txt"
+    proc.write_text("0::/job_7/step_0\n")
+    assert cgroup_room(proc, root) == 7 << 30
+    v1 = ("memory.limit_in_bytes", "memory.usage_in_bytes")
+    group(root / "memory" / "box", 2 << 30, 1 << 29, v1)
+    proc.write_text("4:memory:/box\n0::/job_7/step_0\n")
+    assert cgroup_room(proc, root) == (2 << 30) - (1 << 29)
+    proc.write_text("0::/\n")
+    assert cgroup_room(proc, root) is None
+
+
 def run_with_budget(config, flow, tmp_path, mode, run_dir, budget):
     from augcache.cache import CacheSettings
     from augcache.conv_base import BaseSpec
