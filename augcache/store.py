@@ -88,8 +88,9 @@ class FeatureWriter:
     """Write a store under a temporary name; on success mark it complete and rename it.
 
     Use as a context manager; an exception inside the block removes the temporary file, as does
-    the next writer of the same path for one left by a killed process. Running out of disk space
-    (checked up front for uncompressed stores, caught on any write) raises DiskFullError.
+    the next writer of the same path for one left by a killed process. The file's largest size
+    (uncompressed) is reserved on disk before any row is written, and trimmed after closing; a
+    store that does not fit raises DiskFullError at once.
     """
 
     def __init__(self, path, n: int, feature_shape, dtype: str, attrs: dict, compression=None):
@@ -126,12 +127,10 @@ class FeatureWriter:
         """Allocate the file's largest size now, so the disk cannot fill up under HDF5 later (an
         HDF5 file that fails a write cannot be closed cleanly)."""
         needed = self._size_bound()
-        if needed > shutil.disk_usage(self.path.parent).free:
-            raise self._no_room(needed)
         self.file.flush()
         fd = os.open(self.tmp, os.O_RDWR)
         try:
-            os.posix_fallocate(fd, 0, needed)
+            _allocate(fd, needed)
         except OSError as err:
             if err.errno == errno.ENOSPC:
                 raise self._no_room(needed) from err
@@ -230,6 +229,21 @@ class FeatureWriter:
                 raise self._disk_full(err) from err
             raise
         return False
+
+
+def _allocate(fd: int, size: int) -> None:
+    """Allocate `size` bytes of disk to a file with Linux fallocate(2), which fails with
+    EOPNOTSUPP where the filesystem cannot (glibc's posix_fallocate would instead write every
+    block, slowly, on such filesystems)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if not hasattr(libc, "fallocate"):
+        os.posix_fallocate(fd, 0, size)
+        return
+    if libc.fallocate(ctypes.c_int(fd), ctypes.c_int(0), ctypes.c_int64(0), ctypes.c_int64(size)) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
 
 
 def _stored_eof(path) -> int | None:
