@@ -115,13 +115,15 @@ class FeatureWriter:
         row = int(np.prod(self.feature_shape)) * self.dtype.itemsize + 8 + 64
         return int(self.n * row * 1.02) + (1 << 18)
 
-    def _no_room(self, needed: int) -> DiskFullError:
+    def _disk_full(self, what: str) -> DiskFullError:
         free = shutil.disk_usage(self.path.parent).free
         return DiskFullError(
-            f"{self.path}: disk full: the store needs up to {_mib(needed)} but {self.path.parent} has "
-            f"{_mib(free)} free; nothing was written. Free space (or move results/ to a larger disk) "
-            f"and rerun"
+            f"{self.path}: disk full: {what}; {_mib(free)} free on {self.path.parent}. Free space (or "
+            f"move results/ to a larger disk) and rerun"
         )
+
+    def _no_room(self, needed: int) -> DiskFullError:
+        return self._disk_full(f"the store needs up to {_mib(needed)}, nothing was written")
 
     def _reserve(self) -> None:
         """Allocate the file's largest size now, so the disk cannot fill up under HDF5 later (an
@@ -138,13 +140,8 @@ class FeatureWriter:
         finally:
             os.close(fd)
 
-    def _disk_full(self, err: BaseException) -> DiskFullError:
-        free = shutil.disk_usage(self.path.parent).free
-        return DiskFullError(
-            f"{self.path}: disk full after {self.written} of {self.n} rows ({_mib(free)} free on "
-            f"{self.path.parent}); the partial file was removed. Free space (or move results/ to a "
-            f"larger disk) and rerun"
-        )
+    def _full_while_writing(self) -> DiskFullError:
+        return self._disk_full(f"after {self.written} of {self.n} rows, the partial file was removed")
 
     def _discard(self) -> None:
         """Close (ignoring the errors of a broken file) and remove the temporary file."""
@@ -205,7 +202,7 @@ class FeatureWriter:
             self.sample_ids[start:stop] = list(sample_ids)
         except Exception as err:
             if is_disk_full(err):
-                raise self._disk_full(err) from err
+                raise self._full_while_writing() from err
             raise
         self.written = stop
 
@@ -226,7 +223,7 @@ class FeatureWriter:
         except BaseException as err:
             self._discard()
             if is_disk_full(err):
-                raise self._disk_full(err) from err
+                raise self._full_while_writing() from err
             raise
         return False
 

@@ -165,8 +165,8 @@ def write_random(path, n, compression=None):
 @pytest.mark.parametrize("compression", [None, "gzip"])
 def test_a_store_larger_than_the_disk_fails_before_writing(small_disk, compression):
     path = small_disk / "epoch_0.h5"
-    with pytest.raises(OSError, match=f"{path}: disk full: the store needs up to 1.3 MiB but {small_disk} "
-                                      "has 1.0 MiB free; nothing was written"):
+    with pytest.raises(OSError, match=f"{path}: disk full: the store needs up to 1.3 MiB, nothing was "
+                                      f"written; 1.0 MiB free on {small_disk}"):
         write_random(path, 1000, compression)
     assert list(small_disk.iterdir()) == []
     write_random(path, 300, compression)  # what fits is written, and trimmed to its size
