@@ -20,7 +20,7 @@ from augcache.provenance import ProvenanceError
 from augcache.store import check_store
 from augcache.stream import StoreBlocks, block_rows, memory_budget_bytes
 from augcache.train import (CachedEpochs, ConvOnTheFly, ShuffledStore, StreamedEpochs, fresh_manifests,
-                            load_store, replay_manifests, row_bytes, train_head)
+                            read_features, replay_manifests, row_bytes, train_head)
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,7 @@ def run_training(run: RunSpec, inputs: RunInputs, spec: BaseSpec, aug: AugmentCo
     if streaming:
         val = StoreBlocks(inputs.val_store, rows_per_block)
     else:
-        val_x, val_y, _ = load_store(inputs.val_store, expected_val)
-        val = (val_x, val_y)
+        val = read_features(inputs.val_store)
     conv_seconds = 0.0
     disk_bytes = 0
     if run.mode == "cached":

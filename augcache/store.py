@@ -125,10 +125,9 @@ class FeatureWriter:
     def _no_room(self, needed: int) -> DiskFullError:
         return self._disk_full(f"the store needs up to {_mib(needed)}, nothing was written")
 
-    def _reserve(self) -> None:
+    def _reserve(self, needed: int) -> None:
         """Allocate the file's largest size now, so the disk cannot fill up under HDF5 later (an
         HDF5 file that fails a write cannot be closed cleanly)."""
-        needed = self._size_bound()
         self.file.flush()
         fd = os.open(self.tmp, os.O_RDWR)
         try:
@@ -164,7 +163,7 @@ class FeatureWriter:
         self.file = h5py.File(self.tmp, "w")
         try:
             self._create()
-            self._reserve()
+            self._reserve(needed)
         except BaseException:
             self._discard()
             raise
@@ -312,7 +311,7 @@ def merge_shards(shard_paths, out_path, block_rows: int = 4096) -> dict:
         raise ValueError("merge_shards needs at least one shard store")
     first = read_attrs(shard_paths[0])
     shared = {k: v for k, v in first.items() if k not in PER_SHARD_FIELDS}
-    all_attrs = []
+    seconds = 0.0
     row = 0
     for shard, path in enumerate(shard_paths):
         attrs = read_attrs(path)
@@ -321,7 +320,7 @@ def merge_shards(shard_paths, out_path, block_rows: int = 4096) -> dict:
                 raise ProvenanceError(f"{path}: provenance field '{key}' is not in {shard_paths[0]}")
         check_fields(path, attrs, dict(shared, shard=shard, shards=len(shard_paths), row_start=row))
         row = int(attrs["row_stop"])
-        all_attrs.append(attrs)
+        seconds += float(attrs.get("seconds", 0.0))
     n = row
     attrs = {k: v for k, v in shared.items() if k not in SHARD_FIELDS + ("format", "complete", "dtype",
                                                                           "n_samples", "feature_shape")}
@@ -335,7 +334,7 @@ def merge_shards(shard_paths, out_path, block_rows: int = 4096) -> dict:
                     stop = min(rows, start + block_rows)
                     writer.write(handle["features"][start:stop], handle["labels"][start:stop],
                                  [s.decode() for s in handle["sample_ids"][start:stop]])
-        writer.attrs_at_close["seconds"] = sum(float(a.get("seconds", 0.0)) for a in all_attrs)
+        writer.attrs_at_close["seconds"] = seconds
     return dict(attrs, n_samples=n, shards=len(shard_paths))
 
 

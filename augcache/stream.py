@@ -100,11 +100,10 @@ class StoreBlocks:
     """
 
     def __init__(self, path, rows_per_block: int, order: np.ndarray | None = None,
-                 features: str = "features", readahead: int = READAHEAD):
+                 readahead: int = READAHEAD):
         self.path = Path(path)
         self.rows_per_block = int(rows_per_block)
         self.order = None if order is None else np.asarray(order, dtype=np.int64)
-        self.features = features
         self.readahead = readahead
 
     def n_rows(self) -> int:
@@ -117,7 +116,7 @@ class StoreBlocks:
             return len(handle["labels"])
 
     def _blocks(self, handle):
-        x, y = handle[self.features], handle["labels"]
+        x, y = handle["features"], handle["labels"]
         n = len(y) if self.order is None else len(self.order)
         for start in range(0, n, self.rows_per_block):
             stop = min(n, start + self.rows_per_block)

@@ -33,13 +33,18 @@ log = logging.getLogger(__name__)
 METRIC_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds", "conv_seconds")
 
 
-def load_store(path, expected: dict):
-    """(features float32, labels, attrs) of a store whose provenance matches `expected`."""
+def read_features(path):
+    """(features float32, labels) of a store whose attributes were already checked."""
     import h5py
 
-    attrs = check_store(path, expected)
     with reading(path), h5py.File(path, "r") as handle:
-        return handle["features"][:].astype(np.float32), handle["labels"][:], attrs
+        return handle["features"][:].astype(np.float32), handle["labels"][:]
+
+
+def load_store(path, expected: dict):
+    """(features float32, labels, attrs) of a store whose provenance matches `expected`."""
+    attrs = check_store(path, expected)
+    return (*read_features(path), attrs)
 
 
 def row_bytes(attrs: dict) -> int:
@@ -71,10 +76,7 @@ class CachedEpochs:
     def __init__(self, store_paths, manifest_paths, expected: dict):
         attrs = check_epoch_stores(store_paths, manifest_paths, expected)
         self.extraction_seconds = sum(float(a.get("seconds", 0.0)) for a in attrs)
-        self.epochs = []
-        for store, store_attrs in zip(store_paths, attrs):
-            x, y, _ = load_store(store, {"weights_sha256": store_attrs["weights_sha256"]})
-            self.epochs.append((x, y))
+        self.epochs = [read_features(store) for store in store_paths]
 
     def __call__(self, n: int):
         return [self.epochs[n % len(self.epochs)]], 0.0
