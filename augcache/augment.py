@@ -100,12 +100,16 @@ def _sampling_transforms(params: tf.Tensor, height, width) -> tf.Tensor:
     return tf.stack([m00, m01, off_x, m10, m11, off_y, zeros, zeros], axis=1)
 
 
-def augment(images: tf.Tensor, params: tf.Tensor, resampling: Resampling = Resampling()) -> tf.Tensor:
+def augment(images: tf.Tensor, params: tf.Tensor, resampling: Resampling = Resampling(),
+            size: tuple[int, int] | None = None) -> tf.Tensor:
     """Apply one row of augmentation parameters to each image.
 
     images: (B, H, W, C) float32, pixel values in [0, 255].
     params: (B, 10) float, columns as in ``PARAM_COLUMNS``.
-    Returns (B, H, W, C) float32. A row equal to ``IDENTITY_PARAMS`` returns the image unchanged.
+    size: (height, width) of the result when it differs from (H, W) (pixels kept larger than the
+        model input): the augmented images are then resized, bilinear with antialiasing.
+    Returns (B, H, W, C) float32 (or size). A row equal to ``IDENTITY_PARAMS`` returns the image
+    unchanged.
     """
     images = tf.convert_to_tensor(images, tf.float32)
     params = tf.convert_to_tensor(params, tf.float32)
@@ -127,4 +131,7 @@ def augment(images: tf.Tensor, params: tf.Tensor, resampling: Resampling = Resam
     out = tf.where(channel_shift != 0.0, shifted, out)
     brightness = params[:, 8][:, None, None, None]
     brightened = tf.clip_by_value(out * brightness, 0.0, 255.0)
-    return tf.where(brightness != 1.0, brightened, out)
+    out = tf.where(brightness != 1.0, brightened, out)
+    if size is not None and tuple(images.shape[1:3]) != tuple(int(s) for s in size):
+        out = tf.image.resize(out, [int(s) for s in size], method="bilinear", antialias=True)
+    return out

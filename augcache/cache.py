@@ -13,7 +13,8 @@ import pandas as pd
 from augcache.augment import Resampling
 from augcache.conv_base import BaseSpec, build_base, feature_function, weights_sha256
 from augcache.extract import extract_to_store
-from augcache.manifest import AugmentConfig, identity_manifest, params_array, read_manifest
+from augcache.manifest import AugmentConfig, identity_manifest, read_manifest
+from augcache.pixels import Pixels
 from augcache.provenance import canonical_json, sha256_file, versions
 
 log = logging.getLogger(__name__)
@@ -92,27 +93,25 @@ def manifest_text_sha256(table: pd.DataFrame) -> str:
     return hashlib.sha256(buffer.getvalue().encode()).hexdigest()
 
 
-def _extract(out_path, table, spec, aug, settings, resampling, attrs, label):
+def _extract(out_path, table, spec, aug, settings, pixels, attrs, label):
     configure_tensorflow(settings.threads)
     model, preprocess = build_base(spec)
     fields = expected_provenance(spec, model, aug, settings)
+    fields.update(pixels.provenance())
     fields.update(attrs)
     fields.update(versions())
     extract_to_store(
         out_path,
-        paths=table["path"].tolist(),
-        labels=table["label_index"].to_numpy(),
-        sample_ids=table["sample_id"].tolist(),
-        params=params_array(table),
+        table,
+        pixels,
         feature_fn=feature_function(model, preprocess, spec.image_size),
         image_size=spec.image_size,
         batch_size=settings.batch_size,
         dtype=settings.dtype,
         attrs=fields,
-        resampling=resampling,
+        resampling=aug.resampling if aug is not None else Resampling(),
         compression=settings.compression,
         label=label,
-        resize=spec.resize,
     )
 
 
@@ -131,14 +130,13 @@ def shard_rows(n: int, batch_size: int, shards: int, shard: int) -> tuple[int, i
 
 
 def extract_epoch(manifest_path, out_path, epoch: int, spec: BaseSpec, aug: AugmentConfig,
-                  settings: CacheSettings, shard: int = 0, shards: int = 1) -> None:
+                  settings: CacheSettings, pixels: Pixels, shard: int = 0, shards: int = 1) -> None:
     """Features of one epoch's augmented training images, in manifest order.
 
-    With shards > 1, only the rows of shard `shard` (see :func:`shard_rows`); the store then also
+    pixels: where the images' pixels come from (see :class:`augcache.pixels.Pixels`). With shards > 1, only the rows of shard `shard` (see :func:`shard_rows`); the store then also
     records ``shard``, ``shards``, ``row_start`` and ``row_stop`` for :func:`augcache.store.merge_shards`.
     """
     table = read_manifest(manifest_path)
-    resampling = Resampling(aug.fill_mode, aug.cval, aug.interpolation)
     attrs = {"split": "train", "epoch": int(epoch), "manifest_sha256": sha256_file(manifest_path)}
     label = f"epoch {epoch}"
     if shards > 1:
@@ -146,12 +144,12 @@ def extract_epoch(manifest_path, out_path, epoch: int, spec: BaseSpec, aug: Augm
         table = table.iloc[start:stop]
         attrs.update(shard=int(shard), shards=int(shards), row_start=start, row_stop=stop)
         label = f"epoch {epoch} shard {shard + 1}/{shards} (rows {start}-{stop})"
-    _extract(out_path, table, spec, aug, settings, resampling, attrs, label)
+    _extract(out_path, table, spec, aug, settings, pixels, attrs, label)
 
 
 def extract_unaugmented(index: pd.DataFrame, split: str, out_path, spec: BaseSpec,
-                        settings: CacheSettings) -> None:
+                        settings: CacheSettings, pixels: Pixels) -> None:
     """Features of one split's images as they are, in sample_id order."""
     table = identity_manifest(index[index["split"] == split])
     attrs = {"split": split, "epoch": -1, "manifest_sha256": manifest_text_sha256(table)}
-    _extract(out_path, table, spec, None, settings, Resampling(), attrs, split)
+    _extract(out_path, table, spec, None, settings, pixels, attrs, split)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from augcache.images import IMAGE_EXTENSIONS, decode_file
+from augcache.progress import Progress
 
 INDEX_COLUMNS = ("sample_id", "path", "label", "label_index", "split")
 SKIPPED_COLUMNS = ("path", "reason")
@@ -94,39 +95,43 @@ def _csv_candidates(csv_path: Path):
     return candidates, problems
 
 
-def check_image(path: str) -> str | None:
-    """Why `path` is not a usable image, or None if it decodes to RGB."""
-    from PIL import UnidentifiedImageError
+def quick_check_decode(path) -> None:
+    """Decode a file only to see that it is a whole image (JPEGs at their smallest DCT scale: every
+    byte is still read and entropy-decoded, so truncation and corrupt streams are found)."""
+    decode_file(path, at_least=(1, 1))
+
+
+def check_image(path: str, decode=quick_check_decode):
+    """(pixels, reason): what decode(path) returns, and why `path` is not a usable image (None if it is)."""
+    from PIL import Image, UnidentifiedImageError
 
     if os.path.islink(path) and not os.path.exists(path):
-        return "broken symbolic link"
+        return None, "broken symbolic link"
     try:
         size = os.path.getsize(path)
     except OSError as err:
-        return f"cannot be read: {err.strerror or err}"
+        return None, f"cannot be read: {err.strerror or err}"
     if size == 0:
-        return "empty file (0 bytes)"
+        return None, "empty file (0 bytes)"
     try:
-        image = decode_file(path)
+        pixels = decode(path)
     except UnidentifiedImageError:
-        return "not an image (unrecognised content)"
+        return None, "not an image (unrecognised content)"
     except PermissionError as err:
-        return f"cannot be read: {err.strerror}"
+        return None, f"cannot be read: {err.strerror}"
+    except Image.DecompressionBombError as err:
+        return None, f"too many pixels ({err})"
     except (OSError, ValueError, SyntaxError) as err:
-        return f"corrupt or truncated image: {err}"
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        return "image has no pixels"
-    return None
+        return None, f"corrupt or truncated image: {err}"
+    if pixels is not None and (pixels.shape[0] == 0 or pixels.shape[1] == 0):
+        return None, "image has no pixels"
+    return pixels, None
 
 
-def _check_all(candidates, threads: int):
-    """Problems of candidates whose files do not decode, or that repeat another file."""
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        reasons = list(pool.map(check_image, [c.path for c in candidates]))
-    problems = [(c.path, r) for c, r in zip(candidates, reasons) if r]
-    good = [c for c, r in zip(candidates, reasons) if not r]
-    by_target, unique = {}, []
-    for c in good:
+def _unique_targets(candidates):
+    """Candidates whose files are not the same file as an earlier one, and problems for the rest."""
+    by_target, unique, problems = {}, [], []
+    for c in candidates:
         target = os.path.realpath(c.path)
         if target in by_target:
             problems.append((c.path, f"same file as {by_target[target]} (symbolic link)"))
@@ -134,6 +139,27 @@ def _check_all(candidates, threads: int):
             by_target[target] = c.path
             unique.append(c)
     return unique, problems
+
+
+def _check_all(candidates, threads: int, decode=quick_check_decode, sink=None, block: int = 64):
+    """(good candidates, problems): every candidate decoded, `threads` at a time, in order.
+
+    sink: called as sink(pixels, sample_ids) with the decoded pixels of each block's good
+    candidates, in candidate order (the pixel store's rows); None discards them.
+    """
+    good, problems = [], []
+    progress = Progress(len(candidates), "decode")
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        for start in range(0, len(candidates), block):
+            part = candidates[start:start + block]
+            results = list(pool.map(lambda c: check_image(c.path, decode), part))
+            kept = [(c, pixels) for c, (pixels, reason) in zip(part, results) if not reason]
+            problems += [(c.path, reason) for c, (_, reason) in zip(part, results) if reason]
+            good += [c for c, _ in kept]
+            if sink is not None and kept:
+                sink(np.stack([pixels for _, pixels in kept]), [c.sample_id for c, _ in kept])
+            progress.update(start + len(part))
+    return good, problems
 
 
 def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
@@ -147,14 +173,8 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> np.n
     return is_val
 
 
-def build_index(source, val_fraction: float, seed: int, on_bad_image: str = "error",
-                threads: int = 4) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(index, skipped) of a folder or CSV source.
-
-    index: INDEX_COLUMNS sorted by sample_id; label_index numbers the sorted class names from 0.
-    skipped: SKIPPED_COLUMNS, the files left out (``on_bad_image: skip``). With ``error``, any
-    problem raises DatasetError listing all of them.
-    """
+def list_source(source) -> tuple[list[Candidate], list, str]:
+    """(candidates sorted by sample id, problems, config key) of a folder or CSV source."""
     source = Path(source)
     if source.is_dir():
         candidates, problems = _folder_candidates(source)
@@ -164,8 +184,24 @@ def build_index(source, val_fraction: float, seed: int, on_bad_image: str = "err
         key = "data.csv"
     else:
         raise DatasetError(f"data.dir: {source} does not exist")
-    candidates, bad = _check_all(candidates, threads)
-    problems += bad
+    candidates, duplicates = _unique_targets(candidates)
+    return sorted(candidates, key=lambda c: c.sample_id), problems + duplicates, key
+
+
+def build_index(source, val_fraction: float, seed: int, on_bad_image: str = "error",
+                threads: int = 4, decode=quick_check_decode, sink=None,
+                listing=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(index, skipped) of a folder or CSV source.
+
+    index: INDEX_COLUMNS sorted by sample_id; label_index numbers the sorted class names from 0.
+    skipped: SKIPPED_COLUMNS, the files left out (``on_bad_image: skip``). With ``error``, any
+    problem raises DatasetError listing all of them. Every file is decoded once by decode(path)
+    (see :func:`_check_all` for sink); listing: the result of :func:`list_source`, if already made.
+    """
+    source = Path(source)
+    candidates, problems, key = listing or list_source(source)
+    candidates, bad = _check_all(candidates, threads, decode, sink)
+    problems = problems + bad
     if problems and on_bad_image == "error":
         lines = "\n".join(f"  {path}: {reason}" for path, reason in problems)
         raise DatasetError(f"{key}: {len(problems)} bad file(s) or folder(s) in {source} "
@@ -222,8 +258,13 @@ def listing_fingerprint(source) -> str:
     return digest.hexdigest()
 
 
+def index_text(table: pd.DataFrame) -> str:
+    """The CSV text of an index (or any table) as :func:`write_index` writes it."""
+    return table.to_csv(index=False, lineterminator="\n")
+
+
 def write_index(table: pd.DataFrame, path) -> None:
-    table.to_csv(path, index=False, lineterminator="\n")
+    Path(path).write_text(index_text(table), encoding="utf-8")
 
 
 def read_index(path) -> pd.DataFrame:

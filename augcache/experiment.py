@@ -10,12 +10,12 @@ from pathlib import Path
 import pandas as pd
 
 from augcache.atomic import atomic_path
-from augcache.augment import Resampling
 from augcache.cache import CacheSettings, config_provenance, configure_tensorflow
 from augcache.conv_base import BaseSpec, build_base, feature_function, weights_sha256
 from augcache.dataset import class_names, read_index
 from augcache.head import HeadConfig
 from augcache.manifest import AugmentConfig
+from augcache.pixels import open_pixels
 from augcache.provenance import ProvenanceError
 from augcache.store import check_store
 from augcache.stream import StoreBlocks, block_rows, memory_budget_bytes
@@ -44,12 +44,16 @@ class RunInputs:
     epoch_stores: tuple = ()
     manifests: tuple = ()
     noaug_store: str | None = None
+    pixel_store: str | None = None
 
 
 def run_training(run: RunSpec, inputs: RunInputs, spec: BaseSpec, aug: AugmentConfig,
                  settings: CacheSettings, head: HeadConfig, out_head, out_metrics, out_summary,
-                 memory_budget_mb="auto") -> dict:
+                 memory_budget_mb="auto", pixel_size=None) -> dict:
     """Train the head of one run and write head (.keras), metrics (CSV) and summary (JSON).
+
+    pixel_size: (H, W) of the pixels the conv base's inputs are made from (replay and onthefly;
+    default spec.image_size), read from inputs.pixel_store when set, else decoded from the files.
 
     memory_budget_mb: "auto" or MiB. When the run's stored features (training and validation, as
     float32) exceed it, they are streamed from their stores instead of held in memory.
@@ -95,7 +99,7 @@ def run_training(run: RunSpec, inputs: RunInputs, spec: BaseSpec, aug: AugmentCo
                 f"built from the config has {built!r}"
             )
         feature_fn = feature_function(model, preprocess, spec.image_size)
-        resampling = Resampling(aug.fill_mode, aug.cval, aug.interpolation)
+        pixels = open_pixels(pixel_size or spec.image_size, spec.resize, inputs.pixel_store, inputs.index)
         if run.mode == "replay":
             manifest_for = replay_manifests(inputs.manifests)
             dtype = settings.dtype
@@ -103,8 +107,8 @@ def run_training(run: RunSpec, inputs: RunInputs, spec: BaseSpec, aug: AugmentCo
             train_rows = index[index["split"] == "train"]
             manifest_for = fresh_manifests(train_rows, aug, run.seed)
             dtype = "float32"
-        source = ConvOnTheFly(manifest_for, feature_fn, spec.image_size, settings.batch_size,
-                              resampling, dtype, spec.resize)
+        source = ConvOnTheFly(manifest_for, pixels, feature_fn, spec.image_size, settings.batch_size,
+                              aug.resampling, dtype)
     label = f"{run.mode} K={run.k} repeat {run.repeat}" if run.mode in ("cached", "replay") \
         else f"{run.mode} repeat {run.repeat}"
     model, metrics = train_head(source, n_train, feature_shape, len(names), val, head, run.seed, label)

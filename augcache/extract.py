@@ -1,4 +1,4 @@
-"""Feature extraction: decode, augment with given parameters, run the frozen base, write a store."""
+"""Feature extraction: pixels, augmented with given parameters, through the frozen base, into a store."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import os
 import time
 
 import numpy as np
+import pandas as pd
 
 from augcache.augment import Resampling, augment
 from augcache.conv_base import feature_shape
-from augcache.images import load_image
+from augcache.manifest import params_array
+from augcache.pixels import Pixels
+from augcache.progress import Progress
 from augcache.store import FeatureWriter
 
 log = logging.getLogger(__name__)
@@ -25,104 +28,67 @@ def decode_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
-def augmented_batches(paths, params: np.ndarray, image_size, batch_size: int, resampling: Resampling,
-                      resize: str = "stretch"):
-    """tf.data pipeline of augmented image batches, in the given order.
+def augmented_batches(table: pd.DataFrame, pixels: Pixels, image_size, batch_size: int,
+                      resampling: Resampling = Resampling()):
+    """tf.data pipeline of augmented image batches, in the table's row order.
 
-    paths: n file paths; params: (n, 10) augmentation parameters, one row per path.
-    Yields (B, H, W, 3) float32 batches in [0, 255]; decoding runs in parallel, order is kept.
+    table: rows with ``sample_id``, ``path`` and the augmentation columns of a manifest.
+    Yields (B, H, W, 3) float32 batches in [0, 255] at image_size; reading or decoding runs ahead
+    of the caller, order is kept.
     """
     import tensorflow as tf
 
     size = tuple(int(s) for s in image_size)
-    data = tf.data.Dataset.from_tensor_slices((list(map(str, paths)), params.astype(np.float32)))
+    images = pixels.batches(table["sample_id"].tolist(), table["path"].tolist(), batch_size,
+                            decode_workers())
+    params = tf.data.Dataset.from_tensor_slices(params_array(table).astype(np.float32)).batch(batch_size)
+    data = tf.data.Dataset.zip((images, params))
     data = data.map(
-        lambda path, row: (load_image(path, size, resize), row),
-        num_parallel_calls=decode_workers(),
-        deterministic=True,
-    )
-    data = data.batch(batch_size)
-    data = data.map(
-        lambda images, rows: augment(images, rows, resampling),
+        lambda batch, rows: augment(tf.cast(batch, tf.float32), rows, resampling, size),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
     return data.prefetch(tf.data.AUTOTUNE)
 
 
-class Progress:
-    """Log 'done/total, rate, eta' at most every `every` seconds, and once at the end."""
-
-    def __init__(self, total: int, label: str, every: float = 5.0):
-        self.total, self.label, self.every = total, label, every
-        self.start = self.last = time.perf_counter()
-
-    def update(self, done: int) -> None:
-        now = time.perf_counter()
-        if now - self.last < self.every and done < self.total:
-            return
-        self.last = now
-        elapsed = max(now - self.start, 1e-9)
-        rate = done / elapsed
-        eta = (self.total - done) / rate if rate > 0 else float("inf")
-        log.info(
-            "%s: %d/%d images (%.0f%%), %.1f img/s, %.0f s elapsed, eta %.0f s",
-            self.label, done, self.total, 100.0 * done / max(self.total, 1), rate, elapsed, eta,
-        )
-
-
-def feature_batches(paths, params: np.ndarray, feature_fn, image_size, batch_size: int,
-                    resampling: Resampling = Resampling(), resize: str = "stretch"):
-    """Yield the features of every (path, params) row, batch by batch, in order, as numpy arrays."""
-    for images in augmented_batches(paths, params, image_size, batch_size, resampling, resize):
+def feature_batches(table: pd.DataFrame, pixels: Pixels, feature_fn, image_size, batch_size: int,
+                    resampling: Resampling = Resampling()):
+    """Yield the features of every row of the table, batch by batch, in order, as numpy arrays."""
+    for images in augmented_batches(table, pixels, image_size, batch_size, resampling):
         yield feature_fn(images).numpy()
 
 
-def compute_features(paths, params: np.ndarray, feature_fn, image_size, batch_size: int,
-                     resampling: Resampling = Resampling(), dtype: str = "float32",
-                     resize: str = "stretch") -> np.ndarray:
+def compute_features(table: pd.DataFrame, pixels: Pixels, feature_fn, image_size, batch_size: int,
+                     resampling: Resampling = Resampling(), dtype: str = "float32") -> np.ndarray:
     """All features of :func:`feature_batches` in one (n, *feature_shape) array of `dtype`."""
     shape = feature_shape(feature_fn)
-    out = np.empty((len(paths), *shape), dtype=dtype)
+    out = np.empty((len(table), *shape), dtype=dtype)
     done = 0
-    for features in feature_batches(paths, params, feature_fn, image_size, batch_size, resampling, resize):
+    for features in feature_batches(table, pixels, feature_fn, image_size, batch_size, resampling):
         out[done:done + len(features)] = features
         done += len(features)
     return out
 
 
-def extract_to_store(
-    out_path,
-    paths,
-    labels,
-    sample_ids,
-    params: np.ndarray,
-    feature_fn,
-    image_size,
-    batch_size: int,
-    dtype: str,
-    attrs: dict,
-    resampling: Resampling = Resampling(),
-    compression=None,
-    label: str = "extract",
-    resize: str = "stretch",
-) -> None:
-    """Compute features of every (path, params) row, in order, into a store at out_path.
+def extract_to_store(out_path, table: pd.DataFrame, pixels: Pixels, feature_fn, image_size,
+                     batch_size: int, dtype: str, attrs: dict, resampling: Resampling = Resampling(),
+                     compression=None, label: str = "extract") -> None:
+    """Compute features of every row of a manifest table, in order, into a store at out_path.
 
+    table: ``sample_id``, ``path``, ``label_index`` and the augmentation columns.
     feature_fn: compiled ``images -> features`` (see ``conv_base.feature_function``). The store's
     ``seconds`` attribute records the wall time of the extraction.
     """
-    n = len(paths)
-    labels = np.asarray(labels, dtype=np.int64)
-    sample_ids = list(sample_ids)
+    n = len(table)
+    labels = table["label_index"].to_numpy(dtype=np.int64)
+    sample_ids = table["sample_id"].tolist()
     shape = feature_shape(feature_fn)
     progress = Progress(n, label)
-    log.info("%s: %d images, batch size %d, features %s %s -> %s", label, n, batch_size,
-             shape, dtype, out_path)
+    log.info("%s: %d images, batch size %d, features %s %s -> %s; %s", label, n, batch_size,
+             shape, dtype, out_path, pixels.describe())
     with FeatureWriter(out_path, n, shape, dtype, attrs, compression) as writer:
         done = 0
-        batches = feature_batches(paths, params, feature_fn, image_size, batch_size, resampling, resize) \
-            if n else ()
+        batches = feature_batches(table, pixels, feature_fn, image_size, batch_size, resampling) if n else ()
         for features in batches:
             stop = done + len(features)
             writer.write(features, labels[done:stop], sample_ids[done:stop])

@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 
 from augcache.atomic import atomic_path
-from augcache.augment import IDENTITY_PARAMS, Resampling
+from augcache.augment import IDENTITY_PARAMS, PARAM_COLUMNS
 from augcache.conv_base import BaseSpec, application, build_base
 from augcache.extract import augmented_batches
 from augcache.images import IMAGE_EXTENSIONS
+from augcache.pixels import Pixels
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,16 @@ def build_full_model(spec: BaseSpec, head):
     return keras.Model(inputs, outputs, name="augcache_classifier")
 
 
-def export_full_model(spec: BaseSpec, head_path, classes: list[str], out_model, out_classes) -> None:
+def export_full_model(spec: BaseSpec, head_path, classes: list[str], out_model, out_classes,
+                      pixel_size=None) -> None:
+    """Save base + head as one model, and classes.json: class names, input size, resize policy
+    and the pixel size images are decoded to before they are resized to the input size."""
     head = keras.saving.load_model(head_path, safe_mode=True)
     model = build_full_model(spec, head)
     with atomic_path(out_model, ".keras") as tmp:
         model.save(tmp)
-    meta = {"classes": classes, "image_size": list(spec.image_size), "resize": spec.resize}
+    meta = {"classes": classes, "image_size": list(spec.image_size), "resize": spec.resize,
+            "pixel_size": list(pixel_size or spec.image_size)}
     Path(out_classes).write_text(json.dumps(meta, indent=2) + "\n")
 
 
@@ -78,8 +83,11 @@ def predict_folder(model_path, classes_path, folder, batch_size: int = 64) -> pd
     classes, size = meta["classes"], tuple(meta["image_size"])
     model = load_full_model(model_path)
     files = list_images(folder)
-    params = np.tile(np.array(IDENTITY_PARAMS), (len(files), 1))
-    batches = augmented_batches(files, params, size, batch_size, Resampling(), meta.get("resize", "stretch"))
+    table = pd.DataFrame({"sample_id": [str(p) for p in files], "path": [str(p) for p in files]})
+    for name, value in zip(PARAM_COLUMNS, IDENTITY_PARAMS):
+        table[name] = value
+    pixels = Pixels(meta.get("pixel_size", size), meta.get("resize", "stretch"))
+    batches = augmented_batches(table, pixels, size, batch_size)
     probabilities = np.concatenate([model.predict_on_batch(images) for images in batches])
     best = probabilities.argmax(axis=1)
     return pd.DataFrame({

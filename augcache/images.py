@@ -1,4 +1,4 @@
-"""Reading images from disk into float32 RGB arrays of one size.
+"""Reading images from disk into 8-bit RGB arrays of one size.
 
 Every image goes through :func:`decode_file` (Pillow), so each file becomes the same 8-bit RGB
 array every time, whatever its format or mode:
@@ -10,9 +10,14 @@ array every time, whatever its format or mode:
 - CMYK is converted to RGB by Pillow;
 - transparency (RGBA, LA, palette with a transparent colour) is composited over white.
 
-Resizing to ``image_size`` then follows ``data.resize``: ``stretch`` (as ImageDataGenerator's
-``target_size``), ``crop`` (the largest centred box of the target's aspect ratio, then resize) or
-``pad`` (resize to fit inside, keeping the aspect ratio, and pad with black).
+:func:`load_pixels` then brings the image to a size following ``data.resize``: ``stretch`` (as
+ImageDataGenerator's ``target_size``), ``crop`` (the largest centred box of the target's aspect
+ratio, then resize) or ``pad`` (resize to fit inside, keeping the aspect ratio, and pad with
+black). Resizing is Pillow's antialiased bilinear filter and the result is 8-bit, the same numbers
+whether they are kept in the pixel store or decoded again for every epoch. A JPEG much larger than
+the target is decoded at a reduced DCT scale (Pillow's ``draft``) that keeps at least twice the
+target size, which is several times faster than a full decode and changes the result only below
+the resolution the resize keeps.
 """
 
 from __future__ import annotations
@@ -22,15 +27,18 @@ import numpy as np
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 RESIZE_POLICIES = ("stretch", "crop", "pad")
 BACKGROUND = (255, 255, 255)
+# EXIF orientations that swap width and height when applied
+_TRANSPOSED = (5, 6, 7, 8)
 
 
-def _to_rgb(image) -> np.ndarray:
+def _rgb_image(image):
+    """A decoded Pillow image of any mode as an RGB Pillow image."""
     from PIL import Image
 
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         values = np.asarray(image, dtype=np.float64)
         grey = np.clip(np.rint(values * (255.0 / 65535.0)), 0, 255).astype(np.uint8)
-        return np.repeat(grey[..., None], 3, axis=2)
+        return Image.fromarray(grey, "L").convert("RGB")
     if image.mode == "F":
         raise ValueError("floating-point images are not supported")
     if image.mode == "P":
@@ -39,55 +47,126 @@ def _to_rgb(image) -> np.ndarray:
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
         image = Image.alpha_composite(background, rgba)
-    return np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def decode_file(path) -> np.ndarray:
-    """Decode one image file to (H, W, 3) uint8 RGB; raises on anything that is not a whole image."""
+def _draft(image, at_least) -> None:
+    """Let a JPEG decode at the smallest DCT scale that keeps (height, width) >= at_least, in
+    display orientation. A no-op for other formats."""
+    if image.format != "JPEG":
+        return
+    height, width = at_least
+    if image.getexif().get(0x0112) in _TRANSPOSED:
+        height, width = width, height
+    image.draft(image.mode, (int(width), int(height)))
+
+
+def _decode(path, at_least):
+    """Decode one file to an RGB Pillow image in display orientation."""
     from PIL import Image, ImageOps
 
     with Image.open(path) as image:
         image.seek(0)
+        if at_least is not None:
+            _draft(image, at_least)
         image.load()
-        image = ImageOps.exif_transpose(image)
-        return _to_rgb(image)
+        ImageOps.exif_transpose(image, in_place=True)
+        return _rgb_image(image)
 
 
-def _resize(image, size, policy: str):
-    import tensorflow as tf
+def decode_file(path, at_least: tuple[int, int] | None = None) -> np.ndarray:
+    """Decode one image file to (H, W, 3) uint8 RGB; raises on anything that is not a whole image.
 
-    height, width = size
+    at_least: (height, width) the decoded image may be reduced to, no smaller, when the format
+    can decode at a reduced scale (JPEG); None decodes at full size.
+    """
+    return np.asarray(_decode(path, at_least), dtype=np.uint8)
+
+
+def _crop_box(height: int, width: int, size) -> tuple[int, int, int, int]:
+    """The largest centred box of size's aspect ratio inside an image: (left, top, right, bottom)."""
+    target_h, target_w = size
+    scale = min(height / target_h, width / target_w)
+    box_h = max(1, round(target_h * scale))
+    box_w = max(1, round(target_w * scale))
+    top = (height - box_h) // 2
+    left = (width - box_w) // 2
+    return (left, top, left + box_w, top + box_h)
+
+
+def _resized(image, size, policy: str):
+    """An RGB Pillow image brought to size = (H, W) following the resize policy."""
+    from PIL import Image
+
+    if policy not in RESIZE_POLICIES:
+        raise ValueError(f"data.resize must be one of {RESIZE_POLICIES}, got {policy!r}")
+    height, width = (int(s) for s in size)
+    if image.size == (width, height):
+        return image
     if policy == "stretch":
-        return tf.image.resize(image, size, method="bilinear")
-    if policy == "pad":
-        return tf.image.resize_with_pad(image, height, width, method="bilinear")
+        return image.resize((width, height), Image.BILINEAR)
     if policy == "crop":
-        shape = tf.cast(tf.shape(image)[:2], tf.float64)
-        scale = tf.minimum(shape[0] / height, shape[1] / width)
-        box = tf.cast(tf.round(tf.stack([height * scale, width * scale])), tf.int32)
-        box = tf.maximum(box, 1)
-        top = (tf.shape(image)[0] - box[0]) // 2
-        left = (tf.shape(image)[1] - box[1]) // 2
-        cropped = image[top:top + box[0], left:left + box[1]]
-        return tf.image.resize(cropped, size, method="bilinear")
-    raise ValueError(f"data.resize must be one of {RESIZE_POLICIES}, got {policy!r}")
+        cropped = image.crop(_crop_box(image.height, image.width, size))
+        return cropped if cropped.size == (width, height) else cropped.resize((width, height), Image.BILINEAR)
+    scale = min(height / image.height, width / image.width)
+    fit_h = max(1, min(height, round(image.height * scale)))
+    fit_w = max(1, min(width, round(image.width * scale)))
+    out = Image.new("RGB", (width, height), (0, 0, 0))
+    out.paste(image.resize((fit_w, fit_h), Image.BILINEAR), ((width - fit_w) // 2, (height - fit_h) // 2))
+    return out
 
 
-def load_image(path, size: tuple[int, int], policy: str = "stretch"):
-    """One file as a (H, W, 3) float32 tensor in [0, 255], resized to size = (height, width).
+def resize_pixels(rgb: np.ndarray, size, policy: str = "stretch") -> np.ndarray:
+    """(h, w, 3) uint8 -> (H, W, 3) uint8 for size = (H, W), following the resize policy."""
+    from PIL import Image
+
+    return np.asarray(_resized(Image.fromarray(rgb), size, policy), dtype=np.uint8)
+
+
+def load_pixels(path, size, policy: str = "stretch") -> np.ndarray:
+    """One file as (H, W, 3) uint8 RGB at size = (H, W): decoded (at a reduced JPEG scale that
+    keeps twice the size), then resized following the policy."""
+    size = tuple(int(s) for s in size)
+    image = _decode(path, at_least=(2 * size[0], 2 * size[1]))
+    return np.asarray(_resized(image, size, policy), dtype=np.uint8)
+
+
+def decoder_versions() -> dict[str, str]:
+    """Versions of the libraries that turn files into pixels."""
+    import PIL
+    from PIL import features
+
+    return {
+        "pillow_version": PIL.__version__,
+        "libjpeg_version": str(features.version("jpg")),
+        "zlib_version": str(features.version("zlib")),
+        "webp_version": str(features.version("webp")),
+    }
+
+
+def pixel_tensor(path, size: tuple[int, int], policy: str = "stretch"):
+    """One file as a (H, W, 3) uint8 tensor: the pixels of :func:`load_pixels`.
 
     Usable inside ``tf.data`` (path a string tensor) and eagerly.
     """
     import tensorflow as tf
 
+    size = tuple(int(s) for s in size)
+
     def decode(p):
         p = p.item() if isinstance(p, np.ndarray) else p
-        return decode_file(p.decode() if isinstance(p, bytes) else p)
+        return load_pixels(p.decode() if isinstance(p, bytes) else p, size, policy)
 
     image = tf.numpy_function(decode, [path], tf.uint8, stateful=False)
-    image.set_shape([None, None, 3])
-    image = _resize(tf.cast(image, tf.float32), tuple(int(s) for s in size), policy)
-    return tf.clip_by_value(image, 0.0, 255.0)
+    image.set_shape([*size, 3])
+    return image
+
+
+def load_image(path, size: tuple[int, int], policy: str = "stretch"):
+    """One file as a (H, W, 3) float32 tensor in [0, 255] (the pixels of :func:`load_pixels`)."""
+    import tensorflow as tf
+
+    return tf.cast(pixel_tensor(path, size, policy), tf.float32)
 
 
 def load_images(paths, size: tuple[int, int], policy: str = "stretch"):

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from augcache.augment import IDENTITY_PARAMS, PARAM_COLUMNS
+from augcache.augment import IDENTITY_PARAMS, PARAM_COLUMNS, Resampling
 
 SAMPLE_COLUMNS = ("position", "sample_id", "path", "label", "label_index")
 
@@ -65,6 +65,11 @@ class AugmentConfig:
 
     def to_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @property
+    def resampling(self) -> Resampling:
+        """How the augmentation fills and interpolates pixels."""
+        return Resampling(self.fill_mode, self.cval, self.interpolation)
 
 
 def draw_params(aug: AugmentConfig, n: int, seed: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:

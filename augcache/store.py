@@ -84,25 +84,25 @@ def _chunk_rows(feature_shape, itemsize: int, target_bytes: int = 1 << 20) -> in
     return int(max(1, min(4096, target_bytes // row_bytes)))
 
 
-class FeatureWriter:
-    """Write a store under a temporary name; on success mark it complete and rename it.
+class StoreWriter:
+    """Write an HDF5 store under a temporary name; on success mark it complete and rename it.
 
     Use as a context manager; an exception inside the block removes the temporary file, as does
-    the next writer of the same path for one left by a killed process. The file's largest size
-    (uncompressed) is reserved on disk before any row is written, and trimmed after closing; a
-    store that does not fit raises DiskFullError at once.
+    the next writer of the same path for one left by a killed process. The file's largest size is
+    reserved on disk before any row is written, and trimmed after closing; a store that does not
+    fit raises DiskFullError at once. Subclasses create their datasets (``_create``), set their own
+    attributes (``_describe``), bound the file's size (``_size_bound``) and write rows
+    (``_write_rows``).
     """
 
-    def __init__(self, path, n: int, feature_shape, dtype: str, attrs: dict, compression=None):
+    def __init__(self, path, n: int, attrs: dict):
         self.path = Path(path)
         self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         self.n = n
-        self.feature_shape = tuple(int(d) for d in feature_shape)
-        self.dtype = np.dtype(dtype)
         self.attrs = dict(attrs)
-        self.compression = compression
         self.written = 0
         self.attrs_at_close: dict = {}
+        self.closing = False
 
     def _remove_stale(self) -> None:
         for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
@@ -111,9 +111,16 @@ class FeatureWriter:
                 stale.unlink(missing_ok=True)
 
     def _size_bound(self) -> int:
-        """Bytes the finished file takes at most (uncompressed features, labels, ids, metadata)."""
-        row = int(np.prod(self.feature_shape)) * self.dtype.itemsize + 8 + 64
-        return int(self.n * row * 1.02) + (1 << 18)
+        raise NotImplementedError
+
+    def _create(self) -> None:
+        raise NotImplementedError
+
+    def _describe(self) -> None:
+        """Attributes the writer itself sets (format, shapes), after the given ones."""
+
+    def _write_rows(self, start: int, stop: int, *columns) -> None:
+        raise NotImplementedError
 
     def _disk_full(self, what: str) -> DiskFullError:
         free = shutil.disk_usage(self.path.parent).free
@@ -144,7 +151,6 @@ class FeatureWriter:
 
     def _discard(self) -> None:
         """Close (ignoring the errors of a broken file) and remove the temporary file."""
-        self.features = self.labels = self.sample_ids = None
         try:
             # closing again after a failed close crashes HDF5
             if self.file.id.valid and not self.closing:
@@ -159,15 +165,74 @@ class FeatureWriter:
         needed = self._size_bound()
         if needed > shutil.disk_usage(self.path.parent).free:
             raise self._no_room(needed)
-        self.closing = False
         self.file = h5py.File(self.tmp, "w")
         try:
             self._create()
+            for key, value in self.attrs.items():
+                self.file.attrs[key] = value
+            self._describe()
             self._reserve(needed)
         except BaseException:
             self._discard()
             raise
         return self
+
+    def write(self, *columns) -> None:
+        """Append the next rows: one array or list per dataset, of equal lengths."""
+        start, stop = self.written, self.written + len(columns[0])
+        if stop > self.n:
+            raise ValueError(f"{self.path}: more than the {self.n} declared rows written")
+        try:
+            self._write_rows(start, stop, *columns)
+        except Exception as err:
+            if is_disk_full(err):
+                raise self._full_while_writing() from err
+            raise
+        self.written = stop
+
+    def _finish(self) -> None:
+        """Last changes before the completion mark (e.g. shrink to the rows written)."""
+        if self.written != self.n:
+            raise ValueError(f"{self.path}: {self.written} of {self.n} rows written")
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self._discard()
+            return False
+        try:
+            self._finish()
+            for key, value in self.attrs_at_close.items():
+                self.file.attrs[key] = value
+            self.file.attrs["complete"] = True
+            self.closing = True
+            self.file.close()
+            _trim(self.tmp)
+            os.replace(self.tmp, self.path)
+        except BaseException as err:
+            self._discard()
+            if is_disk_full(err):
+                raise self._full_while_writing() from err
+            raise
+        return False
+
+
+class FeatureWriter(StoreWriter):
+    """A feature store: ``features`` (n, *feature_shape) of dtype, ``labels``, ``sample_ids``.
+
+    ``write(features, labels, sample_ids)`` appends rows in manifest order. The reserved size is
+    that of the uncompressed features.
+    """
+
+    def __init__(self, path, n: int, feature_shape, dtype: str, attrs: dict, compression=None):
+        super().__init__(path, n, attrs)
+        self.feature_shape = tuple(int(d) for d in feature_shape)
+        self.dtype = np.dtype(dtype)
+        self.compression = compression
+
+    def _size_bound(self) -> int:
+        """Bytes the finished file takes at most (uncompressed features, labels, ids, metadata)."""
+        row = int(np.prod(self.feature_shape)) * self.dtype.itemsize + 8 + 64
+        return int(self.n * row * 1.02) + (1 << 18)
 
     def _create(self) -> None:
         rows = min(self.n, _chunk_rows(self.feature_shape, self.dtype.itemsize)) or 1
@@ -183,48 +248,21 @@ class FeatureWriter:
         self.labels = self.file.create_dataset("labels", shape=(self.n,), dtype=np.int64,
                                                chunks=(max(1, min(self.n, 1 << 16)),), fletcher32=True)
         self.sample_ids = self.file.create_dataset("sample_ids", shape=(self.n,), dtype=STRING_DTYPE)
-        for key, value in self.attrs.items():
-            self.file.attrs[key] = value
+
+    def _describe(self) -> None:
         self.file.attrs["format"] = FORMAT
         self.file.attrs["dtype"] = self.dtype.name
         self.file.attrs["n_samples"] = self.n
         self.file.attrs["feature_shape"] = json.dumps(list(self.feature_shape))
 
-    def write(self, features: np.ndarray, labels, sample_ids) -> None:
-        """Append the next rows (in manifest order)."""
-        start, stop = self.written, self.written + len(features)
-        if stop > self.n:
-            raise ValueError(f"{self.path}: more than the {self.n} declared rows written")
-        try:
-            self.features[start:stop] = features.astype(self.dtype, copy=False)
-            self.labels[start:stop] = labels
-            self.sample_ids[start:stop] = list(sample_ids)
-        except Exception as err:
-            if is_disk_full(err):
-                raise self._full_while_writing() from err
-            raise
-        self.written = stop
+    def _write_rows(self, start: int, stop: int, features, labels, sample_ids) -> None:
+        self.features[start:stop] = features.astype(self.dtype, copy=False)
+        self.labels[start:stop] = labels
+        self.sample_ids[start:stop] = list(sample_ids)
 
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            self._discard()
-            return False
-        try:
-            if self.written != self.n:
-                raise ValueError(f"{self.path}: {self.written} of {self.n} rows written")
-            for key, value in self.attrs_at_close.items():
-                self.file.attrs[key] = value
-            self.file.attrs["complete"] = True
-            self.closing = True
-            self.file.close()
-            _trim(self.tmp)
-            os.replace(self.tmp, self.path)
-        except BaseException as err:
-            self._discard()
-            if is_disk_full(err):
-                raise self._full_while_writing() from err
-            raise
-        return False
+    def _discard(self) -> None:
+        self.features = self.labels = self.sample_ids = None
+        super()._discard()
 
 
 def _allocate(fd: int, size: int) -> None:

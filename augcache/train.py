@@ -23,7 +23,7 @@ import pandas as pd
 from augcache.augment import Resampling
 from augcache.extract import compute_features
 from augcache.head import HeadConfig, build_head
-from augcache.manifest import AugmentConfig, build_manifest, draw_params, params_array, read_manifest
+from augcache.manifest import AugmentConfig, build_manifest, draw_params, read_manifest
 from augcache.provenance import sha256_file
 from augcache.store import check_store, reading
 from augcache.stream import StoreBlocks
@@ -118,24 +118,26 @@ class ShuffledStore:
 
 
 class ConvOnTheFly:
-    """Head epoch n -> the conv base run on augmented images of the rows ``manifest_for(n)``."""
+    """Head epoch n -> the conv base run on augmented images of the rows ``manifest_for(n)``.
 
-    def __init__(self, manifest_for, feature_fn, image_size, batch_size: int, resampling: Resampling,
-                 dtype: str, resize: str = "stretch"):
+    pixels: where the images' pixels come from (:class:`augcache.pixels.Pixels`).
+    """
+
+    def __init__(self, manifest_for, pixels, feature_fn, image_size, batch_size: int,
+                 resampling: Resampling, dtype: str):
         self.manifest_for = manifest_for
+        self.pixels = pixels
         self.feature_fn = feature_fn
         self.image_size = image_size
         self.batch_size = batch_size
         self.resampling = resampling
         self.dtype = dtype
-        self.resize = resize
 
     def __call__(self, n: int):
         table = self.manifest_for(n)
         start = time.perf_counter()
-        x = compute_features(table["path"].tolist(), params_array(table), self.feature_fn,
-                             self.image_size, self.batch_size, self.resampling, dtype=self.dtype,
-                             resize=self.resize)
+        x = compute_features(table, self.pixels, self.feature_fn, self.image_size, self.batch_size,
+                             self.resampling, dtype=self.dtype)
         seconds = time.perf_counter() - start
         return [(x.astype(np.float32), table["label_index"].to_numpy())], seconds
 

@@ -12,4 +12,5 @@ export_full_model(
     class_names(read_index(snakemake.input.index)),
     snakemake.output.model,
     snakemake.output.classes,
+    pixel_size=snakemake.params.pixel_size,
 )

@@ -3,14 +3,19 @@ from augcache.log import log_to
 log_to(snakemake.log[0])
 
 from augcache.dataset import build_index, write_index
+from augcache.pixels import index_with_pixel_store
 
-table, skipped = build_index(
-    snakemake.params.source,
-    snakemake.params.val_fraction,
-    snakemake.params.seed,
-    on_bad_image=snakemake.params.on_bad_image,
-    threads=snakemake.threads,
-)
+params = snakemake.params
+if "pixels" in snakemake.output.keys():
+    table, skipped = index_with_pixel_store(
+        params.source, params.val_fraction, params.seed, params.on_bad_image, snakemake.threads,
+        snakemake.output.pixels, params.pixel_size, params.resize,
+    )
+else:
+    table, skipped = build_index(
+        params.source, params.val_fraction, params.seed, on_bad_image=params.on_bad_image,
+        threads=snakemake.threads,
+    )
 write_index(skipped, snakemake.output.skipped)
 write_index(table, snakemake.output.index)
 print(table.groupby(["split", "label"]).size().to_string())

@@ -22,6 +22,7 @@ run_training(
         epoch_stores=tuple(snakemake.input.get("stores", ())),
         manifests=tuple(snakemake.input.get("manifests", ())),
         noaug_store=snakemake.input.get("noaug"),
+        pixel_store=snakemake.input.get("pixels"),
     ),
     spec=BaseSpec.from_config(snakemake.params.base),
     aug=AugmentConfig.from_config(snakemake.params.get("augment", {})),
@@ -32,4 +33,5 @@ run_training(
     out_summary=snakemake.output.summary,
     # read from the config, not params: the budget changes how features are read, not the results
     memory_budget_mb=snakemake.config["train"]["memory_budget_mb"],
+    pixel_size=snakemake.params.get("pixel_size"),
 )

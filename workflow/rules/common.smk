@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -10,6 +11,7 @@ DEMO_IMAGES = "results/demo/images"
 DEMO_BASE = "results/demo/base.keras"
 INDEX = "results/dataset/index.csv"
 SKIPPED = "results/dataset/skipped.csv"
+PIXELS = "results/dataset/pixels.h5"
 # {rep} is "" for repeat 0 (seed) and "repeat_{r}/" for repeat r (seed + r).
 MANIFEST = "results/{rep}manifest/epoch_{epoch}.csv"
 EPOCH_STORE = "results/{rep}features/train/epoch_{epoch}.h5"
@@ -39,6 +41,8 @@ USE_DEMO_DATA = config["data"]["dir"] == "demo" and not USE_CSV
 USE_DEMO_BASE = config["conv_base"]["architecture"] == "demo"
 FETCH_WEIGHTS = config["conv_base"]["weights"] == "imagenet" and not USE_DEMO_BASE
 FETCHED_WEIGHTS = f"results/base/{config['conv_base']['architecture']}_imagenet.weights.h5"
+USE_PIXEL_STORE = config["data"]["pixel_store"]
+PIXEL_SIZE = list(config["data"]["pixel_size"] or config["data"]["image_size"])
 
 
 def _check_paths():
@@ -52,6 +56,12 @@ def _check_paths():
         raise ValueError(f"conv_base.architecture: model file {base['architecture']!r} does not exist")
     if base["weights"] not in (None, "imagenet") and not Path(base["weights"]).is_file():
         raise ValueError(f"conv_base.weights: weights file {base['weights']!r} does not exist")
+    image_size = config["data"]["image_size"]
+    if any(p < i for p, i in zip(PIXEL_SIZE, image_size)):
+        raise ValueError(
+            f"data.pixel_size: {PIXEL_SIZE} is smaller than data.image_size {image_size}; pixels are "
+            "kept at the image size or larger"
+        )
 
 
 _check_paths()
@@ -145,6 +155,35 @@ def data_fingerprint():
     from augcache.dataset import listing_fingerprint
 
     return listing_fingerprint(data_source())
+
+
+def all_cores():
+    """Threads of a job that may use the whole machine (Snakemake caps them to --cores)."""
+    return workflow.cores if isinstance(workflow.cores, int) else os.cpu_count()
+
+
+def index_outputs():
+    """The index step's outputs: the index, the skipped files and, with data.pixel_store, the
+    pixels of every indexed image."""
+    outputs = {"index": INDEX, "skipped": SKIPPED}
+    if USE_PIXEL_STORE:
+        outputs["pixels"] = PIXELS
+    return outputs
+
+
+def index_pixel_params():
+    """What the pixels the index step stores depend on (nothing without a pixel store)."""
+    if not USE_PIXEL_STORE:
+        return {}
+    return {"pixel_size": PIXEL_SIZE, "resize": config["data"]["resize"]}
+
+
+def pixel_input(wildcards):
+    """What a job that reads pixels needs: the index and, with data.pixel_store, the pixel store."""
+    inputs = {"index": INDEX}
+    if USE_PIXEL_STORE:
+        inputs["pixels"] = PIXELS
+    return inputs
 
 
 def base_files(wildcards):

@@ -62,8 +62,7 @@ rule index_dataset:
     input:
         index_input,
     output:
-        index=INDEX,
-        skipped=SKIPPED,
+        **index_outputs(),
     log:
         f"{LOGS}/index_dataset.log",
     params:
@@ -72,7 +71,8 @@ rule index_dataset:
         on_bad_image=config["data"]["on_bad_image"],
         seed=config["seed"],
         fingerprint=data_fingerprint(),
-    threads: 2
+        **index_pixel_params(),
+    threads: all_cores()
     conda:
         ENV
     script:

@@ -2,6 +2,7 @@ if config["cache"]["shards_per_epoch"] == 1:
 
     rule extract_epoch:
         input:
+            unpack(pixel_input),
             manifest=MANIFEST,
             base=base_input,
         output:
@@ -12,6 +13,7 @@ if config["cache"]["shards_per_epoch"] == 1:
             base=base_params(),
             augment=config["augment"],
             cache=cache_params(),
+            pixel_size=PIXEL_SIZE,
         threads: 2
         resources:
             gpu=1,
@@ -24,6 +26,7 @@ else:
 
     rule extract_shard:
         input:
+            unpack(pixel_input),
             manifest=MANIFEST,
             base=base_input,
         output:
@@ -34,6 +37,7 @@ else:
             base=base_params(),
             augment=config["augment"],
             cache=cache_params(),
+            pixel_size=PIXEL_SIZE,
             shards=config["cache"]["shards_per_epoch"],
         threads: 2
         resources:
@@ -46,7 +50,7 @@ else:
 
 rule extract_val:
     input:
-        index=INDEX,
+        unpack(pixel_input),
         base=base_input,
     output:
         VAL_STORE,
@@ -56,6 +60,7 @@ rule extract_val:
         split="val",
         base=base_params(),
         cache=cache_params(),
+        pixel_size=PIXEL_SIZE,
     threads: 2
     resources:
         gpu=1,
@@ -67,7 +72,7 @@ rule extract_val:
 
 rule extract_noaug:
     input:
-        index=INDEX,
+        unpack(pixel_input),
         base=base_input,
     output:
         NOAUG_STORE,
@@ -77,6 +82,7 @@ rule extract_noaug:
         split="train",
         base=base_params(),
         cache=cache_params(),
+        pixel_size=PIXEL_SIZE,
     threads: 2
     resources:
         gpu=1,

@@ -26,9 +26,9 @@ rule train_cached:
 
 rule train_replay:
     input:
+        unpack(pixel_input),
         manifests=cached_manifests,
         val=VAL_STORE,
-        index=INDEX,
         base=base_input,
     output:
         head="results/train/replay/k{k}_r{r}/head.keras",
@@ -43,6 +43,7 @@ rule train_replay:
         base=base_params(),
         augment=config["augment"],
         cache=cache_params(),
+        pixel_size=PIXEL_SIZE,
     threads: 2
     resources:
         gpu=1,
@@ -54,8 +55,8 @@ rule train_replay:
 
 rule train_onthefly:
     input:
+        unpack(pixel_input),
         val=VAL_STORE,
-        index=INDEX,
         base=base_input,
     output:
         head="results/train/onthefly/r{r}/head.keras",
@@ -70,6 +71,7 @@ rule train_onthefly:
         base=base_params(),
         augment=config["augment"],
         cache=cache_params(),
+        pixel_size=PIXEL_SIZE,
     threads: 2
     resources:
         gpu=1,
@@ -115,6 +117,7 @@ rule export_model:
         f"{LOGS}/export_model.log",
     params:
         base=base_params(),
+        pixel_size=PIXEL_SIZE,
     conda:
         ENV
     script:

@@ -1,0 +1,237 @@
+"""The pixel store: every indexed image decoded and resized once, kept as 8-bit RGB.
+
+``pixels`` (n, H, W, 3) uint8 holds the images of the dataset index in index order (sorted by
+sample id, both splits), one chunk per image with a fletcher32 checksum, beside ``sample_ids``
+(n,). Augmentation is a pure function of (pixels, manifest numbers), so every epoch's extraction,
+the validation and unaugmented stores, and the replay and on-the-fly baselines read their pixels
+here instead of decoding the files again. The pixels are exactly those of
+:func:`augcache.images.load_pixels`, so features are the same with or without the store.
+
+Provenance attributes: ``index_sha256`` (the listing the rows come from), ``pixel_size``,
+``resize``, the decoder versions, and ``pixels_sha256`` over every sample id and pixel byte in
+row order, which feature stores record as the identity of their input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from augcache.provenance import check_fields, sha256_file
+from augcache.store import RECOMPUTE, STRING_DTYPE, DiskFullError, StoreError, StoreWriter, reading
+
+FORMAT = "augcache-pixels/1"
+DATASETS = ("pixels", "sample_ids")
+log = logging.getLogger(__name__)
+
+
+def pixel_size_json(size) -> str:
+    return json.dumps([int(s) for s in size])
+
+
+def store_bytes(n: int, size) -> int:
+    """Bytes of n images of size (H, W) in a pixel store."""
+    return int(n) * int(size[0]) * int(size[1]) * 3
+
+
+class PixelWriter(StoreWriter):
+    """A pixel store of at most n images of size (H, W); ``write(pixels, sample_ids)`` appends rows.
+
+    Fewer than n rows may be written (images found bad while decoding): the store is cut to the
+    rows written when it is closed.
+    """
+
+    def __init__(self, path, n: int, size, attrs: dict):
+        super().__init__(path, n, attrs)
+        self.size = tuple(int(s) for s in size)
+        self.digest = hashlib.sha256()
+
+    def _size_bound(self) -> int:
+        return int(store_bytes(self.n, self.size) * 1.01) + self.n * 80 + (1 << 18)
+
+    def _create(self) -> None:
+        rows = max(1, self.n)
+        self.pixels = self.file.create_dataset(
+            "pixels", shape=(rows, *self.size, 3), maxshape=(None, *self.size, 3), dtype=np.uint8,
+            chunks=(1, *self.size, 3), fletcher32=True)
+        self.sample_ids = self.file.create_dataset("sample_ids", shape=(rows,), maxshape=(None,),
+                                                   dtype=STRING_DTYPE, chunks=(min(rows, 4096),))
+
+    def _describe(self) -> None:
+        self.file.attrs["format"] = FORMAT
+        self.file.attrs["pixel_size"] = pixel_size_json(self.size)
+
+    def _write_rows(self, start: int, stop: int, pixels, sample_ids) -> None:
+        pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+        self.pixels[start:stop] = pixels
+        self.sample_ids[start:stop] = list(sample_ids)
+        for sample_id, image in zip(sample_ids, pixels):
+            self.digest.update(sample_id.encode() + b"\0")
+            self.digest.update(image.tobytes())
+
+    def _finish(self) -> None:
+        self.pixels.resize(self.written, axis=0)
+        self.sample_ids.resize(self.written, axis=0)
+        self.file.attrs["n_images"] = self.written
+        self.file.attrs["pixels_sha256"] = self.digest.hexdigest()
+
+    def _discard(self) -> None:
+        self.pixels = self.sample_ids = None
+        super()._discard()
+
+
+def read_pixel_attrs(path) -> dict:
+    """Attributes of a complete pixel store; StoreError names the file and what is wrong."""
+    from augcache.store import _attr
+
+    path = Path(path)
+    with reading(path), h5py.File(path, "r") as handle:
+        attrs = {key: _attr(value) for key, value in handle.attrs.items()}
+        missing = [name for name in DATASETS if name not in handle]
+    if attrs.get("format") != FORMAT:
+        raise StoreError(f"{path}: not an augcache pixel store (format {attrs.get('format')!r})")
+    if not attrs.get("complete"):
+        raise StoreError(f"{path}: pixel store is incomplete (its writer did not finish); {RECOMPUTE}")
+    if missing:
+        raise StoreError(f"{path}: dataset(s) {', '.join(missing)} missing; {RECOMPUTE}")
+    return attrs
+
+
+class PixelStore:
+    """A checked pixel store: its attributes, and its rows looked up by sample id.
+
+    index: the dataset index CSV the store must have been made from (its sha256 is compared);
+    size, resize: what the reader needs. A mismatch raises ProvenanceError naming the file and
+    the field.
+    """
+
+    def __init__(self, path, index=None, size=None, resize: str | None = None):
+        self.path = Path(path)
+        self.attrs = read_pixel_attrs(self.path)
+        expected = {}
+        if index is not None:
+            expected["index_sha256"] = sha256_file(index)
+        if size is not None:
+            expected["pixel_size"] = pixel_size_json(size)
+        if resize is not None:
+            expected["resize"] = resize
+        check_fields(self.path, self.attrs, expected)
+        self.size = tuple(json.loads(self.attrs["pixel_size"]))
+        with reading(self.path), h5py.File(self.path, "r") as handle:
+            ids = [s.decode() for s in handle["sample_ids"][:]]
+        self._row = {sample_id: i for i, sample_id in enumerate(ids)}
+
+    @property
+    def sha256(self) -> str:
+        return self.attrs["pixels_sha256"]
+
+    def rows(self, sample_ids) -> np.ndarray:
+        """Row numbers of the given samples; StoreError for a sample the store does not hold."""
+        try:
+            return np.array([self._row[s] for s in sample_ids], dtype=np.int64)
+        except KeyError as err:
+            raise StoreError(f"{self.path}: no image for sample {err.args[0]!r}: the pixel store was made "
+                             f"from another listing; {RECOMPUTE}") from None
+
+    def batches(self, rows, batch_size: int):
+        """Yield (B, H, W, 3) uint8 arrays of the given rows, in the given order.
+
+        The file is opened here, so the generator can run in its own thread.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        with reading(self.path), h5py.File(self.path, "r") as handle:
+            pixels = handle["pixels"]
+            for start in range(0, len(rows), batch_size):
+                part = rows[start:start + batch_size]
+                out = np.empty((len(part), *self.size, 3), dtype=np.uint8)
+                for j, row in enumerate(part):
+                    pixels.read_direct(out, np.s_[row], np.s_[j])
+                yield out
+
+
+class Pixels:
+    """Where the pixels of an extraction come from: the pixel store, or decoding every file.
+
+    size: (H, W) of the pixels (``data.pixel_size``, or ``data.image_size``); resize: the policy
+    that brought the files to it; store: a checked :class:`PixelStore`, or None to decode each
+    file with :func:`augcache.images.load_pixels` (the same numbers, computed again).
+    """
+
+    def __init__(self, size, resize: str = "stretch", store: PixelStore | None = None):
+        self.size = tuple(int(s) for s in size)
+        self.resize = resize
+        self.store = store
+        if store is not None and store.size != self.size:
+            raise StoreError(f"{store.path}: pixels of size {store.size}, expected {self.size}")
+
+    def provenance(self) -> dict:
+        """Fields a feature store records about its pixels (information; features are equal
+        either way)."""
+        return {"pixel_size": pixel_size_json(self.size),
+                "pixels_sha256": self.store.sha256 if self.store is not None else "decoded"}
+
+    def describe(self) -> str:
+        if self.store is None:
+            return f"decoding every image file ({self.resize} to {self.size[0]}x{self.size[1]})"
+        return f"reading pixels from {self.store.path}"
+
+    def batches(self, sample_ids, paths, batch_size: int, workers: int = 1):
+        """tf.data dataset of (B, H, W, 3) uint8 batches of the given samples, in order."""
+        import tensorflow as tf
+
+        if self.store is not None:
+            rows = self.store.rows(list(sample_ids))
+            spec = tf.TensorSpec((None, *self.size, 3), tf.uint8)
+            return tf.data.Dataset.from_generator(lambda: self.store.batches(rows, batch_size),
+                                                  output_signature=spec)
+        from augcache.images import pixel_tensor
+
+        data = tf.data.Dataset.from_tensor_slices([str(p) for p in paths])
+        data = data.map(lambda path: pixel_tensor(path, self.size, self.resize),
+                        num_parallel_calls=workers, deterministic=True)
+        return data.batch(batch_size)
+
+
+def open_pixels(size, resize: str, store=None, index=None) -> Pixels:
+    """Pixels of size (H, W) read from the pixel store at `store` (checked against the index CSV,
+    the size and the resize policy), or decoded from the files when store is None."""
+    checked = PixelStore(store, index, size, resize) if store else None
+    return Pixels(size, resize, checked)
+
+
+def _mib(n: float) -> str:
+    return f"{n / 2**20:.1f} MiB"
+
+
+def index_with_pixel_store(source, val_fraction: float, seed: int, on_bad_image: str, threads: int,
+                           out_path, size, resize: str):
+    """(index, skipped) of a source, as :func:`augcache.dataset.build_index`, and the pixel store
+    of the indexed images at out_path: each file decoded once, both for its check and its pixels.
+
+    A store that cannot fit on its disk fails before any image is decoded.
+    """
+    from augcache.dataset import build_index, index_text, list_source
+    from augcache.images import decoder_versions, load_pixels
+
+    size = tuple(int(s) for s in size)
+    listing = list_source(source)
+    n = len(listing[0])
+    log.info("pixel store: up to %d images of %dx%d, %s, at %s", n, *size, _mib(store_bytes(n, size)),
+             out_path)
+    attrs = dict(decoder_versions(), resize=resize, data_source=str(source))
+    try:
+        with PixelWriter(out_path, n, size, attrs) as writer:
+            table, skipped = build_index(source, val_fraction, seed, on_bad_image, threads,
+                                         decode=lambda path: load_pixels(path, size, resize),
+                                         sink=writer.write, listing=listing)
+            writer.attrs_at_close["index_sha256"] = hashlib.sha256(index_text(table).encode()).hexdigest()
+    except DiskFullError as err:
+        raise DiskFullError(f"{err}; or set data.pixel_store: false to decode the images for every "
+                            "epoch instead of keeping their pixels") from err
+    log.info("pixel store: %d images written to %s", len(table), out_path)
+    return table, skipped
