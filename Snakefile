@@ -28,6 +28,7 @@ localrules:
     index_dataset,
     write_manifest,
     merge_epochs,
+    merge_pixels,
     export_model,
     make_report,
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import h5py
@@ -223,7 +224,7 @@ def index_with_pixel_store(source, val_fraction: float, seed: int, on_bad_image:
     n = len(listing[0])
     log.info("pixel store: up to %d images of %dx%d, %s, at %s", n, *size, _mib(store_bytes(n, size)),
              out_path)
-    attrs = dict(decoder_versions(), resize=resize, data_source=str(source))
+    attrs = dict(decoder_versions(), resize=resize)
     try:
         with PixelWriter(out_path, n, size, attrs) as writer:
             table, skipped = build_index(source, val_fraction, seed, on_bad_image, threads,
@@ -235,3 +236,68 @@ def index_with_pixel_store(source, val_fraction: float, seed: int, on_bad_image:
                             "epoch instead of keeping their pixels") from err
     log.info("pixel store: %d images written to %s", len(table), out_path)
     return table, skipped
+
+
+SHARD_FIELDS = ("shard", "shards", "row_start", "row_stop")
+
+
+def shard_range(n: int, shards: int, shard: int) -> tuple[int, int]:
+    """Rows [start, stop) of one of `shards` equal parts of n rows (the last ones may be empty)."""
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} is not one of 0..{shards - 1}")
+    per_shard = -(-n // shards)
+    start = min(n, shard * per_shard)
+    return start, min(n, start + per_shard)
+
+
+def decode_shard(index_path, out_path, size, resize: str, threads: int, shard: int = 0,
+                 shards: int = 1) -> None:
+    """Pixels of one shard of the index's rows (the index step has checked every file), for
+    :func:`merge_pixel_shards`. A file that no longer decodes stops the job, naming it."""
+    from augcache.dataset import check_image, read_index
+    from augcache.images import decoder_versions, load_pixels
+    from augcache.progress import Progress
+
+    size = tuple(int(s) for s in size)
+    index = read_index(index_path)
+    start, stop = shard_range(len(index), shards, shard)
+    rows = index.iloc[start:stop]
+    attrs = dict(decoder_versions(), resize=resize, index_sha256=sha256_file(index_path), shard=shard,
+                 shards=shards, row_start=start, row_stop=stop)
+    progress = Progress(len(rows), f"decode shard {shard + 1}/{shards} (rows {start}-{stop})")
+    decode = lambda path: load_pixels(path, size, resize)  # noqa: E731
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool, \
+            PixelWriter(out_path, len(rows), size, attrs) as writer:
+        for begin in range(0, len(rows), 64):
+            part = rows.iloc[begin:begin + 64]
+            results = list(pool.map(lambda p: check_image(p, decode), part["path"]))
+            for path, (_, reason) in zip(part["path"], results):
+                if reason:
+                    raise ValueError(f"{path}: {reason}; it was readable when {index_path} was made. "
+                                     f"Restore the file, or delete {index_path} to index the data again")
+            writer.write(np.stack([pixels for pixels, _ in results]), part["sample_id"].tolist())
+            progress.update(begin + len(part))
+
+
+def merge_pixel_shards(shard_paths, out_path) -> dict:
+    """One pixel store from the shards of :func:`decode_shard`, checked to be consecutive rows of
+    the same index, size and decoders: the store the index step would have written."""
+    shard_paths = [Path(p) for p in shard_paths]
+    first = read_pixel_attrs(shard_paths[0])
+    shared = {k: v for k, v in first.items()
+              if k not in SHARD_FIELDS + ("complete", "n_images", "pixels_sha256")}
+    row = 0
+    for shard, path in enumerate(shard_paths):
+        attrs = read_pixel_attrs(path)
+        check_fields(path, attrs, dict(shared, shard=shard, shards=len(shard_paths), row_start=row))
+        row = int(attrs["row_stop"])
+    size = tuple(json.loads(first["pixel_size"]))
+    attrs = {k: v for k, v in shared.items() if k not in ("format", "pixel_size", "index_sha256")}
+    with PixelWriter(out_path, row, size, attrs) as writer:
+        for path in shard_paths:
+            with reading(path), h5py.File(path, "r") as handle:
+                for start in range(0, len(handle["sample_ids"]), 256):
+                    ids = [s.decode() for s in handle["sample_ids"][start:start + 256]]
+                    writer.write(handle["pixels"][start:start + 256], ids)
+        writer.attrs_at_close["index_sha256"] = first["index_sha256"]
+    return read_pixel_attrs(out_path)

@@ -209,3 +209,43 @@ def test_a_foreign_pixel_store_is_refused_by_the_extraction(pixel_runs, tmp_path
     other.write_text(index_text(index.iloc[1:]))
     with pytest.raises(ProvenanceError, match="pixels.h5: provenance field 'index_sha256'"):
         open_pixels(config["data"]["image_size"], "stretch", flow.path("results/dataset/pixels.h5"), other)
+
+
+def test_decoding_split_into_shard_jobs_gives_the_same_pixel_store(pixel_runs, tmp_path, tiny_data, tiny_base):
+    config, unsharded, _ = pixel_runs
+    flow = Workflow(tmp_path / "project")
+    flow.run(tiny_config(tiny_data, tiny_base, cache={"epochs": 2}, data={"decode_shards": 3}), "cache")
+    index_log = flow.path("results/logs/index_dataset.log").read_text()
+    assert "pixel store" not in index_log
+    for shard in range(3):
+        assert "decode shard" in flow.path(f"results/logs/decode_pixels/shard_{shard}.log").read_text()
+    assert not flow.path("results/dataset/pixels").exists() or not any(flow.path("results/dataset/pixels").iterdir())
+    with h5py.File(flow.path("results/dataset/pixels.h5"), "r") as a, \
+            h5py.File(unsharded.path("results/dataset/pixels.h5"), "r") as b:
+        assert a["pixels"][:].tobytes() == b["pixels"][:].tobytes()
+        assert a["sample_ids"][:].tolist() == b["sample_ids"][:].tolist()
+        assert dict(a.attrs) == dict(b.attrs)
+    with h5py.File(flow.path("results/features/train/epoch_1.h5"), "r") as a, \
+            h5py.File(unsharded.path("results/features/train/epoch_1.h5"), "r") as b:
+        assert a["features"][:].tobytes() == b["features"][:].tobytes()
+
+
+def test_pixel_shards_must_be_consecutive_rows_of_one_index(tmp_path):
+    from augcache.pixels import decode_shard, merge_pixel_shards, shard_range
+
+    assert [shard_range(7, 3, s) for s in range(3)] == [(0, 3), (3, 6), (6, 7)]
+    assert shard_range(2, 3, 2) == (2, 2)
+    root = make_image_folder(tmp_path / "data", {"circle": 3, "square": 2}, size=20)
+    table, _ = build_index(root, 0.4, 0)
+    index = tmp_path / "index.csv"
+    index.write_text(index_text(table))
+    for shard in range(2):
+        decode_shard(index, tmp_path / f"{shard}.h5", (16, 16), "stretch", 2, shard, 2)
+    merged = merge_pixel_shards([tmp_path / "0.h5", tmp_path / "1.h5"], tmp_path / "pixels.h5")
+    assert merged["n_images"] == 5 and "shard" not in merged
+    with pytest.raises(ProvenanceError, match=f"{tmp_path / '0.h5'}: provenance field 'shard' is 0, expected 1"):
+        merge_pixel_shards([tmp_path / "0.h5", tmp_path / "0.h5"], tmp_path / "bad.h5")
+    (root / "circle" / "circle_001.png").write_bytes(b"broken")
+    with pytest.raises(ValueError, match="circle_001.png: .*it was readable when"):
+        decode_shard(index, tmp_path / "again.h5", (16, 16), "stretch", 2, 0, 2)
+    assert not (tmp_path / "bad.h5").exists() and not (tmp_path / "again.h5").exists()

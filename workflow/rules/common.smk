@@ -12,6 +12,8 @@ DEMO_BASE = "results/demo/base.keras"
 INDEX = "results/dataset/index.csv"
 SKIPPED = "results/dataset/skipped.csv"
 PIXELS = "results/dataset/pixels.h5"
+# With data.decode_shards > 1, the pixel store is merged from these (deleted once merged).
+PIXEL_SHARD = "results/dataset/pixels/shard_{shard}.h5"
 # {rep} is "" for repeat 0 (seed) and "repeat_{r}/" for repeat r (seed + r).
 MANIFEST = "results/{rep}manifest/epoch_{epoch}.csv"
 EPOCH_STORE = "results/{rep}features/train/epoch_{epoch}.h5"
@@ -42,6 +44,8 @@ USE_DEMO_BASE = config["conv_base"]["architecture"] == "demo"
 FETCH_WEIGHTS = config["conv_base"]["weights"] == "imagenet" and not USE_DEMO_BASE
 FETCHED_WEIGHTS = f"results/base/{config['conv_base']['architecture']}_imagenet.weights.h5"
 USE_PIXEL_STORE = config["data"]["pixel_store"]
+# Pixels are decoded by the index step itself, or by separate shard jobs.
+DECODE_SHARDS = config["data"]["decode_shards"] if USE_PIXEL_STORE else 1
 PIXEL_SIZE = list(config["data"]["pixel_size"] or config["data"]["image_size"])
 
 
@@ -158,24 +162,35 @@ def data_fingerprint():
 
 
 def all_cores():
-    """Threads of a job that may use the whole machine (Snakemake caps them to --cores)."""
-    return workflow.cores if isinstance(workflow.cores, int) else os.cpu_count()
+    """Threads of a local job that may use the whole machine: --cores, or every CPU when a cluster
+    run gives no --cores (Snakemake caps local jobs to --local-cores)."""
+    cores = workflow.resource_settings.cores
+    return cores if isinstance(cores, int) else os.cpu_count()
 
 
 def index_outputs():
     """The index step's outputs: the index, the skipped files and, with data.pixel_store, the
     pixels of every indexed image."""
     outputs = {"index": INDEX, "skipped": SKIPPED}
-    if USE_PIXEL_STORE:
+    if USE_PIXEL_STORE and DECODE_SHARDS == 1:
         outputs["pixels"] = PIXELS
     return outputs
 
 
 def index_pixel_params():
-    """What the pixels the index step stores depend on (nothing without a pixel store)."""
-    if not USE_PIXEL_STORE:
+    """What the pixels the index step stores depend on (nothing when it stores none)."""
+    if "pixels" not in index_outputs():
         return {}
+    return pixel_params()
+
+
+def pixel_params():
     return {"pixel_size": PIXEL_SIZE, "resize": config["data"]["resize"]}
+
+
+def pixel_shards(wildcards):
+    """The shard stores the pixel store is merged from."""
+    return expand(PIXEL_SHARD, shard=range(DECODE_SHARDS))
 
 
 def pixel_input(wildcards):

@@ -77,3 +77,34 @@ rule index_dataset:
         ENV
     script:
         "../../scripts/index_dataset.py"
+
+
+if DECODE_SHARDS > 1:
+
+    rule decode_pixels:
+        input:
+            INDEX,
+        output:
+            temp(PIXEL_SHARD),
+        log:
+            f"{LOGS}/decode_pixels/shard_{{shard}}.log",
+        params:
+            **pixel_params(),
+            shards=DECODE_SHARDS,
+        threads: 4
+        conda:
+            ENV
+        script:
+            "../../scripts/decode_pixels.py"
+
+    rule merge_pixels:
+        input:
+            pixel_shards,
+        output:
+            PIXELS,
+        log:
+            f"{LOGS}/merge_pixels.log",
+        conda:
+            ENV
+        script:
+            "../../scripts/merge_pixels.py"
