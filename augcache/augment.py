@@ -100,6 +100,35 @@ def _sampling_transforms(params: tf.Tensor, height, width) -> tf.Tensor:
     return tf.stack([m00, m01, off_x, m10, m11, off_y, zeros, zeros], axis=1)
 
 
+def _transform(images, params, resampling: Resampling):
+    """The geometry of every row (rotation, shifts, shear, zoom, flips) in one resampling."""
+    shape = tf.shape(images)
+    height, width = shape[1], shape[2]
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=_sampling_transforms(params, height, width),
+        output_shape=tf.stack([height, width]),
+        fill_value=tf.constant(resampling.cval, tf.float32),
+        interpolation=resampling.interpolation.upper(),
+        fill_mode=resampling.fill_mode.upper(),
+    )
+
+
+def _shift_channels(images, channel_shift):
+    """Add each row's shift to every channel, clipped per channel to the image's range; rows with
+    a zero shift are left as they are."""
+    lo = tf.reduce_min(images, axis=[1, 2], keepdims=True)
+    hi = tf.reduce_max(images, axis=[1, 2], keepdims=True)
+    shifted = tf.clip_by_value(images + channel_shift, lo, hi)
+    return tf.where(channel_shift != 0.0, shifted, images)
+
+
+def _brighten(images, brightness):
+    """Multiply each row by its brightness factor, clipped to [0, 255]; rows of factor 1 are left."""
+    brightened = tf.clip_by_value(images * brightness, 0.0, 255.0)
+    return tf.where(brightness != 1.0, brightened, images)
+
+
 def augment(images: tf.Tensor, params: tf.Tensor, resampling: Resampling = Resampling(),
             size: tuple[int, int] | None = None) -> tf.Tensor:
     """Apply one row of augmentation parameters to each image.
@@ -113,25 +142,15 @@ def augment(images: tf.Tensor, params: tf.Tensor, resampling: Resampling = Resam
     """
     images = tf.convert_to_tensor(images, tf.float32)
     params = tf.convert_to_tensor(params, tf.float32)
-    shape = tf.shape(images)
-    height, width = shape[1], shape[2]
-    transforms = _sampling_transforms(params, height, width)
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=images,
-        transforms=transforms,
-        output_shape=tf.stack([height, width]),
-        fill_value=tf.constant(resampling.cval, tf.float32),
-        interpolation=resampling.interpolation.upper(),
-        fill_mode=resampling.fill_mode.upper(),
-    )
+    # Each step runs only when some row of the batch needs it (val, noaug and prediction batches
+    # need none); skipping a step gives exactly what running it on identity rows would.
+    geometry = params[:, :8]
+    moved = tf.reduce_any(geometry != tf.constant(IDENTITY_PARAMS[:8], tf.float32))
+    out = tf.cond(moved, lambda: _transform(images, params, resampling), lambda: images)
     channel_shift = params[:, 9][:, None, None, None]
-    lo = tf.reduce_min(out, axis=[1, 2], keepdims=True)
-    hi = tf.reduce_max(out, axis=[1, 2], keepdims=True)
-    shifted = tf.clip_by_value(out + channel_shift, lo, hi)
-    out = tf.where(channel_shift != 0.0, shifted, out)
+    out = tf.cond(tf.reduce_any(channel_shift != 0.0), lambda: _shift_channels(out, channel_shift), lambda: out)
     brightness = params[:, 8][:, None, None, None]
-    brightened = tf.clip_by_value(out * brightness, 0.0, 255.0)
-    out = tf.where(brightness != 1.0, brightened, out)
+    out = tf.cond(tf.reduce_any(brightness != 1.0), lambda: _brighten(out, brightness), lambda: out)
     if size is not None and tuple(images.shape[1:3]) != tuple(int(s) for s in size):
         out = tf.image.resize(out, [int(s) for s in size], method="bilinear", antialias=True)
     return out

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from augcache.augment import Resampling, augment
+from augcache.augment import PARAM_COLUMNS, Resampling, augment
 from augcache.conv_base import feature_shape
 from augcache.manifest import params_array
 from augcache.pixels import Pixels
@@ -51,11 +51,39 @@ def augmented_batches(table: pd.DataFrame, pixels: Pixels, image_size, batch_siz
     return data.prefetch(tf.data.AUTOTUNE)
 
 
+def _augment_and_extract(feature_fn, pixel_size, image_size, resampling: Resampling):
+    """One compiled step: uint8 pixels and their parameters -> features of the augmented images.
+
+    Augmenting inside the conv base's graph (rather than in a tf.data stage beside it) keeps the
+    two from competing for the same cores; the numbers are those of :func:`augmented_batches`.
+    """
+    import tensorflow as tf
+
+    size = tuple(int(s) for s in image_size)
+
+    @tf.function(input_signature=[tf.TensorSpec((None, *pixel_size, 3), tf.uint8),
+                                  tf.TensorSpec((None, len(PARAM_COLUMNS)), tf.float32)])
+    def step(pixel_batch, rows):
+        return feature_fn(augment(tf.cast(pixel_batch, tf.float32), rows, resampling, size))
+
+    return step
+
+
 def feature_batches(table: pd.DataFrame, pixels: Pixels, feature_fn, image_size, batch_size: int,
                     resampling: Resampling = Resampling()):
-    """Yield the features of every row of the table, batch by batch, in order, as numpy arrays."""
-    for images in augmented_batches(table, pixels, image_size, batch_size, resampling):
-        yield feature_fn(images).numpy()
+    """Yield the features of every row of the table, batch by batch, in order, as numpy arrays.
+
+    Pixels are read (or decoded) ahead in the background; each batch is augmented and run
+    through the base in one compiled step.
+    """
+    import tensorflow as tf
+
+    images = pixels.batches(table["sample_id"].tolist(), table["path"].tolist(), batch_size,
+                            decode_workers())
+    params = tf.data.Dataset.from_tensor_slices(params_array(table).astype(np.float32)).batch(batch_size)
+    step = _augment_and_extract(feature_fn, pixels.size, image_size, resampling)
+    for pixel_batch, rows in tf.data.Dataset.zip((images, params)).prefetch(2):
+        yield step(pixel_batch, rows).numpy()
 
 
 def compute_features(table: pd.DataFrame, pixels: Pixels, feature_fn, image_size, batch_size: int,

@@ -139,8 +139,8 @@ def main() -> None:
         stored = Pixels(size, "stretch", PixelStore(folder / "pixels.h5"))
         decoded = Pixels(size, "stretch")
 
-        ready = preprocess(np.concatenate(list(stored.store.batches(np.arange(n), 256))).astype(np.float32))
-        ready = ready.numpy()
+        ready = np.asarray(preprocess(np.concatenate(list(stored.store.batches(np.arange(n), 256)))
+                                      .astype(np.float32)))
         model.predict(ready[: args.batch], batch_size=args.batch, verbose=0)  # build and trace
 
         def bare_predict():
