@@ -25,6 +25,7 @@ localrules:
     make_demo_data,
     fetch_weights,
     check_conv_base,
+    describe_conv_base,
     index_dataset,
     write_manifest,
     merge_epochs,
@@ -41,4 +42,5 @@ rule all:
 rule cache:
     input:
         TRAIN_STORE,
+        expand(EPOCH_STORE, rep="", epoch=epochs()),
         VAL_STORE,

@@ -12,7 +12,7 @@ import pandas as pd
 
 from augcache.augment import Resampling
 from augcache.conv_base import BaseSpec, build_base, feature_function, weights_sha256
-from augcache.extract import extract_to_store
+from augcache.extract import compute_features, extract_to_store
 from augcache.manifest import AugmentConfig, identity_manifest, read_manifest
 from augcache.pixels import Pixels
 from augcache.provenance import canonical_json, sha256_file, versions
@@ -66,19 +66,68 @@ def expected_provenance(spec: BaseSpec, model, aug: AugmentConfig | None, settin
     return dict(config_provenance(spec, aug, settings), weights_sha256=weights_sha256(model))
 
 
-def describe_base(spec: BaseSpec, out_path) -> dict:
-    """Build the base once (so a bad weights file fails here, before any extraction job) and write
-    what it is as JSON: provenance fields, feature shape, parameter count."""
+SPREAD_SAMPLE = 32
+
+
+def feature_spread_problem(features: np.ndarray, dtype: str) -> str | None:
+    """What makes features useless for training a head, or None: not finite, equal for every
+    image, or lost when stored as `dtype` (constant after the cast, or most non-zero values
+    flushed to zero). features: (n, ...) float32 of n >= 2 different images."""
+    x = features.reshape(len(features), -1).astype(np.float32)
+    if not np.isfinite(x).all():
+        return "not finite (NaN or infinity)"
+    largest = float(np.abs(x).max()) if x.size else 0.0
+    if len(x) < 2 or float((x.max(axis=0) - x.min(axis=0)).max()) == 0.0:
+        return f"the same for every image (largest |feature| {largest:.3g})"
+    stored = x.astype(dtype).astype(np.float32)
+    if float((stored.max(axis=0) - stored.min(axis=0)).max()) == 0.0:
+        return f"the same for every image once stored as {dtype} (largest |feature| {largest:.3g})"
+    nonzero = x != 0
+    flushed = float(np.mean(stored[nonzero] == 0)) if nonzero.any() else 0.0
+    if flushed > 0.5:
+        return (f"mostly lost when stored as {dtype}: {flushed:.0%} of the non-zero values become 0 "
+                f"(largest |feature| {largest:.3g})")
+    return None
+
+
+def check_feature_spread(spec: BaseSpec, model, preprocess, pixels, index: pd.DataFrame, dtype: str) -> None:
+    """Run the base on up to SPREAD_SAMPLE training images (unaugmented) and raise ValueError, with
+    what to do, when their features are useless (see :func:`feature_spread_problem`)."""
+    rows = identity_manifest(index[index["split"] == "train"]).iloc[:SPREAD_SAMPLE]
+    features = compute_features(rows, pixels, feature_function(model, preprocess, spec.image_size),
+                                spec.image_size, batch_size=len(rows) or 1)
+    problem = feature_spread_problem(features, dtype)
+    if problem:
+        raise ValueError(
+            f"conv_base: the features of {spec.architecture} (weights {spec.weights}) on {len(rows)} "
+            f"training images are {problem}; a head cannot learn from them. Use pretrained weights "
+            "(conv_base.weights: imagenet or a weights file), cache.dtype: float32, or another "
+            "conv_base.layer"
+        )
+    spread = features.reshape(len(features), -1).std(axis=0).mean()
+    log.info("conv base features on %d training images: mean std across images %.3g, largest |value| "
+             "%.3g", len(rows), spread, np.abs(features).max())
+
+
+def describe_base(spec: BaseSpec, out_path, pixels=None, index: pd.DataFrame | None = None,
+                  dtype: str = "float32") -> dict:
+    """Build the base once (so a bad weights file fails here, before any extraction job), check
+    that its features on training images can be learnt from when `pixels` and `index` are given
+    (see :func:`check_feature_spread`), and write what it is as JSON: provenance fields, feature
+    shape, parameter count."""
     import json
+
+    from augcache.atomic import write_text_atomic
 
     model, preprocess = build_base(spec)
     shape = tuple(int(d) for d in model.output.shape[1:])
+    if pixels is not None and index is not None:
+        check_feature_spread(spec, model, preprocess, pixels, index, dtype)
     info = dict(config_provenance(spec, None, CacheSettings()), weights_sha256=weights_sha256(model),
                 feature_shape=list(shape), parameters=int(model.count_params()))
     info.pop("augmentation")
     info.pop("dtype")
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(out_path).write_text(json.dumps(info, indent=2) + "\n")
+    write_text_atomic(out_path, json.dumps(info, indent=2) + "\n")
     log.info("conv base %s: features %s, %d parameters, weights sha256 %s", spec.architecture, shape,
              info["parameters"], info["weights_sha256"])
     return info

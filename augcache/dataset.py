@@ -10,6 +10,7 @@ before a GPU job starts. ``on_bad_image: error`` stops with one message listing 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,8 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from augcache.images import IMAGE_EXTENSIONS, decode_file
+from augcache.images import IMAGE_EXTENSIONS, ImageTooLarge, decode_file
+from augcache.atomic import write_text_atomic
 from augcache.progress import Progress
+
+log = logging.getLogger(__name__)
 
 INDEX_COLUMNS = ("sample_id", "path", "label", "label_index", "split")
 SKIPPED_COLUMNS = ("path", "reason")
@@ -119,6 +123,8 @@ def check_image(path: str, decode=quick_check_decode):
         return None, "not an image (unrecognised content)"
     except PermissionError as err:
         return None, f"cannot be read: {err.strerror}"
+    except ImageTooLarge as err:
+        return None, str(err)
     except Image.DecompressionBombError as err:
         return None, f"too many pixels ({err})"
     except (OSError, ValueError, SyntaxError) as err:
@@ -169,6 +175,9 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> np.n
     for label in sorted(set(labels)):
         rows = np.flatnonzero(labels == label)
         take = int(round(len(rows) * val_fraction))
+        if take == 0:
+            log.warning("class %r has %d image(s): none is held out for validation (data.val_fraction %s); "
+                        "its validation accuracy cannot be measured", label, len(rows), val_fraction)
         is_val[rng.permutation(rows)[:take]] = True
     return is_val
 
@@ -183,7 +192,8 @@ def list_source(source) -> tuple[list[Candidate], list, str]:
         candidates, problems = _csv_candidates(source)
         key = "data.csv"
     else:
-        raise DatasetError(f"data.dir: {source} does not exist")
+        key = "data.csv" if source.suffix.lower() == ".csv" else "data.dir"
+        raise DatasetError(f"{key}: {source} does not exist")
     candidates, duplicates = _unique_targets(candidates)
     return sorted(candidates, key=lambda c: c.sample_id), problems + duplicates, key
 
@@ -264,7 +274,7 @@ def index_text(table: pd.DataFrame) -> str:
 
 
 def write_index(table: pd.DataFrame, path) -> None:
-    Path(path).write_text(index_text(table), encoding="utf-8")
+    write_text_atomic(path, index_text(table))
 
 
 def read_index(path) -> pd.DataFrame:

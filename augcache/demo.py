@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from augcache.atomic import atomic_path
+from augcache.atomic import atomic_path, normalise_keras_archive
 
 log = logging.getLogger(__name__)
 
@@ -136,4 +136,5 @@ def train_demo_base(out_path, size: int, per_class: int, epochs: int, seed: int)
     log.info("demo base: pretext accuracy %.3f after %d epochs", accuracy, epochs)
     with atomic_path(out_path, ".keras") as tmp:
         base.save(tmp)
+        normalise_keras_archive(tmp)
     return accuracy

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from augcache.atomic import atomic_path
+from augcache.atomic import atomic_path, write_text_atomic
 from augcache.augment import IDENTITY_PARAMS, PARAM_COLUMNS
 from augcache.conv_base import BaseSpec, application, build_base
 from augcache.extract import augmented_batches
@@ -59,7 +59,7 @@ def export_full_model(spec: BaseSpec, head_path, classes: list[str], out_model, 
         model.save(tmp)
     meta = {"classes": classes, "image_size": list(spec.image_size), "resize": spec.resize,
             "pixel_size": list(pixel_size or spec.image_size)}
-    Path(out_classes).write_text(json.dumps(meta, indent=2) + "\n")
+    write_text_atomic(out_classes, json.dumps(meta, indent=2) + "\n")
 
 
 def load_full_model(path):
@@ -77,12 +77,34 @@ def list_images(folder) -> list[Path]:
     return files
 
 
+def usable_images(files) -> tuple[list[Path], list[tuple[str, str]]]:
+    """(files that decode, [(path, reason)] of those that do not), each file checked once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from augcache.dataset import check_image
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        reasons = [reason for _, reason in pool.map(lambda p: check_image(str(p)), files)]
+    good = [f for f, reason in zip(files, reasons, strict=True) if not reason]
+    bad = [(str(f), reason) for f, reason in zip(files, reasons, strict=True) if reason]
+    for path, reason in bad:
+        log.warning("%s: %s; left out", path, reason)
+    if not good:
+        raise ValueError(f"predict.dir: none of the {len(files)} images below {Path(files[0]).parent} can be "
+                         "read: " + "; ".join(f"{p}: {r}" for p, r in bad[:5]))
+    return good, bad
+
+
 def predict_folder(model_path, classes_path, folder, batch_size: int = 64) -> pd.DataFrame:
-    """path, label, probability of the most probable class, for every image below `folder`."""
+    """path, label, probability of the most probable class, for every image below `folder`.
+
+    Files that do not decode (corrupt, too many pixels, not images) are left out and logged with
+    their reasons, so one bad file does not stop the others.
+    """
     meta = json.loads(Path(classes_path).read_text())
     classes, size = meta["classes"], tuple(meta["image_size"])
     model = load_full_model(model_path)
-    files = list_images(folder)
+    files, _ = usable_images(list_images(folder))
     table = pd.DataFrame({"sample_id": [str(p) for p in files], "path": [str(p) for p in files]})
     for name, value in zip(PARAM_COLUMNS, IDENTITY_PARAMS):
         table[name] = value
@@ -109,7 +131,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     classes = args.classes or str(Path(args.model).with_name("classes.json"))
     table = predict_folder(args.model, classes, args.folder, args.batch_size)
-    table.to_csv(args.out, index=False, lineterminator="\n")
+    write_text_atomic(args.out, table.to_csv(index=False, lineterminator="\n"))
     print(f"{len(table)} images classified -> {args.out}")
 
 

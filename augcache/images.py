@@ -25,10 +25,36 @@ from __future__ import annotations
 import numpy as np
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+# Pillow's own default: an image with more pixels is refused before it is decoded
+DEFAULT_MAX_IMAGE_PIXELS = 89_478_485
+_max_image_pixels = DEFAULT_MAX_IMAGE_PIXELS
 RESIZE_POLICIES = ("stretch", "crop", "pad")
 BACKGROUND = (255, 255, 255)
 # EXIF orientations that swap width and height when applied
 _TRANSPOSED = (5, 6, 7, 8)
+
+
+class ImageTooLarge(ValueError):
+    """An image has more pixels than data.max_image_pixels allows."""
+
+
+def set_max_image_pixels(limit: int | None) -> None:
+    """The largest width x height a file may have (``data.max_image_pixels``; None: no limit).
+
+    It replaces Pillow's decompression-bomb check, so a file over the limit is a bad file like any
+    other (named, listed, skippable) rather than a Pillow exception.
+    """
+    global _max_image_pixels
+    _max_image_pixels = None if limit is None else int(limit)
+
+
+def _check_pixel_count(image, path) -> None:
+    width, height = image.size
+    if _max_image_pixels is not None and width * height > _max_image_pixels:
+        raise ImageTooLarge(
+            f"too many pixels: {width}x{height} = {width * height:,}, more than data.max_image_pixels "
+            f"({_max_image_pixels:,}); raise that limit if the file is meant to be this large"
+        )
 
 
 def _rgb_image(image):
@@ -65,7 +91,9 @@ def _decode(path, at_least):
     """Decode one file to an RGB Pillow image in display orientation."""
     from PIL import Image, ImageOps
 
+    Image.MAX_IMAGE_PIXELS = None  # checked here instead, against data.max_image_pixels
     with Image.open(path) as image:
+        _check_pixel_count(image, path)
         image.seek(0)
         if at_least is not None:
             _draft(image, at_least)

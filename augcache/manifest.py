@@ -124,7 +124,10 @@ def identity_manifest(samples: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_manifest(table: pd.DataFrame, path) -> None:
-    table.to_csv(path, index=False, lineterminator="\n")
+    """Write a manifest atomically (floats in their shortest round-trip form)."""
+    from augcache.atomic import write_text_atomic
+
+    write_text_atomic(path, table.to_csv(index=False, lineterminator="\n"))
 
 
 def read_manifest(path) -> pd.DataFrame:

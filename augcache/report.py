@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from augcache.atomic import atomic_path
+from augcache.atomic import atomic_path, write_text_atomic
 
 MODE_TITLES = {
     "cached": "cached (augmentation cache)",
@@ -203,9 +203,10 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
     sweep_png = _png(sweep_figure(table))
     for path, png in ((out_curves, curves_png), (out_sweep, sweep_png)):
         if path:
-            Path(path).write_bytes(base64.b64decode(png))
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(base64.b64decode(png))
     if out_table:
-        table.to_csv(out_table, index=False, lineterminator="\n")
+        write_text_atomic(out_table, table.to_csv(index=False, lineterminator="\n"))
 
     cached_main = summaries[(summaries["mode"] == "cached") & (summaries["k"] == k_main) & (summaries["repeat"] == 0)]
     replay_main = summaries[(summaries["mode"] == "replay") & (summaries["k"] == k_main)]
@@ -265,6 +266,5 @@ Speedup: total seconds of on the fly divided by the mode's.</p>
 <pre>{html.escape(config_text)}</pre>
 </body></html>
 """
-    with atomic_path(out_html) as tmp:
-        tmp.write_text(page)
+    write_text_atomic(out_html, page)
     return table

@@ -9,6 +9,7 @@ killed writer leaves at most a ``.tmp`` file that no reader opens.
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import logging
 import os
@@ -25,9 +26,11 @@ from augcache.provenance import ProvenanceError, check_fields, sha256_file
 
 FORMAT = "augcache-features/1"
 # Fields that differ between the epochs of one cache; every other field must agree.
-PER_EPOCH_FIELDS = ("epoch", "manifest_sha256", "n_samples", "seconds")
+PER_EPOCH_FIELDS = ("epoch", "manifest_sha256", "n_samples", "seconds", "features_sha256",
+                    "features_constant")
 # Fields that differ between the shards of one epoch.
-PER_SHARD_FIELDS = ("shard", "row_start", "row_stop", "n_samples", "seconds")
+PER_SHARD_FIELDS = ("shard", "row_start", "row_stop", "n_samples", "seconds", "features_sha256",
+                    "features_constant")
 SHARD_FIELDS = ("shard", "shards", "row_start", "row_stop")
 STRING_DTYPE = h5py.string_dtype("utf-8")
 log = logging.getLogger(__name__)
@@ -228,6 +231,9 @@ class FeatureWriter(StoreWriter):
         self.feature_shape = tuple(int(d) for d in feature_shape)
         self.dtype = np.dtype(dtype)
         self.compression = compression
+        self.digest = hashlib.sha256()
+        self.first_row = None
+        self.constant = True
 
     def _size_bound(self) -> int:
         """Bytes the finished file takes at most (uncompressed features, labels, ids, metadata)."""
@@ -236,6 +242,8 @@ class FeatureWriter(StoreWriter):
 
     def _create(self) -> None:
         rows = min(self.n, _chunk_rows(self.feature_shape, self.dtype.itemsize)) or 1
+        # an empty store (a shard past the last batch) needs room to name a chunk shape
+        empty = {"maxshape": (None, *self.feature_shape)} if self.n == 0 else {}
         # fletcher32: every chunk carries a checksum, so damaged bytes fail the read
         self.features = self.file.create_dataset(
             "features",
@@ -244,9 +252,11 @@ class FeatureWriter(StoreWriter):
             chunks=(rows, *self.feature_shape),
             compression=self.compression,
             fletcher32=True,
+            **empty,
         )
         self.labels = self.file.create_dataset("labels", shape=(self.n,), dtype=np.int64,
-                                               chunks=(max(1, min(self.n, 1 << 16)),), fletcher32=True)
+                                               chunks=(max(1, min(self.n, 1 << 16)),), fletcher32=True,
+                                               **({"maxshape": (None,)} if self.n == 0 else {}))
         self.sample_ids = self.file.create_dataset("sample_ids", shape=(self.n,), dtype=STRING_DTYPE)
 
     def _describe(self) -> None:
@@ -256,9 +266,22 @@ class FeatureWriter(StoreWriter):
         self.file.attrs["feature_shape"] = json.dumps(list(self.feature_shape))
 
     def _write_rows(self, start: int, stop: int, features, labels, sample_ids) -> None:
-        self.features[start:stop] = features.astype(self.dtype, copy=False)
+        stored = np.ascontiguousarray(features, dtype=self.dtype)
+        self.features[start:stop] = stored
         self.labels[start:stop] = labels
         self.sample_ids[start:stop] = list(sample_ids)
+        self.digest.update(stored.tobytes())
+        if len(stored):
+            if self.first_row is None:
+                self.first_row = stored[0].copy()
+            self.constant = self.constant and bool(np.all(stored == self.first_row))
+
+    def _finish(self) -> None:
+        super()._finish()
+        # what the features are, so a merged store can tell its epoch files were not replaced
+        self.file.attrs["features_sha256"] = self.digest.hexdigest()
+        # every row equal: the base gives no information (refused by readers)
+        self.file.attrs["features_constant"] = bool(self.n > 1 and self.constant)
 
     def _discard(self) -> None:
         self.features = self.labels = self.sample_ids = None
@@ -327,7 +350,39 @@ def read_attrs(path) -> dict:
         raise StoreError(f"{path}: store is incomplete (its writer did not finish); {RECOMPUTE}")
     if missing:
         raise StoreError(f"{path}: dataset(s) {', '.join(missing)} missing; {RECOMPUTE}")
+    if attrs.get("features_constant"):
+        raise StoreError(
+            f"{path}: every sample has the same features, so nothing can be learnt from them: the conv "
+            "base's outputs are constant or underflow the store's dtype. Use pretrained weights, "
+            "cache.dtype: float32 or another conv_base.layer, then delete the store and rerun"
+        )
+    if "epoch_files" in attrs:
+        _check_sources(path, attrs)
     return attrs
+
+
+def _check_sources(path, attrs: dict) -> None:
+    """A merged store's epoch files are there and are the ones it was merged from."""
+    files = json.loads(attrs["epoch_files"])
+    hashes = json.loads(attrs.get("features_sha256s", "null")) or [None] * len(files)
+    for epoch, (relative, want) in enumerate(zip(files, hashes, strict=True)):
+        source = Path(path).parent / relative
+        if not source.exists():
+            raise StoreError(
+                f"{path}: the store of epoch {epoch}, {source}, is missing (its features would read as "
+                "NaN); rerun the workflow to compute it and merge again"
+            )
+        found = read_attrs(source).get("features_sha256")
+        if want is not None and found != want:
+            raise StoreError(
+                f"{path}: the store of epoch {epoch}, {source}, was replaced after the merge "
+                f"(features_sha256 {_short_hash(found)}, merged {_short_hash(want)}); rerun the workflow "
+                "to merge again"
+            )
+
+
+def _short_hash(value) -> str:
+    return repr(value[:12] + "…") if isinstance(value, str) else repr(value)
 
 
 def check_store(path, expected: dict) -> dict:
@@ -392,12 +447,17 @@ def merge_epochs(epoch_paths, manifest_paths, out_path) -> dict:
     out_path = Path(out_path)
     if not epoch_paths:
         raise ValueError("merge needs at least one epoch store")
+    manifest_paths = list(manifest_paths)
+    if len(manifest_paths) != len(epoch_paths):
+        raise ValueError(f"{out_path}: {len(epoch_paths)} epoch stores but {len(manifest_paths)} manifests")
     first = read_attrs(epoch_paths[0])
     shared = {k: v for k, v in first.items() if k not in PER_EPOCH_FIELDS}
     manifest_hashes = [sha256_file(m) for m in manifest_paths]
     seconds = 0.0
-    for epoch, (path, manifest_hash) in enumerate(zip(epoch_paths, manifest_hashes)):
+    features_hashes = []
+    for epoch, (path, manifest_hash) in enumerate(zip(epoch_paths, manifest_hashes, strict=True)):
         attrs = read_attrs(path)
+        features_hashes.append(attrs.get("features_sha256"))
         expected = dict(shared, epoch=epoch, manifest_sha256=manifest_hash)
         if path != epoch_paths[0]:
             for key in attrs:
@@ -432,13 +492,15 @@ def merge_epochs(epoch_paths, manifest_paths, out_path) -> dict:
         epochs=k,
         epoch_files=json.dumps([os.path.relpath(p.resolve(), out_path.resolve().parent) for p in epoch_paths]),
         manifest_sha256s=json.dumps(manifest_hashes),
+        features_sha256s=json.dumps(features_hashes),
         bytes_per_sample_epoch=int(np.prod(feature_shape)) * dtype.itemsize,
         disk_bytes_per_sample_epoch=disk_bytes / (k * n),
         n_samples=n,
         seconds=seconds,
     )
     with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as handle:
-        handle.create_virtual_dataset("features", layout)
+        # a source that goes missing reads as NaN, which no feature is, never as zeros
+        handle.create_virtual_dataset("features", layout, fillvalue=np.nan)
         handle.create_dataset("labels", data=labels)
         handle.create_dataset("sample_ids", data=np.stack(sample_ids), dtype=STRING_DTYPE)
         for key, value in attrs.items():

@@ -24,7 +24,7 @@ from augcache.augment import Resampling
 from augcache.extract import compute_features
 from augcache.head import HeadConfig, build_head
 from augcache.manifest import AugmentConfig, build_manifest, draw_params, read_manifest
-from augcache.provenance import sha256_file
+from augcache.provenance import ProvenanceError, sha256_file
 from augcache.store import check_store, reading
 from augcache.stream import StoreBlocks
 
@@ -55,13 +55,22 @@ def row_bytes(attrs: dict) -> int:
 def check_epoch_stores(store_paths, manifest_paths, expected: dict) -> list[dict]:
     """Attributes of K epoch stores, each checked against `expected`, its epoch number and its
     manifest's hash; all must come from the same weights."""
+    if len(store_paths) != len(manifest_paths):
+        raise ValueError(f"{len(store_paths)} epoch stores but {len(manifest_paths)} manifests: "
+                         "each cached epoch needs its store and its manifest")
     checked = []
     weights = None
-    for epoch, (store, manifest) in enumerate(zip(store_paths, manifest_paths)):
+    for epoch, (store, manifest) in enumerate(zip(store_paths, manifest_paths, strict=True)):
         want = dict(expected, epoch=epoch, manifest_sha256=sha256_file(manifest))
         if weights is not None:
             want["weights_sha256"] = weights
-        attrs = check_store(store, want)
+        try:
+            attrs = check_store(store, want)
+        except ProvenanceError as err:
+            if "'manifest_sha256'" not in str(err):
+                raise
+            raise ProvenanceError(f"{err}: {manifest} changed after {store} was made from it; delete "
+                                  f"{store} and rerun the workflow to extract it again") from err
         weights = attrs["weights_sha256"]
         checked.append(attrs)
     return checked

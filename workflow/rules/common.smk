@@ -1,3 +1,5 @@
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -28,6 +30,9 @@ MODEL_CLASSES = "results/model/classes.json"
 PREDICTIONS = "results/predict/predictions.csv"
 REPORT = "results/report/report.html"
 BASE_INFO = "results/base/base.json"
+# What the base check writes, one file per checked setting ({key}: a hash of the check's params),
+# so a check that fails (a typo) never replaces the record of the good one; BASE_INFO is a copy.
+CHECKED_BASE = "results/base/checked/{key}.json"
 LOGS = "results/logs"
 
 
@@ -49,7 +54,7 @@ DECODE_SHARDS = config["data"]["decode_shards"] if USE_PIXEL_STORE else 1
 PIXEL_SIZE = list(config["data"]["pixel_size"] or config["data"]["image_size"])
 
 
-def _check_paths():
+def _check_config():
     data_dir = config["data"]["dir"]
     if USE_CSV and not Path(config["data"]["csv"]).is_file():
         raise ValueError(f"data.csv: file {config['data']['csv']!r} does not exist")
@@ -60,6 +65,12 @@ def _check_paths():
         raise ValueError(f"conv_base.architecture: model file {base['architecture']!r} does not exist")
     if base["weights"] not in (None, "imagenet") and not Path(base["weights"]).is_file():
         raise ValueError(f"conv_base.weights: weights file {base['weights']!r} does not exist")
+    for key in ("zoom_range", "brightness_range"):
+        value = config["augment"][key]
+        if isinstance(value, list) and value[0] > value[1]:
+            raise ValueError(
+                f"augment.{key}: lower bound {value[0]} exceeds upper bound {value[1]}"
+            )
     image_size = config["data"]["image_size"]
     if any(p < i for p, i in zip(PIXEL_SIZE, image_size)):
         raise ValueError(
@@ -68,7 +79,7 @@ def _check_paths():
         )
 
 
-_check_paths()
+_check_config()
 
 
 def epochs():
@@ -135,7 +146,9 @@ def run_seed(wildcards):
 
 
 def final_outputs():
-    outputs = [TRAIN_STORE, VAL_STORE, REPORT, MODEL]
+    # the epoch stores too: one deleted after the merge is computed again (and merged again)
+    # instead of leaving the merged store pointing at nothing
+    outputs = [TRAIN_STORE, *expand(EPOCH_STORE, rep="", epoch=epochs()), VAL_STORE, REPORT, MODEL, BASE_INFO]
     if config["predict"]["dir"]:
         outputs.append(PREDICTIONS)
     return outputs
@@ -152,8 +165,11 @@ def index_input(wildcards):
     return [DEMO_IMAGES] if USE_DEMO_DATA else []
 
 
-def data_fingerprint():
-    """Changes when the user's images (or CSV listing) change, so the index is rebuilt."""
+def data_fingerprint(wildcards):
+    """Changes when the user's images (or CSV listing) change, so the index is rebuilt.
+
+    A function of the index job, so the data are walked only when Snakemake plans that job (once
+    per run, in the main process), not when a job process parses the workflow."""
     if USE_DEMO_DATA:
         return "demo"
     from augcache.dataset import listing_fingerprint
@@ -218,7 +234,7 @@ def base_files(wildcards):
 
 def base_input(wildcards):
     """What a job running the conv base needs: the checked base description."""
-    return [BASE_INFO]
+    return [checked_base()]
 
 
 def base_params():
@@ -232,6 +248,17 @@ def base_params():
     base["resize"] = config["data"]["resize"]
     base["seed"] = config["seed"]
     return base
+
+
+def base_check_params():
+    """Everything the base check depends on: the base, the storage dtype and the pixels."""
+    return {"base": base_params(), "dtype": config["cache"]["dtype"], "pixel_size": PIXEL_SIZE}
+
+
+def checked_base():
+    """The base check's output for the current config."""
+    text = json.dumps(base_check_params(), sort_keys=True)
+    return CHECKED_BASE.format(key=hashlib.sha256(text.encode()).hexdigest()[:16])
 
 
 def cache_params():

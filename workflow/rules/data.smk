@@ -42,20 +42,36 @@ rule fetch_weights:
         "../../scripts/fetch_weights.py"
 
 
+# Its output is named by a hash of its params: a check that fails (a typo in conv_base) leaves the
+# record of the good setting alone, so going back to it recomputes nothing.
 rule check_conv_base:
     input:
         base_files,
+        unpack(pixel_input),
     output:
-        BASE_INFO,
+        checked_base(),
     log:
         f"{LOGS}/check_conv_base.log",
     params:
-        base=base_params(),
+        **base_check_params(),
     threads: 2
     conda:
         ENV
     script:
         "../../scripts/check_conv_base.py"
+
+
+rule describe_conv_base:
+    input:
+        checked_base(),
+    output:
+        BASE_INFO,
+    log:
+        f"{LOGS}/describe_conv_base.log",
+    conda:
+        ENV
+    script:
+        "../../scripts/describe_conv_base.py"
 
 
 rule index_dataset:
@@ -69,8 +85,9 @@ rule index_dataset:
         source=data_source(),
         val_fraction=config["data"]["val_fraction"],
         on_bad_image=config["data"]["on_bad_image"],
+        max_image_pixels=config["data"]["max_image_pixels"],
         seed=config["seed"],
-        fingerprint=data_fingerprint(),
+        fingerprint=data_fingerprint,
         **index_pixel_params(),
     threads: all_cores()
     conda:
