@@ -12,6 +12,7 @@ import pandas as pd
 
 from augcache.augment import Resampling
 from augcache.conv_base import BaseSpec, build_base, feature_function, weights_sha256
+from augcache.devices import device_description
 from augcache.extract import compute_features, extract_to_store
 from augcache.manifest import AugmentConfig, identity_manifest, read_manifest
 from augcache.pixels import Pixels
@@ -31,9 +32,15 @@ class CacheSettings:
 
 
 def configure_tensorflow(threads: int) -> None:
-    """Deterministic ops, and at most `threads` CPU threads when threads > 0."""
+    """Deterministic ops, memory growth on every visible GPU (a job takes the memory it needs,
+    not the whole device), and at most `threads` CPU threads when threads > 0."""
     import tensorflow as tf
 
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError as err:  # already initialised: nothing to change any more
+            log.debug("memory growth on %s: %s", gpu.name, err)
     tf.config.experimental.enable_op_determinism()
     if threads > 0:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -55,6 +62,7 @@ def config_provenance(spec: BaseSpec, aug: AugmentConfig | None, settings: Cache
         "pooling": spec.pooling or "none",
         "image_size": canonical_json(list(spec.image_size)),
         "resize": spec.resize,
+        "compute_dtype": spec.compute_dtype,
         "weights_file_sha256": weights_file,
         "augmentation": canonical_json(aug.to_dict()) if aug is not None else "none",
         "dtype": np.dtype(settings.dtype).name,
@@ -147,6 +155,7 @@ def _extract(out_path, table, spec, aug, settings, pixels, attrs, label):
     model, preprocess = build_base(spec)
     fields = expected_provenance(spec, model, aug, settings)
     fields.update(pixels.provenance())
+    fields["device"] = device_description()
     fields.update(attrs)
     fields.update(versions())
     extract_to_store(

@@ -23,6 +23,8 @@ class BaseSpec:
     layer: for a ``.keras`` file, the name of the layer whose output is the feature (optional).
     seed: initialises random weights when ``weights`` is None.
     resize: how images are brought to image_size (``stretch``, ``crop`` or ``pad``).
+    compute_dtype: Keras dtype policy the base computes in: ``float32``, or ``mixed_bfloat16`` /
+        ``mixed_float16`` (float32 weights, half-precision compute; features come out as float32).
     """
 
     architecture: str
@@ -33,6 +35,7 @@ class BaseSpec:
     layer: str | None = None
     seed: int = 0
     resize: str = "stretch"
+    compute_dtype: str = "float32"
 
     @classmethod
     def from_config(cls, cfg: dict) -> "BaseSpec":
@@ -46,6 +49,7 @@ class BaseSpec:
             layer=cfg.get("layer"),
             seed=int(cfg.get("seed", 0)),
             resize=str(cfg.get("resize", "stretch")),
+            compute_dtype=str(cfg.get("compute_dtype", "float32")),
         )
 
     @property
@@ -111,17 +115,51 @@ def _load_model_file(spec: BaseSpec):
     return _pool(model, spec.pooling), _identity
 
 
+COMPUTE_DTYPES = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def _with_policy(model, policy: str):
+    """A copy of a loaded model whose layers compute under `policy` (same float32 weights)."""
+    import keras
+
+    def clone(layer):
+        config = layer.get_config()
+        config["dtype"] = keras.DTypePolicy(policy) if not isinstance(layer, keras.layers.InputLayer) \
+            else config.get("dtype")
+        return layer.__class__.from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def build_base(spec: BaseSpec):
     """Return (model, preprocess): a frozen model and its ``preprocess_input``.
 
     Inputs to ``preprocess`` are float32 RGB pixels in [0, 255]; for a ``.keras`` file the
-    pixels are passed unchanged (the model holds its own rescaling).
+    pixels are passed unchanged (the model holds its own rescaling). The model computes under
+    spec.compute_dtype.
     """
     import keras
 
+    if spec.compute_dtype not in COMPUTE_DTYPES:
+        raise ValueError(f"cache.compute_dtype must be one of {COMPUTE_DTYPES}, got {spec.compute_dtype!r}")
     keras.utils.set_random_seed(spec.seed)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(spec.compute_dtype)
+    try:
+        model, preprocess = _build(spec)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    model.trainable = False
+    return model, preprocess
+
+
+def _build(spec: BaseSpec):
     if spec.is_model_file:
         model, preprocess = _load_model_file(spec)
+        if spec.compute_dtype != "float32":
+            model = _with_policy(model, spec.compute_dtype)
     else:
         constructor, preprocess = application(spec.architecture)
         weights = spec.weights
@@ -144,7 +182,6 @@ def build_base(spec: BaseSpec):
             raise ValueError(
                 f"conv_base: {spec.architecture} with weights={weights!r} and options {spec.options}: {err}"
             ) from err
-    model.trainable = False
     return model, preprocess
 
 
@@ -184,7 +221,8 @@ def feature_function(model, preprocess, image_size):
 
     @tf.function(input_signature=[spec])
     def features(images):
-        return model(preprocess(images), training=False)
+        # float32 out whatever the compute dtype, so stores and heads see one type
+        return tf.cast(model(preprocess(images), training=False), tf.float32)
 
     return features
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -38,8 +39,9 @@ class Preprocess(keras.layers.Layer):
 
 
 def build_full_model(spec: BaseSpec, head):
-    """raw images (B, H, W, 3) float32 in [0, 255] -> class probabilities."""
-    base, _ = build_base(spec)
+    """raw images (B, H, W, 3) float32 in [0, 255] -> class probabilities (computed in float32,
+    whatever policy the features were cached with)."""
+    base, _ = build_base(dataclasses.replace(spec, compute_dtype="float32"))
     inputs = keras.Input((*spec.image_size, 3), name="image")
     x = inputs
     if not spec.is_model_file:

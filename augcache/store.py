@@ -26,11 +26,13 @@ from augcache.provenance import ProvenanceError, check_fields, sha256_file
 
 FORMAT = "augcache-features/1"
 # Fields that differ between the epochs of one cache; every other field must agree.
+# "device" (where the features were computed) is information only: epochs made on different
+# devices merge.
 PER_EPOCH_FIELDS = ("epoch", "manifest_sha256", "n_samples", "seconds", "features_sha256",
-                    "features_constant")
+                    "features_constant", "device")
 # Fields that differ between the shards of one epoch.
 PER_SHARD_FIELDS = ("shard", "row_start", "row_stop", "n_samples", "seconds", "features_sha256",
-                    "features_constant")
+                    "features_constant", "device")
 SHARD_FIELDS = ("shard", "shards", "row_start", "row_stop")
 STRING_DTYPE = h5py.string_dtype("utf-8")
 log = logging.getLogger(__name__)

@@ -3,6 +3,7 @@
 (a) bare ``model.predict`` on images already decoded, resized and preprocessed in memory;
 (b) extraction decoding every file again (``data.pixel_store: false``), HDF5 writing included;
 (c) extraction reading the pixel store (the default), HDF5 writing included;
+(d) the same as (c) with the base computing in mixed_bfloat16 (``cache.compute_dtype``);
 and the one-time cost of filling the pixel store, per image: the decode with JPEG DCT scaling
 that the index step runs, against a full-size decode followed by the same resize.
 
@@ -12,7 +13,11 @@ size a phone camera makes; without it the JPEGs are synthetic shapes a quarter l
 model input.
 
     ./run bench extract_throughput.py [--images 384] [--size 224] [--batch 32] [--arch MobileNetV2]
-                                      [--photo-size 4032x3024]
+                                      [--photo-size 4032x3024] [--gpus 2]
+
+With ``--gpus N`` it also runs the extraction as 1 and as N concurrent jobs, each taking a device
+slot (fake ones, AUGCACHE_GPUS, on a machine without GPUs) as workflow jobs do, and prints the
+total throughput of each: on N real GPUs the scaling figure, on a CPU machine the slot overhead.
 """
 
 from __future__ import annotations
@@ -87,7 +92,12 @@ def main() -> None:
     parser.add_argument("--arch", default="MobileNetV2")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--photo-size", help="WIDTHxHEIGHT of camera-sized JPEGs, e.g. 4032x3024")
+    parser.add_argument("--gpus", type=int, default=0, help="also compare 1 and N concurrent slot jobs")
+    parser.add_argument("--slot-job", nargs=2, help=argparse.SUPPRESS)  # store, count: one concurrent job
     args = parser.parse_args()
+    if args.slot_job:
+        slot_job(args, *args.slot_job)
+        return
 
     import pandas as pd
 
@@ -106,6 +116,8 @@ def main() -> None:
     spec = BaseSpec(args.arch, size, pooling="avg")
     model, preprocess = build_base(spec)
     feature_fn = feature_function(model, preprocess, size)
+    bf16_model, _ = build_base(BaseSpec(args.arch, size, pooling="avg", compute_dtype="mixed_bfloat16"))
+    bf16_fn = feature_function(bf16_model, preprocess, size)
     workers = decode_workers()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -146,14 +158,17 @@ def main() -> None:
         def bare_predict():
             model.predict(ready, batch_size=args.batch, verbose=0)
 
-        def extraction(pixels):
-            return lambda: extract_to_store(folder / "bench.h5", table, pixels, feature_fn, size, args.batch,
+        def extraction(pixels, fn=feature_fn):
+            return lambda: extract_to_store(folder / "bench.h5", table, pixels, fn, size, args.batch,
                                             "float16", {"benchmark": True}, aug.resampling)
 
         extraction(stored)()
+        extraction(stored, bf16_fn)()
         a = n / best_of(args.repeats, bare_predict)
         b = n / best_of(args.repeats, extraction(decoded))
         c = n / best_of(args.repeats, extraction(stored))
+        d = n / best_of(args.repeats, extraction(stored, bf16_fn))
+        scaling = slot_scaling(args, folder / "pixels.h5", n) if args.gpus else None
 
     print(f"{args.arch} at {args.size} px, {n} {kind}, batch {args.batch}, "
           f"{len(os.sched_getaffinity(0))} CPUs, best of {args.repeats}")
@@ -161,10 +176,59 @@ def main() -> None:
     print(f"(b) extraction decoding every file each epoch      : {b:8.1f} img/s   b/a = {b / a:.3f}")
     print(f"(c) extraction reading the pixel store             : {c:8.1f} img/s   c/a = {c / a:.3f}"
           "   (target >= 0.85)")
+    print(f"(d) as (c), base in mixed_bfloat16                 : {d:8.1f} img/s   d/c = {d / c:.3f}")
     print(f"one-time pixel store fill, {workers} threads, per image: {1000 * store_seconds:7.1f} ms "
           f"(DCT-scaled decode + resize + write)")
     print(f"full-size decode + resize, {workers} threads, per image: {1000 * full_seconds:7.1f} ms   "
           f"full / scaled = {full_seconds / store_seconds:.2f}   (target >= 2.5 on photos)")
+    if scaling:
+        one, many = scaling
+        print(f"1 slot job: {one:.1f} img/s; {args.gpus} concurrent slot jobs: {many:.1f} img/s in total   "
+              f"ratio {many / one:.2f}")
+
+
+def slot_job(args, store: str, count: str) -> None:
+    """One extraction job as the workflow runs it: take a device slot, then extract."""
+    import pandas as pd
+
+    from augcache.devices import assign_device
+
+    assign_device(True)
+    from augcache.cache import configure_tensorflow
+    from augcache.conv_base import BaseSpec, build_base, feature_function
+    from augcache.extract import extract_to_store
+    from augcache.manifest import AugmentConfig, build_manifest
+    from augcache.pixels import PixelStore, Pixels
+
+    configure_tensorflow(0)
+    size = (args.size, args.size)
+    pixels = Pixels(size, "stretch", PixelStore(store))
+    ids = list(pixels.store._row)[: int(count)]
+    samples = pd.DataFrame({"sample_id": ids, "path": ids, "label": "x", "label_index": 0})
+    table = build_manifest(samples, AugmentConfig(rotation_range=20.0), seed=0, epoch=0)
+    model, preprocess = build_base(BaseSpec(args.arch, size, pooling="avg"))
+    out = Path(store).with_name(f"slot_{os.getpid()}.h5")
+    extract_to_store(out, table, pixels, feature_function(model, preprocess, size), size, args.batch,
+                     "float16", {"benchmark": True})
+
+
+def slot_scaling(args, store: Path, n: int) -> tuple[float, float]:
+    """Total img/s of 1 job and of args.gpus concurrent jobs, each on its own device slot."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ, AUGCACHE_GPUS=",".join(str(i) for i in range(args.gpus)),
+               AUGCACHE_GPU_LOCKS=str(store.parent / "locks"))
+    command = [sys.executable, __file__, "--size", str(args.size), "--batch", str(args.batch),
+               "--arch", args.arch, "--slot-job", str(store), str(n)]
+    rates = []
+    for jobs in (1, args.gpus):
+        start = time.perf_counter()
+        running = [subprocess.Popen(command, env=env) for _ in range(jobs)]
+        if any(job.wait() for job in running):
+            raise RuntimeError("a slot job failed")
+        rates.append(jobs * n / (time.perf_counter() - start))
+    return rates[0], rates[1]
 
 
 if __name__ == "__main__":

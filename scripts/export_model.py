@@ -1,6 +1,9 @@
-from augcache.log import log_to
+import sys
 
-log_to(snakemake.log[0])
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
+from augcache.job import start_job
+
+start_job(snakemake)
 
 from augcache.conv_base import BaseSpec
 from augcache.dataset import class_names, read_index

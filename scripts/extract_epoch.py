@@ -1,10 +1,9 @@
-from augcache.log import log_to
+import sys
 
-log_to(snakemake.log[0])
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
+from augcache.job import start_job
 
-from augcache.images import set_max_image_pixels
-
-set_max_image_pixels(snakemake.config["data"]["max_image_pixels"])
+start_job(snakemake)
 
 from augcache.cache import CacheSettings, extract_epoch
 from augcache.conv_base import BaseSpec

@@ -1,6 +1,9 @@
-from augcache.log import log_to
+import sys
 
-log_to(snakemake.log[0])
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
+from augcache.job import start_job
+
+start_job(snakemake)
 
 from augcache.dataset import read_index
 from augcache.manifest import AugmentConfig, build_manifest, write_manifest

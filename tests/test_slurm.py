@@ -39,7 +39,7 @@ def slurm_config(data, base):
 
 
 def slurm_args(*extra):
-    return ("--profile", "profiles/slurm", "--workflow-profile", "none", "--slurm-status-command", "squeue",
+    return ("--profile", "profiles/slurm", "--slurm-status-command", "squeue",
             "--slurm-keep-successful-logs", "--slurm-init-seconds-before-status-checks", "1",
             "--retries", "0", *extra)
 

@@ -8,7 +8,10 @@ from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
+# --sdm conda environments: the CPU build of TensorFlow for every rule, and the CUDA build for the
+# rules that declare gpu=1 when software.tensorflow is gpu.
 ENV = "../../envs/augcache.yaml"
+GPU_ENV = "../../envs/augcache-gpu.yaml" if config["software"]["tensorflow"] == "gpu" else ENV
 DEMO_IMAGES = "results/demo/images"
 DEMO_BASE = "results/demo/base.keras"
 INDEX = "results/dataset/index.csv"
@@ -247,6 +250,7 @@ def base_params():
     base["image_size"] = list(config["data"]["image_size"])
     base["resize"] = config["data"]["resize"]
     base["seed"] = config["seed"]
+    base["compute_dtype"] = config["cache"]["compute_dtype"]
     return base
 
 
@@ -259,6 +263,12 @@ def checked_base():
     """The base check's output for the current config."""
     text = json.dumps(base_check_params(), sort_keys=True)
     return CHECKED_BASE.format(key=hashlib.sha256(text.encode()).hexdigest()[:16])
+
+
+def train_mem_mb(wildcards, input):
+    """Memory (MB) of a training job: its stores as float32 (up to 16 GB; beyond, it streams them)
+    plus what TensorFlow and Python take, so several training jobs on one machine fit its memory."""
+    return int(1500 + min(2.4 * input.size_mb, 16000))
 
 
 def cache_params():

@@ -18,7 +18,7 @@ if config["cache"]["shards_per_epoch"] == 1:
         resources:
             gpu=1,
         conda:
-            ENV
+            GPU_ENV
         script:
             "../../scripts/extract_epoch.py"
 
@@ -43,7 +43,7 @@ else:
         resources:
             gpu=1,
         conda:
-            ENV
+            GPU_ENV
         script:
             "../../scripts/extract_epoch.py"
 
@@ -65,7 +65,7 @@ rule extract_val:
     resources:
         gpu=1,
     conda:
-        ENV
+        GPU_ENV
     script:
         "../../scripts/extract_unaugmented.py"
 
@@ -87,6 +87,6 @@ rule extract_noaug:
     resources:
         gpu=1,
     conda:
-        ENV
+        GPU_ENV
     script:
         "../../scripts/extract_unaugmented.py"

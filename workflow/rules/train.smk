@@ -18,6 +18,8 @@ rule train_cached:
         augment=config["augment"],
         cache=cache_params(),
     threads: 2
+    resources:
+        mem_mb=train_mem_mb,
     conda:
         ENV
     script:
@@ -48,7 +50,7 @@ rule train_replay:
     resources:
         gpu=1,
     conda:
-        ENV
+        GPU_ENV
     script:
         "../../scripts/train_head.py"
 
@@ -76,7 +78,7 @@ rule train_onthefly:
     resources:
         gpu=1,
     conda:
-        ENV
+        GPU_ENV
     script:
         "../../scripts/train_head.py"
 
@@ -99,6 +101,8 @@ rule train_noaug:
         base=base_params(),
         cache=cache_params(),
     threads: 2
+    resources:
+        mem_mb=train_mem_mb,
     conda:
         ENV
     script:
@@ -135,7 +139,9 @@ rule predict:
     params:
         dir=config["predict"]["dir"],
         batch_size=config["cache"]["batch_size"],
+    resources:
+        gpu=1,
     conda:
-        ENV
+        GPU_ENV
     script:
         "../../scripts/predict.py"
