@@ -22,50 +22,73 @@ from augcache.pixels import Pixels
 log = logging.getLogger(__name__)
 
 
-@keras.saving.register_keras_serializable(package="augcache")
-class Preprocess(keras.layers.Layer):
-    """The ``preprocess_input`` of a keras.applications architecture, as a saveable layer."""
+def preprocess_affine(preprocess) -> tuple[np.ndarray, np.ndarray]:
+    """(W (3, 3), b (3,)) such that preprocess(x) = x @ W + b for every RGB pixel x in [0, 255].
 
-    def __init__(self, architecture: str, **kwargs):
-        super().__init__(**kwargs)
-        self.architecture = architecture
-        self._fn = application(architecture)[1]
+    Every keras.applications ``preprocess_input`` (caffe, tf and torch modes, or none) is such a
+    map (caffe's BGR flip is a permutation in W). It is found by probing the function, then
+    checked on random pixels; ValueError if the function is not per-pixel affine.
+    """
+    # float64 probes at full scale, so W and b carry no float32 rounding of their own
+    probe = np.zeros((1, 1, 4, 3), np.float64)
+    probe[0, 0, 1:] = 255.0 * np.eye(3)
+    response = np.asarray(preprocess(probe.copy()), np.float64).reshape(4, 3)
+    bias = response[0]
+    weights = (response[1:] - bias) / 255.0
+    check = np.random.default_rng(0).uniform(0, 255, (2, 5, 5, 3)).astype(np.float32)
+    want = np.asarray(preprocess(check.copy()), np.float64)
+    if not np.allclose(check.astype(np.float64) @ weights + bias, want, rtol=1e-5, atol=1e-4):
+        raise ValueError("the base's preprocess_input is not a per-pixel affine map; it cannot be exported "
+                         "with built-in Keras layers")
+    return weights, bias
 
-    def call(self, images):
-        return self._fn(images)
 
-    def get_config(self):
-        return {**super().get_config(), "architecture": self.architecture}
+def preprocess_layer(architecture: str):
+    """The ``preprocess_input`` of a keras.applications architecture as a built-in Dense layer on
+    the channel axis (None when it is the identity), so an exported model loads in plain Keras."""
+    weights, bias = preprocess_affine(application(architecture)[1])
+    if np.allclose(weights, np.eye(3)) and np.allclose(bias, 0.0):
+        return None
+    layer = keras.layers.Dense(3, name="preprocess", trainable=False)
+    layer.build((None, 3))
+    layer.set_weights([weights.astype(np.float32), bias.astype(np.float32)])
+    return layer
 
 
 def build_full_model(spec: BaseSpec, head):
     """raw images (B, H, W, 3) float32 in [0, 255] -> class probabilities (computed in float32,
-    whatever policy the features were cached with)."""
+    whatever policy the features were cached with). Only built-in Keras layers, so
+    ``keras.saving.load_model`` opens it without this package."""
     base, _ = build_base(dataclasses.replace(spec, compute_dtype="float32"))
     inputs = keras.Input((*spec.image_size, 3), name="image")
     x = inputs
-    if not spec.is_model_file:
-        x = Preprocess(spec.architecture, name="preprocess")(x)
+    preprocess = None if spec.is_model_file else preprocess_layer(spec.architecture)
+    if preprocess is not None:
+        x = preprocess(x)
     x = base(x, training=False)
     outputs = head(x)
     return keras.Model(inputs, outputs, name="augcache_classifier")
 
 
 def export_full_model(spec: BaseSpec, head_path, classes: list[str], out_model, out_classes,
-                      pixel_size=None) -> None:
-    """Save base + head as one model, and classes.json: class names, input size, resize policy
-    and the pixel size images are decoded to before they are resized to the input size."""
+                      pixel_size=None, out_saved_model=None) -> None:
+    """Save base + head as one model (.keras), optionally as a TensorFlow SavedModel for serving
+    (its ``serve`` signature takes the same images), and classes.json: class names, input size,
+    resize policy and the pixel size images are decoded to before they are resized."""
     head = keras.saving.load_model(head_path, safe_mode=True)
     model = build_full_model(spec, head)
     with atomic_path(out_model, ".keras") as tmp:
         model.save(tmp)
+    if out_saved_model:
+        with atomic_path(out_saved_model) as tmp:
+            model.export(str(tmp), format="tf_saved_model", verbose=False)
     meta = {"classes": classes, "image_size": list(spec.image_size), "resize": spec.resize,
             "pixel_size": list(pixel_size or spec.image_size)}
     write_text_atomic(out_classes, json.dumps(meta, indent=2) + "\n")
 
 
 def load_full_model(path):
-    """Load an exported model (safe mode; the Preprocess layer is registered by this module)."""
+    """Load an exported model (safe mode)."""
     return keras.saving.load_model(path, safe_mode=True)
 
 

@@ -16,4 +16,5 @@ export_full_model(
     snakemake.output.model,
     snakemake.output.classes,
     pixel_size=snakemake.params.pixel_size,
+    out_saved_model=snakemake.output.saved_model,
 )

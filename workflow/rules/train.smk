@@ -117,6 +117,7 @@ rule export_model:
     output:
         model=MODEL,
         classes=MODEL_CLASSES,
+        saved_model=directory(SAVED_MODEL),
     log:
         f"{LOGS}/export_model.log",
     params:
