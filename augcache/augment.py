@@ -26,44 +26,11 @@ resampling that includes the flips), then channel shift, then brightness.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import tensorflow as tf
 
-PARAM_COLUMNS = (
-    "rotation",
-    "width_shift",
-    "height_shift",
-    "shear",
-    "zoom_x",
-    "zoom_y",
-    "flip_horizontal",
-    "flip_vertical",
-    "brightness",
-    "channel_shift",
-)
-
-IDENTITY_PARAMS = (0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0)
-
-FILL_MODES = ("constant", "nearest", "reflect", "wrap")
-INTERPOLATIONS = ("bilinear", "nearest")
-
-
-@dataclass(frozen=True)
-class Resampling:
-    """How pixels outside the input are filled and how the input is interpolated."""
-
-    fill_mode: str = "nearest"
-    cval: float = 0.0
-    interpolation: str = "bilinear"
-
-    def __post_init__(self):
-        if self.fill_mode not in FILL_MODES:
-            raise ValueError(f"augment.fill_mode must be one of {FILL_MODES}, got {self.fill_mode!r}")
-        if self.interpolation not in INTERPOLATIONS:
-            raise ValueError(
-                f"augment.interpolation must be one of {INTERPOLATIONS}, got {self.interpolation!r}"
-            )
+# The parameter columns and resampling settings live in a module without TensorFlow (manifests use them).
+from augcache.params import FILL_MODES, IDENTITY_PARAMS, INTERPOLATIONS, PARAM_COLUMNS, Resampling  # noqa: F401
 
 
 def _sampling_transforms(params: tf.Tensor, height, width) -> tf.Tensor:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from augcache.augment import IDENTITY_PARAMS, PARAM_COLUMNS, Resampling
+from augcache.params import IDENTITY_PARAMS, PARAM_COLUMNS, Resampling
 
 SAMPLE_COLUMNS = ("position", "sample_id", "path", "label", "label_index")
 

@@ -87,3 +87,12 @@ def test_manifest_missing_a_column_is_refused_with_its_name(tmp_path):
     build_manifest(samples(), AUG, 0, 0).drop(columns=["shear"]).to_csv(path, index=False)
     with pytest.raises(ValueError, match="shear"):
         read_manifest(path)
+
+
+def test_manifest_module_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = "import sys, augcache.manifest, augcache.dataset, augcache.pixels; print('tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
