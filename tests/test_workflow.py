@@ -181,3 +181,9 @@ def test_snakemake_lint_is_clean():
                             capture_output=True, text=True)
     assert "Congratulations" in result.stdout + result.stderr, result.stdout + result.stderr
     assert "Lints for" not in result.stdout + result.stderr
+
+
+def test_rule_files_are_snakefmt_clean():
+    result = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "."], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

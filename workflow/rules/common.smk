@@ -5,13 +5,14 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
 # --sdm conda environments: the CPU build of TensorFlow for every rule, and the CUDA build for the
 # rules that declare gpu=1 when software.tensorflow is gpu.
 ENV = "../../envs/augcache.yaml"
-GPU_ENV = "../../envs/augcache-gpu.yaml" if config["software"]["tensorflow"] == "gpu" else ENV
+GPU_ENV = (
+    "../../envs/augcache-gpu.yaml" if config["software"]["tensorflow"] == "gpu" else ENV
+)
 DEMO_IMAGES = "results/demo/images"
 DEMO_BASE = "results/demo/base.keras"
 INDEX = "results/dataset/index.csv"
@@ -47,11 +48,14 @@ wildcard_constraints:
     r=r"\d+",
     shard=r"\d+",
 
+
 USE_CSV = bool(config["data"]["csv"])
 USE_DEMO_DATA = config["data"]["dir"] == "demo" and not USE_CSV
 USE_DEMO_BASE = config["conv_base"]["architecture"] == "demo"
 FETCH_WEIGHTS = config["conv_base"]["weights"] == "imagenet" and not USE_DEMO_BASE
-FETCHED_WEIGHTS = f"results/base/{config['conv_base']['architecture']}_imagenet.weights.h5"
+FETCHED_WEIGHTS = (
+    f"results/base/{config['conv_base']['architecture']}_imagenet.weights.h5"
+)
 USE_PIXEL_STORE = config["data"]["pixel_store"]
 # Pixels are decoded by the index step itself, or by separate shard jobs.
 DECODE_SHARDS = config["data"]["decode_shards"] if USE_PIXEL_STORE else 1
@@ -65,10 +69,20 @@ def _check_config():
     if not USE_CSV and not USE_DEMO_DATA and not Path(data_dir).is_dir():
         raise ValueError(f"data.dir: folder {data_dir!r} does not exist")
     base = config["conv_base"]
-    if base["architecture"].endswith(".keras") and not Path(base["architecture"]).is_file():
-        raise ValueError(f"conv_base.architecture: model file {base['architecture']!r} does not exist")
-    if base["weights"] not in (None, "imagenet") and not Path(base["weights"]).is_file():
-        raise ValueError(f"conv_base.weights: weights file {base['weights']!r} does not exist")
+    if (
+        base["architecture"].endswith(".keras")
+        and not Path(base["architecture"]).is_file()
+    ):
+        raise ValueError(
+            f"conv_base.architecture: model file {base['architecture']!r} does not exist"
+        )
+    if (
+        base["weights"] not in (None, "imagenet")
+        and not Path(base["weights"]).is_file()
+    ):
+        raise ValueError(
+            f"conv_base.weights: weights file {base['weights']!r} does not exist"
+        )
     for key in ("zoom_range", "brightness_range"):
         value = config["augment"][key]
         if isinstance(value, list) and value[0] > value[1]:
@@ -137,7 +151,10 @@ def cached_stores(wildcards):
 def epoch_shards(wildcards):
     """The shard stores an epoch store is merged from."""
     shards = range(config["cache"]["shards_per_epoch"])
-    return [SHARD_STORE.format(rep=wildcards.rep, epoch=wildcards.epoch, shard=s) for s in shards]
+    return [
+        SHARD_STORE.format(rep=wildcards.rep, epoch=wildcards.epoch, shard=s)
+        for s in shards
+    ]
 
 
 def cached_manifests(wildcards):
@@ -152,7 +169,14 @@ def run_seed(wildcards):
 def final_outputs():
     # the epoch stores too: one deleted after the merge is computed again (and merged again)
     # instead of leaving the merged store pointing at nothing
-    outputs = [TRAIN_STORE, *expand(EPOCH_STORE, rep="", epoch=epochs()), VAL_STORE, REPORT, MODEL, BASE_INFO]
+    outputs = [
+        TRAIN_STORE,
+        *expand(EPOCH_STORE, rep="", epoch=epochs()),
+        VAL_STORE,
+        REPORT,
+        MODEL,
+        BASE_INFO,
+    ]
     if config["predict"]["dir"]:
         outputs.append(PREDICTIONS)
     return outputs
@@ -257,7 +281,11 @@ def base_params():
 
 def base_check_params():
     """Everything the base check depends on: the base, the storage dtype and the pixels."""
-    return {"base": base_params(), "dtype": config["cache"]["dtype"], "pixel_size": PIXEL_SIZE}
+    return {
+        "base": base_params(),
+        "dtype": config["cache"]["dtype"],
+        "pixel_size": PIXEL_SIZE,
+    }
 
 
 def checked_base():
@@ -268,7 +296,8 @@ def checked_base():
 
 def train_mem_mb(wildcards, input):
     """Memory (MB) of a training job: its stores as float32 (up to 16 GB; beyond, it streams them)
-    plus what TensorFlow and Python take, so several training jobs on one machine fit its memory."""
+    plus what TensorFlow and Python take, so several training jobs on one machine fit its memory.
+    """
     return int(1500 + min(2.4 * input.size_mb, 16000))
 
 

@@ -3,11 +3,11 @@ rule make_demo_data:
         directory(DEMO_IMAGES),
     log:
         f"{LOGS}/make_demo_data.log",
+    conda:
+        ENV
     params:
         demo=config["demo"],
         seed=config["seed"],
-    conda:
-        ENV
     script:
         "../../scripts/make_demo_data.py"
 
@@ -17,13 +17,13 @@ rule make_demo_base:
         DEMO_BASE,
     log:
         f"{LOGS}/make_demo_base.log",
+    conda:
+        ENV
+    threads: 2
     params:
         demo=config["demo"],
         image_size=config["data"]["image_size"],
         seed=config["seed"],
-    threads: 2
-    conda:
-        ENV
     script:
         "../../scripts/make_demo_base.py"
 
@@ -33,11 +33,11 @@ rule fetch_weights:
         FETCHED_WEIGHTS,
     log:
         f"{LOGS}/fetch_weights.log",
+    conda:
+        ENV
     params:
         base=config["conv_base"],
         image_size=config["data"]["image_size"],
-    conda:
-        ENV
     script:
         "../../scripts/fetch_weights.py"
 
@@ -52,11 +52,11 @@ rule check_conv_base:
         checked_base(),
     log:
         f"{LOGS}/check_conv_base.log",
-    params:
-        **base_check_params(),
-    threads: 2
     conda:
         ENV
+    threads: 2
+    params:
+        **base_check_params(),
     script:
         "../../scripts/check_conv_base.py"
 
@@ -81,17 +81,17 @@ rule index_dataset:
         **index_outputs(),
     log:
         f"{LOGS}/index_dataset.log",
+    conda:
+        ENV
+    threads: all_cores()
     params:
+        **index_pixel_params(),
         source=data_source(),
         val_fraction=config["data"]["val_fraction"],
         on_bad_image=config["data"]["on_bad_image"],
         max_image_pixels=config["data"]["max_image_pixels"],
         seed=config["seed"],
         fingerprint=data_fingerprint,
-        **index_pixel_params(),
-    threads: all_cores()
-    conda:
-        ENV
     script:
         "../../scripts/index_dataset.py"
 
@@ -105,12 +105,12 @@ if DECODE_SHARDS > 1:
             temp(PIXEL_SHARD),
         log:
             f"{LOGS}/decode_pixels/shard_{{shard}}.log",
+        conda:
+            ENV
+        threads: 4
         params:
             **pixel_params(),
             shards=DECODE_SHARDS,
-        threads: 4
-        conda:
-            ENV
         script:
             "../../scripts/decode_pixels.py"
 

@@ -9,16 +9,16 @@ if config["cache"]["shards_per_epoch"] == 1:
             EPOCH_STORE,
         log:
             f"{LOGS}/{{rep}}extract/epoch_{{epoch}}.log",
+        conda:
+            GPU_ENV
+        threads: 2
+        resources:
+            gpu=1,
         params:
             base=base_params(),
             augment=config["augment"],
             cache=cache_params(),
             pixel_size=PIXEL_SIZE,
-        threads: 2
-        resources:
-            gpu=1,
-        conda:
-            GPU_ENV
         script:
             "../../scripts/extract_epoch.py"
 
@@ -33,17 +33,17 @@ else:
             temp(SHARD_STORE),
         log:
             f"{LOGS}/{{rep}}extract/epoch_{{epoch}}/shard_{{shard}}.log",
+        conda:
+            GPU_ENV
+        threads: 2
+        resources:
+            gpu=1,
         params:
             base=base_params(),
             augment=config["augment"],
             cache=cache_params(),
             pixel_size=PIXEL_SIZE,
             shards=config["cache"]["shards_per_epoch"],
-        threads: 2
-        resources:
-            gpu=1,
-        conda:
-            GPU_ENV
         script:
             "../../scripts/extract_epoch.py"
 
@@ -56,16 +56,16 @@ rule extract_val:
         VAL_STORE,
     log:
         f"{LOGS}/extract/val.log",
+    conda:
+        GPU_ENV
+    threads: 2
+    resources:
+        gpu=1,
     params:
         split="val",
         base=base_params(),
         cache=cache_params(),
         pixel_size=PIXEL_SIZE,
-    threads: 2
-    resources:
-        gpu=1,
-    conda:
-        GPU_ENV
     script:
         "../../scripts/extract_unaugmented.py"
 
@@ -78,15 +78,15 @@ rule extract_noaug:
         NOAUG_STORE,
     log:
         f"{LOGS}/extract/train_noaug.log",
+    conda:
+        GPU_ENV
+    threads: 2
+    resources:
+        gpu=1,
     params:
         split="train",
         base=base_params(),
         cache=cache_params(),
         pixel_size=PIXEL_SIZE,
-    threads: 2
-    resources:
-        gpu=1,
-    conda:
-        GPU_ENV
     script:
         "../../scripts/extract_unaugmented.py"

@@ -5,10 +5,10 @@ rule write_manifest:
         MANIFEST,
     log:
         f"{LOGS}/{{rep}}manifest/epoch_{{epoch}}.log",
+    conda:
+        ENV
     params:
         augment=config["augment"],
         seed=manifest_seed,
-    conda:
-        ENV
     script:
         "../../scripts/write_manifest.py"

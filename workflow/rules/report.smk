@@ -6,15 +6,25 @@ rule make_report:
         skipped=SKIPPED,
     output:
         html=report(REPORT, caption="../report/report.rst", category="Report"),
-        table=report("results/report/modes.csv", caption="../report/modes.rst", category="Report"),
-        curves=report("results/report/curves.png", caption="../report/curves.rst", category="Plots"),
-        sweep=report("results/report/sweep.png", caption="../report/sweep.rst", category="Plots"),
+        table=report(
+            "results/report/modes.csv",
+            caption="../report/modes.rst",
+            category="Report",
+        ),
+        curves=report(
+            "results/report/curves.png",
+            caption="../report/curves.rst",
+            category="Plots",
+        ),
+        sweep=report(
+            "results/report/sweep.png", caption="../report/sweep.rst", category="Plots"
+        ),
     log:
         f"{LOGS}/make_report.log",
+    conda:
+        ENV
     params:
         run_dirs=run_dirs(),
         config=config,
-    conda:
-        ENV
     script:
         "../../scripts/make_report.py"

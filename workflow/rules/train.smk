@@ -10,6 +10,11 @@ rule train_cached:
         summary="results/train/cached/k{k}_r{r}/summary.json",
     log:
         f"{LOGS}/train/cached/k{{k}}_r{{r}}.log",
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=train_mem_mb,
     params:
         mode="cached",
         seed=run_seed,
@@ -17,11 +22,6 @@ rule train_cached:
         base=base_params(),
         augment=config["augment"],
         cache=cache_params(),
-    threads: 2
-    resources:
-        mem_mb=train_mem_mb,
-    conda:
-        ENV
     script:
         "../../scripts/train_head.py"
 
@@ -38,6 +38,11 @@ rule train_replay:
         summary="results/train/replay/k{k}_r{r}/summary.json",
     log:
         f"{LOGS}/train/replay/k{{k}}_r{{r}}.log",
+    conda:
+        GPU_ENV
+    threads: 2
+    resources:
+        gpu=1,
     params:
         mode="replay",
         seed=run_seed,
@@ -46,11 +51,6 @@ rule train_replay:
         augment=config["augment"],
         cache=cache_params(),
         pixel_size=PIXEL_SIZE,
-    threads: 2
-    resources:
-        gpu=1,
-    conda:
-        GPU_ENV
     script:
         "../../scripts/train_head.py"
 
@@ -66,6 +66,11 @@ rule train_onthefly:
         summary="results/train/onthefly/r{r}/summary.json",
     log:
         f"{LOGS}/train/onthefly/r{{r}}.log",
+    conda:
+        GPU_ENV
+    threads: 2
+    resources:
+        gpu=1,
     params:
         mode="onthefly",
         seed=run_seed,
@@ -74,11 +79,6 @@ rule train_onthefly:
         augment=config["augment"],
         cache=cache_params(),
         pixel_size=PIXEL_SIZE,
-    threads: 2
-    resources:
-        gpu=1,
-    conda:
-        GPU_ENV
     script:
         "../../scripts/train_head.py"
 
@@ -94,17 +94,17 @@ rule train_noaug:
         summary="results/train/noaug/r{r}/summary.json",
     log:
         f"{LOGS}/train/noaug/r{{r}}.log",
+    conda:
+        ENV
+    threads: 2
+    resources:
+        mem_mb=train_mem_mb,
     params:
         mode="noaug",
         seed=run_seed,
         head=config["head"],
         base=base_params(),
         cache=cache_params(),
-    threads: 2
-    resources:
-        mem_mb=train_mem_mb,
-    conda:
-        ENV
     script:
         "../../scripts/train_head.py"
 
@@ -120,11 +120,11 @@ rule export_model:
         saved_model=directory(SAVED_MODEL),
     log:
         f"{LOGS}/export_model.log",
+    conda:
+        ENV
     params:
         base=base_params(),
         pixel_size=PIXEL_SIZE,
-    conda:
-        ENV
     script:
         "../../scripts/export_model.py"
 
@@ -137,12 +137,12 @@ rule predict:
         PREDICTIONS,
     log:
         f"{LOGS}/predict.log",
+    conda:
+        GPU_ENV
+    resources:
+        gpu=1,
     params:
         dir=config["predict"]["dir"],
         batch_size=config["cache"]["batch_size"],
-    resources:
-        gpu=1,
-    conda:
-        GPU_ENV
     script:
         "../../scripts/predict.py"
