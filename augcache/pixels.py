@@ -24,7 +24,8 @@ import h5py
 import numpy as np
 
 from augcache.provenance import check_fields, sha256_file
-from augcache.store import RECOMPUTE, STRING_DTYPE, DiskFullError, StoreError, StoreWriter, reading
+from augcache.store import (RECOMPUTE, STRING_DTYPE, DiskFullError, StoreError, StoreWriter, complete_attrs,
+                            reading)
 
 FORMAT = "augcache-pixels/1"
 DATASETS = ("pixels", "sample_ids")
@@ -88,19 +89,7 @@ class PixelWriter(StoreWriter):
 
 def read_pixel_attrs(path) -> dict:
     """Attributes of a complete pixel store; StoreError names the file and what is wrong."""
-    from augcache.store import _attr
-
-    path = Path(path)
-    with reading(path), h5py.File(path, "r") as handle:
-        attrs = {key: _attr(value) for key, value in handle.attrs.items()}
-        missing = [name for name in DATASETS if name not in handle]
-    if attrs.get("format") != FORMAT:
-        raise StoreError(f"{path}: not an augcache pixel store (format {attrs.get('format')!r})")
-    if not attrs.get("complete"):
-        raise StoreError(f"{path}: pixel store is incomplete (its writer did not finish); {RECOMPUTE}")
-    if missing:
-        raise StoreError(f"{path}: dataset(s) {', '.join(missing)} missing; {RECOMPUTE}")
-    return attrs
+    return complete_attrs(path, FORMAT, DATASETS, "pixel store")
 
 
 class PixelStore:

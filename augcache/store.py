@@ -343,15 +343,7 @@ def read_attrs(path) -> dict:
     of another format, without its completion mark, or missing a dataset.
     """
     path = Path(path)
-    with reading(path), h5py.File(path, "r") as handle:
-        attrs = {key: _attr(value) for key, value in handle.attrs.items()}
-        missing = [name for name in ("features", "labels", "sample_ids") if name not in handle]
-    if attrs.get("format") != FORMAT:
-        raise StoreError(f"{path}: not an augcache feature store (format {attrs.get('format')!r})")
-    if not attrs.get("complete"):
-        raise StoreError(f"{path}: store is incomplete (its writer did not finish); {RECOMPUTE}")
-    if missing:
-        raise StoreError(f"{path}: dataset(s) {', '.join(missing)} missing; {RECOMPUTE}")
+    attrs = complete_attrs(path, FORMAT, ("features", "labels", "sample_ids"), "feature store")
     if attrs.get("features_constant"):
         raise StoreError(
             f"{path}: every sample has the same features, so nothing can be learnt from them: the conv "
@@ -360,6 +352,24 @@ def read_attrs(path) -> dict:
         )
     if "epoch_files" in attrs:
         _check_sources(path, attrs)
+    return attrs
+
+
+def complete_attrs(path, file_format: str, datasets, kind: str) -> dict:
+    """Attributes of a finished HDF5 store of `file_format` holding `datasets`, as plain values;
+    StoreError names the file and what is wrong (unreadable, truncated, another format, no
+    completion mark, a dataset missing)."""
+    path = Path(path)
+    with reading(path), h5py.File(path, "r") as handle:
+        attrs = {key: _attr(value) for key, value in handle.attrs.items()}
+        missing = [name for name in datasets if name not in handle]
+    if attrs.get("format") != file_format:
+        raise StoreError(f"{path}: not an augcache {kind} (format {attrs.get('format')!r})")
+    if not attrs.get("complete"):
+        raise StoreError(f"{path}: {'store' if kind == 'feature store' else kind} is incomplete "
+                         f"(its writer did not finish); {RECOMPUTE}")
+    if missing:
+        raise StoreError(f"{path}: dataset(s) {', '.join(missing)} missing; {RECOMPUTE}")
     return attrs
 
 

@@ -14,9 +14,10 @@ def write_epoch(path, epoch, manifest, attrs=ATTRS, n=6, value=0.0):
     from augcache.provenance import sha256_file
 
     fields = dict(attrs, epoch=epoch, manifest_sha256=sha256_file(manifest))
+    features = np.full((n, 2, 3), value + epoch, np.float32)
+    features[:, 1, 2] += np.arange(n)  # samples differ, as real features do (constant stores are refused)
     with FeatureWriter(path, n, (2, 3), "float16", fields) as writer:
-        writer.write(np.full((n, 2, 3), value + epoch, np.float32), np.arange(n) % 2,
-                     [f"s{i}" for i in range(n)])
+        writer.write(features, np.arange(n) % 2, [f"s{i}" for i in range(n)])
 
 
 @pytest.fixture
