@@ -81,7 +81,9 @@ def test_two_fake_gpus_run_two_extractions_at_once_each_on_its_own(tmp_path, tin
     monkeypatch.setenv("AUGCACHE_GPUS", "0,1")
     monkeypatch.setenv("AUGCACHE_GPU_LOCKS", str(tmp_path / "locks"))
     flow = Workflow(tmp_path / "project")
-    flow.run(tiny_config(tiny_data, tiny_base, cache={"epochs": 4}), "cache")
+    # one thread per extraction, so that two fit the test's two cores at once
+    flow.run(tiny_config(tiny_data, tiny_base, cache={"epochs": 4}), "cache", "--set-threads", "extract_epoch=1",
+             "extract_val=1")
     logs = flow.path("results/logs")
     gpu_jobs = sorted(logs.glob("extract/*.log"))
     assert len(gpu_jobs) == 5  # 4 epochs and val
