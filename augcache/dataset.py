@@ -147,14 +147,15 @@ def _unique_targets(candidates):
     return unique, problems
 
 
-def _check_all(candidates, threads: int, decode=quick_check_decode, sink=None, block: int = 64):
+def check_all(candidates, threads: int, decode=quick_check_decode, sink=None, block: int = 64,
+              label: str = "decode"):
     """(good candidates, problems): every candidate decoded, `threads` at a time, in order.
 
     sink: called as sink(pixels, sample_ids) with the decoded pixels of each block's good
     candidates, in candidate order (the pixel store's rows); None discards them.
     """
     good, problems = [], []
-    progress = Progress(len(candidates), "decode")
+    progress = Progress(len(candidates), label)
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         for start in range(0, len(candidates), block):
             part = candidates[start:start + block]
@@ -206,11 +207,11 @@ def build_index(source, val_fraction: float, seed: int, on_bad_image: str = "err
     index: INDEX_COLUMNS sorted by sample_id; label_index numbers the sorted class names from 0.
     skipped: SKIPPED_COLUMNS, the files left out (``on_bad_image: skip``). With ``error``, any
     problem raises DatasetError listing all of them. Every file is decoded once by decode(path)
-    (see :func:`_check_all` for sink); listing: the result of :func:`list_source`, if already made.
+    (see :func:`check_all` for sink); listing: the result of :func:`list_source`, if already made.
     """
     source = Path(source)
     candidates, problems, key = listing or list_source(source)
-    candidates, bad = _check_all(candidates, threads, decode, sink)
+    candidates, bad = check_all(candidates, threads, decode, sink)
     problems = problems + bad
     if problems and on_bad_image == "error":
         lines = "\n".join(f"  {path}: {reason}" for path, reason in problems)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import h5py
@@ -25,7 +24,7 @@ import numpy as np
 
 from augcache.provenance import check_fields, sha256_file
 from augcache.store import (RECOMPUTE, STRING_DTYPE, DiskFullError, StoreError, StoreWriter, complete_attrs,
-                            reading)
+                            mib, reading)
 
 FORMAT = "augcache-pixels/1"
 DATASETS = ("pixels", "sample_ids")
@@ -194,10 +193,6 @@ def open_pixels(size, resize: str, store=None, index=None) -> Pixels:
     return Pixels(size, resize, checked)
 
 
-def _mib(n: float) -> str:
-    return f"{n / 2**20:.1f} MiB"
-
-
 def index_with_pixel_store(source, val_fraction: float, seed: int, on_bad_image: str, threads: int,
                            out_path, size, resize: str):
     """(index, skipped) of a source, as :func:`augcache.dataset.build_index`, and the pixel store
@@ -211,7 +206,7 @@ def index_with_pixel_store(source, val_fraction: float, seed: int, on_bad_image:
     size = tuple(int(s) for s in size)
     listing = list_source(source)
     n = len(listing[0])
-    log.info("pixel store: up to %d images of %dx%d, %s, at %s", n, *size, _mib(store_bytes(n, size)),
+    log.info("pixel store: up to %d images of %dx%d, %s, at %s", n, *size, mib(store_bytes(n, size)),
              out_path)
     attrs = dict(decoder_versions(), resize=resize)
     try:
@@ -243,9 +238,8 @@ def decode_shard(index_path, out_path, size, resize: str, threads: int, shard: i
                  shards: int = 1) -> None:
     """Pixels of one shard of the index's rows (the index step has checked every file), for
     :func:`merge_pixel_shards`. A file that no longer decodes stops the job, naming it."""
-    from augcache.dataset import check_image, read_index
+    from augcache.dataset import Candidate, check_all, read_index
     from augcache.images import decoder_versions, load_pixels
-    from augcache.progress import Progress
 
     size = tuple(int(s) for s in size)
     index = read_index(index_path)
@@ -253,19 +247,14 @@ def decode_shard(index_path, out_path, size, resize: str, threads: int, shard: i
     rows = index.iloc[start:stop]
     attrs = dict(decoder_versions(), resize=resize, index_sha256=sha256_file(index_path), shard=shard,
                  shards=shards, row_start=start, row_stop=stop)
-    progress = Progress(len(rows), f"decode shard {shard + 1}/{shards} (rows {start}-{stop})")
-    decode = lambda path: load_pixels(path, size, resize)  # noqa: E731
-    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool, \
-            PixelWriter(out_path, len(rows), size, attrs) as writer:
-        for begin in range(0, len(rows), 64):
-            part = rows.iloc[begin:begin + 64]
-            results = list(pool.map(lambda p: check_image(p, decode), part["path"]))
-            for path, (_, reason) in zip(part["path"], results):
-                if reason:
-                    raise ValueError(f"{path}: {reason}; it was readable when {index_path} was made. "
-                                     f"Restore the file, or delete {index_path} to index the data again")
-            writer.write(np.stack([pixels for pixels, _ in results]), part["sample_id"].tolist())
-            progress.update(begin + len(part))
+    candidates = [Candidate(row.sample_id, row.path, row.label, row.split) for row in rows.itertuples()]
+    with PixelWriter(out_path, len(rows), size, attrs) as writer:
+        _, problems = check_all(candidates, threads, lambda path: load_pixels(path, size, resize), writer.write,
+                                label=f"decode shard {shard + 1}/{shards} (rows {start}-{stop})")
+        if problems:
+            raise ValueError("; ".join(f"{path}: {reason}" for path, reason in problems)
+                             + f"; it was readable when {index_path} was made. Restore the file(s), or "
+                             f"delete {index_path} to index the data again")
 
 
 def merge_pixel_shards(shard_paths, out_path) -> dict:

@@ -59,7 +59,7 @@ def is_disk_full(err: BaseException) -> bool:
         or "No space left on device" in str(err)
 
 
-def _mib(n: float) -> str:
+def mib(n: float) -> str:
     return f"{n / 2**20:.1f} MiB"
 
 
@@ -130,12 +130,12 @@ class StoreWriter:
     def _disk_full(self, what: str) -> DiskFullError:
         free = shutil.disk_usage(self.path.parent).free
         return DiskFullError(
-            f"{self.path}: disk full: {what}; {_mib(free)} free on {self.path.parent}. Free space (or "
+            f"{self.path}: disk full: {what}; {mib(free)} free on {self.path.parent}. Free space (or "
             f"move results/ to a larger disk) and rerun"
         )
 
     def _no_room(self, needed: int) -> DiskFullError:
-        return self._disk_full(f"the store needs up to {_mib(needed)}, nothing was written")
+        return self._disk_full(f"the store needs up to {mib(needed)}, nothing was written")
 
     def _reserve(self, needed: int) -> None:
         """Allocate the file's largest size now, so the disk cannot fill up under HDF5 later (an
