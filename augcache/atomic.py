@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from contextlib import contextmanager
@@ -17,38 +18,69 @@ def fsync_path(path) -> None:
         os.close(fd)
 
 
-@contextmanager
-def atomic_path(path, suffix: str = ""):
-    """Yield a temporary path beside `path`; it becomes `path` when the block succeeds and is
-    removed when it fails, so a killed or failed writer never leaves a file that looks complete.
-    The file is flushed to disk before the rename and the folder after it, so a node failure
-    leaves either the old file or the whole new one.
+class Replacement:
+    """A temporary path beside `path` (``.{name}.{pid}.tmp{suffix}``) that becomes `path` on
+    :meth:`commit`: the data are flushed to disk before the rename and the folder after it, so a
+    node failure leaves either the old file or the whole new one. :meth:`discard` removes it.
 
     suffix: the ending a writer insists on (``.keras``, ``.weights.h5``).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
-    try:
-        yield tmp
-        if tmp.is_dir():
-            for part in sorted(tmp.rglob("*")):
+
+    def __init__(self, path, suffix: str = ""):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp{suffix}")
+
+    def commit(self) -> None:
+        if self.tmp.is_dir():
+            for part in sorted(self.tmp.rglob("*")):
                 if part.is_file():
                     fsync_path(part)
-        fsync_path(tmp)
-        os.replace(tmp, path)
-        fsync_path(path.parent)
-    finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
+        fsync_path(self.tmp)
+        os.replace(self.tmp, self.path)
+        fsync_path(self.path.parent)
+
+    def discard(self) -> None:
+        """Remove the temporary file (or folder); nothing to do after a commit."""
+        if self.tmp.is_dir():
+            shutil.rmtree(self.tmp, ignore_errors=True)
         else:
-            tmp.unlink(missing_ok=True)
+            self.tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_path(path, suffix: str = ""):
+    """Yield a temporary path beside `path`; it becomes `path` when the block succeeds and is
+    removed when it fails, so a killed or failed writer never leaves a file that looks complete
+    (see :class:`Replacement`)."""
+    replacement = Replacement(path, suffix)
+    try:
+        yield replacement.tmp
+        replacement.commit()
+    finally:
+        replacement.discard()
 
 
 def write_text_atomic(path, text: str) -> None:
     """Write a text file (UTF-8) atomically: see :func:`atomic_path`."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+def csv_text(table) -> str:
+    """The one CSV form of every table augcache writes (manifests, index, metrics, report):
+    no index column, "\\n" line ends, floats in their shortest round-trip form."""
+    return table.to_csv(index=False, lineterminator="\n")
+
+
+def write_csv(path, table) -> None:
+    """Write a pandas table atomically as :func:`csv_text`."""
+    write_text_atomic(path, csv_text(table))
+
+
+def write_json(path, value) -> None:
+    """Write a JSON record atomically, indented, with a final newline."""
+    write_text_atomic(path, json.dumps(value, indent=2) + "\n")
 
 
 def _renumber_shared_objects(value, numbers: dict):

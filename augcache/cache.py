@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import logging
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -49,11 +47,8 @@ def configure_tensorflow(threads: int) -> None:
 
 def config_provenance(spec: BaseSpec, aug: AugmentConfig | None, settings: CacheSettings) -> dict:
     """Provenance fields known from the settings alone (no model needs to be built)."""
-    weights_file = ""
-    if spec.is_model_file:
-        weights_file = sha256_file(spec.architecture)
-    elif spec.weights not in (None, "imagenet"):
-        weights_file = sha256_file(spec.weights)
+    files = list(spec.files.values())
+    weights_file = sha256_file(files[0]) if files else ""
     return {
         "base_architecture": spec.architecture,
         "base_weights": "null" if spec.weights is None else str(spec.weights),
@@ -123,9 +118,7 @@ def describe_base(spec: BaseSpec, out_path, pixels=None, index: pd.DataFrame | N
     that its features on training images can be learnt from when `pixels` and `index` are given
     (see :func:`check_feature_spread`), and write what it is as JSON: provenance fields, feature
     shape, parameter count."""
-    import json
-
-    from augcache.atomic import write_text_atomic
+    from augcache.atomic import write_json
 
     model, preprocess = build_base(spec)
     shape = tuple(int(d) for d in model.output.shape[1:])
@@ -135,7 +128,7 @@ def describe_base(spec: BaseSpec, out_path, pixels=None, index: pd.DataFrame | N
                 feature_shape=list(shape), parameters=int(model.count_params()))
     info.pop("augmentation")
     info.pop("dtype")
-    write_text_atomic(out_path, json.dumps(info, indent=2) + "\n")
+    write_json(out_path, info)
     log.info("conv base %s: features %s, %d parameters, weights sha256 %s", spec.architecture, shape,
              info["parameters"], info["weights_sha256"])
     return info
@@ -145,9 +138,9 @@ def manifest_text_sha256(table: pd.DataFrame) -> str:
     """sha256 of a manifest table as :func:`augcache.manifest.write_manifest` would write it."""
     import hashlib
 
-    buffer = io.StringIO()
-    table.to_csv(buffer, index=False, lineterminator="\n")
-    return hashlib.sha256(buffer.getvalue().encode()).hexdigest()
+    from augcache.atomic import csv_text
+
+    return hashlib.sha256(csv_text(table).encode()).hexdigest()
 
 
 def _extract(out_path, table, spec, aug, settings, pixels, attrs, label):

@@ -56,6 +56,21 @@ class BaseSpec:
     def is_model_file(self) -> bool:
         return self.architecture.endswith(".keras")
 
+    @property
+    def weights_file(self) -> str | None:
+        """The weights file an application loads (None for random or ImageNet weights)."""
+        return None if self.weights in (None, "imagenet") else str(self.weights)
+
+    @property
+    def files(self) -> dict[str, str]:
+        """The files the base is made from, by the config key that names them (model file first)."""
+        files = {}
+        if self.is_model_file:
+            files["conv_base.architecture"] = self.architecture
+        if self.weights_file:
+            files["conv_base.weights"] = self.weights_file
+        return files
+
 
 def application(name: str):
     """(constructor, preprocess_input) of a keras.applications model by class name."""
@@ -163,7 +178,7 @@ def _build(spec: BaseSpec):
     else:
         constructor, preprocess = application(spec.architecture)
         weights = spec.weights
-        if weights not in (None, "imagenet") and not Path(weights).is_file():
+        if spec.weights_file and not Path(spec.weights_file).is_file():
             raise ValueError(f"conv_base.weights: weights file {weights} does not exist")
         try:
             model = constructor(
@@ -174,7 +189,7 @@ def _build(spec: BaseSpec):
                 **spec.options,
             )
         except (ValueError, OSError) as err:
-            if weights not in (None, "imagenet"):
+            if spec.weights_file:
                 raise ValueError(
                     f"conv_base.weights: {weights} does not fit {spec.architecture} "
                     f"(options {spec.options}, input {(*spec.image_size, 3)}): {err}"

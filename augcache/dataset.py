@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from augcache.images import IMAGE_EXTENSIONS, ImageTooLarge, decode_file
-from augcache.atomic import write_text_atomic
+from augcache.atomic import write_csv
 from augcache.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -269,13 +269,8 @@ def listing_fingerprint(source) -> str:
     return digest.hexdigest()
 
 
-def index_text(table: pd.DataFrame) -> str:
-    """The CSV text of an index (or any table) as :func:`write_index` writes it."""
-    return table.to_csv(index=False, lineterminator="\n")
-
-
 def write_index(table: pd.DataFrame, path) -> None:
-    write_text_atomic(path, index_text(table))
+    write_csv(path, table)
 
 
 def read_index(path) -> pd.DataFrame:

@@ -7,14 +7,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
-from augcache.atomic import atomic_path
+from augcache.atomic import atomic_path, write_csv, write_json
 from augcache.cache import CacheSettings, config_provenance, configure_tensorflow
 from augcache.conv_base import BaseSpec, build_base, feature_function, weights_sha256
 from augcache.dataset import class_names, read_index
 from augcache.head import HeadConfig
 from augcache.manifest import AugmentConfig
+from augcache.modes import Mode, mode
 from augcache.pixels import open_pixels
 from augcache.provenance import ProvenanceError
 from augcache.store import check_store
@@ -23,8 +22,6 @@ from augcache.train import (CachedEpochs, ConvOnTheFly, ShuffledStore, StreamedE
                             read_features, replay_manifests, row_bytes, train_head)
 
 log = logging.getLogger(__name__)
-
-MODES = ("cached", "replay", "onthefly", "noaug")
 
 
 @dataclass(frozen=True)
@@ -47,80 +44,125 @@ class RunInputs:
     pixel_store: str | None = None
 
 
-def run_training(run: RunSpec, inputs: RunInputs, spec: BaseSpec, aug: AugmentConfig,
-                 settings: CacheSettings, head: HeadConfig, out_head, out_metrics, out_summary,
-                 memory_budget_mb="auto", pixel_size=None) -> dict:
-    """Train the head of one run and write head (.keras), metrics (CSV) and summary (JSON).
+@dataclass(frozen=True)
+class RunSettings:
+    """How every run trains: the conv base, the augmentation, the cache settings and the head.
 
+    memory_budget_mb: "auto" or MiB. When a run's stored features (training and validation, as
+        float32) exceed it, they are streamed from their stores instead of held in memory.
     pixel_size: (H, W) of the pixels the conv base's inputs are made from (replay and onthefly;
-    default spec.image_size), read from inputs.pixel_store when set, else decoded from the files.
-
-    memory_budget_mb: "auto" or MiB. When the run's stored features (training and validation, as
-    float32) exceed it, they are streamed from their stores instead of held in memory.
+        default spec.image_size).
     """
-    if run.mode not in MODES:
-        raise ValueError(f"train.modes: unknown mode {run.mode!r} (one of {', '.join(MODES)})")
-    configure_tensorflow(settings.threads)
+
+    spec: BaseSpec
+    aug: AugmentConfig
+    cache: CacheSettings
+    head: HeadConfig
+    memory_budget_mb: object = "auto"
+    pixel_size: tuple | None = None
+
+
+@dataclass(frozen=True)
+class RunOutputs:
+    """A run's files: head (.keras), metrics (CSV, one row per head epoch) and summary (JSON)."""
+
+    head: str
+    metrics: str
+    summary: str
+
+
+@dataclass
+class FeatureSource:
+    """A run's training features (see :mod:`augcache.train`), what computing them cost and what
+    storing them takes; conv_seconds is None when the base runs during training (measured there)."""
+
+    epochs: object
+    conv_seconds: float | None
+    disk_bytes: int
+
+
+def run_training(run: RunSpec, inputs: RunInputs, settings: RunSettings, outputs: RunOutputs) -> dict:
+    """Train the head of one run and write its outputs; return its summary."""
+    run_mode = mode(run.mode)
+    configure_tensorflow(settings.cache.threads)
     index = read_index(inputs.index)
-    names = class_names(index)
-    expected_val = dict(config_provenance(spec, None, settings), split="val")
-    val_attrs = check_store(inputs.val_store, expected_val)
-    weights = val_attrs["weights_sha256"]
-    feature_shape = tuple(json.loads(val_attrs["feature_shape"]))
     n_train = int((index["split"] == "train").sum())
-    streaming, rows_per_block = plan_memory(run, inputs, val_attrs, n_train, head.batch_size,
-                                            memory_budget_mb)
-    if streaming:
-        val = StoreBlocks(inputs.val_store, rows_per_block)
-    else:
-        val = read_features(inputs.val_store)
-    conv_seconds = 0.0
-    disk_bytes = 0
-    if run.mode == "cached":
-        expected = dict(config_provenance(spec, aug, settings), split="train", weights_sha256=weights)
-        if streaming:
-            source = StreamedEpochs(inputs.epoch_stores, inputs.manifests, expected, rows_per_block)
+    val_attrs = check_store(inputs.val_store, dict(config_provenance(settings.spec, None, settings.cache),
+                                                   split="val"))
+    streaming, rows_per_block = plan_memory(run_mode, inputs, val_attrs, n_train, settings.head.batch_size,
+                                            settings.memory_budget_mb)
+    val = StoreBlocks(inputs.val_store, rows_per_block) if streaming else read_features(inputs.val_store)
+    source = feature_source(run_mode, run, inputs, settings, val_attrs, rows_per_block if streaming else None)
+    names = class_names(index)
+    model, metrics = train_head(source.epochs, n_train, feature_shape(val_attrs), len(names), val,
+                                settings.head, run.seed, run_mode.label(run.k, run.repeat))
+    summary = run_summary(run, settings.head, metrics, source, n_train, names,
+                          weights=val_attrs["weights_sha256"], streamed=streaming)
+    write_outputs(outputs, model, metrics, summary)
+    return summary
+
+
+def feature_shape(attrs: dict) -> tuple:
+    return tuple(json.loads(attrs["feature_shape"]))
+
+
+def feature_source(run_mode: Mode, run: RunSpec, inputs: RunInputs, settings: RunSettings, val_attrs: dict,
+                   rows_per_block: int | None) -> FeatureSource:
+    """The training features of a run of this mode, checked against the validation store's base:
+    read from its stores (streamed in blocks of rows_per_block rows when given) or computed by the
+    conv base during training."""
+    weights = val_attrs["weights_sha256"]
+    if run_mode.stored == "epochs":
+        expected = dict(config_provenance(settings.spec, settings.aug, settings.cache), split="train",
+                        weights_sha256=weights)
+        if rows_per_block:
+            epochs = StreamedEpochs(inputs.epoch_stores, inputs.manifests, expected, rows_per_block)
         else:
-            source = CachedEpochs(inputs.epoch_stores, inputs.manifests, expected)
-        conv_seconds = source.extraction_seconds
-        disk_bytes = sum(Path(path).stat().st_size for path in inputs.epoch_stores)
-    elif run.mode == "noaug":
-        expected = dict(expected_val, split="train", weights_sha256=weights)
-        source = ShuffledStore(inputs.noaug_store, expected, run.seed,
-                               rows_per_block if streaming else None)
-        conv_seconds = source.extraction_seconds
-        disk_bytes = Path(inputs.noaug_store).stat().st_size
+            epochs = CachedEpochs(inputs.epoch_stores, inputs.manifests, expected)
+        return FeatureSource(epochs, epochs.extraction_seconds, _bytes_on_disk(inputs.epoch_stores))
+    if run_mode.stored == "noaug":
+        expected = dict(config_provenance(settings.spec, None, settings.cache), split="train",
+                        weights_sha256=weights)
+        epochs = ShuffledStore(inputs.noaug_store, expected, run.seed, rows_per_block)
+        return FeatureSource(epochs, epochs.extraction_seconds, _bytes_on_disk([inputs.noaug_store]))
+    return FeatureSource(conv_on_the_fly(run_mode, run, inputs, settings, weights, inputs.val_store), None, 0)
+
+
+def conv_on_the_fly(run_mode: Mode, run: RunSpec, inputs: RunInputs, settings: RunSettings, weights: str,
+                    weights_from: str) -> ConvOnTheFly:
+    """Features computed every head epoch by the conv base, from the manifests' numbers (replay,
+    cast to the cache dtype like the stored ones) or from fresh numbers (onthefly, float32)."""
+    spec = settings.spec
+    model, preprocess = build_base(spec)
+    built = weights_sha256(model)
+    if built != weights:
+        raise ProvenanceError(
+            f"{weights_from}: provenance field 'weights_sha256' is {weights!r}, but the conv base "
+            f"built from the config has {built!r}"
+        )
+    pixels = open_pixels(settings.pixel_size or spec.image_size, spec.resize, inputs.pixel_store, inputs.index)
+    if run_mode.manifests == "cached":
+        manifest_for, dtype = replay_manifests(inputs.manifests), settings.cache.dtype
     else:
-        model, preprocess = build_base(spec)
-        built = weights_sha256(model)
-        if built != weights:
-            raise ProvenanceError(
-                f"{inputs.val_store}: provenance field 'weights_sha256' is {weights!r}, but the conv base "
-                f"built from the config has {built!r}"
-            )
-        feature_fn = feature_function(model, preprocess, spec.image_size)
-        pixels = open_pixels(pixel_size or spec.image_size, spec.resize, inputs.pixel_store, inputs.index)
-        if run.mode == "replay":
-            manifest_for = replay_manifests(inputs.manifests)
-            dtype = settings.dtype
-        else:
-            train_rows = index[index["split"] == "train"]
-            manifest_for = fresh_manifests(train_rows, aug, run.seed)
-            dtype = "float32"
-        source = ConvOnTheFly(manifest_for, pixels, feature_fn, spec.image_size, settings.batch_size,
-                              aug.resampling, dtype)
-    label = f"{run.mode} K={run.k} repeat {run.repeat}" if run.mode in ("cached", "replay") \
-        else f"{run.mode} repeat {run.repeat}"
-    model, metrics = train_head(source, n_train, feature_shape, len(names), val, head, run.seed, label)
-    if run.mode in ("replay", "onthefly"):
+        index = read_index(inputs.index)
+        manifest_for = fresh_manifests(index[index["split"] == "train"], settings.aug, run.seed)
+        dtype = "float32"
+    return ConvOnTheFly(manifest_for, pixels, feature_function(model, preprocess, spec.image_size),
+                        spec.image_size, settings.cache.batch_size, settings.aug.resampling, dtype)
+
+
+def _bytes_on_disk(paths) -> int:
+    return sum(Path(path).stat().st_size for path in paths)
+
+
+def run_summary(run: RunSpec, head: HeadConfig, metrics, source: FeatureSource, n_train: int, names: list,
+                weights: str, streamed: bool) -> dict:
+    """The summary record of a finished run: accuracies, seconds, disk, provenance."""
+    conv_seconds = source.conv_seconds
+    if conv_seconds is None:
         conv_seconds = float(metrics["conv_seconds"].sum())
     head_seconds = float((metrics["seconds"] - metrics["conv_seconds"]).sum())
-
-    with atomic_path(out_head, ".keras") as tmp:
-        model.save(tmp)
-    with atomic_path(out_metrics) as tmp:
-        metrics.to_csv(tmp, index=False, lineterminator="\n")
-    summary = {
+    return {
         "mode": run.mode,
         "k": run.k,
         "repeat": run.repeat,
@@ -131,18 +173,23 @@ def run_training(run: RunSpec, inputs: RunInputs, spec: BaseSpec, aug: AugmentCo
         "conv_seconds": conv_seconds,
         "head_seconds": head_seconds,
         "total_seconds": conv_seconds + head_seconds,
-        "disk_bytes": disk_bytes,
+        "disk_bytes": source.disk_bytes,
         "n_train": n_train,
         "classes": names,
         "weights_sha256": weights,
-        "features_from": "stream" if streaming else "memory",
+        "features_from": "stream" if streamed else "memory",
     }
-    with atomic_path(out_summary) as tmp:
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    return summary
 
 
-def plan_memory(run: RunSpec, inputs: RunInputs, val_attrs: dict, n_train: int, batch_size: int,
+def write_outputs(outputs: RunOutputs, model, metrics, summary: dict) -> None:
+    """Write a run's head, metrics and summary, each atomically."""
+    with atomic_path(outputs.head, ".keras") as tmp:
+        model.save(tmp)
+    write_csv(outputs.metrics, metrics)
+    write_json(outputs.summary, summary)
+
+
+def plan_memory(run_mode: Mode, inputs: RunInputs, val_attrs: dict, n_train: int, batch_size: int,
                 memory_budget_mb) -> tuple[bool, int]:
     """(stream?, rows per block): stream when the run's stored features exceed the budget.
 
@@ -152,7 +199,7 @@ def plan_memory(run: RunSpec, inputs: RunInputs, val_attrs: dict, n_train: int, 
     """
     budget = memory_budget_bytes(memory_budget_mb)
     per_row = row_bytes(val_attrs)
-    stored_epochs = {"cached": len(inputs.epoch_stores), "noaug": 1}.get(run.mode, 0)
+    stored_epochs = {"epochs": len(inputs.epoch_stores), "noaug": 1}.get(run_mode.stored, 0)
     needed = per_row * (stored_epochs * n_train + int(val_attrs["n_samples"]))
     rows = block_rows(per_row, batch_size, budget // 2)
     streaming = stored_epochs > 0 and needed > budget

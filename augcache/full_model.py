@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from augcache.atomic import atomic_path, write_text_atomic
+from augcache.atomic import atomic_path, write_csv, write_json
 from augcache.augment import IDENTITY_PARAMS, PARAM_COLUMNS
 from augcache.conv_base import BaseSpec, application, build_base
 from augcache.extract import augmented_batches
@@ -84,7 +84,7 @@ def export_full_model(spec: BaseSpec, head_path, classes: list[str], out_model, 
             model.export(str(tmp), format="tf_saved_model", verbose=False)
     meta = {"classes": classes, "image_size": list(spec.image_size), "resize": spec.resize,
             "pixel_size": list(pixel_size or spec.image_size)}
-    write_text_atomic(out_classes, json.dumps(meta, indent=2) + "\n")
+    write_json(out_classes, meta)
 
 
 def load_full_model(path):
@@ -156,7 +156,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     classes = args.classes or str(Path(args.model).with_name("classes.json"))
     table = predict_folder(args.model, classes, args.folder, args.batch_size)
-    write_text_atomic(args.out, table.to_csv(index=False, lineterminator="\n"))
+    write_csv(args.out, table)
     print(f"{len(table)} images classified -> {args.out}")
 
 

@@ -9,7 +9,7 @@ shortest round-trip form.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -125,9 +125,9 @@ def identity_manifest(samples: pd.DataFrame) -> pd.DataFrame:
 
 def write_manifest(table: pd.DataFrame, path) -> None:
     """Write a manifest atomically (floats in their shortest round-trip form)."""
-    from augcache.atomic import write_text_atomic
+    from augcache.atomic import write_csv
 
-    write_text_atomic(path, table.to_csv(index=False, lineterminator="\n"))
+    write_csv(path, table)
 
 
 def read_manifest(path) -> pd.DataFrame:

@@ -200,7 +200,8 @@ def index_with_pixel_store(source, val_fraction: float, seed: int, on_bad_image:
 
     A store that cannot fit on its disk fails before any image is decoded.
     """
-    from augcache.dataset import build_index, index_text, list_source
+    from augcache.atomic import csv_text
+    from augcache.dataset import build_index, list_source
     from augcache.images import decoder_versions, load_pixels
 
     size = tuple(int(s) for s in size)
@@ -214,7 +215,7 @@ def index_with_pixel_store(source, val_fraction: float, seed: int, on_bad_image:
             table, skipped = build_index(source, val_fraction, seed, on_bad_image, threads,
                                          decode=lambda path: load_pixels(path, size, resize),
                                          sink=writer.write, listing=listing)
-            writer.attrs_at_close["index_sha256"] = hashlib.sha256(index_text(table).encode()).hexdigest()
+            writer.attrs_at_close["index_sha256"] = hashlib.sha256(csv_text(table).encode()).hexdigest()
     except DiskFullError as err:
         raise DiskFullError(f"{err}; or set data.pixel_store: false to decode the images for every "
                             "epoch instead of keeping their pixels") from err

@@ -6,19 +6,16 @@ import base64
 import html
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from augcache.atomic import atomic_path, write_text_atomic
+from augcache.atomic import atomic_path, write_csv, write_text_atomic
+from augcache.modes import MODES
 
-MODE_TITLES = {
-    "cached": "cached (augmentation cache)",
-    "replay": "replay (on the fly, manifest numbers)",
-    "onthefly": "on the fly (fresh numbers every epoch)",
-    "noaug": "no augmentation",
-}
+MODE_TITLES = {name: m.title for name, m in MODES.items()}
 
 LIMITS = [
     "The conv base is frozen: only the dense head learns. Fine-tuning the base needs the images, not "
@@ -56,7 +53,7 @@ def mode_table(summaries: pd.DataFrame) -> pd.DataFrame:
         total = float(group["total_seconds"].mean())
         rows.append({
             "mode": mode,
-            "k": int(k) if mode in ("cached", "replay") else None,
+            "k": int(k) if MODES[mode].uses_k else None,
             "repeats": len(group),
             "final_val_accuracy_mean": float(group["final_val_accuracy"].mean()),
             "final_val_accuracy_sd": float(group["final_val_accuracy"].std(ddof=1)) if len(group) > 1 else 0.0,
@@ -71,13 +68,6 @@ def mode_table(summaries: pd.DataFrame) -> pd.DataFrame:
         })
     table = pd.DataFrame(rows).sort_values("_order").drop(columns="_order").reset_index(drop=True)
     return table
-
-
-def replay_difference(metrics: dict[str, pd.DataFrame], cached_run: str, replay_run: str) -> dict:
-    """Largest absolute difference per metric between the cached and the replay run."""
-    a, b = metrics[cached_run], metrics[replay_run]
-    return {col: float(np.abs(a[col].to_numpy() - b[col].to_numpy()).max())
-            for col in ("loss", "accuracy", "val_loss", "val_accuracy")}
 
 
 def _png(fig) -> str:
@@ -98,7 +88,7 @@ def curves_figure(summaries: pd.DataFrame, metrics: dict[str, pd.DataFrame], k_m
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for mode in MODE_TITLES:
         runs = summaries[(summaries["mode"] == mode) & (summaries["repeat"] == 0)
-                         & ((summaries["k"] == k_main) | ~summaries["mode"].isin(["cached", "replay"]))]
+                         & ((summaries["k"] == k_main) | ~summaries["mode"].map(lambda m: MODES[m].uses_k))]
         if runs.empty:
             continue
         curves = [metrics[r] for r in runs["run"]]
@@ -193,44 +183,7 @@ def _skipped_html(skipped: pd.DataFrame | None) -> str:
             f'<table id="skipped"><tr><th>path</th><th>reason</th></tr>{rows}</table>')
 
 
-def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=None, out_curves=None,
-                 out_sweep=None, skipped: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Write the HTML report (and optionally the table as CSV and the plots as PNG); return the table."""
-    summaries, metrics = load_runs(run_dirs)
-    table = mode_table(summaries)
-    k_main = int(config["cache"]["epochs"])
-    curves_png = _png(curves_figure(summaries, metrics, k_main))
-    sweep_png = _png(sweep_figure(table))
-    for path, png in ((out_curves, curves_png), (out_sweep, sweep_png)):
-        if path:
-            with atomic_path(path) as tmp:
-                tmp.write_bytes(base64.b64decode(png))
-    if out_table:
-        write_text_atomic(out_table, table.to_csv(index=False, lineterminator="\n"))
-
-    cached_main = summaries[(summaries["mode"] == "cached") & (summaries["k"] == k_main) & (summaries["repeat"] == 0)]
-    replay_main = summaries[(summaries["mode"] == "replay") & (summaries["k"] == k_main)]
-    if len(cached_main) and len(replay_main):
-        diff = replay_difference(metrics, cached_main["run"].iloc[0], replay_main["run"].iloc[0])
-        largest = max(diff.values())
-        verdict = "reproduces" if largest <= 1e-3 else "does NOT reproduce"
-        replay_html = (
-            f"<p>The replay run (conv base on the fly, with the manifest's numbers, cast to "
-            f"{html.escape(config['cache']['dtype'])}) <b>{verdict}</b> the cached run (K={k_main}, repeat 0): "
-            f"largest difference over {len(metrics[cached_main['run'].iloc[0]])} head epochs "
-            f'<span id="replay-max-diff">{largest:.3g}</span>.</p><ul>'
-            + "".join(f"<li>{html.escape(k)}: {v:.3g}</li>" for k, v in diff.items()) + "</ul>"
-        )
-    else:
-        replay_html = "<p>No replay run in <code>train.modes</code>.</p>"
-
-    first = summaries.iloc[0]
-    bytes_per = store_attrs.get("bytes_per_sample_epoch", "?")
-    provenance = {k: store_attrs[k] for k in sorted(store_attrs)
-                  if k.endswith("_version") or k in ("weights_sha256", "weights_file_sha256",
-                                                     "base_architecture", "base_weights", "dtype")}
-    config_text = json.dumps(config, indent=2, sort_keys=True, default=str)
-    page = f"""<!DOCTYPE html>
+PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>augcache report</title>
 <style>
 body {{ font-family: sans-serif; max-width: 1150px; margin: 2em auto; color: #222; }}
@@ -241,30 +194,115 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 0.8em; }}
 img {{ max-width: 100%; }}
 </style></head><body>
 <h1>augcache report</h1>
-<p>{int(first['n_train'])} training images, classes {html.escape(', '.join(first['classes']))};
-head trained for {int(first['head_epochs'])} epochs in every mode, with the same head, optimizer and seeds.
-Cached features: {bytes_per} bytes per sample-epoch ({html.escape(str(store_attrs.get('dtype', '')))}).</p>
+<p>{n_train} training images, classes {classes};
+head trained for {head_epochs} epochs in every mode, with the same head, optimizer and seeds.
+Cached features: {bytes_per} bytes per sample-epoch ({dtype}).</p>
 <h2>Modes</h2>
 <p>Mean ± standard deviation over repeats (each repeat uses seed + r for the manifests and the head).
 Conv-base seconds: extraction of the cached epochs (cached, no augmentation) or the base run inside
 training (on the fly, replay); validation features are extracted once for all modes and not counted.
 Speedup: total seconds of on the fly divided by the mode's.</p>
-{_table_html(table)}
+{table}
 <h2>Learning curves</h2>
 <img alt="learning curves" src="data:image/png;base64,{curves_png}">
 <h2>Accuracy, disk and time against K</h2>
 <img alt="K sweep" src="data:image/png;base64,{sweep_png}">
 <h2>Replay check</h2>
-{replay_html}
+{replay}
 <h2>Data left out</h2>
-{_skipped_html(skipped)}
+{skipped}
 <h2>Limits of the method</h2>
-<ul>{''.join(f'<li>{html.escape(text)}</li>' for text in LIMITS)}</ul>
+<ul>{limits}</ul>
 <h2>Provenance</h2>
-<pre>{html.escape(json.dumps(provenance, indent=2, default=str))}</pre>
+<pre>{provenance}</pre>
 <h3>Configuration</h3>
-<pre>{html.escape(config_text)}</pre>
+<pre>{config}</pre>
 </body></html>
 """
+
+# The largest difference of any metric, in any head epoch, between the replay run and the cached
+# run it replays for which the replay still counts as reproducing it. Both train on the same stored
+# numbers, so only float reassociation separates them.
+REPLAY_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class ReplayVerdict:
+    """Does the replay run reproduce the cached run? differences: largest per metric."""
+
+    differences: dict
+    tolerance: float = REPLAY_TOLERANCE
+
+    @property
+    def largest(self) -> float:
+        return max(self.differences.values())
+
+    @property
+    def reproduces(self) -> bool:
+        return self.largest <= self.tolerance
+
+
+def replay_verdict(cached: pd.DataFrame, replay: pd.DataFrame, tolerance: float = REPLAY_TOLERANCE) -> ReplayVerdict:
+    """Compare the metrics (one row per head epoch) of a cached run and of its replay."""
+    return ReplayVerdict({col: float(np.abs(cached[col].to_numpy() - replay[col].to_numpy()).max())
+                          for col in ("loss", "accuracy", "val_loss", "val_accuracy")}, tolerance)
+
+
+def _replay_html(summaries: pd.DataFrame, metrics: dict, k_main: int, dtype: str) -> str:
+    def main_run(mode):
+        runs = summaries[(summaries["mode"] == mode) & (summaries["k"] == k_main) & (summaries["repeat"] == 0)]
+        return runs["run"].iloc[0] if len(runs) else None
+
+    cached_run, replay_run = main_run("cached"), main_run("replay")
+    if cached_run is None or replay_run is None:
+        return "<p>No replay run in <code>train.modes</code>.</p>"
+    verdict = replay_verdict(metrics[cached_run], metrics[replay_run])
+    word = "reproduces" if verdict.reproduces else "does NOT reproduce"
+    return (
+        f"<p>The replay run (conv base on the fly, with the manifest's numbers, cast to "
+        f"{html.escape(dtype)}) <b>{word}</b> the cached run (K={k_main}, repeat 0): "
+        f"largest difference over {len(metrics[cached_run])} head epochs "
+        f'<span id="replay-max-diff">{verdict.largest:.3g}</span> (tolerance {verdict.tolerance:g}).</p><ul>'
+        + "".join(f"<li>{html.escape(k)}: {v:.3g}</li>" for k, v in verdict.differences.items()) + "</ul>"
+    )
+
+
+def _write_png(path, png: str) -> None:
+    if path:
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(base64.b64decode(png))
+
+
+def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=None, out_curves=None,
+                 out_sweep=None, skipped: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Write the HTML report (and optionally the table as CSV and the plots as PNG); return the table."""
+    summaries, metrics = load_runs(run_dirs)
+    table = mode_table(summaries)
+    k_main = int(config["cache"]["epochs"])
+    curves_png = _png(curves_figure(summaries, metrics, k_main))
+    sweep_png = _png(sweep_figure(table))
+    _write_png(out_curves, curves_png)
+    _write_png(out_sweep, sweep_png)
+    if out_table:
+        write_csv(out_table, table)
+    first = summaries.iloc[0]
+    provenance = {k: store_attrs[k] for k in sorted(store_attrs)
+                  if k.endswith("_version") or k in ("weights_sha256", "weights_file_sha256",
+                                                     "base_architecture", "base_weights", "dtype")}
+    page = PAGE.format(
+        n_train=int(first["n_train"]),
+        classes=html.escape(", ".join(first["classes"])),
+        head_epochs=int(first["head_epochs"]),
+        bytes_per=store_attrs.get("bytes_per_sample_epoch", "?"),
+        dtype=html.escape(str(store_attrs.get("dtype", ""))),
+        table=_table_html(table),
+        curves_png=curves_png,
+        sweep_png=sweep_png,
+        replay=_replay_html(summaries, metrics, k_main, config["cache"]["dtype"]),
+        skipped=_skipped_html(skipped),
+        limits="".join(f"<li>{html.escape(text)}</li>" for text in LIMITS),
+        provenance=html.escape(json.dumps(provenance, indent=2, default=str)),
+        config=html.escape(json.dumps(config, indent=2, sort_keys=True, default=str)),
+    )
     write_text_atomic(out_html, page)
     return table

@@ -8,21 +8,22 @@ killed writer leaves at most a ``.tmp`` file that no reader opens.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import logging
 import os
 import re
-import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from augcache.atomic import atomic_path
+from augcache.atomic import Replacement, atomic_path
 from augcache.provenance import ProvenanceError, check_fields, sha256_file
+from augcache.reservation import DiskFullError, check_room, disk_full, is_disk_full, mib, reserve, trim
+
+__all__ = ["DiskFullError", "mib"]  # re-exported: the stores' disk errors and sizes
 
 FORMAT = "augcache-features/1"
 # Fields that differ between the epochs of one cache; every other field must agree.
@@ -41,26 +42,6 @@ RECOMPUTE = "delete it and rerun the workflow to compute it again"
 
 class StoreError(ProvenanceError):
     """A store is unreadable, damaged or unfinished, or not a feature store at all."""
-
-
-class DiskFullError(OSError):
-    """A store did not fit on its disk; nothing of it was left behind."""
-
-    def __init__(self, message: str):
-        super().__init__(errno.ENOSPC, message)
-
-    def __str__(self) -> str:
-        return self.strerror
-
-
-def is_disk_full(err: BaseException) -> bool:
-    """Whether an error (h5py's included, which may only say it in the message) is ENOSPC."""
-    return getattr(err, "errno", None) == errno.ENOSPC or "errno = 28" in str(err) \
-        or "No space left on device" in str(err)
-
-
-def mib(n: float) -> str:
-    return f"{n / 2**20:.1f} MiB"
 
 
 def _damage(path, err: OSError) -> StoreError:
@@ -102,16 +83,17 @@ class StoreWriter:
 
     def __init__(self, path, n: int, attrs: dict):
         self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         self.n = n
         self.attrs = dict(attrs)
         self.written = 0
         self.attrs_at_close: dict = {}
         self.closing = False
+        self.file = None
+        self.replacement = None
 
-    def _remove_stale(self) -> None:
+    def _remove_stale(self, own) -> None:
         for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
-            if stale != self.tmp:
+            if stale != own:
                 log.info("removing %s, left by a writer that did not finish", stale)
                 stale.unlink(missing_ok=True)
 
@@ -127,56 +109,36 @@ class StoreWriter:
     def _write_rows(self, start: int, stop: int, *columns) -> None:
         raise NotImplementedError
 
-    def _disk_full(self, what: str) -> DiskFullError:
-        free = shutil.disk_usage(self.path.parent).free
-        return DiskFullError(
-            f"{self.path}: disk full: {what}; {mib(free)} free on {self.path.parent}. Free space (or "
-            f"move results/ to a larger disk) and rerun"
-        )
-
-    def _no_room(self, needed: int) -> DiskFullError:
-        return self._disk_full(f"the store needs up to {mib(needed)}, nothing was written")
-
-    def _reserve(self, needed: int) -> None:
-        """Allocate the file's largest size now, so the disk cannot fill up under HDF5 later (an
-        HDF5 file that fails a write cannot be closed cleanly)."""
-        self.file.flush()
-        fd = os.open(self.tmp, os.O_RDWR)
-        try:
-            _allocate(fd, needed)
-        except OSError as err:
-            if err.errno == errno.ENOSPC:
-                raise self._no_room(needed) from err
-            log.debug("%s: space not reserved (%s)", self.tmp, err)
-        finally:
-            os.close(fd)
+    @property
+    def tmp(self):
+        return self.replacement.tmp
 
     def _full_while_writing(self) -> DiskFullError:
-        return self._disk_full(f"after {self.written} of {self.n} rows, the partial file was removed")
+        return disk_full(self.path, f"after {self.written} of {self.n} rows, the partial file was removed")
 
     def _discard(self) -> None:
         """Close (ignoring the errors of a broken file) and remove the temporary file."""
         try:
             # closing again after a failed close crashes HDF5
-            if self.file.id.valid and not self.closing:
+            if self.file is not None and self.file.id.valid and not self.closing:
                 self.file.close()
         except Exception as err:  # the file is being thrown away
             log.debug("closing %s: %s", self.tmp, err)
-        self.tmp.unlink(missing_ok=True)
+        self.replacement.discard()
 
     def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._remove_stale()
+        self.replacement = Replacement(self.path)
+        self._remove_stale(self.tmp)
         needed = self._size_bound()
-        if needed > shutil.disk_usage(self.path.parent).free:
-            raise self._no_room(needed)
-        self.file = h5py.File(self.tmp, "w")
+        check_room(self.path, needed)
         try:
+            self.file = h5py.File(self.tmp, "w")
             self._create()
             for key, value in self.attrs.items():
                 self.file.attrs[key] = value
             self._describe()
-            self._reserve(needed)
+            self.file.flush()
+            reserve(self.tmp, needed)
         except BaseException:
             self._discard()
             raise
@@ -211,8 +173,8 @@ class StoreWriter:
             self.file.attrs["complete"] = True
             self.closing = True
             self.file.close()
-            _trim(self.tmp)
-            os.replace(self.tmp, self.path)
+            trim(self.tmp)
+            self.replacement.commit()
         except BaseException as err:
             self._discard()
             if is_disk_full(err):
@@ -288,44 +250,6 @@ class FeatureWriter(StoreWriter):
     def _discard(self) -> None:
         self.features = self.labels = self.sample_ids = None
         super()._discard()
-
-
-def _allocate(fd: int, size: int) -> None:
-    """Allocate `size` bytes of disk to a file with Linux fallocate(2), which fails with
-    EOPNOTSUPP where the filesystem cannot (glibc's posix_fallocate would instead write every
-    block, slowly, on such filesystems)."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if not hasattr(libc, "fallocate"):
-        os.posix_fallocate(fd, 0, size)
-        return
-    if libc.fallocate(ctypes.c_int(fd), ctypes.c_int(0), ctypes.c_int64(0), ctypes.c_int64(size)) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code))
-
-
-def _stored_eof(path) -> int | None:
-    """The end-of-file address in an HDF5 superblock at offset 0, or None if not understood."""
-    with open(path, "rb") as handle:
-        head = handle.read(64)
-    if head[:8] != b"\x89HDF\r\n\x1a\n":
-        return None
-    version = head[8]
-    if version in (2, 3):
-        size, at = head[9], 12 + 2 * head[9]
-    elif version in (0, 1):
-        size, at = head[13], 24 + 4 * version + 2 * head[13]
-    else:
-        return None
-    return int.from_bytes(head[at:at + size], "little")
-
-
-def _trim(path) -> None:
-    """Give back the reserved space the closed HDF5 file did not use."""
-    eof = _stored_eof(path)
-    if eof is not None and 0 < eof < os.path.getsize(path):
-        os.truncate(path, eof)
 
 
 def _attr(value):
@@ -404,6 +328,23 @@ def check_store(path, expected: dict) -> dict:
     return attrs
 
 
+def check_parts(paths, varying: tuple, fields_of) -> tuple[dict, list[dict]]:
+    """(shared fields, attributes of each store) of the stores one merge reads, each checked the
+    same way: every field outside `varying` equal to the first store's, no field the first lacks,
+    and the fields ``fields_of(i, attrs of the stores before)`` expects of store i."""
+    first = read_attrs(paths[0])
+    shared = {k: v for k, v in first.items() if k not in varying}
+    parts = []
+    for i, path in enumerate(paths):
+        attrs = first if i == 0 else read_attrs(path)
+        foreign = [key for key in attrs if key not in shared and key not in varying]
+        if foreign:
+            raise ProvenanceError(f"{path}: provenance field '{foreign[0]}' is not in {paths[0]}")
+        check_fields(path, attrs, dict(shared, **fields_of(i, parts)))
+        parts.append(attrs)
+    return shared, parts
+
+
 def merge_shards(shard_paths, out_path, block_rows: int = 4096) -> dict:
     """One epoch store from the stores of its shards, checked to be the same epoch's consecutive rows.
 
@@ -414,19 +355,15 @@ def merge_shards(shard_paths, out_path, block_rows: int = 4096) -> dict:
     shard_paths = [Path(p) for p in shard_paths]
     if not shard_paths:
         raise ValueError("merge_shards needs at least one shard store")
-    first = read_attrs(shard_paths[0])
-    shared = {k: v for k, v in first.items() if k not in PER_SHARD_FIELDS}
-    seconds = 0.0
-    row = 0
-    for shard, path in enumerate(shard_paths):
-        attrs = read_attrs(path)
-        for key in attrs:
-            if key not in shared and key not in PER_SHARD_FIELDS:
-                raise ProvenanceError(f"{path}: provenance field '{key}' is not in {shard_paths[0]}")
-        check_fields(path, attrs, dict(shared, shard=shard, shards=len(shard_paths), row_start=row))
-        row = int(attrs["row_stop"])
-        seconds += float(attrs.get("seconds", 0.0))
-    n = row
+
+    def shard_fields(i, checked):
+        row_start = int(checked[-1]["row_stop"]) if checked else 0
+        return {"shard": i, "shards": len(shard_paths), "row_start": row_start}
+
+    shared, parts = check_parts(shard_paths, PER_SHARD_FIELDS, shard_fields)
+    first = parts[0]
+    seconds = sum(float(attrs.get("seconds", 0.0)) for attrs in parts)
+    n = int(parts[-1]["row_stop"])
     attrs = {k: v for k, v in shared.items() if k not in SHARD_FIELDS + ("format", "complete", "dtype",
                                                                           "n_samples", "feature_shape")}
     feature_shape = tuple(json.loads(first["feature_shape"]))
@@ -462,26 +399,16 @@ def merge_epochs(epoch_paths, manifest_paths, out_path) -> dict:
     manifest_paths = list(manifest_paths)
     if len(manifest_paths) != len(epoch_paths):
         raise ValueError(f"{out_path}: {len(epoch_paths)} epoch stores but {len(manifest_paths)} manifests")
-    first = read_attrs(epoch_paths[0])
-    shared = {k: v for k, v in first.items() if k not in PER_EPOCH_FIELDS}
     manifest_hashes = [sha256_file(m) for m in manifest_paths]
-    seconds = 0.0
-    features_hashes = []
-    for epoch, (path, manifest_hash) in enumerate(zip(epoch_paths, manifest_hashes, strict=True)):
-        attrs = read_attrs(path)
-        features_hashes.append(attrs.get("features_sha256"))
-        expected = dict(shared, epoch=epoch, manifest_sha256=manifest_hash)
-        if path != epoch_paths[0]:
-            for key in attrs:
-                if key not in expected and key not in PER_EPOCH_FIELDS:
-                    raise ProvenanceError(f"{path}: provenance field '{key}' is not in {epoch_paths[0]}")
-        check_fields(path, attrs, expected)
-        if attrs["n_samples"] != first["n_samples"]:
-            raise ProvenanceError(
-                f"{path}: provenance field 'n_samples' is {attrs['n_samples']}, "
-                f"but {epoch_paths[0]} has {first['n_samples']}"
-            )
-        seconds += float(attrs.get("seconds", 0.0))
+
+    def epoch_fields(epoch, checked):
+        same_rows = {"n_samples": checked[0]["n_samples"]} if checked else {}
+        return {"epoch": epoch, "manifest_sha256": manifest_hashes[epoch], **same_rows}
+
+    shared, parts = check_parts(epoch_paths, PER_EPOCH_FIELDS, epoch_fields)
+    first = parts[0]
+    seconds = sum(float(attrs.get("seconds", 0.0)) for attrs in parts)
+    features_hashes = [attrs.get("features_sha256") for attrs in parts]
 
     n = first["n_samples"]
     k = len(epoch_paths)

@@ -5,10 +5,10 @@ from augcache.job import start_job
 
 start_job(snakemake)
 
-from augcache.atomic import write_text_atomic
+from augcache.atomic import write_csv
 from augcache.full_model import predict_folder
 
 table = predict_folder(snakemake.input.model, snakemake.input.classes, snakemake.params.dir,
                        snakemake.params.batch_size)
-write_text_atomic(snakemake.output[0], table.to_csv(index=False, lineterminator="\n"))
+write_csv(snakemake.output[0], table)
 print(table["label"].value_counts().to_string())

@@ -7,34 +7,34 @@ start_job(snakemake)
 
 from augcache.cache import CacheSettings
 from augcache.conv_base import BaseSpec
-from augcache.experiment import RunInputs, RunSpec, run_training
+from augcache.experiment import RunInputs, RunOutputs, RunSettings, RunSpec, run_training
 from augcache.head import HeadConfig
 from augcache.manifest import AugmentConfig
 
-wildcards = snakemake.wildcards
+params, inputs = snakemake.params, snakemake.input
 run_training(
     RunSpec(
-        mode=snakemake.params.mode,
-        k=int(wildcards.get("k", 0)),
-        repeat=int(wildcards.r),
-        seed=int(snakemake.params.seed),
+        mode=params.mode,
+        k=int(snakemake.wildcards.get("k", 0)),
+        repeat=int(snakemake.wildcards.r),
+        seed=int(params.seed),
     ),
     RunInputs(
-        index=snakemake.input.index,
-        val_store=snakemake.input.val,
-        epoch_stores=tuple(snakemake.input.get("stores", ())),
-        manifests=tuple(snakemake.input.get("manifests", ())),
-        noaug_store=snakemake.input.get("noaug"),
-        pixel_store=snakemake.input.get("pixels"),
+        index=inputs.index,
+        val_store=inputs.val,
+        epoch_stores=tuple(inputs.get("stores", ())),
+        manifests=tuple(inputs.get("manifests", ())),
+        noaug_store=inputs.get("noaug"),
+        pixel_store=inputs.get("pixels"),
     ),
-    spec=BaseSpec.from_config(snakemake.params.base),
-    aug=AugmentConfig.from_config(snakemake.params.get("augment", {})),
-    settings=CacheSettings(threads=snakemake.threads, **snakemake.params.cache),
-    head=HeadConfig.from_config(snakemake.params.head),
-    out_head=snakemake.output.head,
-    out_metrics=snakemake.output.metrics,
-    out_summary=snakemake.output.summary,
-    # read from the config, not params: the budget changes how features are read, not the results
-    memory_budget_mb=snakemake.config["train"]["memory_budget_mb"],
-    pixel_size=snakemake.params.get("pixel_size"),
+    RunSettings(
+        spec=BaseSpec.from_config(params.base),
+        aug=AugmentConfig.from_config(params.get("augment", {})),
+        cache=CacheSettings(threads=snakemake.threads, **params.cache),
+        head=HeadConfig.from_config(params.head),
+        # read from the config, not params: the budget changes how features are read, not the results
+        memory_budget_mb=snakemake.config["train"]["memory_budget_mb"],
+        pixel_size=params.get("pixel_size"),
+    ),
+    RunOutputs(**{name: snakemake.output[name] for name in ("head", "metrics", "summary")}),
 )

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from augcache.dataset import build_index, index_text, read_index
+from augcache.atomic import csv_text
+from augcache.dataset import build_index, read_index
 from augcache.images import decode_file, load_pixels, resize_pixels
 from augcache.pixels import PixelStore, PixelWriter, index_with_pixel_store, open_pixels
 from augcache.provenance import ProvenanceError
@@ -123,7 +124,7 @@ def test_index_step_decodes_once_into_the_store(tmp_path):
     plain, _ = build_index(root, 0.34, 0, "skip", threads=2)
     pd.testing.assert_frame_equal(table, plain)
     assert skipped["path"].tolist() == [str(root / "circle" / "broken.png")]
-    index_path.write_text(index_text(table))
+    index_path.write_text(csv_text(table))
     store = PixelStore(tmp_path / "p1.h5", index=index_path, size=(16, 16), resize="crop")
     assert store.attrs["index_sha256"] == hashlib.sha256(index_path.read_bytes()).hexdigest()
     stored = np.concatenate(list(store.batches(np.arange(len(table)), 4)))
@@ -137,7 +138,7 @@ def test_index_step_decodes_once_into_the_store(tmp_path):
 def test_decoded_and_stored_pixels_give_the_same_batches(tmp_path):
     root = make_image_folder(tmp_path / "data", {"circle": 3, "square": 2}, size=24)
     table, _ = index_with_pixel_store(root, 0.4, 0, "error", 2, tmp_path / "pixels.h5", (16, 16), "pad")
-    (tmp_path / "index.csv").write_text(index_text(table))
+    (tmp_path / "index.csv").write_text(csv_text(table))
     order = table.iloc[[3, 0, 4, 1]]
     stored = open_pixels((16, 16), "pad", tmp_path / "pixels.h5", tmp_path / "index.csv")
     decoded = open_pixels((16, 16), "pad")
@@ -206,7 +207,7 @@ def test_a_foreign_pixel_store_is_refused_by_the_extraction(pixel_runs, tmp_path
     config, flow, _ = pixel_runs
     index = read_index(flow.path("results/dataset/index.csv"))
     other = tmp_path / "index.csv"
-    other.write_text(index_text(index.iloc[1:]))
+    other.write_text(csv_text(index.iloc[1:]))
     with pytest.raises(ProvenanceError, match="pixels.h5: provenance field 'index_sha256'"):
         open_pixels(config["data"]["image_size"], "stretch", flow.path("results/dataset/pixels.h5"), other)
 
@@ -238,7 +239,7 @@ def test_pixel_shards_must_be_consecutive_rows_of_one_index(tmp_path):
     root = make_image_folder(tmp_path / "data", {"circle": 3, "square": 2}, size=20)
     table, _ = build_index(root, 0.4, 0)
     index = tmp_path / "index.csv"
-    index.write_text(index_text(table))
+    index.write_text(csv_text(table))
     for shard in range(2):
         decode_shard(index, tmp_path / f"{shard}.h5", (16, 16), "stretch", 2, shard, 2)
     merged = merge_pixel_shards([tmp_path / "0.h5", tmp_path / "1.h5"], tmp_path / "pixels.h5")

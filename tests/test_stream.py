@@ -90,7 +90,7 @@ def test_the_tightest_cgroup_limit_caps_the_available_memory(tmp_path):
 def run_with_budget(config, flow, tmp_path, mode, run_dir, budget):
     from augcache.cache import CacheSettings
     from augcache.conv_base import BaseSpec
-    from augcache.experiment import RunInputs, RunSpec, run_training
+    from augcache.experiment import RunInputs, RunOutputs, RunSettings, RunSpec, run_training
     from augcache.head import HeadConfig
     from augcache.manifest import AugmentConfig
 
@@ -106,13 +106,15 @@ def run_with_budget(config, flow, tmp_path, mode, run_dir, budget):
             manifests=tuple(flow.path(f"results/manifest/epoch_{e}.csv") for e in range(k)),
             noaug_store=flow.path("results/features/train_noaug.h5"),
         ),
-        spec=BaseSpec.from_config({**config["conv_base"], "image_size": config["data"]["image_size"],
-                                   "seed": config["seed"]}),
-        aug=AugmentConfig.from_config(config["augment"]),
-        settings=CacheSettings(dtype=config["cache"]["dtype"], batch_size=config["cache"]["batch_size"]),
-        head=HeadConfig.from_config(config["head"]),
-        out_head=out / "head.keras", out_metrics=out / "metrics.csv", out_summary=out / "summary.json",
-        memory_budget_mb=budget,
+        RunSettings(
+            spec=BaseSpec.from_config({**config["conv_base"], "image_size": config["data"]["image_size"],
+                                       "seed": config["seed"]}),
+            aug=AugmentConfig.from_config(config["augment"]),
+            cache=CacheSettings(dtype=config["cache"]["dtype"], batch_size=config["cache"]["batch_size"]),
+            head=HeadConfig.from_config(config["head"]),
+            memory_budget_mb=budget,
+        ),
+        RunOutputs(head=out / "head.keras", metrics=out / "metrics.csv", summary=out / "summary.json"),
     )
     return pd.read_csv(out / "metrics.csv"), json.loads((out / "summary.json").read_text())
 

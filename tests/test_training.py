@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from augcache.provenance import ProvenanceError
+from augcache.report import REPLAY_TOLERANCE, replay_verdict
 from augcache.train import CachedEpochs, EpochStream
 from conftest import SIZE, Workflow, full_config
 from test_workflow import scheduled_jobs
@@ -24,10 +25,23 @@ def test_replay_reproduces_the_cached_run_epoch_by_epoch(full_run):
     assert len(cached) == 4
     for column in ("loss", "accuracy", "val_loss", "val_accuracy"):
         np.testing.assert_allclose(replay[column], cached[column], rtol=1e-5, atol=1e-6)
+    verdict = replay_verdict(cached, replay)
+    assert verdict.largest <= 1e-5
+    assert verdict.reproduces
     report = flow.path("results/report/report.html").read_text()
-    largest = float(re.search(r'id="replay-max-diff">([^<]+)<', report).group(1))
-    assert largest <= 1e-5
+    assert float(re.search(r'id="replay-max-diff">([^<]+)<', report).group(1)) == float(f"{verdict.largest:.3g}")
     assert "<b>reproduces</b>" in report
+
+
+def test_replay_verdict_refuses_a_difference_beyond_its_tolerance():
+    cached = pd.DataFrame({"loss": [1.0, 0.5], "accuracy": [0.5, 0.7], "val_loss": [1.1, 0.6],
+                           "val_accuracy": [0.4, 0.6]})
+    replay = cached.copy()
+    assert replay_verdict(cached, replay).reproduces
+    replay.loc[1, "val_accuracy"] += 2 * REPLAY_TOLERANCE
+    verdict = replay_verdict(cached, replay)
+    assert not verdict.reproduces
+    assert verdict.differences["val_accuracy"] == pytest.approx(2 * REPLAY_TOLERANCE)
 
 
 def test_each_mode_feeds_other_features(full_run):

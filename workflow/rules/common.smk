@@ -5,6 +5,9 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from augcache.conv_base import BaseSpec
+from augcache.modes import MODES, RUN_FILES
+
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
 # --sdm conda environments: the CPU build of TensorFlow for every rule, and the CUDA build for the
@@ -28,7 +31,6 @@ SHARD_STORE = "results/{rep}features/train/epoch_{epoch}/shard_{shard}.h5"
 TRAIN_STORE = "results/features/train.h5"
 VAL_STORE = "results/features/val.h5"
 NOAUG_STORE = "results/features/train_noaug.h5"
-RUN_DIR = "results/train/{mode}/{run}"
 MODEL = "results/model/model.keras"
 MODEL_CLASSES = "results/model/classes.json"
 SAVED_MODEL = "results/model/saved_model"
@@ -68,21 +70,11 @@ def _check_config():
         raise ValueError(f"data.csv: file {config['data']['csv']!r} does not exist")
     if not USE_CSV and not USE_DEMO_DATA and not Path(data_dir).is_dir():
         raise ValueError(f"data.dir: folder {data_dir!r} does not exist")
-    base = config["conv_base"]
-    if (
-        base["architecture"].endswith(".keras")
-        and not Path(base["architecture"]).is_file()
-    ):
-        raise ValueError(
-            f"conv_base.architecture: model file {base['architecture']!r} does not exist"
-        )
-    if (
-        base["weights"] not in (None, "imagenet")
-        and not Path(base["weights"]).is_file()
-    ):
-        raise ValueError(
-            f"conv_base.weights: weights file {base['weights']!r} does not exist"
-        )
+    user_base = BaseSpec.from_config({**config["conv_base"], "image_size": [1, 1]})
+    for key, path in user_base.files.items():
+        kind = "model" if key == "conv_base.architecture" else "weights"
+        if not Path(path).is_file():
+            raise ValueError(f"{key}: {kind} file {path!r} does not exist")
     for key in ("zoom_range", "brightness_range"):
         value = config["augment"][key]
         if isinstance(value, list) and value[0] > value[1]:
@@ -128,15 +120,43 @@ def repeats():
 
 
 def run_dirs():
-    """Output folder of every training run the config asks for."""
+    """Output folder of every training run the config asks for: cached runs for every K and
+    repeat, one replay of the main cached run, and every repeat of the modes without K.
+    """
     modes = config["train"]["modes"]
-    dirs = [f"results/train/cached/k{k}_r{r}" for k in k_values() for r in repeats()]
+    dirs = [MODES["cached"].run_dir(k, r) for k in k_values() for r in repeats()]
     if "replay" in modes:
-        dirs.append(f"results/train/replay/k{config['cache']['epochs']}_r0")
+        dirs.append(MODES["replay"].run_dir(config["cache"]["epochs"], 0))
     for mode in ("onthefly", "noaug"):
         if mode in modes:
-            dirs += [f"results/train/{mode}/r{r}" for r in repeats()]
+            dirs += [MODES[mode].run_dir(0, r) for r in repeats()]
     return dirs
+
+
+def run_outputs(mode):
+    """A training job's named outputs: the files of its run folder."""
+    return multiext(f"{MODES[mode].run_folder}/", **RUN_FILES)
+
+
+def run_log(mode):
+    return f"{LOGS}/{MODES[mode].run_folder.removeprefix('results/')}.log"
+
+
+def train_params(mode):
+    """What a training job's results depend on: its mode, seed, head and base, and for modes
+    that augment or run the base, the augmentation and the pixel size."""
+    params = {
+        "mode": mode,
+        "seed": run_seed,
+        "head": config["head"],
+        "base": base_params(),
+        "cache": cache_params(),
+    }
+    if MODES[mode].manifests:
+        params["augment"] = config["augment"]
+    if MODES[mode].runs_base:
+        params["pixel_size"] = PIXEL_SIZE
+    return params
 
 
 def run_files(name):
@@ -246,18 +266,9 @@ def pixel_input(wildcards):
 
 
 def base_files(wildcards):
-    """Files the conv base is made from, so that replacing one rebuilds it."""
-    base = config["conv_base"]
-    if USE_DEMO_BASE:
-        return [DEMO_BASE]
-    files = []
-    if base["architecture"].endswith(".keras"):
-        files.append(base["architecture"])
-    if base["weights"] not in (None, "imagenet"):
-        files.append(base["weights"])
-    if FETCH_WEIGHTS:
-        files.append(FETCHED_WEIGHTS)
-    return files
+    """Files the conv base is made from (the demo base and fetched weights included), so that
+    replacing one rebuilds it."""
+    return list(BaseSpec.from_config(base_params()).files.values())
 
 
 def base_input(wildcards):
@@ -304,3 +315,13 @@ def train_mem_mb(wildcards, input):
 def cache_params():
     cache = config["cache"]
     return {k: cache[k] for k in ("dtype", "compression", "batch_size")}
+
+
+def extract_params(**extra):
+    """What an extraction job's features depend on (plus extra, e.g. its split)."""
+    return {
+        "base": base_params(),
+        "cache": cache_params(),
+        "pixel_size": PIXEL_SIZE,
+        **extra,
+    }

@@ -5,23 +5,16 @@ rule train_cached:
         val=VAL_STORE,
         index=INDEX,
     output:
-        head="results/train/cached/k{k}_r{r}/head.keras",
-        metrics="results/train/cached/k{k}_r{r}/metrics.csv",
-        summary="results/train/cached/k{k}_r{r}/summary.json",
+        run_outputs("cached"),
     log:
-        f"{LOGS}/train/cached/k{{k}}_r{{r}}.log",
+        run_log("cached"),
     conda:
         ENV
     threads: 2
     resources:
         mem_mb=train_mem_mb,
     params:
-        mode="cached",
-        seed=run_seed,
-        head=config["head"],
-        base=base_params(),
-        augment=config["augment"],
-        cache=cache_params(),
+        **train_params("cached"),
     script:
         "../../scripts/train_head.py"
 
@@ -33,24 +26,16 @@ rule train_replay:
         val=VAL_STORE,
         base=base_input,
     output:
-        head="results/train/replay/k{k}_r{r}/head.keras",
-        metrics="results/train/replay/k{k}_r{r}/metrics.csv",
-        summary="results/train/replay/k{k}_r{r}/summary.json",
+        run_outputs("replay"),
     log:
-        f"{LOGS}/train/replay/k{{k}}_r{{r}}.log",
+        run_log("replay"),
     conda:
         GPU_ENV
     threads: 2
     resources:
         gpu=1,
     params:
-        mode="replay",
-        seed=run_seed,
-        head=config["head"],
-        base=base_params(),
-        augment=config["augment"],
-        cache=cache_params(),
-        pixel_size=PIXEL_SIZE,
+        **train_params("replay"),
     script:
         "../../scripts/train_head.py"
 
@@ -61,24 +46,16 @@ rule train_onthefly:
         val=VAL_STORE,
         base=base_input,
     output:
-        head="results/train/onthefly/r{r}/head.keras",
-        metrics="results/train/onthefly/r{r}/metrics.csv",
-        summary="results/train/onthefly/r{r}/summary.json",
+        run_outputs("onthefly"),
     log:
-        f"{LOGS}/train/onthefly/r{{r}}.log",
+        run_log("onthefly"),
     conda:
         GPU_ENV
     threads: 2
     resources:
         gpu=1,
     params:
-        mode="onthefly",
-        seed=run_seed,
-        head=config["head"],
-        base=base_params(),
-        augment=config["augment"],
-        cache=cache_params(),
-        pixel_size=PIXEL_SIZE,
+        **train_params("onthefly"),
     script:
         "../../scripts/train_head.py"
 
@@ -89,29 +66,23 @@ rule train_noaug:
         val=VAL_STORE,
         index=INDEX,
     output:
-        head="results/train/noaug/r{r}/head.keras",
-        metrics="results/train/noaug/r{r}/metrics.csv",
-        summary="results/train/noaug/r{r}/summary.json",
+        run_outputs("noaug"),
     log:
-        f"{LOGS}/train/noaug/r{{r}}.log",
+        run_log("noaug"),
     conda:
         ENV
     threads: 2
     resources:
         mem_mb=train_mem_mb,
     params:
-        mode="noaug",
-        seed=run_seed,
-        head=config["head"],
-        base=base_params(),
-        cache=cache_params(),
+        **train_params("noaug"),
     script:
         "../../scripts/train_head.py"
 
 
 rule export_model:
     input:
-        head=f"results/train/cached/k{config['cache']['epochs']}_r0/head.keras",
+        head=f"{MODES['cached'].run_dir(config['cache']['epochs'], 0)}/{RUN_FILES['head']}",
         index=INDEX,
         base=base_input,
     output:

@@ -1,0 +1,66 @@
+"""The training modes: what each one is, in one table read by the package, the rules and the report.
+
+Plain values only (no TensorFlow), so the workflow's rule files can read it when they are parsed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One way of feeding the head its training features.
+
+    uses_k: a run trains on K cached epochs (its folder and label name K).
+    runs_base: the conv base runs inside training (on a GPU when there is one).
+    stored: which stored training features the run reads: "epochs" (K epoch stores), "noaug"
+        (the unaugmented store) or None (features computed during training).
+    manifests: whose augmentation numbers a run uses: "cached" (the K written manifests),
+        "fresh" (drawn anew every head epoch) or None (no augmentation).
+    """
+
+    name: str
+    title: str
+    uses_k: bool
+    runs_base: bool
+    stored: str | None
+    manifests: str | None
+
+    @property
+    def run_folder(self) -> str:
+        """Path pattern of a run's folder, with {k} (when the mode uses K) and {r} the repeat."""
+        run = "k{k}_r{r}" if self.uses_k else "r{r}"
+        return f"results/train/{self.name}/{run}"
+
+    def run_dir(self, k: int, repeat: int) -> str:
+        return self.run_folder.format(k=k, r=repeat)
+
+    def label(self, k: int, repeat: int) -> str:
+        """How progress output names a run."""
+        return f"{self.name} K={k} repeat {repeat}" if self.uses_k else f"{self.name} repeat {repeat}"
+
+
+MODES = {
+    mode.name: mode
+    for mode in (
+        Mode("cached", "cached (augmentation cache)", uses_k=True, runs_base=False, stored="epochs",
+             manifests="cached"),
+        Mode("replay", "replay (on the fly, manifest numbers)", uses_k=True, runs_base=True, stored=None,
+             manifests="cached"),
+        Mode("onthefly", "on the fly (fresh numbers every epoch)", uses_k=False, runs_base=True,
+             stored=None, manifests="fresh"),
+        Mode("noaug", "no augmentation", uses_k=False, runs_base=False, stored="noaug", manifests=None),
+    )
+}
+
+# A run's files, as named outputs of its training job.
+RUN_FILES = {"head": "head.keras", "metrics": "metrics.csv", "summary": "summary.json"}
+
+
+def mode(name: str) -> Mode:
+    """The mode called name; a clear error for any other."""
+    try:
+        return MODES[name]
+    except KeyError:
+        raise ValueError(f"train.modes: unknown mode {name!r} (one of {', '.join(MODES)})") from None
