@@ -17,10 +17,21 @@ Parameter columns (one row per image, float):
 ``flip_vertical``  1.0 mirrors top-bottom, 0.0 does not
 ``brightness``     factor multiplying every pixel (1.0: unchanged), clipped to [0, 255]
 ``channel_shift``  intensity added to every channel, clipped per channel to the image's range
+``crop_*``         random resized crop: the box (top, left, height, width) as fractions of the
+                   image's height and width, resized to the whole image (torchvision's
+                   RandomResizedCrop; identity 0, 0, 1, 1)
+``contrast``       blend with the mean grey level of the image (torchvision's ColorJitter)
+``saturation``     blend with the image's grey levels (ColorJitter)
+``hue``            added to the hue, in turns, modulo 1 (ColorJitter)
+``erase_*``        random erasing: the box (top, left, height, width) as fractions of the
+                   image's height and width, set to ``erase_value`` (torchvision's RandomErasing;
+                   a box of height or width 0 erases nothing)
 =================  ======================================================================
 
-Order of operations as in ``ImageDataGenerator.apply_transform``: geometry (one projective
-resampling that includes the flips), then channel shift, then brightness.
+Order of operations: geometry (one projective resampling: the crop first, then the operations of
+``ImageDataGenerator.apply_transform``, flips included), then channel shift, brightness,
+contrast, saturation, hue (a fixed order, where ColorJitter draws one), then erasing.
+Grey levels are torchvision's: 0.2989 R + 0.587 G + 0.114 B.
 """
 
 from __future__ import annotations
@@ -30,13 +41,16 @@ import math
 import tensorflow as tf
 
 # The parameter columns and resampling settings live in a module without TensorFlow (manifests use them).
-from augcache.params import FILL_MODES, IDENTITY_PARAMS, INTERPOLATIONS, PARAM_COLUMNS, Resampling  # noqa: F401
+from augcache.params import COLUMN, GEOMETRY_COLUMNS, IDENTITY, Resampling
+
+GREY = (0.2989, 0.587, 0.114)
 
 
 def _sampling_transforms(params: tf.Tensor, height, width) -> tf.Tensor:
-    """(B, 10) params -> (B, 8) output-to-input maps for ImageProjectiveTransformV3."""
+    """(B, len(PARAM_COLUMNS)) params -> (B, 8) output-to-input maps for ImageProjectiveTransformV3."""
     p = tf.unstack(tf.cast(params, tf.float32), axis=1)
     rotation, width_shift, height_shift, shear, zoom_x, zoom_y, flip_h, flip_v = p[:8]
+    crop_top, crop_left, crop_height, crop_width = (p[COLUMN[name]] for name in GEOMETRY_COLUMNS[8:])
     h = tf.cast(height, tf.float32)
     w = tf.cast(width, tf.float32)
     cx = (w - 1.0) / 2.0
@@ -63,8 +77,14 @@ def _sampling_transforms(params: tf.Tensor, height, width) -> tf.Tensor:
     m10, m11 = a10 * fx, a11 * fy
     off_x = cx - (m00 * cx + m01 * cy) - (a00 * tx + a01 * ty)
     off_y = cy - (m10 * cx + m11 * cy) - (a10 * tx + a11 * ty)
+    # The crop comes first: a point q of the cropped-and-resized image samples the input at
+    # box origin + (q + 1/2) * box size / image size - 1/2 (pixel centres, as PIL and TF resize).
+    sx, sy = crop_width, crop_height
+    ox = crop_left * w + 0.5 * sx - 0.5
+    oy = crop_top * h + 0.5 * sy - 0.5
     zeros = tf.zeros_like(m00)
-    return tf.stack([m00, m01, off_x, m10, m11, off_y, zeros, zeros], axis=1)
+    return tf.stack([sx * m00, sx * m01, sx * off_x + ox, sy * m10, sy * m11, sy * off_y + oy, zeros, zeros],
+                    axis=1)
 
 
 def _transform(images, params, resampling: Resampling):
@@ -96,12 +116,57 @@ def _brighten(images, brightness):
     return tf.where(brightness != 1.0, brightened, images)
 
 
+def _grey(images):
+    return tf.reduce_sum(images * tf.constant(GREY, tf.float32), axis=-1, keepdims=True)
+
+
+def _blend(images, other, factor):
+    """factor * images + (1 - factor) * other, clipped to [0, 255] (torchvision's _blend)."""
+    return tf.clip_by_value(factor * images + (1.0 - factor) * other, 0.0, 255.0)
+
+
+def _contrast(images, factor):
+    mean = tf.reduce_mean(_grey(images), axis=[1, 2, 3], keepdims=True)
+    return tf.where(factor != 1.0, _blend(images, mean, factor), images)
+
+
+def _saturation(images, factor):
+    return tf.where(factor != 1.0, _blend(images, _grey(images), factor), images)
+
+
+def _hue(images, shift):
+    hsv = tf.image.rgb_to_hsv(images / 255.0)
+    hue = tf.math.floormod(hsv[..., :1] + shift, 1.0)
+    shifted = tf.image.hsv_to_rgb(tf.concat([hue, hsv[..., 1:]], axis=-1)) * 255.0
+    return tf.where(shift != 0.0, shifted, images)
+
+
+def _erase(images, params):
+    """Set each row's box to its value; rows with an empty box are left as they are."""
+    shape = tf.shape(images)
+    height, width = tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
+
+    def column(name):
+        return params[:, COLUMN[name]][:, None]
+
+    # whole pixels: the boxes were drawn in pixels and stored as fractions
+    top, height_px = tf.round(column("erase_top") * height), tf.round(column("erase_height") * height)
+    left, width_px = tf.round(column("erase_left") * width), tf.round(column("erase_width") * width)
+    rows = tf.range(height)[None, :]
+    cols = tf.range(width)[None, :]
+    in_rows = (rows >= top) & (rows < top + height_px)
+    in_cols = (cols >= left) & (cols < left + width_px)
+    inside = (in_rows[:, :, None] & in_cols[:, None, :])[..., None]
+    value = column("erase_value")[:, :, None, None]
+    return tf.where(inside, value, images)
+
+
 def augment(images: tf.Tensor, params: tf.Tensor, resampling: Resampling = Resampling(),
             size: tuple[int, int] | None = None) -> tf.Tensor:
     """Apply one row of augmentation parameters to each image.
 
     images: (B, H, W, C) float32, pixel values in [0, 255].
-    params: (B, 10) float, columns as in ``PARAM_COLUMNS``.
+    params: (B, len(PARAM_COLUMNS)) float, columns as in ``PARAM_COLUMNS``.
     size: (height, width) of the result when it differs from (H, W) (pixels kept larger than the
         model input): the augmented images are then resized, bilinear with antialiasing.
     Returns (B, H, W, C) float32 (or size). A row equal to ``IDENTITY_PARAMS`` returns the image
@@ -111,13 +176,23 @@ def augment(images: tf.Tensor, params: tf.Tensor, resampling: Resampling = Resam
     params = tf.convert_to_tensor(params, tf.float32)
     # Each step runs only when some row of the batch needs it (val, noaug and prediction batches
     # need none); skipping a step gives exactly what running it on identity rows would.
-    geometry = params[:, :8]
-    moved = tf.reduce_any(geometry != tf.constant(IDENTITY_PARAMS[:8], tf.float32))
+    def column(name):
+        return params[:, COLUMN[name]][:, None, None, None]
+
+    def needed(name):
+        return tf.reduce_any(column(name) != IDENTITY[name])
+
+    geometry = tf.gather(params, [COLUMN[name] for name in GEOMETRY_COLUMNS], axis=1)
+    identity = tf.constant([IDENTITY[name] for name in GEOMETRY_COLUMNS], tf.float32)
+    moved = tf.reduce_any(geometry != identity)
     out = tf.cond(moved, lambda: _transform(images, params, resampling), lambda: images)
-    channel_shift = params[:, 9][:, None, None, None]
-    out = tf.cond(tf.reduce_any(channel_shift != 0.0), lambda: _shift_channels(out, channel_shift), lambda: out)
-    brightness = params[:, 8][:, None, None, None]
-    out = tf.cond(tf.reduce_any(brightness != 1.0), lambda: _brighten(out, brightness), lambda: out)
+    steps = (("channel_shift", _shift_channels), ("brightness", _brighten), ("contrast", _contrast),
+             ("saturation", _saturation), ("hue", _hue))
+    for name, step in steps:
+        out = tf.cond(needed(name), lambda out=out, step=step, name=name: step(out, column(name)),
+                      lambda out=out: out)
+    erased = tf.reduce_any(params[:, COLUMN["erase_height"]] * params[:, COLUMN["erase_width"]] > 0)
+    out = tf.cond(erased, lambda: _erase(out, params), lambda: out)
     if size is not None and tuple(images.shape[1:3]) != tuple(int(s) for s in size):
         out = tf.image.resize(out, [int(s) for s in size], method="bilinear", antialias=True)
     return out

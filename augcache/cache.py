@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from augcache.augment import Resampling
+from augcache.params import Resampling
 from augcache.conv_base import BaseSpec, build_base, feature_function, weights_sha256
 from augcache.devices import device_description
 from augcache.extract import compute_features, extract_to_store

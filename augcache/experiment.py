@@ -140,12 +140,13 @@ def conv_on_the_fly(run_mode: Mode, run: RunSpec, inputs: RunInputs, settings: R
             f"{weights_from}: provenance field 'weights_sha256' is {weights!r}, but the conv base "
             f"built from the config has {built!r}"
         )
-    pixels = open_pixels(settings.pixel_size or spec.image_size, spec.resize, inputs.pixel_store, inputs.index)
+    pixel_size = tuple(settings.pixel_size or spec.image_size)
+    pixels = open_pixels(pixel_size, spec.resize, inputs.pixel_store, inputs.index)
     if run_mode.manifests == "cached":
         manifest_for, dtype = replay_manifests(inputs.manifests), settings.cache.dtype
     else:
         index = read_index(inputs.index)
-        manifest_for = fresh_manifests(index[index["split"] == "train"], settings.aug, run.seed)
+        manifest_for = fresh_manifests(index[index["split"] == "train"], settings.aug, run.seed, pixel_size)
         dtype = "float32"
     return ConvOnTheFly(manifest_for, pixels, feature_function(model, preprocess, spec.image_size),
                         spec.image_size, settings.cache.batch_size, settings.aug.resampling, dtype)

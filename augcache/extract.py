@@ -9,7 +9,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from augcache.augment import PARAM_COLUMNS, Resampling, augment
+from augcache.augment import augment
+from augcache.params import PARAM_COLUMNS, Resampling
 from augcache.conv_base import feature_shape
 from augcache.manifest import params_array
 from augcache.pixels import Pixels

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from augcache.atomic import atomic_path, write_csv, write_json
-from augcache.augment import IDENTITY_PARAMS, PARAM_COLUMNS
+from augcache.params import IDENTITY_PARAMS, PARAM_COLUMNS
 from augcache.conv_base import BaseSpec, application, build_base
 from augcache.extract import augmented_batches
 from augcache.images import IMAGE_EXTENSIONS

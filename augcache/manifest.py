@@ -9,12 +9,15 @@ shortest round-trip form.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
-from augcache.params import IDENTITY_PARAMS, PARAM_COLUMNS, Resampling
+from augcache.params import COLUMN, IDENTITY_PARAMS, PARAM_COLUMNS, Resampling
+
+log = logging.getLogger(__name__)
 
 SAMPLE_COLUMNS = ("position", "sample_id", "path", "label", "label_index")
 
@@ -29,13 +32,23 @@ def _pair(value, name: str, centre: float) -> tuple[float, float]:
     return (lower, upper)
 
 
+def _jitter(value, name: str, centre: float, floor: float | None) -> tuple[float, float]:
+    """torchvision's ColorJitter convention: x means [max(floor, centre - x), centre + x]; a pair is
+    [lower, upper]."""
+    lower, upper = _pair(value, name, centre)
+    return (max(floor, lower) if floor is not None else lower, upper)
+
+
 FLOAT_FIELDS = ("rotation_range", "width_shift_range", "height_shift_range", "shear_range",
-                "channel_shift_range", "cval")
+                "channel_shift_range", "cval", "erasing_probability", "erasing_value")
+PAIR_FIELDS = ("crop_scale", "crop_ratio", "erasing_scale", "erasing_ratio")
 
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Random ranges, with ImageDataGenerator's names and meanings (shifts as fractions)."""
+    """Random ranges. The first twelve fields have ImageDataGenerator's names and meanings (shifts
+    as fractions); crop, colour jitter and erasing have torchvision's (RandomResizedCrop,
+    ColorJitter, RandomErasing), with pixel values in [0, 255]."""
 
     rotation_range: float = 0.0
     width_shift_range: float = 0.0
@@ -49,18 +62,40 @@ class AugmentConfig:
     fill_mode: str = "nearest"
     cval: float = 0.0
     interpolation: str = "bilinear"
+    crop_scale: tuple[float, float] | None = None
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    contrast_range: tuple[float, float] = (1.0, 1.0)
+    saturation_range: tuple[float, float] = (1.0, 1.0)
+    hue_range: tuple[float, float] = (0.0, 0.0)
+    erasing_probability: float = 0.0
+    erasing_scale: tuple[float, float] = (0.02, 0.33)
+    erasing_ratio: tuple[float, float] = (0.3, 3.3)
+    erasing_value: float = 0.0
 
     @classmethod
     def from_config(cls, cfg: dict) -> "AugmentConfig":
-        """From the ``augment`` config section; numbers become floats, so that `0` and `0.0` give
-        the same provenance."""
-        cfg = dict(cfg)
+        """From the ``augment`` config section, Keras layer spellings converted (see
+        :func:`augcache.aliases.canonical_augment`); numbers become floats, so that `0` and `0.0`
+        give the same provenance."""
+        from augcache.aliases import canonical_augment
+
+        cfg, notes = canonical_augment(cfg)
+        for note in notes:
+            log.info("%s", note)
         for name in FLOAT_FIELDS:
             if name in cfg:
                 cfg[name] = float(cfg[name])
+        for name in PAIR_FIELDS:
+            if cfg.get(name) is not None:
+                cfg[name] = _pair(cfg[name], name, 0.0)
         cfg["zoom_range"] = _pair(cfg.get("zoom_range", 0.0), "zoom_range", 1.0)
         brightness = cfg.get("brightness_range")
         cfg["brightness_range"] = (1.0, 1.0) if brightness is None else _pair(brightness, "brightness_range", 1.0)
+        for name, floor in (("contrast_range", 0.0), ("saturation_range", 0.0)):
+            cfg[name] = _jitter(cfg.get(name, 0.0), name, 1.0, floor)
+        cfg["hue_range"] = _jitter(cfg.get("hue_range", 0.0), "hue_range", 0.0, None)
+        if not -0.5 <= cfg["hue_range"][0] <= cfg["hue_range"][1] <= 0.5:
+            raise ValueError(f"augment.hue_range: {list(cfg['hue_range'])} is not within [-0.5, 0.5]")
         return cls(**cfg)
 
     def to_dict(self) -> dict:
@@ -71,21 +106,88 @@ class AugmentConfig:
         """How the augmentation fills and interpolates pixels."""
         return Resampling(self.fill_mode, self.cval, self.interpolation)
 
+    @property
+    def needs_size(self) -> bool:
+        """Whether drawing needs the image size (crop and erasing boxes are whole pixels)."""
+        return self.crop_scale is not None or self.erasing_probability > 0
 
-def draw_params(aug: AugmentConfig, n: int, seed: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+
+# Uniform numbers drawn per sample for each family of columns, whatever the settings, so that
+# switching one family on never moves another's numbers: a crop or an erasing box takes up to 10
+# tries of (area, log aspect ratio) and then a position, as torchvision draws them.
+TRIES = 10
+CROP_DRAWS = 2 * TRIES + 2
+JITTER_DRAWS = 3
+ERASING_DRAWS = 1 + 2 * TRIES + 2
+
+
+def _centre_crop(height: int, width: int, ratio) -> tuple[float, float]:
+    """(height, width) of RandomResizedCrop's fallback: the whole image, cut to the nearest allowed
+    aspect ratio."""
+    in_ratio = width / height
+    if in_ratio < min(ratio):
+        return float(np.rint(width / min(ratio))), float(width)
+    if in_ratio > max(ratio):
+        return float(height), float(np.rint(height * max(ratio)))
+    return float(height), float(width)
+
+
+def _boxes(u: np.ndarray, size, scale, ratio, erasing: bool) -> np.ndarray:
+    """(n, 4) boxes (top, left, height, width) in pixels from (n, CROP_DRAWS) uniforms: the first
+    try whose box fits, else a centre crop (crop) or no box (erasing), as torchvision's
+    RandomResizedCrop.get_params and RandomErasing.get_params."""
+    height, width = size
+    area = height * width
+    log_lo, log_hi = np.log(ratio[0]), np.log(ratio[1])
+    tries = u[:, : 2 * TRIES].reshape(len(u), TRIES, 2)
+    target = area * (scale[0] + tries[..., 0] * (scale[1] - scale[0]))
+    aspect = np.exp(log_lo + tries[..., 1] * (log_hi - log_lo))
+    long_side, short_side = np.rint(np.sqrt(target * aspect)), np.rint(np.sqrt(target / aspect))
+    if erasing:  # RandomErasing: h from area * ratio, strictly inside the image
+        h, w = long_side, short_side
+        fits = (h < height) & (w < width)
+    else:  # RandomResizedCrop: w from area * ratio, non-empty, at most the image
+        w, h = long_side, short_side
+        fits = (w > 0) & (w <= width) & (h > 0) & (h <= height)
+    first = np.argmax(fits, axis=1)
+    rows = np.arange(len(u))
+    found = fits[rows, first]
+    h, w = h[rows, first], w[rows, first]
+    top = np.floor(u[:, -2] * (height - h + 1))
+    left = np.floor(u[:, -1] * (width - w + 1))
+    if erasing:
+        top, left, h, w = (np.where(found, v, 0.0) for v in (top, left, h, w))
+    else:
+        fallback_h, fallback_w = _centre_crop(height, width, ratio)
+        h = np.where(found, h, fallback_h)
+        w = np.where(found, w, fallback_w)
+        top = np.where(found, top, (height - h) // 2)
+        left = np.where(found, left, (width - w) // 2)
+    return np.stack([top, left, h, w], axis=1)
+
+
+def draw_params(aug: AugmentConfig, n: int, seed: int, epoch: int,
+                size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Shuffle order and parameters of one epoch.
 
+    size: (height, width) in pixels of the images augmented (needed by crop and erasing, whose
+        boxes are whole pixels, stored as fractions of the size).
     Returns (order, params): ``order[i]`` is the index (into the sorted training samples) of the
-    sample seen at position i; ``params`` is (n, 10) float64, row j for sample j, columns as in
-    ``augcache.augment.PARAM_COLUMNS``.
+    sample seen at position i; ``params`` is (n, len(PARAM_COLUMNS)) float64, row j for sample j,
+    columns as in ``augcache.params.PARAM_COLUMNS``.
     """
+    if aug.needs_size and size is None:
+        raise ValueError("augment.crop_scale and augment.erasing_probability need the image size")
     rng = np.random.default_rng(np.random.SeedSequence([seed, epoch]))
     order = rng.permutation(n)
-    u = rng.random((n, len(PARAM_COLUMNS)))
+    u = rng.random((n, 10))
+    u_crop = rng.random((n, CROP_DRAWS))
+    u_jitter = rng.random((n, JITTER_DRAWS))
+    u_erase = rng.random((n, ERASING_DRAWS))
     sym = 2.0 * u - 1.0
     zlo, zhi = aug.zoom_range
     blo, bhi = aug.brightness_range
-    params = np.empty((n, len(PARAM_COLUMNS)), dtype=np.float64)
+    params = np.tile(np.asarray(IDENTITY_PARAMS, dtype=np.float64), (n, 1))
     params[:, 0] = sym[:, 0] * aug.rotation_range
     params[:, 1] = sym[:, 1] * aug.width_shift_range
     params[:, 2] = sym[:, 2] * aug.height_shift_range
@@ -96,17 +198,32 @@ def draw_params(aug: AugmentConfig, n: int, seed: int, epoch: int) -> tuple[np.n
     params[:, 7] = np.where(aug.vertical_flip & (u[:, 7] < 0.5), 1.0, 0.0)
     params[:, 8] = blo + u[:, 8] * (bhi - blo)
     params[:, 9] = sym[:, 9] * aug.channel_shift_range
+    scale = np.array([size[0], size[1], size[0], size[1]], dtype=np.float64) if size is not None else None
+    if aug.crop_scale is not None:
+        boxes = _boxes(u_crop, size, aug.crop_scale, aug.crop_ratio, erasing=False)
+        params[:, COLUMN["crop_top"]:COLUMN["crop_width"] + 1] = boxes / scale
+    for name, draw in zip(("contrast", "saturation", "hue"), u_jitter.T):
+        lo, hi = getattr(aug, f"{name}_range")
+        params[:, COLUMN[name]] = lo + draw * (hi - lo)
+    if aug.erasing_probability > 0:
+        boxes = _boxes(u_erase[:, 1:], size, aug.erasing_scale, aug.erasing_ratio, erasing=True)
+        boxes[u_erase[:, 0] >= aug.erasing_probability] = 0.0
+        params[:, COLUMN["erase_top"]:COLUMN["erase_width"] + 1] = boxes / scale
+        erased = boxes[:, 2] * boxes[:, 3] > 0
+        params[:, COLUMN["erase_value"]] = np.where(erased, aug.erasing_value, 0.0)
     params += 0.0  # -0.0 (a zero range times a negative draw) is written as 0.0
     return order, params
 
 
-def build_manifest(train: pd.DataFrame, aug: AugmentConfig, seed: int, epoch: int) -> pd.DataFrame:
+def build_manifest(train: pd.DataFrame, aug: AugmentConfig, seed: int, epoch: int,
+                   size: tuple[int, int] | None = None) -> pd.DataFrame:
     """Manifest rows for one epoch, in shuffle order.
 
     train: the training rows of the dataset index (sample_id, path, label, label_index).
+    size: (height, width) of the images augmented, see :func:`draw_params`.
     """
     samples = train.sort_values("sample_id", kind="stable").reset_index(drop=True)
-    order, params = draw_params(aug, len(samples), seed, epoch)
+    order, params = draw_params(aug, len(samples), seed, epoch, size)
     rows = samples.loc[order, ["sample_id", "path", "label", "label_index"]].reset_index(drop=True)
     rows.insert(0, "position", np.arange(len(rows)))
     table = pd.DataFrame(params[order], columns=list(PARAM_COLUMNS))
@@ -142,5 +259,5 @@ def read_manifest(path) -> pd.DataFrame:
 
 
 def params_array(table: pd.DataFrame) -> np.ndarray:
-    """(n, 10) float64 parameters of a manifest, in row order."""
+    """(n, len(PARAM_COLUMNS)) float64 parameters of a manifest, in row order."""
     return table[list(PARAM_COLUMNS)].to_numpy(dtype=np.float64)

@@ -6,20 +6,39 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PARAM_COLUMNS = (
-    "rotation",
-    "width_shift",
-    "height_shift",
-    "shear",
-    "zoom_x",
-    "zoom_y",
-    "flip_horizontal",
-    "flip_vertical",
-    "brightness",
-    "channel_shift",
-)
-
-IDENTITY_PARAMS = (0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0)
+# Each column with the value that leaves an image unchanged.
+IDENTITY = {
+    "rotation": 0.0,
+    "width_shift": 0.0,
+    "height_shift": 0.0,
+    "shear": 0.0,
+    "zoom_x": 1.0,
+    "zoom_y": 1.0,
+    "flip_horizontal": 0.0,
+    "flip_vertical": 0.0,
+    "brightness": 1.0,
+    "channel_shift": 0.0,
+    # random resized crop: the box, as fractions of the image's height and width
+    "crop_top": 0.0,
+    "crop_left": 0.0,
+    "crop_height": 1.0,
+    "crop_width": 1.0,
+    # colour jitter factors
+    "contrast": 1.0,
+    "saturation": 1.0,
+    "hue": 0.0,
+    # random erasing: the box, as fractions of the image's height and width, and its fill value
+    "erase_top": 0.0,
+    "erase_left": 0.0,
+    "erase_height": 0.0,
+    "erase_width": 0.0,
+    "erase_value": 0.0,
+}
+PARAM_COLUMNS = tuple(IDENTITY)
+IDENTITY_PARAMS = tuple(IDENTITY.values())
+# Position of each column in a params row.
+COLUMN = {name: i for i, name in enumerate(PARAM_COLUMNS)}
+GEOMETRY_COLUMNS = PARAM_COLUMNS[:8] + ("crop_top", "crop_left", "crop_height", "crop_width")
 
 FILL_MODES = ("constant", "nearest", "reflect", "wrap")
 INTERPOLATIONS = ("bilinear", "nearest")

@@ -19,7 +19,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from augcache.augment import Resampling
+from augcache.params import Resampling
 from augcache.extract import compute_features
 from augcache.head import HeadConfig, build_head
 from augcache.manifest import AugmentConfig, build_manifest, draw_params, read_manifest
@@ -156,9 +156,10 @@ def replay_manifests(manifest_paths):
     return lambda n: tables[n % len(tables)]
 
 
-def fresh_manifests(train_rows: pd.DataFrame, aug: AugmentConfig, seed: int):
-    """manifest_for(n): numbers drawn for head epoch n itself, never repeating."""
-    return lambda n: build_manifest(train_rows, aug, seed, n)
+def fresh_manifests(train_rows: pd.DataFrame, aug: AugmentConfig, seed: int, size=None):
+    """manifest_for(n): numbers drawn for head epoch n itself, never repeating (size: that of the
+    images augmented, see :func:`augcache.manifest.draw_params`)."""
+    return lambda n: build_manifest(train_rows, aug, seed, n, size)
 
 
 def batches(blocks, batch_size: int):

@@ -38,7 +38,7 @@ def main() -> None:
     import keras
     import tensorflow as tf
 
-    from augcache.augment import Resampling
+    from augcache.params import Resampling
     from augcache.cache import CacheSettings, config_provenance, configure_tensorflow, extract_epoch, \
         extract_unaugmented
     from augcache.conv_base import BaseSpec, build_base, feature_function

@@ -14,5 +14,6 @@ table = build_manifest(
     AugmentConfig.from_config(snakemake.params.augment),
     seed=int(snakemake.params.seed),
     epoch=int(snakemake.wildcards.epoch),
+    size=tuple(snakemake.params.size),
 )
 write_manifest(table, snakemake.output[0])

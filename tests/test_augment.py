@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from augcache.augment import IDENTITY_PARAMS, PARAM_COLUMNS, Resampling, augment
+from augcache.augment import augment
+from augcache.params import IDENTITY_PARAMS, PARAM_COLUMNS, Resampling
 
 
 def params(**values):

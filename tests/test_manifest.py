@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from augcache.augment import PARAM_COLUMNS
+from augcache.params import PARAM_COLUMNS
 from augcache.manifest import (AugmentConfig, build_manifest, draw_params, params_array,
                                read_manifest, write_manifest)
 

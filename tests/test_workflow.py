@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from augcache.augment import Resampling, augment
+from augcache.augment import augment
 from augcache.conv_base import BaseSpec, build_base, feature_function
 from augcache.images import load_images
 from augcache.manifest import AugmentConfig, params_array, read_manifest
@@ -34,7 +34,7 @@ def recompute(config, manifest_rows):
     model, preprocess = build_base(spec)
     features = feature_function(model, preprocess, spec.image_size)
     aug = AugmentConfig.from_config(config["augment"])
-    resampling = Resampling(aug.fill_mode, aug.cval, aug.interpolation)
+    resampling = aug.resampling
     out = []
     for i in range(len(manifest_rows)):
         row = manifest_rows.iloc[[i]]

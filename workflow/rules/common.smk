@@ -6,6 +6,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from augcache.conv_base import BaseSpec
+from augcache.manifest import AugmentConfig
 from augcache.modes import MODES, RUN_FILES
 
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
@@ -75,12 +76,8 @@ def _check_config():
         kind = "model" if key == "conv_base.architecture" else "weights"
         if not Path(path).is_file():
             raise ValueError(f"{key}: {kind} file {path!r} does not exist")
-    for key in ("zoom_range", "brightness_range"):
-        value = config["augment"][key]
-        if isinstance(value, list) and value[0] > value[1]:
-            raise ValueError(
-                f"augment.{key}: lower bound {value[0]} exceeds upper bound {value[1]}"
-            )
+    # ranges in order, Keras layer spellings that have a meaning here
+    AugmentConfig.from_config(config["augment"])
     image_size = config["data"]["image_size"]
     if any(p < i for p, i in zip(PIXEL_SIZE, image_size)):
         raise ValueError(

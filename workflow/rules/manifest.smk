@@ -10,5 +10,7 @@ rule write_manifest:
     params:
         augment=config["augment"],
         seed=manifest_seed,
+        # crop and erasing boxes are whole pixels of the images augmented
+        size=PIXEL_SIZE,
     script:
         "../../scripts/write_manifest.py"
