@@ -125,12 +125,14 @@ def describe_base(spec: BaseSpec, out_path, pixels=None, index: pd.DataFrame | N
     if pixels is not None and index is not None:
         check_feature_spread(spec, model, preprocess, pixels, index, dtype)
     info = dict(config_provenance(spec, None, CacheSettings()), weights_sha256=weights_sha256(model),
-                feature_shape=list(shape), parameters=int(model.count_params()))
+                feature_shape=list(shape), parameters=int(model.count_params()),
+                bytes_per_sample_epoch=int(np.prod(shape)) * np.dtype(dtype).itemsize, storage_dtype=dtype)
     info.pop("augmentation")
     info.pop("dtype")
     write_json(out_path, info)
-    log.info("conv base %s: features %s, %d parameters, weights sha256 %s", spec.architecture, shape,
-             info["parameters"], info["weights_sha256"])
+    log.info("conv base %s: features %s, %d parameters, weights sha256 %s; %d bytes per sample-epoch as %s",
+             spec.architecture, shape, info["parameters"], info["weights_sha256"], info["bytes_per_sample_epoch"],
+             dtype)
     return info
 
 

@@ -71,6 +71,21 @@ def render(shape: str, size: int, rng: np.random.Generator, spread: tuple[float,
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
+def demo_file(split: str, name: str, i: int) -> str:
+    """A demo image's path below the demo folder (its sample id)."""
+    return f"{split}/{name}/{name}_{i:04d}.png"
+
+
+def demo_index(demo: dict):
+    """The sample ids, labels and splits the demo's index will hold (demo: the ``demo`` config)."""
+    import pandas as pd
+
+    rows = [(demo_file(split, name, i), name, split)
+            for split, count in (("train", demo["train_per_class"]), ("val", demo["val_per_class"]))
+            for name in DEMO_CLASSES for i in range(count)]
+    return pd.DataFrame(rows, columns=["sample_id", "label", "split"]).sort_values("sample_id")
+
+
 def write_demo_images(out_dir, size: int, train_per_class: int, val_per_class: int, seed: int) -> None:
     """Write PNGs to out_dir/{train,val}/{class}/{class}_{i:04d}.png, the same bytes for the same seed."""
     import tensorflow as tf
@@ -85,7 +100,7 @@ def write_demo_images(out_dir, size: int, train_per_class: int, val_per_class: i
             rng = np.random.default_rng(np.random.SeedSequence([seed, split_no, class_no]))
             for i in range(count):
                 png = tf.io.encode_png(render(name, size, rng, spread)).numpy()
-                (folder / f"{name}_{i:04d}.png").write_bytes(png)
+                (out / demo_file(split, name, i)).write_bytes(png)
         log.info("%s: %d images per class written", split, count)
 
 

@@ -144,20 +144,29 @@ def predict_folder(model_path, classes_path, folder, batch_size: int = 64) -> pd
     })
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m augcache.full_model",
-        description="Classify every image below a folder with an exported augcache model.")
+def add_predict_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("model", help="results/model/model.keras")
     parser.add_argument("folder", help="folder of images (searched recursively)")
     parser.add_argument("out", help="CSV to write: path,label,probability")
     parser.add_argument("--classes", help="classes JSON (default: classes.json beside the model)")
     parser.add_argument("--batch-size", type=int, default=64)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def predict_command(args) -> int:
     classes = args.classes or str(Path(args.model).with_name("classes.json"))
     table = predict_folder(args.model, classes, args.folder, args.batch_size)
     write_csv(args.out, table)
     print(f"{len(table)} images classified -> {args.out}")
+    return 0
+
+
+def main(argv=None) -> int:
+    """``python -m augcache.full_model``: the same as ``augcache predict``."""
+    parser = add_predict_arguments(argparse.ArgumentParser(
+        prog="python -m augcache.full_model",
+        description="Classify every image below a folder with an exported augcache model."))
+    return predict_command(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

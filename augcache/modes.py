@@ -64,3 +64,8 @@ def mode(name: str) -> Mode:
         return MODES[name]
     except KeyError:
         raise ValueError(f"train.modes: unknown mode {name!r} (one of {', '.join(MODES)})") from None
+
+
+def cached_k_values(config: dict) -> list[int]:
+    """K of every cached run the config asks for: train.sweep_epochs and cache.epochs."""
+    return sorted(set(config["train"]["sweep_epochs"]) | {config["cache"]["epochs"]})

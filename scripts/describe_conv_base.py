@@ -5,8 +5,15 @@ from augcache.job import start_job
 
 start_job(snakemake)
 
+import json
 from pathlib import Path
 
-from augcache.atomic import write_text_atomic
+from augcache.atomic import write_json
+from augcache.storage import describe, planned_stores, summary
 
-write_text_atomic(snakemake.output[0], Path(snakemake.input[0]).read_text())
+# the checked base's record, and what the run's stores take on disk
+run, stores = planned_stores(snakemake.params.storage, snakemake.input.index, snakemake.input.base)
+info = json.loads(Path(snakemake.input.base).read_text())
+info["storage"] = summary(run, stores, snakemake.params.storage)
+print(f"stores of this run:\n{describe(stores)}")
+write_json(snakemake.output[0], info)

@@ -7,7 +7,9 @@ from snakemake.utils import validate
 
 from augcache.conv_base import BaseSpec
 from augcache.manifest import AugmentConfig
-from augcache.modes import MODES, RUN_FILES
+from augcache.modes import MODES, RUN_FILES, cached_k_values
+from augcache.paths import *  # the path pattern of every output
+from augcache.paths import repeat_prefix
 
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
@@ -17,31 +19,6 @@ ENV = "../../envs/augcache.yaml"
 GPU_ENV = (
     "../../envs/augcache-gpu.yaml" if config["software"]["tensorflow"] == "gpu" else ENV
 )
-DEMO_IMAGES = "results/demo/images"
-DEMO_BASE = "results/demo/base.keras"
-INDEX = "results/dataset/index.csv"
-SKIPPED = "results/dataset/skipped.csv"
-PIXELS = "results/dataset/pixels.h5"
-# With data.decode_shards > 1, the pixel store is merged from these (deleted once merged).
-PIXEL_SHARD = "results/dataset/pixels/shard_{shard}.h5"
-# {rep} is "" for repeat 0 (seed) and "repeat_{r}/" for repeat r (seed + r).
-MANIFEST = "results/{rep}manifest/epoch_{epoch}.csv"
-EPOCH_STORE = "results/{rep}features/train/epoch_{epoch}.h5"
-# With cache.shards_per_epoch > 1, an epoch store is merged from these (deleted once merged).
-SHARD_STORE = "results/{rep}features/train/epoch_{epoch}/shard_{shard}.h5"
-TRAIN_STORE = "results/features/train.h5"
-VAL_STORE = "results/features/val.h5"
-NOAUG_STORE = "results/features/train_noaug.h5"
-MODEL = "results/model/model.keras"
-MODEL_CLASSES = "results/model/classes.json"
-SAVED_MODEL = "results/model/saved_model"
-PREDICTIONS = "results/predict/predictions.csv"
-REPORT = "results/report/report.html"
-BASE_INFO = "results/base/base.json"
-# What the base check writes, one file per checked setting ({key}: a hash of the check's params),
-# so a check that fails (a typo) never replaces the record of the good one; BASE_INFO is a copy.
-CHECKED_BASE = "results/base/checked/{key}.json"
-LOGS = "results/logs"
 
 
 wildcard_constraints:
@@ -94,11 +71,6 @@ def epochs():
     return list(range(config["cache"]["epochs"]))
 
 
-def rep_prefix(repeat):
-    """Path prefix of a repeat's manifests and features."""
-    return "" if int(repeat) == 0 else f"repeat_{int(repeat)}/"
-
-
 def repeat_number(rep):
     return 0 if rep == "" else int(rep.removeprefix("repeat_").rstrip("/"))
 
@@ -109,7 +81,7 @@ def manifest_seed(wildcards):
 
 def k_values():
     """K of every cached run: the sweep and cache.epochs."""
-    return sorted(set(config["train"]["sweep_epochs"]) | {config["cache"]["epochs"]})
+    return cached_k_values(config)
 
 
 def repeats():
@@ -161,7 +133,7 @@ def run_files(name):
 
 
 def cached_stores(wildcards):
-    prefix = rep_prefix(wildcards.r)
+    prefix = repeat_prefix(wildcards.r)
     return [EPOCH_STORE.format(rep=prefix, epoch=e) for e in range(int(wildcards.k))]
 
 
@@ -175,7 +147,7 @@ def epoch_shards(wildcards):
 
 
 def cached_manifests(wildcards):
-    prefix = rep_prefix(wildcards.r)
+    prefix = repeat_prefix(wildcards.r)
     return [MANIFEST.format(rep=prefix, epoch=e) for e in range(int(wildcards.k))]
 
 
@@ -270,7 +242,7 @@ def base_files(wildcards):
 
 def base_input(wildcards):
     """What a job running the conv base needs: the checked base description."""
-    return [checked_base()]
+    return checked_base()
 
 
 def base_params():
@@ -312,6 +284,17 @@ def train_mem_mb(wildcards, input):
 def cache_params():
     cache = config["cache"]
     return {k: cache[k] for k in ("dtype", "compression", "batch_size")}
+
+
+def storage_params():
+    """The settings that decide how many stores a run writes and their sizes."""
+    return {
+        "cache": {k: config["cache"][k] for k in ("epochs", "dtype")},
+        "train": {k: config["train"][k] for k in ("repeats", "sweep_epochs", "modes")},
+        "data": {
+            k: config["data"][k] for k in ("pixel_store", "pixel_size", "image_size")
+        },
+    }
 
 
 def extract_params(**extra):

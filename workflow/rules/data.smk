@@ -63,13 +63,16 @@ rule check_conv_base:
 
 rule describe_conv_base:
     input:
-        checked_base(),
+        base=checked_base(),
+        index=INDEX,
     output:
         BASE_INFO,
     log:
         f"{LOGS}/describe_conv_base.log",
     conda:
         ENV
+    params:
+        storage=storage_params(),
     script:
         "../../scripts/describe_conv_base.py"
 

@@ -1,0 +1,194 @@
+"""The ``augcache`` command: classify images with an exported model, look into a store, and
+estimate a run's disk before running it.
+
+    augcache predict results/model/model.keras path/to/images predictions.csv
+    augcache inspect results/features/train/epoch_0.h5
+    augcache estimate config/config.yaml [overlay.yaml ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+# Where the workflow's own files are when the package is used from its checkout.
+CHECKOUT = Path(__file__).resolve().parents[1]
+SCHEMA = "workflow/schemas/config.schema.yaml"
+BLOCK_BYTES = 64 << 20
+
+
+def _digest(dataset, with_ids=None) -> str:
+    """sha256 of a dataset's rows as the writers hash them (block by block, in row order; the pixel
+    store hashes each sample id and a NUL before its pixels)."""
+    digest = hashlib.sha256()
+    row_bytes = max(1, int(np.prod(dataset.shape[1:])) * dataset.dtype.itemsize)
+    step = max(1, BLOCK_BYTES // row_bytes)
+    for start in range(0, dataset.shape[0], step):
+        block = dataset[start:start + step]
+        if with_ids is None:
+            digest.update(np.ascontiguousarray(block).tobytes())
+        else:
+            for sample_id, row in zip(with_ids[start:start + step], block):
+                digest.update((sample_id.decode() if isinstance(sample_id, bytes) else sample_id).encode() + b"\0")
+                digest.update(np.ascontiguousarray(row).tobytes())
+    return digest.hexdigest()
+
+
+def inspect_store(path) -> dict:
+    """What a store is: format, datasets (shape, dtype), provenance, completeness, and whether its
+    contents still match the checksum written with them."""
+    import h5py
+
+    from augcache.pixels import FORMAT as PIXEL_FORMAT
+    from augcache.pixels import read_pixel_attrs
+    from augcache.store import StoreError, read_attrs, reading
+
+    path = Path(path)
+    report: dict = {"path": str(path), "bytes": path.stat().st_size}
+    try:
+        with reading(path), h5py.File(path, "r") as handle:
+            attrs = {k: (v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v)
+                     for k, v in handle.attrs.items()}
+            report["format"] = attrs.get("format")
+            report["complete"] = bool(attrs.get("complete"))
+            report["datasets"] = {name: {"shape": list(d.shape), "dtype": str(d.dtype)}
+                                  for name, d in handle.items()}
+            report["provenance"] = attrs
+            if attrs.get("format") == PIXEL_FORMAT:
+                want, found = attrs.get("pixels_sha256"), _digest(handle["pixels"], handle["sample_ids"][:])
+            elif "epoch_files" in attrs:
+                want = found = None  # the merged store's epochs are checked by read_attrs below
+            else:
+                want, found = attrs.get("features_sha256"), _digest(handle["features"])
+        (read_pixel_attrs if report["format"] == PIXEL_FORMAT else read_attrs)(path)
+    except (StoreError, OSError) as err:
+        report["verdict"] = f"refused: {err}"
+        return report
+    if want is not None and found != want:
+        report["verdict"] = f"damaged: contents hash to {found[:16]}…, written as {want[:16]}…"
+    else:
+        report["verdict"] = "ok: complete, and every checksum matches"
+    return report
+
+
+def load_config(paths, schema=None) -> dict:
+    """A config file, overlaid by the next ones (as snakemake --configfile), with the schema's defaults."""
+    import yaml
+    from snakemake.utils import update_config, validate
+
+    config: dict = {}
+    for path in paths:
+        update_config(config, yaml.safe_load(Path(path).read_text()) or {})
+    schema = Path(schema) if schema else (CHECKOUT / SCHEMA if (CHECKOUT / SCHEMA).is_file() else Path(SCHEMA))
+    validate(config, str(schema), set_default=True)
+    return config
+
+
+def _counts(config: dict, workdir: Path):
+    """Sample ids of each split: from the workflow's index when it exists, else from the source
+    listing (the demo's own names for the built-in demo)."""
+    import pandas as pd
+
+    from augcache.dataset import list_source, read_index, stratified_split
+
+    index_path = workdir / "results/dataset/index.csv"
+    if index_path.is_file():
+        return read_index(index_path), f"{index_path}"
+    data = config["data"]
+    if data["dir"] == "demo" and not data["csv"]:
+        from augcache.demo import demo_index
+
+        return demo_index(config["demo"]), "the built-in demo"
+    source = Path(data["csv"] or data["dir"])
+    source = source if source.is_absolute() else workdir / source
+    candidates, _, _ = list_source(source)
+    table = pd.DataFrame([c.__dict__ for c in candidates]).sort_values("sample_id", kind="stable")
+    if table["split"].isna().any():
+        table["split"] = np.where(stratified_split(table["label"].to_numpy(), data["val_fraction"],
+                                                   config["seed"]), "val", "train")
+    return table, f"{source} (every listed file counted; files found bad later are left out)"
+
+
+def _feature_shape(config: dict, workdir: Path) -> tuple:
+    """The base's output shape, from a built base without downloading anything (ImageNet weights
+    do not change it)."""
+    from augcache.conv_base import BaseSpec, build_base
+
+    base = dict(config["conv_base"], image_size=config["data"]["image_size"], seed=config["seed"])
+    if base["architecture"] == "demo":
+        from augcache.demo import build_demo_base
+
+        return tuple(int(d) for d in build_demo_base(config["data"]["image_size"][0]).output.shape[1:])
+    if base["weights"] == "imagenet":
+        base["weights"] = None
+    model, _ = build_base(BaseSpec.from_config(base))
+    return tuple(int(d) for d in model.output.shape[1:])
+
+
+def estimate(config_paths, workdir=".") -> dict:
+    """The disk a config's run takes (see :mod:`augcache.storage`), without running anything."""
+    from augcache.storage import run_size, summary
+
+    workdir = Path(workdir)
+    config = load_config(config_paths)
+    index, counted_from = _counts(config, workdir)
+    run = run_size(index, _feature_shape(config, workdir), config["cache"]["dtype"])
+    result = summary(run, run.plan(config), config)
+    result["counted_from"] = counted_from
+    return result
+
+
+def main(argv=None) -> int:
+    from augcache.full_model import add_predict_arguments, predict_command
+    from augcache.reservation import mib
+
+    parser = argparse.ArgumentParser(prog="augcache", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_predict_arguments(commands.add_parser(
+        "predict", help="classify every image below a folder with an exported model"))
+    inspect = commands.add_parser("inspect", help="provenance, shape, completeness and checksum of a store")
+    inspect.add_argument("store", nargs="+", help="an .h5 store written by augcache")
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    estimate_cmd = commands.add_parser("estimate", help="disk a run takes, before running it")
+    estimate_cmd.add_argument("config", nargs="+", help="config file, then overlays")
+    estimate_cmd.add_argument("--workdir", default=".", help="where the workflow runs (default: here)")
+    estimate_cmd.add_argument("--json", action="store_true", help="print JSON")
+    args = parser.parse_args(argv)
+
+    if args.command == "predict":
+        return predict_command(args)
+    if args.command == "inspect":
+        reports = [inspect_store(path) for path in args.store]
+        if args.json:
+            print(json.dumps(reports, indent=2, default=str))
+        for report in [] if args.json else reports:
+            print(f"{report['path']}: {report.get('format')}, {mib(report['bytes'])}")
+            for name, dataset in report.get("datasets", {}).items():
+                print(f"  {name}: {tuple(dataset['shape'])} {dataset['dtype']}")
+            for key, value in sorted(report.get("provenance", {}).items()):
+                print(f"  {key} = {value}")
+            print(f"  verdict: {report['verdict']}")
+        return 0 if all(r["verdict"].startswith("ok") for r in reports) else 1
+    result = estimate(args.config, args.workdir)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"images: {result['n_train']} training, {result['n_val']} validation (from {result['counted_from']})")
+    print(f"features: {tuple(result['feature_shape'])} {result['dtype']}, "
+          f"{result['bytes_per_sample_epoch']} bytes per sample-epoch")
+    print(f"cached epochs: {result['formula']} = {mib(result['epochs_feature_bytes'])} of features; "
+          f"{mib(result['epochs_bytes'])} in {result['epoch_stores']} stores (whole chunks, labels, ids)")
+    for path, size in result["stores"].items():
+        print(f"  {path}: {mib(size)}")
+    print(f"total {mib(result['total_bytes'])}, plus at most {mib(result['hdf5_metadata_at_most_bytes'])} "
+          "of HDF5 metadata")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

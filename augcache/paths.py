@@ -1,0 +1,44 @@
+"""Where the workflow writes: the path pattern of every output, relative to the working directory.
+
+Read by the rule files (``workflow/rules/common.smk``) and by the package where it needs a path
+the workflow chose (the storage estimate). Wildcards in braces: {rep} is "" for repeat 0 (seed)
+and "repeat_{r}/" for repeat r (seed + r).
+"""
+
+DEMO_IMAGES = "results/demo/images"
+DEMO_BASE = "results/demo/base.keras"
+INDEX = "results/dataset/index.csv"
+SKIPPED = "results/dataset/skipped.csv"
+PIXELS = "results/dataset/pixels.h5"
+# With data.decode_shards > 1, the pixel store is merged from these (deleted once merged).
+PIXEL_SHARD = "results/dataset/pixels/shard_{shard}.h5"
+# {rep} is "" for repeat 0 (seed) and "repeat_{r}/" for repeat r (seed + r).
+MANIFEST = "results/{rep}manifest/epoch_{epoch}.csv"
+EPOCH_STORE = "results/{rep}features/train/epoch_{epoch}.h5"
+# With cache.shards_per_epoch > 1, an epoch store is merged from these (deleted once merged).
+SHARD_STORE = "results/{rep}features/train/epoch_{epoch}/shard_{shard}.h5"
+TRAIN_STORE = "results/features/train.h5"
+VAL_STORE = "results/features/val.h5"
+NOAUG_STORE = "results/features/train_noaug.h5"
+MODEL = "results/model/model.keras"
+MODEL_CLASSES = "results/model/classes.json"
+SAVED_MODEL = "results/model/saved_model"
+PREDICTIONS = "results/predict/predictions.csv"
+REPORT = "results/report/report.html"
+BASE_INFO = "results/base/base.json"
+# What the base check writes, one file per checked setting ({key}: a hash of the check's params),
+# so a check that fails (a typo) never replaces the record of the good one; BASE_INFO is a copy.
+CHECKED_BASE = "results/base/checked/{key}.json"
+LOGS = "results/logs"
+
+__all__ = [name for name in dir() if name.isupper()]
+
+
+def epoch_store(repeat: int, epoch: int) -> str:
+    """The store of one cached epoch of one repeat."""
+    return EPOCH_STORE.format(rep=repeat_prefix(repeat), epoch=epoch)
+
+
+def repeat_prefix(repeat: int) -> str:
+    """Path prefix of a repeat's manifests and features."""
+    return "" if int(repeat) == 0 else f"repeat_{int(repeat)}/"

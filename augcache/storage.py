@@ -1,0 +1,187 @@
+"""How much disk a run's stores take, known before any of them is written.
+
+A feature store of n rows takes its features (n × bytes per sample, in whole HDF5 chunks of rows),
+its labels (8 bytes a row) and its sample ids (32 bytes a row plus the id), plus HDF5 metadata:
+at most ``METADATA_PER_STORE`` bytes a store and ``METADATA_PER_ROW`` bytes a row (chunk index,
+string heap). The pixel store is the same with uint8 pixels (H × W × 3 bytes a row) for features.
+A run writes:
+
+- K epoch stores of the training images for each repeat (K: the largest of cache.epochs and
+  train.sweep_epochs; repeats: train.repeats), one merged store over repeat 0's epochs (labels and
+  ids only: its features are views of the epoch stores);
+- one store of the validation images;
+- one store of the unaugmented training images (with the ``noaug`` mode);
+- the pixel store of every image (with data.pixel_store).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from augcache import paths
+from augcache.modes import cached_k_values
+from augcache.reservation import DiskFullError, mib
+
+log = logging.getLogger(__name__)
+
+METADATA_PER_STORE = 64 << 10
+METADATA_PER_ROW = 128
+# Rows per HDF5 chunk of a feature store: about 1 MiB (as the writer makes them).
+CHUNK_BYTES = 1 << 20
+
+
+def chunk_rows(row_bytes: int, n: int) -> int:
+    """Rows per chunk of a store of n rows of row_bytes each (see :class:`augcache.store.FeatureWriter`)."""
+    return max(1, min(n, 4096, CHUNK_BYTES // max(1, row_bytes))) if n else 1
+
+
+def _ceil8(n: int) -> int:
+    return (n + 7) // 8 * 8
+
+
+@dataclass(frozen=True)
+class PlannedStore:
+    """One store of a run: where, how many rows, and bytes (payload; metadata comes on top)."""
+
+    path: str
+    rows: int
+    bytes: int
+
+    @property
+    def bound(self) -> int:
+        """The most the file takes: the payload plus the largest HDF5 metadata."""
+        return self.bytes + METADATA_PER_STORE + METADATA_PER_ROW * self.rows
+
+
+def _whole_chunks(rows: int, chunk: int) -> int:
+    return math.ceil(rows / chunk) * chunk if rows else 0
+
+
+def store_bytes(rows: int, row_bytes: int, id_chars: int, chunk: int | None = None, labels: bool = True,
+                id_chunk: int | None = None) -> int:
+    """Payload of a store: rows in whole chunks, labels (int64, chunks of up to 65536), sample ids
+    (a 16-byte reference each, in chunks of id_chunk rows when given, and a 16-byte heap entry
+    plus the id's bytes, id_chars in all)."""
+    chunk = chunk or chunk_rows(row_bytes, rows)
+    total = _whole_chunks(rows, chunk) * row_bytes
+    if labels:
+        total += _whole_chunks(rows, max(1, min(rows, 1 << 16))) * 8
+    total += (_whole_chunks(rows, id_chunk) if id_chunk else rows) * 16 + 16 * rows + id_chars
+    return total
+
+
+@dataclass(frozen=True)
+class RunSize:
+    """What sizes a run's stores: image counts, id lengths, the base's feature shape and dtype."""
+
+    n_train: int
+    n_val: int
+    train_id_chars: int
+    val_id_chars: int
+    feature_shape: tuple
+    dtype: str
+
+    @property
+    def bytes_per_sample_epoch(self) -> int:
+        return int(np.prod(self.feature_shape)) * np.dtype(self.dtype).itemsize
+
+    def plan(self, config: dict) -> list[PlannedStore]:
+        """Every store the config's run writes (see the module's description)."""
+        row = self.bytes_per_sample_epoch
+        k = max(cached_k_values(config))
+        train = store_bytes(self.n_train, row, self.train_id_chars)
+        stores = [PlannedStore(paths.epoch_store(r, e), self.n_train, train)
+                  for r in range(config["train"]["repeats"]) for e in range(k)]
+        epochs = config["cache"]["epochs"]
+        stores.append(PlannedStore(paths.TRAIN_STORE, epochs * self.n_train,
+                                   epochs * store_bytes(self.n_train, 0, self.train_id_chars, chunk=1,
+                                                        labels=False) + 8 * epochs * self.n_train))
+        stores.append(PlannedStore(paths.VAL_STORE, self.n_val, store_bytes(self.n_val, row, self.val_id_chars)))
+        if "noaug" in config["train"]["modes"]:
+            stores.append(PlannedStore(paths.NOAUG_STORE, self.n_train, train))
+        if config["data"]["pixel_store"]:
+            size = config["data"]["pixel_size"] or config["data"]["image_size"]
+            n = self.n_train + self.n_val
+            ids = self.train_id_chars + self.val_id_chars
+            stores.append(PlannedStore(paths.PIXELS, n, store_bytes(n, int(np.prod(size)) * 3, ids, chunk=1,
+                                                                    labels=False, id_chunk=min(n, 4096))))
+        return stores
+
+
+def summary(run: RunSize, stores: list[PlannedStore], config: dict) -> dict:
+    """The arithmetic of a run's disk, as base.json and `augcache estimate` give it."""
+    k = max(cached_k_values(config))
+    repeats = config["train"]["repeats"]
+    epoch_stores = [s for s in stores if "/train/epoch_" in s.path]
+    return {
+        "bytes_per_sample_epoch": run.bytes_per_sample_epoch,
+        "feature_shape": list(run.feature_shape),
+        "dtype": run.dtype,
+        "n_train": run.n_train,
+        "n_val": run.n_val,
+        "epoch_stores": len(epoch_stores),
+        "formula": f"{run.n_train} training images × {k} epochs × {repeats} repeat(s) × "
+                   f"{run.bytes_per_sample_epoch} bytes",
+        "epochs_feature_bytes": run.n_train * k * repeats * run.bytes_per_sample_epoch,
+        "epochs_bytes": sum(s.bytes for s in epoch_stores),
+        "stores": {s.path: s.bytes for s in stores},
+        "stores_at_most": {s.path: s.bound for s in stores},
+        "total_bytes": sum(s.bytes for s in stores),
+        "hdf5_metadata_at_most_bytes": sum(s.bound - s.bytes for s in stores),
+    }
+
+
+def describe(stores: list[PlannedStore]) -> str:
+    lines = [f"  {s.path}: {s.rows} rows, {mib(s.bytes)}" for s in stores]
+    total = sum(s.bytes for s in stores)
+    metadata = sum(s.bound - s.bytes for s in stores)
+    return "\n".join(lines + [f"  total {mib(total)}, plus at most {mib(metadata)} of HDF5 metadata"])
+
+
+def check_run_fits(stores: list[PlannedStore], root=".") -> None:
+    """Refuse a run whose stores not yet written cannot fit the free disk, with the arithmetic;
+    log it otherwise."""
+    root = Path(root)
+    missing = [s for s in stores if not (root / s.path).exists()]
+    needed = sum(s.bound for s in missing)
+    results = root / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(results).free
+    text = describe(missing)
+    if needed > free:
+        raise DiskFullError(
+            f"{results}: the run's stores not yet written need up to {mib(needed)} but the disk has "
+            f"{mib(free)} free; nothing was extracted. Free space, move results/ to a larger disk, "
+            f"or lower cache.epochs, train.repeats or the image size (cache.dtype: float16 halves "
+            f"float32):\n{text}"
+        )
+    log.info("stores still to write (%s free):\n%s", mib(free), text if missing else "  none")
+
+
+def id_chars(sample_ids) -> int:
+    """What a store's sample ids take in its string heap (UTF-8, 8-byte aligned)."""
+    return sum(_ceil8(len(str(i).encode())) for i in sample_ids)
+
+
+def run_size(index, feature_shape, dtype: str) -> RunSize:
+    """A run's sizes from its dataset index."""
+    train = index[index["split"] == "train"]["sample_id"]
+    val = index[index["split"] == "val"]["sample_id"]
+    return RunSize(len(train), len(val), id_chars(train), id_chars(val), tuple(feature_shape), dtype)
+
+
+def planned_stores(config: dict, index_path, base_info_path) -> tuple[RunSize, list[PlannedStore]]:
+    """A workflow job's view of its run: sizes from the index and the checked base's record."""
+    import json
+
+    from augcache.dataset import read_index
+
+    info = json.loads(Path(base_info_path).read_text())
+    run = run_size(read_index(index_path), info["feature_shape"], config["cache"]["dtype"])
+    return run, run.plan(config)
