@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from augcache.cli import estimate, inspect_store
-from conftest import ROOT, Workflow, full_config, tiny_config
+from conftest import ROOT, Workflow, tiny_config
 
 FEATURE_STORES = ("features/", "dataset/pixels.h5")
 
