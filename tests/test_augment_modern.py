@@ -13,17 +13,12 @@ from augcache.aliases import canonical_augment
 from augcache.augment import augment
 from augcache.manifest import AugmentConfig, _boxes, draw_params
 from augcache.params import COLUMN, IDENTITY_PARAMS, PARAM_COLUMNS, Resampling
+from test_augment import params as row
 
 H, W = 24, 32
 CROP = ("crop_top", "crop_left", "crop_height", "crop_width")
 JITTER = ("contrast", "saturation", "hue")
 ERASE = ("erase_top", "erase_left", "erase_height", "erase_width", "erase_value")
-
-
-def row(**values):
-    params = dict(zip(PARAM_COLUMNS, IDENTITY_PARAMS))
-    params.update(values)
-    return np.array([[params[c] for c in PARAM_COLUMNS]], dtype=np.float32)
 
 
 @pytest.fixture
