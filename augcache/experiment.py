@@ -18,6 +18,7 @@ from augcache.pixels import open_pixels
 from augcache.provenance import ProvenanceError
 from augcache.store import check_store
 from augcache.stream import StoreBlocks, block_rows, memory_budget_bytes
+from augcache.sweep import best_epoch
 from augcache.train import (CachedEpochs, ConvOnTheFly, ShuffledStore, StreamedEpochs, fresh_manifests,
                             read_features, replay_manifests, row_bytes, train_head)
 
@@ -64,9 +65,11 @@ class RunSettings:
 
 @dataclass(frozen=True)
 class RunOutputs:
-    """A run's files: head (.keras), metrics (CSV, one row per head epoch) and summary (JSON)."""
+    """A run's files: head (.keras) after the last epoch and at the best one, metrics (CSV, one row
+    per head epoch) and summary (JSON)."""
 
     head: str
+    best_head: str
     metrics: str
     summary: str
 
@@ -94,11 +97,12 @@ def run_training(run: RunSpec, inputs: RunInputs, settings: RunSettings, outputs
     val = StoreBlocks(inputs.val_store, rows_per_block) if streaming else read_features(inputs.val_store)
     source = feature_source(run_mode, run, inputs, settings, val_attrs, rows_per_block if streaming else None)
     names = class_names(index)
-    model, metrics = train_head(source.epochs, n_train, feature_shape(val_attrs), len(names), val,
+    model, metrics, best_weights = train_head(source.epochs, n_train, feature_shape(val_attrs), len(names), val,
                                 settings.head, run.seed, run_mode.label(run.k, run.repeat))
     summary = run_summary(run, settings.head, metrics, source, n_train, names,
                           weights=val_attrs["weights_sha256"], streamed=streaming)
-    write_outputs(outputs, model, metrics, summary)
+    summary["head_parameters"] = int(model.count_params())
+    write_outputs(outputs, model, metrics, summary, best_weights)
     return summary
 
 
@@ -163,6 +167,7 @@ def run_summary(run: RunSpec, head: HeadConfig, metrics, source: FeatureSource, 
     if conv_seconds is None:
         conv_seconds = float(metrics["conv_seconds"].sum())
     head_seconds = float((metrics["seconds"] - metrics["conv_seconds"]).sum())
+    best = best_epoch(metrics, head.select_on)
     return {
         "mode": run.mode,
         "k": run.k,
@@ -171,6 +176,10 @@ def run_summary(run: RunSpec, head: HeadConfig, metrics, source: FeatureSource, 
         "head_epochs": head.epochs,
         "final_val_accuracy": float(metrics["val_accuracy"].iloc[-1]),
         "best_val_accuracy": float(metrics["val_accuracy"].max()),
+        "best_val_loss": float(metrics["val_loss"].min()),
+        "select_on": head.select_on,
+        "best_epoch": best,
+        "best_val_accuracy_at_best_epoch": float(metrics["val_accuracy"].iloc[best]),
         "conv_seconds": conv_seconds,
         "head_seconds": head_seconds,
         "total_seconds": conv_seconds + head_seconds,
@@ -182,9 +191,12 @@ def run_summary(run: RunSpec, head: HeadConfig, metrics, source: FeatureSource, 
     }
 
 
-def write_outputs(outputs: RunOutputs, model, metrics, summary: dict) -> None:
-    """Write a run's head, metrics and summary, each atomically."""
+def write_outputs(outputs: RunOutputs, model, metrics, summary: dict, best_weights) -> None:
+    """Write a run's head (final and at its best epoch), metrics and summary, each atomically."""
     with atomic_path(outputs.head, ".keras") as tmp:
+        model.save(tmp)
+    model.set_weights(best_weights)
+    with atomic_path(outputs.best_head, ".keras") as tmp:
         model.save(tmp)
     write_csv(outputs.metrics, metrics)
     write_json(outputs.summary, summary)

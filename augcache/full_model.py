@@ -71,10 +71,11 @@ def build_full_model(spec: BaseSpec, head):
 
 
 def export_full_model(spec: BaseSpec, head_path, classes: list[str], out_model, out_classes,
-                      pixel_size=None, out_saved_model=None) -> None:
+                      pixel_size=None, out_saved_model=None, selection: dict | None = None) -> None:
     """Save base + head as one model (.keras), optionally as a TensorFlow SavedModel for serving
     (its ``serve`` signature takes the same images), and classes.json: class names, input size,
-    resize policy and the pixel size images are decoded to before they are resized."""
+    resize policy, the pixel size images are decoded to before they are resized, and which head
+    it is (selection: see :func:`augcache.sweep.select_head`)."""
     head = keras.saving.load_model(head_path, safe_mode=True)
     model = build_full_model(spec, head)
     with atomic_path(out_model, ".keras") as tmp:
@@ -84,6 +85,8 @@ def export_full_model(spec: BaseSpec, head_path, classes: list[str], out_model, 
             model.export(str(tmp), format="tf_saved_model", verbose=False)
     meta = {"classes": classes, "image_size": list(spec.image_size), "resize": spec.resize,
             "pixel_size": list(pixel_size or spec.image_size)}
+    if selection is not None:
+        meta["head"] = selection
     write_json(out_classes, meta)
 
 

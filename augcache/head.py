@@ -11,6 +11,7 @@ OPTIMIZERS = ("adam", "sgd", "rmsprop")
 class HeadConfig:
     """flatten: how a conv map becomes a vector (``flatten``, ``avg`` or ``max``; vectors pass).
     hidden_units: sizes of the hidden ReLU layers, each followed by dropout.
+    select_on: what a run's best epoch is best at: ``val_accuracy`` (highest) or ``val_loss`` (lowest).
     """
 
     flatten: str = "flatten"
@@ -20,6 +21,7 @@ class HeadConfig:
     learning_rate: float = 1e-3
     batch_size: int = 32
     epochs: int = 20
+    select_on: str = "val_accuracy"
 
     @classmethod
     def from_config(cls, cfg: dict) -> "HeadConfig":

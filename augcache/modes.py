@@ -55,7 +55,8 @@ MODES = {
 }
 
 # A run's files, as named outputs of its training job.
-RUN_FILES = {"head": "head.keras", "metrics": "metrics.csv", "summary": "summary.json"}
+RUN_FILES = {"head": "head.keras", "best_head": "best_head.keras", "metrics": "metrics.csv",
+             "summary": "summary.json"}
 
 
 def mode(name: str) -> Mode:

@@ -30,6 +30,10 @@ BASE_INFO = "results/base/base.json"
 # so a check that fails (a typo) never replaces the record of the good one; BASE_INFO is a copy.
 CHECKED_BASE = "results/base/checked/{key}.json"
 LOGS = "results/logs"
+# head_sweep: one folder per point and repeat, and the choice of the exported head
+SWEEP_RUN = "results/sweep/{point}/r{r}"
+SELECTION = "results/sweep/selection.json"
+SWEEP_TABLE = "results/sweep/sweep.csv"
 
 __all__ = [name for name in dir() if name.isupper()]
 

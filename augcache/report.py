@@ -104,7 +104,7 @@ def curves_figure(summaries: pd.DataFrame, metrics: dict[str, pd.DataFrame], k_m
     return fig
 
 
-def sweep_figure(table: pd.DataFrame):
+def k_figure(table: pd.DataFrame):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -209,6 +209,8 @@ Speedup: total seconds of on the fly divided by the mode's.</p>
 <img alt="K sweep" src="data:image/png;base64,{sweep_png}">
 <h2>Replay check</h2>
 {replay}
+<h2>Exported head</h2>
+{selection}
 <h2>Data left out</h2>
 {skipped}
 <h2>Limits of the method</h2>
@@ -267,6 +269,55 @@ def _replay_html(summaries: pd.DataFrame, metrics: dict, k_main: int, dtype: str
     )
 
 
+def sweep_figure(table: pd.DataFrame, select_on: str):
+    """Mean of the selection metric against each swept key (one panel per key, other keys pooled)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    settings = pd.DataFrame([json.loads(s) for s in table["settings"]])
+    fig, axes = plt.subplots(1, len(settings.columns), figsize=(4 * len(settings.columns), 3.4), squeeze=False)
+    for ax, key in zip(axes[0], settings.columns):
+        values = settings[key].map(lambda v: "-".join(map(str, v)) if isinstance(v, list) else v)
+        for value, rows in table.groupby(values.to_numpy(), sort=True):
+            ax.scatter([str(value)] * len(rows), rows[f"{select_on}_mean"], color="C0")
+        chosen = table[table["chosen"]]
+        ax.scatter([str(values[chosen.index[0]])], chosen[f"{select_on}_mean"], color="C3", marker="*", s=150,
+                   label="chosen")
+        ax.set_xlabel(key)
+        ax.set_ylabel(f"{select_on} (mean over repeats)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    return fig
+
+
+def _selection_html(selection: dict | None, table: pd.DataFrame | None) -> str:
+    if selection is None:
+        return "<p>No head selection.</p>"
+    select_on = selection["select_on"]
+    parts = [f"<p>The exported model's head: <b>{html.escape(selection['point'])}</b>, repeat 0 at head epoch "
+             f"{selection['epoch'] + 1} (validation accuracy {selection['val_accuracy_at_epoch']:.3f}); "
+             f"{html.escape(selection['why'])}.</p>"]
+    if table is not None and len(table) > 1:
+        parts.append(
+            f"<p><b>Optimistic:</b> the head was chosen among {len(table)} points on the validation set, so "
+            "its validation accuracy overstates what it does on new images; <code>data.test_dir</code> "
+            "scores it on images no choice has seen.</p>")
+        head = (f"<tr><th>point</th><th>chosen</th><th>repeats</th><th>{select_on} mean ± sd</th>"
+                "<th>best val acc (mean)</th><th>best epoch (repeat 0)</th><th>head s</th><th>parameters</th></tr>")
+        rows = "".join(
+            f'<tr data-point="{html.escape(r["point"])}"><td>{html.escape(r["point"])}</td>'
+            f'<td>{"✔" if r["chosen"] else ""}</td><td>{int(r["repeats"])}</td>'
+            f'<td>{r[f"{select_on}_mean"]:.4f} ± {r[f"{select_on}_sd"]:.4f}</td>'
+            f'<td>{r["best_val_accuracy_mean"]:.3f}</td><td>{int(r["best_epoch"]) + 1}</td>'
+            f'<td>{r["head_seconds"]:.1f}</td><td>{int(r["head_parameters"])}</td></tr>'
+            for r in table.to_dict("records"))
+        parts.append(f'<table id="sweep">{head}{rows}</table>')
+        parts.append(f'<img alt="head sweep" src="data:image/png;base64,{_png(sweep_figure(table, select_on))}">')
+    return "".join(parts)
+
+
 def _write_png(path, png: str) -> None:
     if path:
         with atomic_path(path) as tmp:
@@ -274,13 +325,14 @@ def _write_png(path, png: str) -> None:
 
 
 def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=None, out_curves=None,
-                 out_sweep=None, skipped: pd.DataFrame | None = None) -> pd.DataFrame:
+                 out_sweep=None, skipped: pd.DataFrame | None = None, selection: dict | None = None,
+                 sweep_table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Write the HTML report (and optionally the table as CSV and the plots as PNG); return the table."""
     summaries, metrics = load_runs(run_dirs)
     table = mode_table(summaries)
     k_main = int(config["cache"]["epochs"])
     curves_png = _png(curves_figure(summaries, metrics, k_main))
-    sweep_png = _png(sweep_figure(table))
+    sweep_png = _png(k_figure(table))
     _write_png(out_curves, curves_png)
     _write_png(out_sweep, sweep_png)
     if out_table:
@@ -300,6 +352,7 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
         sweep_png=sweep_png,
         replay=_replay_html(summaries, metrics, k_main, config["cache"]["dtype"]),
         skipped=_skipped_html(skipped),
+        selection=_selection_html(selection, sweep_table),
         limits="".join(f"<li>{html.escape(text)}</li>" for text in LIMITS),
         provenance=html.escape(json.dumps(provenance, indent=2, default=str)),
         config=html.escape(json.dumps(config, indent=2, sort_keys=True, default=str)),

@@ -22,6 +22,7 @@ import pandas as pd
 from augcache.params import Resampling
 from augcache.extract import compute_features
 from augcache.head import HeadConfig, build_head
+from augcache.sweep import SELECT_ON
 from augcache.manifest import AugmentConfig, build_manifest, draw_params, read_manifest
 from augcache.provenance import ProvenanceError, sha256_file
 from augcache.store import check_store, reading
@@ -234,7 +235,8 @@ def validation_data(val, feature_shape, batch_size: int):
 
 def train_head(source, n_samples: int, feature_shape, n_classes: int, val, cfg: HeadConfig,
                seed: int, label: str = "train"):
-    """Train a new head for cfg.epochs head epochs in one ``fit``; returns (model, metrics DataFrame).
+    """Train a new head for cfg.epochs head epochs in one ``fit``; returns (model, metrics DataFrame,
+    weights at the best epoch by cfg.select_on: the first of equals).
 
     source(n) -> (blocks, conv_seconds): an iterable of (x float32, y) blocks holding the n_samples
     training features of head epoch n, in the order they are fed (no further shuffling). It is
@@ -247,6 +249,8 @@ def train_head(source, n_samples: int, feature_shape, n_classes: int, val, cfg: 
     data = EpochStream(source, n_samples, cfg.batch_size, cfg.epochs)
     val_batch = max(cfg.batch_size, 256)
     rows = []
+    best = {"value": None, "weights": None}
+    better = (lambda a, b: a > b) if SELECT_ON[cfg.select_on] == "max" else (lambda a, b: a < b)
 
     class Record(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -258,6 +262,8 @@ def train_head(source, n_samples: int, feature_shape, n_classes: int, val, cfg: 
                    "val_loss": logs["val_loss"], "val_accuracy": logs["val_accuracy"],
                    "seconds": seconds, "conv_seconds": data.conv_seconds.get(epoch, 0.0)}
             rows.append({k: float(v) if k != "epoch" else int(v) for k, v in row.items()})
+            if best["value"] is None or better(row[cfg.select_on], best["value"]):
+                best.update(value=row[cfg.select_on], weights=model.get_weights())
             log.info("%s: epoch %d/%d loss %.4f accuracy %.3f val_loss %.4f val_accuracy %.3f (%.2f s)",
                      label, epoch + 1, cfg.epochs, row["loss"], row["accuracy"], row["val_loss"],
                      row["val_accuracy"], seconds)
@@ -268,4 +274,4 @@ def train_head(source, n_samples: int, feature_shape, n_classes: int, val, cfg: 
               callbacks=[Record()], verbose=0, **fit_val)
     if data.requested != list(range(cfg.epochs)):
         raise RuntimeError(f"{label}: head epochs were fed out of order: {data.requested}")
-    return model, pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
+    return model, pd.DataFrame(rows, columns=list(METRIC_COLUMNS)), best["weights"]

@@ -87,7 +87,7 @@ def main() -> None:
                                      dict(config_provenance(spec, aug, settings), split="train"))
         shape = val_x.shape[1:]
 
-        _, cached = train_head(cached_source, n, shape, len(DEMO_CLASSES), (val_x, val_y), head_cfg, 0)
+        _, cached, _ = train_head(cached_source, n, shape, len(DEMO_CLASSES), (val_x, val_y), head_cfg, 0)
 
         [(x, y)], _ = cached_source(0)
         plain = build_head(shape, len(DEMO_CLASSES), head_cfg, 0)
@@ -108,7 +108,7 @@ def main() -> None:
                                        feature_function(model, preprocess, size), size,
                                        settings.batch_size, Resampling(), "float32")
         fly_cfg = HeadConfig(hidden_units=(64,), epochs=args.onthefly_epochs, batch_size=32)
-        _, onthefly = train_head(onthefly_source, n, shape, len(DEMO_CLASSES), (val_x, val_y), fly_cfg, 0)
+        _, onthefly, _ = train_head(onthefly_source, n, shape, len(DEMO_CLASSES), (val_x, val_y), fly_cfg, 0)
 
     # the first epoch of each run includes tracing; compare the steady-state epochs
     cached_s = float(np.median(cached["seconds"].iloc[1:]))

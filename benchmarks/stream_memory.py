@@ -81,7 +81,7 @@ def child(args) -> None:
         val = (val_x, val_y)
     n = args.n
     start = time.perf_counter()
-    _, metrics = train_head(source, n, (args.dim,), CLASSES, val, cfg, seed=0)
+    _, metrics, _ = train_head(source, n, (args.dim,), CLASSES, val, cfg, seed=0)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"peak_rss": peak, "samples_per_s": n * args.k / seconds,

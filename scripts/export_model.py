@@ -5,16 +5,24 @@ from augcache.job import start_job
 
 start_job(snakemake)
 
+import json
+from pathlib import Path
+
 from augcache.conv_base import BaseSpec
 from augcache.dataset import class_names, read_index
 from augcache.full_model import export_full_model
 
+# the chosen head (a sweep point, or the cached run of K = cache.epochs) at its best epoch
+selection = json.loads(Path(snakemake.input.selection).read_text())
+if selection["head"] not in snakemake.input.heads:
+    raise ValueError(f"{snakemake.input.selection}: chosen head {selection['head']} is not a candidate")
 export_full_model(
     BaseSpec.from_config(snakemake.params.base),
-    snakemake.input.head,
+    selection["head"],
     class_names(read_index(snakemake.input.index)),
     snakemake.output.model,
     snakemake.output.classes,
     pixel_size=snakemake.params.pixel_size,
     out_saved_model=snakemake.output.saved_model,
+    selection=selection,
 )

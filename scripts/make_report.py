@@ -5,6 +5,11 @@ from augcache.job import start_job
 
 start_job(snakemake)
 
+import json
+from pathlib import Path
+
+import pandas as pd
+
 from augcache.dataset import read_index
 from augcache.report import write_report
 from augcache.store import read_attrs
@@ -18,5 +23,7 @@ table = write_report(
     out_curves=snakemake.output.curves,
     out_sweep=snakemake.output.sweep,
     skipped=read_index(snakemake.input.skipped),
+    selection=json.loads(Path(snakemake.input.selection).read_text()),
+    sweep_table=pd.read_csv(snakemake.input.sweep),
 )
 print(table.to_string())

@@ -15,7 +15,7 @@ params, inputs = snakemake.params, snakemake.input
 run_training(
     RunSpec(
         mode=params.mode,
-        k=int(snakemake.wildcards.get("k", 0)),
+        k=int(snakemake.wildcards.get("k", params.get("k", 0))),
         repeat=int(snakemake.wildcards.r),
         seed=int(params.seed),
     ),
@@ -36,5 +36,5 @@ run_training(
         memory_budget_mb=snakemake.config["train"]["memory_budget_mb"],
         pixel_size=params.get("pixel_size"),
     ),
-    RunOutputs(**{name: snakemake.output[name] for name in ("head", "metrics", "summary")}),
+    RunOutputs(**{name: snakemake.output[name] for name in ("head", "best_head", "metrics", "summary")}),
 )

@@ -114,7 +114,8 @@ def run_with_budget(config, flow, tmp_path, mode, run_dir, budget):
             head=HeadConfig.from_config(config["head"]),
             memory_budget_mb=budget,
         ),
-        RunOutputs(head=out / "head.keras", metrics=out / "metrics.csv", summary=out / "summary.json"),
+        RunOutputs(head=out / "head.keras", best_head=out / "best_head.keras", metrics=out / "metrics.csv",
+                   summary=out / "summary.json"),
     )
     return pd.read_csv(out / "metrics.csv"), json.loads((out / "summary.json").read_text())
 

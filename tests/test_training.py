@@ -105,7 +105,8 @@ def test_exported_model_equals_head_on_conv_base(full_run):
     paths = sorted((Path(config["data"]["dir"]) / "val").rglob("*.png"))[:4]
     images = load_images(paths, (SIZE, SIZE))
     full = load_full_model(flow.path("results/model/model.keras"))
-    head = keras.saving.load_model(flow.path("results/train/cached/k2_r0/head.keras"))
+    # the exported head: the cached run of K = cache.epochs, repeat 0, at its best epoch
+    head = keras.saving.load_model(flow.path("results/train/cached/k2_r0/best_head.keras"))
     spec = BaseSpec.from_config({**config["conv_base"], "image_size": [SIZE, SIZE], "seed": config["seed"]})
     model, preprocess = build_base(spec)
     expected = head(feature_function(model, preprocess, spec.image_size)(images)).numpy()

@@ -10,6 +10,7 @@ from augcache.manifest import AugmentConfig
 from augcache.modes import MODES, RUN_FILES, cached_k_values
 from augcache.paths import *  # the path pattern of every output
 from augcache.paths import repeat_prefix
+from augcache.sweep import sweep_points
 
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
@@ -27,6 +28,7 @@ wildcard_constraints:
     k=r"\d+",
     r=r"\d+",
     shard=r"\d+",
+    point=r"[^/]+",
 
 
 USE_CSV = bool(config["data"]["csv"])
@@ -128,13 +130,61 @@ def train_params(mode):
     return params
 
 
+# head_sweep: {point name: its head config}; empty without a sweep
+SWEEP_POINTS = sweep_points(config["head_sweep"], config["head"])
+
+
+def point_dirs(point):
+    return [SWEEP_RUN.format(point=point, r=r) for r in repeats()]
+
+
+def selection_candidates():
+    """{candidate: its run folders, repeat 0 first}: the sweep's points, or without a sweep the
+    cached runs of K = cache.epochs."""
+    if SWEEP_POINTS:
+        return {point: point_dirs(point) for point in SWEEP_POINTS}
+    k = config["cache"]["epochs"]
+    return {"head": [MODES["cached"].run_dir(k, r) for r in repeats()]}
+
+
+def candidate_files(name, first_repeat_only=False):
+    """A file of every candidate run (or of each candidate's repeat 0)."""
+    dirs = selection_candidates().values()
+    return [
+        f"{run}/{name}" for d in dirs for run in (d[:1] if first_repeat_only else d)
+    ]
+
+
+def point_head(wildcards):
+    return SWEEP_POINTS[wildcards.point]
+
+
+def swept_settings():
+    """{point: the settings it sweeps}."""
+    keys = list(config["head_sweep"])
+    return {point: {k: head[k] for k in keys} for point, head in SWEEP_POINTS.items()}
+
+
+def main_stores(wildcards):
+    """The epoch stores of K = cache.epochs for repeat r (sweep points train on them)."""
+    return epoch_files(EPOCH_STORE, wildcards.r, config["cache"]["epochs"])
+
+
+def main_manifests(wildcards):
+    return epoch_files(MANIFEST, wildcards.r, config["cache"]["epochs"])
+
+
 def run_files(name):
     return [f"{d}/{name}" for d in run_dirs()]
 
 
+def epoch_files(pattern, repeat, k):
+    """One file per cached epoch 0..k-1 of a repeat (its stores or its manifests)."""
+    return [pattern.format(rep=repeat_prefix(repeat), epoch=e) for e in range(int(k))]
+
+
 def cached_stores(wildcards):
-    prefix = repeat_prefix(wildcards.r)
-    return [EPOCH_STORE.format(rep=prefix, epoch=e) for e in range(int(wildcards.k))]
+    return epoch_files(EPOCH_STORE, wildcards.r, wildcards.k)
 
 
 def epoch_shards(wildcards):
@@ -147,8 +197,7 @@ def epoch_shards(wildcards):
 
 
 def cached_manifests(wildcards):
-    prefix = repeat_prefix(wildcards.r)
-    return [MANIFEST.format(rep=prefix, epoch=e) for e in range(int(wildcards.k))]
+    return epoch_files(MANIFEST, wildcards.r, wildcards.k)
 
 
 def run_seed(wildcards):

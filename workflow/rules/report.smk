@@ -4,6 +4,8 @@ rule make_report:
         metrics=run_files("metrics.csv"),
         store=TRAIN_STORE,
         skipped=SKIPPED,
+        selection=SELECTION,
+        sweep=SWEEP_TABLE,
     output:
         html=report(REPORT, caption="../report/report.rst", category="Report"),
         table=report(

@@ -19,6 +19,39 @@ rule train_cached:
         "../../scripts/train_head.py"
 
 
+use rule train_cached as train_sweep_point with:
+    input:
+        stores=main_stores,
+        manifests=main_manifests,
+        val=VAL_STORE,
+        index=INDEX,
+    output:
+        multiext(f"{SWEEP_RUN}/", **RUN_FILES),
+    log:
+        f"{LOGS}/sweep/{{point}}/r{{r}}.log",
+    params:
+        head=point_head,
+        k=config["cache"]["epochs"],
+
+
+rule select_head:
+    input:
+        candidate_files("summary.json"),
+    output:
+        selection=SELECTION,
+        table=SWEEP_TABLE,
+    log:
+        f"{LOGS}/select_head.log",
+    conda:
+        ENV
+    params:
+        candidates=selection_candidates(),
+        swept=swept_settings(),
+        select_on=config["head"]["select_on"],
+    script:
+        "../../scripts/select_head.py"
+
+
 rule train_replay:
     input:
         unpack(pixel_input),
@@ -82,7 +115,8 @@ rule train_noaug:
 
 rule export_model:
     input:
-        head=f"{MODES['cached'].run_dir(config['cache']['epochs'], 0)}/{RUN_FILES['head']}",
+        heads=candidate_files(RUN_FILES["best_head"], first_repeat_only=True),
+        selection=SELECTION,
         index=INDEX,
         base=base_input,
     output:

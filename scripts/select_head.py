@@ -1,0 +1,15 @@
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
+from augcache.job import start_job
+
+start_job(snakemake)
+
+from augcache.atomic import write_csv, write_json
+from augcache.sweep import select_head
+
+choice, table = select_head(snakemake.params.candidates, snakemake.params.select_on, snakemake.params.swept)
+write_csv(snakemake.output.table, table)
+write_json(snakemake.output.selection, choice)
+print(table.to_string())
+print(f"chosen: {choice['point']}, epoch {choice['epoch'] + 1}: {choice['why']}")
