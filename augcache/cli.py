@@ -106,7 +106,7 @@ def _counts(config: dict, workdir: Path):
         return demo_index(config["demo"]), "the built-in demo"
     source = Path(data["csv"] or data["dir"])
     source = source if source.is_absolute() else workdir / source
-    candidates, _, _ = list_source(source)
+    candidates, _, _ = list_source(source, data["test_dir"])
     table = pd.DataFrame([c.__dict__ for c in candidates]).sort_values("sample_id", kind="stable")
     if table["split"].isna().any():
         table["split"] = np.where(stratified_split(table["label"].to_numpy(), data["val_fraction"],

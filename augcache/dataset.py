@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 INDEX_COLUMNS = ("sample_id", "path", "label", "label_index", "split")
 SKIPPED_COLUMNS = ("path", "reason")
 SPLITS = ("train", "val")
+# Images scored once, by the exported model only (data.test_dir, or a CSV's split column).
+TEST = "test"
+# Sample ids of data.test_dir's images start with this.
+TEST_PREFIX = "test_dir/"
 
 
 class DatasetError(ValueError):
@@ -90,8 +94,8 @@ def _csv_candidates(csv_path: Path):
         seen[path] = where
         if not label:
             problems.append((path, f"no label ({where})"))
-        elif has_split and split not in SPLITS:
-            problems.append((path, f"split {split!r} is neither train nor val ({where})"))
+        elif has_split and split not in (*SPLITS, TEST):
+            problems.append((path, f"split {split!r} is not train, val or test ({where})"))
         elif Path(raw).suffix.lower() not in IMAGE_EXTENSIONS:
             problems.append((path, f"extension is not one of {', '.join(IMAGE_EXTENSIONS)} ({where})"))
         else:
@@ -183,9 +187,16 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> np.n
     return is_val
 
 
-def list_source(source) -> tuple[list[Candidate], list, str]:
-    """(candidates sorted by sample id, problems, config key) of a folder or CSV source."""
+def list_source(source, test_dir=None) -> tuple[list[Candidate], list, str]:
+    """(candidates sorted by sample id, problems, config key) of a folder or CSV source, and of the
+    class folders of test_dir (split ``test``, sample ids starting with TEST_PREFIX)."""
     source = Path(source)
+    test, test_problems = [], []
+    if test_dir:
+        if not Path(test_dir).is_dir():
+            raise DatasetError(f"data.test_dir: {test_dir} does not exist")
+        found, test_problems = _folder_candidates(Path(test_dir))
+        test = [Candidate(TEST_PREFIX + c.sample_id, c.path, c.label, TEST) for c in found]
     if source.is_dir():
         candidates, problems = _folder_candidates(source)
         key = "data.dir"
@@ -195,13 +206,13 @@ def list_source(source) -> tuple[list[Candidate], list, str]:
     else:
         key = "data.csv" if source.suffix.lower() == ".csv" else "data.dir"
         raise DatasetError(f"{key}: {source} does not exist")
-    candidates, duplicates = _unique_targets(candidates)
-    return sorted(candidates, key=lambda c: c.sample_id), problems + duplicates, key
+    candidates, duplicates = _unique_targets(candidates + test)
+    return sorted(candidates, key=lambda c: c.sample_id), problems + test_problems + duplicates, key
 
 
 def build_index(source, val_fraction: float, seed: int, on_bad_image: str = "error",
                 threads: int = 4, decode=quick_check_decode, sink=None,
-                listing=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                listing=None, test_dir=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(index, skipped) of a folder or CSV source.
 
     index: INDEX_COLUMNS sorted by sample_id; label_index numbers the sorted class names from 0.
@@ -210,14 +221,18 @@ def build_index(source, val_fraction: float, seed: int, on_bad_image: str = "err
     (see :func:`check_all` for sink); listing: the result of :func:`list_source`, if already made.
     """
     source = Path(source)
-    candidates, problems, key = listing or list_source(source)
+    candidates, problems, key = listing or list_source(source, test_dir)
     candidates, bad = check_all(candidates, threads, decode, sink)
     problems = problems + bad
     if problems and on_bad_image == "error":
         lines = "\n".join(f"  {path}: {reason}" for path, reason in problems)
         raise DatasetError(f"{key}: {len(problems)} bad file(s) or folder(s) in {source} "
                            f"(fix them, or set data.on_bad_image: skip to leave them out):\n{lines}")
-    names = sorted({c.label for c in candidates})
+    names = sorted({c.label for c in candidates if c.split != TEST})
+    unknown = sorted({c.label for c in candidates if c.split == TEST} - set(names))
+    if unknown:
+        raise DatasetError(f"data.test_dir: class(es) {', '.join(unknown)} have test images but no training "
+                           "or validation images; the model cannot predict them")
     if len(names) < 2:
         raise DatasetError(f"{key}: {source} holds {len(names)} class(es) with usable images; "
                            "at least 2 are needed")

@@ -129,10 +129,16 @@ def predict_folder(model_path, classes_path, folder, batch_size: int = 64) -> pd
     Files that do not decode (corrupt, too many pixels, not images) are left out and logged with
     their reasons, so one bad file does not stop the others.
     """
+    files, _ = usable_images(list_images(folder))
+    return predict_files(model_path, classes_path, files, batch_size)
+
+
+def predict_files(model_path, classes_path, files, batch_size: int = 64) -> pd.DataFrame:
+    """path, label, probability of the most probable class, for each image file (decoded as the
+    exported model's classes.json says: pixel size, resize policy, input size)."""
     meta = json.loads(Path(classes_path).read_text())
     classes, size = meta["classes"], tuple(meta["image_size"])
     model = load_full_model(model_path)
-    files, _ = usable_images(list_images(folder))
     table = pd.DataFrame({"sample_id": [str(p) for p in files], "path": [str(p) for p in files]})
     for name, value in zip(PARAM_COLUMNS, IDENTITY_PARAMS):
         table[name] = value
@@ -145,6 +151,20 @@ def predict_folder(model_path, classes_path, folder, batch_size: int = 64) -> pd
         "label": [classes[i] for i in best],
         "probability": probabilities[np.arange(len(files)), best],
     })
+
+
+def score_split(model_path, classes_path, index: pd.DataFrame, split: str = "test",
+                batch_size: int = 64) -> dict:
+    """Accuracy of the exported model on the index's images of one split (each image once), per
+    class too."""
+    rows = index[index["split"] == split]
+    if rows.empty:
+        raise ValueError(f"the index has no {split} images")
+    predicted = predict_files(model_path, classes_path, rows["path"].tolist(), batch_size)
+    correct = predicted["label"].to_numpy() == rows["label"].to_numpy()
+    per_class = {label: float(correct[(rows["label"] == label).to_numpy()].mean())
+                 for label in sorted(rows["label"].unique())}
+    return {"split": split, "n": int(len(rows)), "accuracy": float(correct.mean()), "per_class": per_class}
 
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

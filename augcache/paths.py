@@ -22,6 +22,8 @@ VAL_STORE = "results/features/val.h5"
 NOAUG_STORE = "results/features/train_noaug.h5"
 MODEL = "results/model/model.keras"
 MODEL_CLASSES = "results/model/classes.json"
+# The exported model scored on the test images (data.test_dir, or a CSV's test rows)
+TEST_SCORES = "results/model/test_scores.json"
 SAVED_MODEL = "results/model/saved_model"
 PREDICTIONS = "results/predict/predictions.csv"
 REPORT = "results/report/report.html"

@@ -194,7 +194,7 @@ def open_pixels(size, resize: str, store=None, index=None) -> Pixels:
 
 
 def index_with_pixel_store(source, val_fraction: float, seed: int, on_bad_image: str, threads: int,
-                           out_path, size, resize: str):
+                           out_path, size, resize: str, test_dir=None):
     """(index, skipped) of a source, as :func:`augcache.dataset.build_index`, and the pixel store
     of the indexed images at out_path: each file decoded once, both for its check and its pixels.
 
@@ -205,7 +205,7 @@ def index_with_pixel_store(source, val_fraction: float, seed: int, on_bad_image:
     from augcache.images import decoder_versions, load_pixels
 
     size = tuple(int(s) for s in size)
-    listing = list_source(source)
+    listing = list_source(source, test_dir)
     n = len(listing[0])
     log.info("pixel store: up to %d images of %dx%d, %s, at %s", n, *size, mib(store_bytes(n, size)),
              out_path)

@@ -318,6 +318,15 @@ def _selection_html(selection: dict | None, table: pd.DataFrame | None) -> str:
     return "".join(parts)
 
 
+def _test_html(scores: dict | None) -> str:
+    if scores is None:
+        return "<p>No test images (<code>data.test_dir</code>).</p>"
+    per_class = ", ".join(f"{html.escape(k)} {v:.3f}" for k, v in scores["per_class"].items())
+    return (f'<h3>Test images</h3><p>Scored once, by the exported model only (never trained on, never used to '
+            f'choose): accuracy <b id="test-accuracy">{scores["accuracy"]:.4f}</b> on {scores["n"]} images '
+            f"({per_class}).</p>")
+
+
 def _write_png(path, png: str) -> None:
     if path:
         with atomic_path(path) as tmp:
@@ -326,7 +335,7 @@ def _write_png(path, png: str) -> None:
 
 def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=None, out_curves=None,
                  out_sweep=None, skipped: pd.DataFrame | None = None, selection: dict | None = None,
-                 sweep_table: pd.DataFrame | None = None) -> pd.DataFrame:
+                 sweep_table: pd.DataFrame | None = None, test_scores: dict | None = None) -> pd.DataFrame:
     """Write the HTML report (and optionally the table as CSV and the plots as PNG); return the table."""
     summaries, metrics = load_runs(run_dirs)
     table = mode_table(summaries)
@@ -352,7 +361,7 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
         sweep_png=sweep_png,
         replay=_replay_html(summaries, metrics, k_main, config["cache"]["dtype"]),
         skipped=_skipped_html(skipped),
-        selection=_selection_html(selection, sweep_table),
+        selection=_selection_html(selection, sweep_table) + _test_html(test_scores),
         limits="".join(f"<li>{html.escape(text)}</li>" for text in LIMITS),
         provenance=html.escape(json.dumps(provenance, indent=2, default=str)),
         config=html.escape(json.dumps(config, indent=2, sort_keys=True, default=str)),

@@ -49,15 +49,16 @@ def check_room(path, needed: int) -> None:
         raise disk_full(path, f"the store needs up to {mib(needed)}, nothing was written")
 
 
-def reserve(path, needed: int) -> None:
-    """Allocate `needed` bytes to the file at `path` now; DiskFullError when they do not fit.
-    Filesystems that cannot allocate ahead are left to grow the file as it is written."""
+def reserve(path, needed: int, store=None) -> None:
+    """Allocate `needed` bytes to the file at `path` now; DiskFullError (naming `store`, the file
+    being written, when it differs from its temporary `path`) when they do not fit. Filesystems
+    that cannot allocate ahead are left to grow the file as it is written."""
     fd = os.open(path, os.O_RDWR)
     try:
         _allocate(fd, needed)
     except OSError as err:
         if err.errno == errno.ENOSPC:
-            raise disk_full(path, f"the store needs up to {mib(needed)}, nothing was written") from err
+            raise disk_full(store or path, f"the store needs up to {mib(needed)}, nothing was written") from err
         log.debug("%s: space not reserved (%s)", path, err)
     finally:
         os.close(fd)

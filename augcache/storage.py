@@ -86,6 +86,8 @@ class RunSize:
     val_id_chars: int
     feature_shape: tuple
     dtype: str
+    n_test: int = 0
+    test_id_chars: int = 0
 
     @property
     def bytes_per_sample_epoch(self) -> int:
@@ -107,8 +109,8 @@ class RunSize:
             stores.append(PlannedStore(paths.NOAUG_STORE, self.n_train, train))
         if config["data"]["pixel_store"]:
             size = config["data"]["pixel_size"] or config["data"]["image_size"]
-            n = self.n_train + self.n_val
-            ids = self.train_id_chars + self.val_id_chars
+            n = self.n_train + self.n_val + self.n_test
+            ids = self.train_id_chars + self.val_id_chars + self.test_id_chars
             stores.append(PlannedStore(paths.PIXELS, n, store_bytes(n, int(np.prod(size)) * 3, ids, chunk=1,
                                                                     labels=False, id_chunk=min(n, 4096))))
         return stores
@@ -171,9 +173,9 @@ def id_chars(sample_ids) -> int:
 
 def run_size(index, feature_shape, dtype: str) -> RunSize:
     """A run's sizes from its dataset index."""
-    train = index[index["split"] == "train"]["sample_id"]
-    val = index[index["split"] == "val"]["sample_id"]
-    return RunSize(len(train), len(val), id_chars(train), id_chars(val), tuple(feature_shape), dtype)
+    train, val, test = (index[index["split"] == split]["sample_id"] for split in ("train", "val", "test"))
+    return RunSize(len(train), len(val), id_chars(train), id_chars(val), tuple(feature_shape), dtype,
+                   len(test), id_chars(test))
 
 
 def planned_stores(config: dict, index_path, base_info_path) -> tuple[RunSize, list[PlannedStore]]:

@@ -138,7 +138,7 @@ class StoreWriter:
                 self.file.attrs[key] = value
             self._describe()
             self.file.flush()
-            reserve(self.tmp, needed)
+            reserve(self.tmp, needed, self.path)
         except BaseException:
             self._discard()
             raise

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +24,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 def main() -> None:
@@ -36,60 +39,23 @@ def main() -> None:
     args = parser.parse_args()
 
     import keras
-    import tensorflow as tf
 
-    from augcache.params import Resampling
-    from augcache.cache import CacheSettings, config_provenance, configure_tensorflow, extract_epoch, \
-        extract_unaugmented
-    from augcache.conv_base import BaseSpec, build_base, feature_function
-    from augcache.dataset import index_folder
-    from augcache.demo import DEMO_CLASSES, TRAIN_SPREAD, VAL_SPREAD, render
+    from augcache.cache import configure_tensorflow
+    from augcache.demo import DEMO_CLASSES
     from augcache.head import HeadConfig, build_head
-    from augcache.manifest import AugmentConfig, build_manifest, write_manifest
-    from augcache.train import CachedEpochs, ConvOnTheFly, fresh_manifests, load_store, train_head
+    from augcache.train import train_head
+    from demo_cache import cached_source, demo_cache, onthefly_source
 
     configure_tensorflow(0)
-    size = (args.size, args.size)
-    spec = BaseSpec(args.arch, size)
-    aug = AugmentConfig.from_config({"rotation_range": 20, "width_shift_range": 0.1,
-                                     "height_shift_range": 0.1, "horizontal_flip": True})
-    settings = CacheSettings(dtype="float16", batch_size=32)
     head_cfg = HeadConfig(hidden_units=(64,), epochs=args.epochs, batch_size=32)
-
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        rng = np.random.default_rng(0)
-        val_count = max(len(DEMO_CLASSES), args.images // 4)
-        for split, count, spread in (("train", args.images, TRAIN_SPREAD), ("val", val_count, VAL_SPREAD)):
-            for i in range(count):
-                name = DEMO_CLASSES[i % len(DEMO_CLASSES)]
-                path = root / "data" / split / name / f"{i:05d}.jpg"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(tf.io.encode_jpeg(render(name, args.size, rng, spread)).numpy())
-        index = index_folder(root / "data", 0.2, 0)
-        train_rows = index[index["split"] == "train"]
-        n = len(train_rows)
+        cache = demo_cache(Path(tmp), args.images, args.size, args.arch, args.k)
+        n, shape, (val_x, val_y) = cache.n_train, cache.feature_shape, cache.val
+        extraction = cache.extraction_seconds
+        source = cached_source(cache)
+        _, cached, _ = train_head(source, n, shape, len(DEMO_CLASSES), (val_x, val_y), head_cfg, 0)
 
-        start = time.perf_counter()
-        extract_unaugmented(index, "val", root / "val.h5", spec, settings)
-        stores, manifests = [], []
-        for e in range(args.k):
-            manifest = root / f"epoch_{e}.csv"
-            write_manifest(build_manifest(train_rows, aug, 0, e), manifest)
-            extract_epoch(manifest, root / f"epoch_{e}.h5", e, spec, aug, settings)
-            stores.append(root / f"epoch_{e}.h5")
-            manifests.append(manifest)
-        extraction = time.perf_counter() - start
-
-        expected = config_provenance(spec, None, settings)
-        val_x, val_y, _ = load_store(root / "val.h5", dict(expected, split="val"))
-        cached_source = CachedEpochs(stores, manifests,
-                                     dict(config_provenance(spec, aug, settings), split="train"))
-        shape = val_x.shape[1:]
-
-        _, cached, _ = train_head(cached_source, n, shape, len(DEMO_CLASSES), (val_x, val_y), head_cfg, 0)
-
-        [(x, y)], _ = cached_source(0)
+        [(x, y)], _ = source(0)
         plain = build_head(shape, len(DEMO_CLASSES), head_cfg, 0)
         epoch_seconds = []
 
@@ -103,12 +69,9 @@ def main() -> None:
         plain.fit(x, y, batch_size=head_cfg.batch_size, epochs=args.epochs, shuffle=False,
                   validation_data=(val_x, val_y), validation_batch_size=256, callbacks=[Clock()], verbose=0)
 
-        model, preprocess = build_base(spec)
-        onthefly_source = ConvOnTheFly(fresh_manifests(train_rows, aug, 0),
-                                       feature_function(model, preprocess, size), size,
-                                       settings.batch_size, Resampling(), "float32")
         fly_cfg = HeadConfig(hidden_units=(64,), epochs=args.onthefly_epochs, batch_size=32)
-        _, onthefly, _ = train_head(onthefly_source, n, shape, len(DEMO_CLASSES), (val_x, val_y), fly_cfg, 0)
+        _, onthefly, _ = train_head(onthefly_source(cache), n, shape, len(DEMO_CLASSES), (val_x, val_y),
+                                    fly_cfg, 0)
 
     # the first epoch of each run includes tracing; compare the steady-state epochs
     cached_s = float(np.median(cached["seconds"].iloc[1:]))

@@ -12,12 +12,12 @@ params = snakemake.params
 if "pixels" in snakemake.output.keys():
     table, skipped = index_with_pixel_store(
         params.source, params.val_fraction, params.seed, params.on_bad_image, snakemake.threads,
-        snakemake.output.pixels, params.pixel_size, params.resize,
+        snakemake.output.pixels, params.pixel_size, params.resize, test_dir=params.get("test_dir"),
     )
 else:
     table, skipped = build_index(
         params.source, params.val_fraction, params.seed, on_bad_image=params.on_bad_image,
-        threads=snakemake.threads,
+        threads=snakemake.threads, test_dir=params.get("test_dir"),
     )
 write_index(skipped, snakemake.output.skipped)
 write_index(table, snakemake.output.index)

@@ -25,5 +25,6 @@ table = write_report(
     skipped=read_index(snakemake.input.skipped),
     selection=json.loads(Path(snakemake.input.selection).read_text()),
     sweep_table=pd.read_csv(snakemake.input.sweep),
+    test_scores=json.loads(Path(snakemake.input.test).read_text()) if "test" in snakemake.input.keys() else None,
 )
 print(table.to_string())

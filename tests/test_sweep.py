@@ -8,26 +8,29 @@ import pandas as pd
 import pytest
 
 from augcache.sweep import best_epoch, point_name, sweep_points, sweep_table
-from conftest import Workflow, tiny_config
+from conftest import Workflow, make_image_folder, tiny_config
 from test_workflow import scheduled_jobs
 
 RATES = [0.03, 0.01, 0.003, 0.001, 0.0003, 0.0001]
 
 
-def sweep_config(data, base, rates):
+def sweep_config(data, base, rates, test_dir=None):
     return tiny_config(
         data, base,
         cache={"epochs": 2, "dtype": "float32"},
         head={"hidden_units": [8], "epochs": 3, "batch_size": 6},
         train={"modes": ["cached"], "sweep_epochs": [], "repeats": 2},
         head_sweep={"learning_rate": rates},
+        data={"test_dir": str(test_dir) if test_dir else None},
     )
 
 
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory, tiny_data, tiny_base):
     flow = Workflow(tmp_path_factory.mktemp("sweep") / "project")
-    config = sweep_config(tiny_data, tiny_base, RATES)
+    test_dir = make_image_folder(tmp_path_factory.mktemp("test_images"),
+                                 {"circle": 3, "square": 3, "triangle": 3}, seed=11)
+    config = sweep_config(tiny_data, tiny_base, RATES, test_dir)
     flow.run(config)
     return config, flow
 
@@ -101,3 +104,28 @@ def test_selection_breaks_ties_by_sd_then_size_and_can_use_the_loss():
     assert sweep_table(rows, "val_loss")["point"].iloc[0] == "c"
     metrics = pd.DataFrame({"val_accuracy": [0.5, 0.9, 0.9], "val_loss": [1.0, 0.4, 0.2]})
     assert best_epoch(metrics, "val_accuracy") == 1 and best_epoch(metrics, "val_loss") == 2
+
+
+def test_test_images_are_scored_once_by_the_chosen_model_only(swept):
+    config, flow = swept
+    from augcache.dataset import read_index
+    from augcache.full_model import predict_files
+
+    index = read_index(flow.path("results/dataset/index.csv"))
+    test = index[index["split"] == "test"]
+    assert len(test) == 9 and test["sample_id"].str.startswith("test_dir/").all()
+    # never trained on, never used to choose: in no manifest, in no feature store
+    manifest = pd.read_csv(flow.path("results/manifest/epoch_0.csv"))
+    assert not set(test["sample_id"]) & set(manifest["sample_id"])
+    import h5py
+
+    with h5py.File(flow.path("results/features/val.h5")) as handle:
+        assert not set(test["sample_id"]) & {s.decode() for s in handle["sample_ids"][:]}
+    scores = json.loads(flow.path("results/model/test_scores.json").read_text())
+    predicted = predict_files(flow.path("results/model/model.keras"), flow.path("results/model/classes.json"),
+                              test["path"].tolist(), batch_size=config["cache"]["batch_size"])
+    assert scores["n"] == 9
+    assert scores["accuracy"] == pytest.approx(float((predicted["label"].to_numpy() == test["label"].to_numpy()).mean()))
+    assert f'id="test-accuracy">{scores["accuracy"]:.4f}<' in flow.path("results/report/report.html").read_text()
+    logs = list(flow.path("results/logs").rglob("score_test.log"))
+    assert len(logs) == 1

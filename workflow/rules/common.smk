@@ -38,6 +38,7 @@ FETCH_WEIGHTS = config["conv_base"]["weights"] == "imagenet" and not USE_DEMO_BA
 FETCHED_WEIGHTS = (
     f"results/base/{config['conv_base']['architecture']}_imagenet.weights.h5"
 )
+TEST_DIR = config["data"]["test_dir"]
 USE_PIXEL_STORE = config["data"]["pixel_store"]
 # Pixels are decoded by the index step itself, or by separate shard jobs.
 DECODE_SHARDS = config["data"]["decode_shards"] if USE_PIXEL_STORE else 1
@@ -217,6 +218,8 @@ def final_outputs():
     ]
     if config["predict"]["dir"]:
         outputs.append(PREDICTIONS)
+    if HAS_TEST:
+        outputs.append(TEST_SCORES)
     return outputs
 
 
@@ -236,11 +239,30 @@ def data_fingerprint(wildcards):
 
     A function of the index job, so the data are walked only when Snakemake plans that job (once
     per run, in the main process), not when a job process parses the workflow."""
-    if USE_DEMO_DATA:
-        return "demo"
     from augcache.dataset import listing_fingerprint
 
-    return listing_fingerprint(data_source())
+    test = listing_fingerprint(TEST_DIR) if TEST_DIR else ""
+    return ("demo" if USE_DEMO_DATA else listing_fingerprint(data_source())) + test
+
+
+def csv_has_test_rows():
+    import pandas as pd
+
+    table = pd.read_csv(config["data"]["csv"], dtype=str, keep_default_na=False)
+    return "split" in table.columns and (table["split"].str.strip() == "test").any()
+
+
+# Images scored once by the exported model: data.test_dir, or a CSV listing's test rows.
+HAS_TEST = bool(TEST_DIR) or (USE_CSV and csv_has_test_rows())
+
+
+def test_report_input(wildcards):
+    return {"test": TEST_SCORES} if HAS_TEST else {}
+
+
+def test_params():
+    """data.test_dir for the index job, when set (so a config without it keeps its params)."""
+    return {"test_dir": TEST_DIR} if TEST_DIR else {}
 
 
 def all_cores():

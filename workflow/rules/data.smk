@@ -89,6 +89,7 @@ rule index_dataset:
     threads: all_cores()
     params:
         **index_pixel_params(),
+        **test_params(),
         source=data_source(),
         val_fraction=config["data"]["val_fraction"],
         on_bad_image=config["data"]["on_bad_image"],

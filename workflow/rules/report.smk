@@ -1,5 +1,6 @@
 rule make_report:
     input:
+        unpack(test_report_input),
         summaries=run_files("summary.json"),
         metrics=run_files("metrics.csv"),
         store=TRAIN_STORE,

@@ -134,6 +134,25 @@ rule export_model:
         "../../scripts/export_model.py"
 
 
+rule score_test:
+    input:
+        model=MODEL,
+        classes=MODEL_CLASSES,
+        index=INDEX,
+    output:
+        TEST_SCORES,
+    log:
+        f"{LOGS}/score_test.log",
+    conda:
+        GPU_ENV
+    resources:
+        gpu=1,
+    params:
+        batch_size=config["cache"]["batch_size"],
+    script:
+        "../../scripts/score_test.py"
+
+
 rule predict:
     input:
         model=MODEL,

@@ -1,0 +1,16 @@
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
+from augcache.job import start_job
+
+start_job(snakemake)
+
+from augcache.atomic import write_json
+from augcache.dataset import read_index
+from augcache.full_model import score_split
+
+# the test images, scored once by the exported (chosen) model only
+scores = score_split(snakemake.input.model, snakemake.input.classes, read_index(snakemake.input.index), "test",
+                     snakemake.params.batch_size)
+write_json(snakemake.output[0], scores)
+print(f"test accuracy {scores['accuracy']:.4f} on {scores['n']} images")
