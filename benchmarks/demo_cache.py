@@ -32,6 +32,15 @@ class DemoCache:
         return self.val[0].shape[1:]
 
 
+def cache_arguments(parser):
+    """The options of the demo cache: images, size, conv base, K."""
+    parser.add_argument("--images", type=int, default=200, help="training images")
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--arch", default="VGG16")
+    parser.add_argument("--k", type=int, default=2, help="cached epochs")
+    return parser
+
+
 def demo_cache(root: Path, images: int, size: int, arch: str, k: int) -> DemoCache:
     """Write `images` training (and images // 4 validation) JPEGs of the demo shapes at size px under
     root, and cache K augmented epochs of arch's features (random weights: no download)."""

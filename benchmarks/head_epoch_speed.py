@@ -26,14 +26,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+from demo_cache import cache_arguments  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=200, help="training images")
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--arch", default="VGG16")
-    parser.add_argument("--k", type=int, default=2, help="cached epochs")
+    parser = cache_arguments(argparse.ArgumentParser(description=__doc__,
+                                                     formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--epochs", type=int, default=8, help="head epochs (cached and in-memory)")
     parser.add_argument("--onthefly-epochs", type=int, default=2)
     args = parser.parse_args()

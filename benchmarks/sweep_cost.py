@@ -30,6 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+from demo_cache import cache_arguments  # noqa: E402
 
 
 def job_start_seconds() -> float:
@@ -40,11 +41,8 @@ def job_start_seconds() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=200, help="training images")
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--arch", default="VGG16")
-    parser.add_argument("--k", type=int, default=2, help="cached epochs")
+    parser = cache_arguments(argparse.ArgumentParser(description=__doc__,
+                                                     formatter_class=argparse.RawDescriptionHelpFormatter))
     parser.add_argument("--epochs", type=int, default=10, help="head epochs of a run")
     parser.add_argument("--points", type=int, default=6, help="sweep points timed")
     parser.add_argument("--onthefly-epochs", type=int, default=2, help="on-the-fly epochs timed")
