@@ -16,6 +16,7 @@ include: "workflow/rules/extract.smk"
 include: "workflow/rules/merge.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/variants.smk"
 
 
 # Light jobs run on the submitting host, not as cluster jobs.

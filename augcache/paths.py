@@ -32,6 +32,8 @@ BASE_INFO = "results/base/base.json"
 # so a check that fails (a typo) never replaces the record of the good one; BASE_INFO is a copy.
 CHECKED_BASE = "results/base/checked/{key}.json"
 LOGS = "results/logs"
+# variants: each variant's outputs are this layout below its folder
+VARIANT_PREFIX = "results/variants/{name}"
 # head_sweep: one folder per point and repeat, and the choice of the exported head
 SWEEP_RUN = "results/sweep/{point}/r{r}"
 SELECTION = "results/sweep/selection.json"

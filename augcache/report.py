@@ -211,6 +211,8 @@ Speedup: total seconds of on the fly divided by the mode's.</p>
 {replay}
 <h2>Exported head</h2>
 {selection}
+<h2>Variants</h2>
+{variants}
 <h2>Data left out</h2>
 {skipped}
 <h2>Limits of the method</h2>
@@ -318,6 +320,45 @@ def _selection_html(selection: dict | None, table: pd.DataFrame | None) -> str:
     return "".join(parts)
 
 
+def variant_table(default: pd.DataFrame, variants: dict[str, list]) -> pd.DataFrame:
+    """One row per cache (the default and each variant): cached runs of K = their cache.epochs,
+    validation accuracy mean and sd over repeats, conv + head seconds, cache on disk."""
+    runs = {"default": default}
+    runs.update({name: pd.DataFrame([json.loads(Path(p).read_text()) for p in paths])
+                 for name, paths in variants.items()})
+    rows = []
+    for name, group in runs.items():
+        rows.append({
+            "cache": name,
+            "k": int(group["k"].iloc[0]),
+            "repeats": len(group),
+            "final_val_accuracy_mean": float(group["final_val_accuracy"].mean()),
+            "final_val_accuracy_sd": float(group["final_val_accuracy"].std(ddof=1)) if len(group) > 1 else 0.0,
+            "best_val_accuracy_mean": float(group["best_val_accuracy"].mean()),
+            "total_seconds": float(group["total_seconds"].mean()),
+            "disk_bytes": float(group["disk_bytes"].mean()),
+        })
+    return pd.DataFrame(rows)
+
+
+def _variants_html(summaries: pd.DataFrame, k_main: int, variants: dict) -> str:
+    if not variants:
+        return "<p>No <code>variants</code>.</p>"
+    default = summaries[(summaries["mode"] == "cached") & (summaries["k"] == k_main)]
+    table = variant_table(default, variants)
+    head = ("<tr><th>cache</th><th>K</th><th>repeats</th><th>final val acc</th><th>best val acc</th>"
+            "<th>conv + head s</th><th>cache on disk</th></tr>")
+    rows = "".join(
+        f'<tr data-variant="{html.escape(r["cache"])}"><td>{html.escape(r["cache"])}</td><td>{r["k"]}</td>'
+        f'<td>{r["repeats"]}</td><td>{r["final_val_accuracy_mean"]:.3f} ± {r["final_val_accuracy_sd"]:.3f}</td>'
+        f'<td>{r["best_val_accuracy_mean"]:.3f}</td><td>{r["total_seconds"]:.1f}</td>'
+        f'<td>{_bytes(r["disk_bytes"])}</td></tr>'
+        for r in table.to_dict("records"))
+    return ("<p>The cached runs (K = each cache's <code>cache.epochs</code>) of the default cache and of each "
+            "variant (results/variants/&lt;name&gt;/), with the same head and seeds.</p>"
+            f'<table id="variants">{head}{rows}</table>')
+
+
 def _test_html(scores: dict | None) -> str:
     if scores is None:
         return "<p>No test images (<code>data.test_dir</code>).</p>"
@@ -335,7 +376,8 @@ def _write_png(path, png: str) -> None:
 
 def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=None, out_curves=None,
                  out_sweep=None, skipped: pd.DataFrame | None = None, selection: dict | None = None,
-                 sweep_table: pd.DataFrame | None = None, test_scores: dict | None = None) -> pd.DataFrame:
+                 sweep_table: pd.DataFrame | None = None, test_scores: dict | None = None,
+                 variants: dict | None = None) -> pd.DataFrame:
     """Write the HTML report (and optionally the table as CSV and the plots as PNG); return the table."""
     summaries, metrics = load_runs(run_dirs)
     table = mode_table(summaries)
@@ -362,6 +404,7 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
         replay=_replay_html(summaries, metrics, k_main, config["cache"]["dtype"]),
         skipped=_skipped_html(skipped),
         selection=_selection_html(selection, sweep_table) + _test_html(test_scores),
+        variants=_variants_html(summaries, k_main, variants or {}),
         limits="".join(f"<li>{html.escape(text)}</li>" for text in LIMITS),
         provenance=html.escape(json.dumps(provenance, indent=2, default=str)),
         config=html.escape(json.dumps(config, indent=2, sort_keys=True, default=str)),

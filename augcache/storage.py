@@ -146,10 +146,15 @@ def describe(stores: list[PlannedStore]) -> str:
     return "\n".join(lines + [f"  total {mib(total)}, plus at most {mib(metadata)} of HDF5 metadata"])
 
 
-def check_run_fits(stores: list[PlannedStore], root=".") -> None:
+def check_run_fits(stores: list[PlannedStore], own_output=None, root=".") -> None:
     """Refuse a run whose stores not yet written cannot fit the free disk, with the arithmetic;
-    log it otherwise."""
+    log it otherwise. own_output: the calling job's store; when it lies below a folder (a
+    variant's), the run's stores are taken below that folder too."""
     root = Path(root)
+    for store in stores:
+        if own_output and str(own_output) != store.path and str(own_output).endswith("/" + store.path):
+            root = root / str(own_output)[: -len(store.path)]
+            break
     missing = [s for s in stores if not (root / s.path).exists()]
     needed = sum(s.bound for s in missing)
     results = root / "results"

@@ -9,7 +9,8 @@ from augcache.storage import check_run_fits, planned_stores
 
 # before any feature is computed: the run's stores still to write must fit the disk (read from the
 # config, not params: the check changes no result)
-check_run_fits(planned_stores(snakemake.config, snakemake.input.index, snakemake.input.base)[1])
+check_run_fits(planned_stores(snakemake.config, snakemake.input.index, snakemake.input.base)[1],
+               snakemake.output[0])
 
 from augcache.cache import CacheSettings, extract_unaugmented
 from augcache.conv_base import BaseSpec

@@ -14,8 +14,11 @@ from augcache.dataset import read_index
 from augcache.report import write_report
 from augcache.store import read_attrs
 
+inputs = snakemake.input
+variants = {name.removeprefix("variant_"): list(inputs[name]) for name in inputs.keys() if name.startswith("variant_")}
 table = write_report(
-    snakemake.params.run_dirs,
+    # the run folders as the inputs name them (below results/variants/{name}/ in a variant)
+    [str(Path(p).parent) for p in inputs.summaries],
     read_attrs(snakemake.input.store),
     snakemake.params.config,
     snakemake.output.html,
@@ -25,6 +28,7 @@ table = write_report(
     skipped=read_index(snakemake.input.skipped),
     selection=json.loads(Path(snakemake.input.selection).read_text()),
     sweep_table=pd.read_csv(snakemake.input.sweep),
-    test_scores=json.loads(Path(snakemake.input.test).read_text()) if "test" in snakemake.input.keys() else None,
+    test_scores=json.loads(Path(inputs.test).read_text()) if "test" in inputs.keys() else None,
+    variants=variants,
 )
 print(table.to_string())

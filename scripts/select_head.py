@@ -8,7 +8,13 @@ start_job(snakemake)
 from augcache.atomic import write_csv, write_json
 from augcache.sweep import select_head
 
-choice, table = select_head(snakemake.params.candidates, snakemake.params.select_on, snakemake.params.swept)
+from pathlib import Path
+
+# each candidate's run folders, as the inputs name them (below results/variants/{name}/ in a variant)
+summaries = iter(snakemake.input)
+candidates = {point: [str(Path(next(summaries)).parent) for _ in dirs]
+              for point, dirs in snakemake.params.candidates.items()}
+choice, table = select_head(candidates, snakemake.params.select_on, snakemake.params.swept)
 write_csv(snakemake.output.table, table)
 write_json(snakemake.output.selection, choice)
 print(table.to_string())

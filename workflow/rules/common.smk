@@ -175,6 +175,30 @@ def main_manifests(wildcards):
     return epoch_files(MANIFEST, wildcards.r, config["cache"]["epochs"])
 
 
+def variant_config(overlay):
+    """A variant's config: this one, its overlay merged in, without variants of its own."""
+    import copy
+
+    from snakemake.utils import update_config
+
+    merged = copy.deepcopy(config)
+    update_config(merged, copy.deepcopy(overlay))
+    merged["variants"] = {}
+    return merged
+
+
+def variant_summaries(wildcards):
+    """Summaries of each variant's cached runs of K = its cache.epochs, for the report."""
+    files = {}
+    for name, overlay in config["variants"].items():
+        k = variant_config(overlay)["cache"]["epochs"]
+        prefix = VARIANT_PREFIX.format(name=name)
+        files[f"variant_{name}"] = [
+            f"{prefix}/{MODES['cached'].run_dir(k, r)}/summary.json" for r in repeats()
+        ]
+    return files
+
+
 def run_files(name):
     return [f"{d}/{name}" for d in run_dirs()]
 

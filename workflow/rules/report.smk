@@ -1,6 +1,7 @@
 rule make_report:
     input:
         unpack(test_report_input),
+        unpack(variant_summaries),
         summaries=run_files("summary.json"),
         metrics=run_files("metrics.csv"),
         store=TRAIN_STORE,
@@ -27,7 +28,6 @@ rule make_report:
     conda:
         ENV
     params:
-        run_dirs=run_dirs(),
         config=config,
     script:
         "../../scripts/make_report.py"

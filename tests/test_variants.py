@@ -1,0 +1,41 @@
+"""Side-by-side variants of the cache: each under results/variants/{name}/, computed once, never
+touching the default cache, compared in one report."""
+
+import hashlib
+
+from conftest import Workflow, tiny_config
+from test_workflow import scheduled_jobs
+
+
+def digests(folder):
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_variant_runs_beside_the_default_cache_and_is_reported(tmp_path, tiny_data, tiny_base):
+    flow = Workflow(tmp_path / "project")
+    config = tiny_config(tiny_data, tiny_base, cache={"epochs": 2, "dtype": "float32"},
+                         head={"hidden_units": [8], "epochs": 2, "batch_size": 6},
+                         train={"modes": ["cached"], "sweep_epochs": [], "repeats": 1})
+    flow.run(config)
+    default = {part: digests(flow.path(f"results/{part}")) for part in ("manifest", "features", "train")}
+
+    with_variant = dict(config, variants={"rot10": {"augment": {"rotation_range": 10}}})
+    jobs = [rule for rule, _ in scheduled_jobs(flow.run(with_variant, "-n").stdout)]
+    own = {"make_report", "all"}
+    assert jobs and all(rule.startswith("variant_rot10_") or rule in own for rule in jobs), jobs
+    assert "variant_rot10_extract_epoch" in jobs and "extract_epoch" not in jobs
+
+    flow.run(with_variant)
+    assert {part: digests(flow.path(f"results/{part}")) for part in default} == default
+    variant = flow.path("results/variants/rot10/results")
+    import pandas as pd
+
+    ours = pd.read_csv(flow.path("results/manifest/epoch_0.csv"))
+    theirs = pd.read_csv(variant / "manifest/epoch_0.csv")
+    assert (theirs["rotation"].abs() <= 10).all() and (ours["rotation"].abs() > 10).any()
+    assert (variant / "features/train/epoch_1.h5").exists()
+    report = flow.path("results/report/report.html").read_text()
+    assert 'data-variant="default"' in report and 'data-variant="rot10"' in report
+    # computed once: nothing more to do
+    assert not scheduled_jobs(flow.run(with_variant, "-n").stdout)
