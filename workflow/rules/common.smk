@@ -1,9 +1,13 @@
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 from snakemake.utils import validate
+
+# this workflow's own augcache package, wherever snakemake runs from and whatever is installed
+sys.path.insert(0, workflow.basedir)
 
 from augcache.conv_base import BaseSpec
 from augcache.manifest import AugmentConfig
