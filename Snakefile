@@ -31,6 +31,7 @@ localrules:
     write_manifest,
     merge_epochs,
     merge_pixels,
+    select_head,
     export_model,
     make_report,
 

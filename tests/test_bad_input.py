@@ -102,7 +102,7 @@ def test_csv_problems_are_listed_together(tiny_data, tmp_path):
         f"{rel}/train/circle/circle_000.png,circle,train\n"
         f"{rel}/train/square/square_000.png,,train\n"
         f"{rel}/train/square/missing.png,square,train\n"
-        f"{rel}/train/square/square_001.png,square,test\n"
+        f"{rel}/train/square/square_001.png,square,holdout\n"
         f"{rel}/val/circle/circle_000.png,circle,val\n"
     )
     with pytest.raises(DatasetError) as caught:
@@ -111,7 +111,7 @@ def test_csv_problems_are_listed_together(tiny_data, tmp_path):
     assert "4 bad file(s)" in message
     assert "listed twice" in message and "no label" in message
     assert "missing.png: cannot be read" in message
-    assert "split 'test' is neither train nor val" in message
+    assert "split 'holdout' is not train, val or test" in message
 
 
 def test_a_single_usable_class_is_an_error_even_when_skipping(tmp_path):
