@@ -106,7 +106,10 @@ def _counts(config: dict, workdir: Path):
         return demo_index(config["demo"]), "the built-in demo"
     source = Path(data["csv"] or data["dir"])
     source = source if source.is_absolute() else workdir / source
-    candidates, _, _ = list_source(source, data["test_dir"])
+    test_dir = data["test_dir"] and Path(data["test_dir"])
+    if test_dir and not test_dir.is_absolute():
+        test_dir = workdir / test_dir
+    candidates, _, _ = list_source(source, test_dir)
     table = pd.DataFrame([c.__dict__ for c in candidates]).sort_values("sample_id", kind="stable")
     if table["split"].isna().any():
         table["split"] = np.where(stratified_split(table["label"].to_numpy(), data["val_fraction"],

@@ -156,7 +156,8 @@ def check_run_fits(stores: list[PlannedStore], own_output=None, root=".") -> Non
             root = root / str(own_output)[: -len(store.path)]
             break
     missing = [s for s in stores if not (root / s.path).exists()]
-    needed = sum(s.bound for s in missing)
+    # a store being written now (another job) already holds its reserved space on the disk
+    needed = sum(max(0, s.bound - _reserved(root / s.path)) for s in missing)
     results = root / "results"
     results.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(results).free
@@ -169,6 +170,13 @@ def check_run_fits(stores: list[PlannedStore], own_output=None, root=".") -> Non
             f"float32):\n{text}"
         )
     log.info("stores still to write (%s free):\n%s", mib(free), text if missing else "  none")
+
+
+def _reserved(path: Path) -> int:
+    """Disk already taken by the temporary files of a store being written."""
+    if not path.parent.is_dir():
+        return 0
+    return sum(tmp.stat().st_blocks * 512 for tmp in path.parent.glob(f".{path.name}.*.tmp") if tmp.is_file())
 
 
 def id_chars(sample_ids) -> int:
