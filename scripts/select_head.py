@@ -5,10 +5,10 @@ from augcache.job import start_job
 
 start_job(snakemake)
 
+from pathlib import Path
+
 from augcache.atomic import write_csv, write_json
 from augcache.sweep import select_head
-
-from pathlib import Path
 
 # each candidate's run folders, as the inputs name them (below results/variants/{name}/ in a variant)
 summaries = iter(snakemake.input)
