@@ -46,14 +46,13 @@ def inspect_store(path) -> dict:
 
     from augcache.pixels import FORMAT as PIXEL_FORMAT
     from augcache.pixels import read_pixel_attrs
-    from augcache.store import StoreError, read_attrs, reading
+    from augcache.store import StoreError, attr_value, read_attrs, reading
 
     path = Path(path)
     report: dict = {"path": str(path), "bytes": path.stat().st_size}
     try:
         with reading(path), h5py.File(path, "r") as handle:
-            attrs = {k: (v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v)
-                     for k, v in handle.attrs.items()}
+            attrs = {key: attr_value(value) for key, value in handle.attrs.items()}
             report["format"] = attrs.get("format")
             report["complete"] = bool(attrs.get("complete"))
             report["datasets"] = {name: {"shape": list(d.shape), "dtype": str(d.dtype)}
@@ -94,7 +93,7 @@ def _counts(config: dict, workdir: Path):
     listing (the demo's own names for the built-in demo)."""
     import pandas as pd
 
-    from augcache.dataset import list_source, read_index, stratified_split
+    from augcache.dataset import assign_splits, list_source, read_index
 
     index_path = workdir / "results/dataset/index.csv"
     if index_path.is_file():
@@ -111,13 +110,10 @@ def _counts(config: dict, workdir: Path):
         test_dir = workdir / test_dir
     candidates, _, _ = list_source(source, test_dir)
     table = pd.DataFrame([c.__dict__ for c in candidates]).sort_values("sample_id", kind="stable")
-    if table["split"].isna().any():
-        table["split"] = np.where(stratified_split(table["label"].to_numpy(), data["val_fraction"],
-                                                   config["seed"]), "val", "train")
-    return table, f"{source} (every listed file counted; files found bad later are left out)"
+    return assign_splits(table.reset_index(drop=True), data["val_fraction"], config["seed"]), f"{source} (every listed file counted; files found bad later are left out)"
 
 
-def _feature_shape(config: dict, workdir: Path) -> tuple:
+def _feature_shape(config: dict) -> tuple:
     """The base's output shape, from a built base without downloading anything (ImageNet weights
     do not change it)."""
     from augcache.conv_base import BaseSpec, build_base
@@ -140,7 +136,7 @@ def estimate(config_paths, workdir=".") -> dict:
     workdir = Path(workdir)
     config = load_config(config_paths)
     index, counted_from = _counts(config, workdir)
-    run = run_size(index, _feature_shape(config, workdir), config["cache"]["dtype"])
+    run = run_size(index, _feature_shape(config), config["cache"]["dtype"])
     result = summary(run, run.plan(config), config)
     result["counted_from"] = counted_from
     return result

@@ -210,6 +210,15 @@ def list_source(source, test_dir=None) -> tuple[list[Candidate], list, str]:
     return sorted(candidates, key=lambda c: c.sample_id), problems + test_problems + duplicates, key
 
 
+def assign_splits(table: pd.DataFrame, val_fraction: float, seed: int) -> pd.DataFrame:
+    """Rows of a source without splits (sorted by sample_id) split into train and val by a seeded
+    stratified fraction; a source that names its splits keeps them."""
+    if table["split"].isna().any():
+        is_val = stratified_split(table["label"].to_numpy(), val_fraction, seed)
+        table["split"] = np.where(is_val, "val", "train")
+    return table
+
+
 def build_index(source, val_fraction: float, seed: int, on_bad_image: str = "error",
                 threads: int = 4, decode=quick_check_decode, sink=None,
                 listing=None, test_dir=None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -239,9 +248,7 @@ def build_index(source, val_fraction: float, seed: int, on_bad_image: str = "err
     table = pd.DataFrame([c.__dict__ for c in candidates])
     table["label_index"] = table["label"].map({name: i for i, name in enumerate(names)})
     table = table.sort_values("sample_id", kind="stable").reset_index(drop=True)
-    if table["split"].isna().any():
-        is_val = stratified_split(table["label"].to_numpy(), val_fraction, seed)
-        table["split"] = np.where(is_val, "val", "train")
+    table = assign_splits(table, val_fraction, seed)
     for split in SPLITS:
         if not (table["split"] == split).any():
             raise DatasetError(f"{key}: {source}: the {split} split is empty (check data.val_fraction)")

@@ -27,18 +27,12 @@ import numpy as np
 from augcache import paths
 from augcache.modes import cached_k_values
 from augcache.reservation import DiskFullError, mib
+from augcache.store import chunk_rows
 
 log = logging.getLogger(__name__)
 
 METADATA_PER_STORE = 64 << 10
 METADATA_PER_ROW = 128
-# Rows per HDF5 chunk of a feature store: about 1 MiB (as the writer makes them).
-CHUNK_BYTES = 1 << 20
-
-
-def chunk_rows(row_bytes: int, n: int) -> int:
-    """Rows per chunk of a store of n rows of row_bytes each (see :class:`augcache.store.FeatureWriter`)."""
-    return max(1, min(n, 4096, CHUNK_BYTES // max(1, row_bytes))) if n else 1
 
 
 def _ceil8(n: int) -> int:

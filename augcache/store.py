@@ -65,9 +65,10 @@ def reading(path):
         raise _damage(path, err) from err
 
 
-def _chunk_rows(feature_shape, itemsize: int, target_bytes: int = 1 << 20) -> int:
-    row_bytes = max(1, int(np.prod(feature_shape)) * itemsize)
-    return int(max(1, min(4096, target_bytes // row_bytes)))
+def chunk_rows(row_bytes: int, n: int, target_bytes: int = 1 << 20) -> int:
+    """Rows per HDF5 chunk of a feature store of n rows of row_bytes each: about target_bytes, at
+    most 4096 rows and at most n (1 for an empty store)."""
+    return min(n, int(max(1, min(4096, target_bytes // max(1, row_bytes))))) or 1
 
 
 class StoreWriter:
@@ -205,7 +206,7 @@ class FeatureWriter(StoreWriter):
         return int(self.n * row * 1.02) + (1 << 18)
 
     def _create(self) -> None:
-        rows = min(self.n, _chunk_rows(self.feature_shape, self.dtype.itemsize)) or 1
+        rows = chunk_rows(int(np.prod(self.feature_shape)) * self.dtype.itemsize, self.n)
         # an empty store (a shard past the last batch) needs room to name a chunk shape
         empty = {"maxshape": (None, *self.feature_shape)} if self.n == 0 else {}
         # fletcher32: every chunk carries a checksum, so damaged bytes fail the read
@@ -252,7 +253,8 @@ class FeatureWriter(StoreWriter):
         super()._discard()
 
 
-def _attr(value):
+def attr_value(value):
+    """An HDF5 attribute as a plain Python value (str, int, float, bool)."""
     if isinstance(value, bytes):
         return value.decode()
     if isinstance(value, np.generic):
@@ -285,7 +287,7 @@ def complete_attrs(path, file_format: str, datasets, kind: str) -> dict:
     completion mark, a dataset missing)."""
     path = Path(path)
     with reading(path), h5py.File(path, "r") as handle:
-        attrs = {key: _attr(value) for key, value in handle.attrs.items()}
+        attrs = {key: attr_value(value) for key, value in handle.attrs.items()}
         missing = [name for name in datasets if name not in handle]
     if attrs.get("format") != file_format:
         raise StoreError(f"{path}: not an augcache {kind} (format {attrs.get('format')!r})")
