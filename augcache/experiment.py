@@ -89,13 +89,15 @@ def run_training(run: RunSpec, inputs: RunInputs, settings: RunSettings, outputs
     run_mode = mode(run.mode)
     configure_tensorflow(settings.cache.threads)
     index = read_index(inputs.index)
-    n_train = int((index["split"] == "train").sum())
+    train_rows = index[index["split"] == "train"]
+    n_train = len(train_rows)
     val_attrs = check_store(inputs.val_store, dict(config_provenance(settings.spec, None, settings.cache),
                                                    split="val"))
     streaming, rows_per_block = plan_memory(run_mode, inputs, val_attrs, n_train, settings.head.batch_size,
                                             settings.memory_budget_mb)
     val = StoreBlocks(inputs.val_store, rows_per_block) if streaming else read_features(inputs.val_store)
-    source = feature_source(run_mode, run, inputs, settings, val_attrs, rows_per_block if streaming else None)
+    source = feature_source(run_mode, run, inputs, settings, val_attrs, train_rows,
+                            rows_per_block if streaming else None)
     names = class_names(index)
     model, metrics, best_weights = train_head(source.epochs, n_train, feature_shape(val_attrs), len(names), val,
                                 settings.head, run.seed, run_mode.label(run.k, run.repeat))
@@ -111,10 +113,10 @@ def feature_shape(attrs: dict) -> tuple:
 
 
 def feature_source(run_mode: Mode, run: RunSpec, inputs: RunInputs, settings: RunSettings, val_attrs: dict,
-                   rows_per_block: int | None) -> FeatureSource:
+                   train_rows, rows_per_block: int | None) -> FeatureSource:
     """The training features of a run of this mode, checked against the validation store's base:
     read from its stores (streamed in blocks of rows_per_block rows when given) or computed by the
-    conv base during training."""
+    conv base during training (from train_rows, the index's training rows, with fresh numbers)."""
     weights = val_attrs["weights_sha256"]
     if run_mode.stored == "epochs":
         expected = dict(config_provenance(settings.spec, settings.aug, settings.cache), split="train",
@@ -129,11 +131,11 @@ def feature_source(run_mode: Mode, run: RunSpec, inputs: RunInputs, settings: Ru
                         weights_sha256=weights)
         epochs = ShuffledStore(inputs.noaug_store, expected, run.seed, rows_per_block)
         return FeatureSource(epochs, epochs.extraction_seconds, _bytes_on_disk([inputs.noaug_store]))
-    return FeatureSource(conv_on_the_fly(run_mode, run, inputs, settings, weights, inputs.val_store), None, 0)
+    return FeatureSource(conv_on_the_fly(run_mode, run, inputs, settings, weights, train_rows), None, 0)
 
 
 def conv_on_the_fly(run_mode: Mode, run: RunSpec, inputs: RunInputs, settings: RunSettings, weights: str,
-                    weights_from: str) -> ConvOnTheFly:
+                    train_rows) -> ConvOnTheFly:
     """Features computed every head epoch by the conv base, from the manifests' numbers (replay,
     cast to the cache dtype like the stored ones) or from fresh numbers (onthefly, float32)."""
     spec = settings.spec
@@ -141,7 +143,7 @@ def conv_on_the_fly(run_mode: Mode, run: RunSpec, inputs: RunInputs, settings: R
     built = weights_sha256(model)
     if built != weights:
         raise ProvenanceError(
-            f"{weights_from}: provenance field 'weights_sha256' is {weights!r}, but the conv base "
+            f"{inputs.val_store}: provenance field 'weights_sha256' is {weights!r}, but the conv base "
             f"built from the config has {built!r}"
         )
     pixel_size = tuple(settings.pixel_size or spec.image_size)
@@ -149,8 +151,7 @@ def conv_on_the_fly(run_mode: Mode, run: RunSpec, inputs: RunInputs, settings: R
     if run_mode.manifests == "cached":
         manifest_for, dtype = replay_manifests(inputs.manifests), settings.cache.dtype
     else:
-        index = read_index(inputs.index)
-        manifest_for = fresh_manifests(index[index["split"] == "train"], settings.aug, run.seed, pixel_size)
+        manifest_for = fresh_manifests(train_rows, settings.aug, run.seed, pixel_size)
         dtype = "float32"
     return ConvOnTheFly(manifest_for, pixels, feature_function(model, preprocess, spec.image_size),
                         spec.image_size, settings.cache.batch_size, settings.aug.resampling, dtype)
