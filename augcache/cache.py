@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 
 from augcache.params import Resampling
-from augcache.conv_base import BaseSpec, build_base, feature_function, weights_sha256
+from augcache.conv_base import BaseSpec, build_bottom, feature_function, split_shares, weights_sha256
 from augcache.devices import device_description
 from augcache.extract import compute_features, extract_to_store
 from augcache.manifest import AugmentConfig, identity_manifest, read_manifest
 from augcache.pixels import Pixels
+from augcache.quantise import as_stored
 from augcache.provenance import canonical_json, sha256_file, versions
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def config_provenance(spec: BaseSpec, aug: AugmentConfig | None, settings: Cache
         "base_weights": "null" if spec.weights is None else str(spec.weights),
         "base_options": canonical_json(spec.options),
         "base_layer": spec.layer or "",
+        "base_split": spec.split or "",
         "pooling": spec.pooling or "none",
         "image_size": canonical_json(list(spec.image_size)),
         "resize": spec.resize,
@@ -64,9 +66,14 @@ def config_provenance(spec: BaseSpec, aug: AugmentConfig | None, settings: Cache
     }
 
 
-def expected_provenance(spec: BaseSpec, model, aug: AugmentConfig | None, settings: CacheSettings) -> dict:
-    """Every provenance field of a store made under these settings with this model."""
-    return dict(config_provenance(spec, aug, settings), weights_sha256=weights_sha256(model))
+def expected_provenance(spec: BaseSpec, model, aug: AugmentConfig | None, settings: CacheSettings,
+                        bottom=None) -> dict:
+    """Every provenance field of a store made under these settings with this base (and, with
+    spec.split, its bottom, whose output the store holds)."""
+    fields = dict(config_provenance(spec, aug, settings), weights_sha256=weights_sha256(model))
+    if spec.split:
+        fields["bottom_weights_sha256"] = weights_sha256(bottom)
+    return fields
 
 
 SPREAD_SAMPLE = 32
@@ -82,7 +89,7 @@ def feature_spread_problem(features: np.ndarray, dtype: str) -> str | None:
     largest = float(np.abs(x).max()) if x.size else 0.0
     if len(x) < 2 or float((x.max(axis=0) - x.min(axis=0)).max()) == 0.0:
         return f"the same for every image (largest |feature| {largest:.3g})"
-    stored = x.astype(dtype).astype(np.float32)
+    stored = as_stored(x, dtype)
     if float((stored.max(axis=0) - stored.min(axis=0)).max()) == 0.0:
         return f"the same for every image once stored as {dtype} (largest |feature| {largest:.3g})"
     nonzero = x != 0
@@ -120,19 +127,27 @@ def describe_base(spec: BaseSpec, out_path, pixels=None, index: pd.DataFrame | N
     shape, parameter count."""
     from augcache.atomic import write_json
 
-    model, preprocess = build_base(spec)
-    shape = tuple(int(d) for d in model.output.shape[1:])
+    from augcache.quantise import stored_row_bytes
+
+    model, bottom, preprocess = build_bottom(spec)
+    shape = tuple(int(d) for d in bottom.output.shape[1:])
     if pixels is not None and index is not None:
-        check_feature_spread(spec, model, preprocess, pixels, index, dtype)
-    info = dict(config_provenance(spec, None, CacheSettings()), weights_sha256=weights_sha256(model),
+        check_feature_spread(spec, bottom, preprocess, pixels, index, dtype)
+    info = dict(expected_provenance(spec, model, None, CacheSettings(), bottom),
                 feature_shape=list(shape), parameters=int(model.count_params()),
-                bytes_per_sample_epoch=int(np.prod(shape)) * np.dtype(dtype).itemsize, storage_dtype=dtype)
+                bytes_per_sample_epoch=stored_row_bytes(shape, dtype), storage_dtype=dtype)
     info.pop("augmentation")
     info.pop("dtype")
+    if spec.split:
+        info.update(split_shares(model, bottom), top_parameters=int(model.count_params() - bottom.count_params()))
     write_json(out_path, info)
-    log.info("conv base %s: features %s, %d parameters, weights sha256 %s; %d bytes per sample-epoch as %s",
-             spec.architecture, shape, info["parameters"], info["weights_sha256"], info["bytes_per_sample_epoch"],
-             dtype)
+    cached = f"activations at {spec.split}" if spec.split else "features"
+    log.info("conv base %s: %s %s, %d parameters, weights sha256 %s; %d bytes per sample-epoch as %s",
+             spec.architecture, cached, shape, info["parameters"], info["weights_sha256"],
+             info["bytes_per_sample_epoch"], dtype)
+    if spec.split:
+        log.info("split at %s: the bottom holds %.1f%% of the base's forward FLOPs and %.1f%% of its parameters",
+                 spec.split, 100 * info["bottom_flops_share"], 100 * info["bottom_parameter_share"])
     return info
 
 
@@ -147,8 +162,8 @@ def manifest_text_sha256(table: pd.DataFrame) -> str:
 
 def _extract(out_path, table, spec, aug, settings, pixels, attrs, label):
     configure_tensorflow(settings.threads)
-    model, preprocess = build_base(spec)
-    fields = expected_provenance(spec, model, aug, settings)
+    model, bottom, preprocess = build_bottom(spec)
+    fields = expected_provenance(spec, model, aug, settings, bottom)
     fields.update(pixels.provenance())
     fields["device"] = device_description()
     fields.update(attrs)
@@ -157,7 +172,7 @@ def _extract(out_path, table, spec, aug, settings, pixels, attrs, label):
         out_path,
         table,
         pixels,
-        feature_fn=feature_function(model, preprocess, spec.image_size),
+        feature_fn=feature_function(bottom, preprocess, spec.image_size),
         image_size=spec.image_size,
         batch_size=settings.batch_size,
         dtype=settings.dtype,

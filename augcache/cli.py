@@ -114,19 +114,21 @@ def _counts(config: dict, workdir: Path):
 
 
 def _feature_shape(config: dict) -> tuple:
-    """The base's output shape, from a built base without downloading anything (ImageNet weights
-    do not change it)."""
-    from augcache.conv_base import BaseSpec, build_base
+    """The shape of what the cache holds (the base's output, or the activations at its split),
+    from a built base without downloading anything (ImageNet weights do not change it)."""
+    from augcache.conv_base import BaseSpec, build_bottom, split_base
 
     base = dict(config["conv_base"], image_size=config["data"]["image_size"], seed=config["seed"])
     if base["architecture"] == "demo":
         from augcache.demo import build_demo_base
 
-        return tuple(int(d) for d in build_demo_base(config["data"]["image_size"][0]).output.shape[1:])
+        model = build_demo_base(config["data"]["image_size"][0])
+        bottom = split_base(model, base["split"])[0] if base.get("split") else model
+        return tuple(int(d) for d in bottom.output.shape[1:])
     if base["weights"] == "imagenet":
         base["weights"] = None
-    model, _ = build_base(BaseSpec.from_config(base))
-    return tuple(int(d) for d in model.output.shape[1:])
+    _, bottom, _ = build_bottom(BaseSpec.from_config(base))
+    return tuple(int(d) for d in bottom.output.shape[1:])
 
 
 def estimate(config_paths, workdir=".") -> dict:

@@ -21,6 +21,8 @@ class BaseSpec:
     image_size: (height, width) of the images fed to the base.
     options: extra keyword arguments of the application constructor (e.g. ``alpha``).
     layer: for a ``.keras`` file, the name of the layer whose output is the feature (optional).
+    split: the layer the base is cut at for fine-tuning (optional): the cache holds its output
+        (the ``bottom``'s), and the layers after it (the ``top``) are trained with the head.
     seed: initialises random weights when ``weights`` is None.
     resize: how images are brought to image_size (``stretch``, ``crop`` or ``pad``).
     compute_dtype: Keras dtype policy the base computes in: ``float32``, or ``mixed_bfloat16`` /
@@ -33,6 +35,7 @@ class BaseSpec:
     pooling: str | None = None
     options: dict = field(default_factory=dict)
     layer: str | None = None
+    split: str | None = None
     seed: int = 0
     resize: str = "stretch"
     compute_dtype: str = "float32"
@@ -47,6 +50,7 @@ class BaseSpec:
             pooling=cfg.get("pooling"),
             options=dict(cfg.get("options") or {}),
             layer=cfg.get("layer"),
+            split=cfg.get("split"),
             seed=int(cfg.get("seed", 0)),
             resize=str(cfg.get("resize", "stretch")),
             compute_dtype=str(cfg.get("compute_dtype", "float32")),
@@ -133,7 +137,7 @@ def _load_model_file(spec: BaseSpec):
 COMPUTE_DTYPES = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
-def _with_policy(model, policy: str):
+def with_policy(model, policy: str):
     """A copy of a loaded model whose layers compute under `policy` (same float32 weights)."""
     import keras
 
@@ -174,7 +178,7 @@ def _build(spec: BaseSpec):
     if spec.is_model_file:
         model, preprocess = _load_model_file(spec)
         if spec.compute_dtype != "float32":
-            model = _with_policy(model, spec.compute_dtype)
+            model = with_policy(model, spec.compute_dtype)
     else:
         constructor, preprocess = application(spec.architecture)
         weights = spec.weights
@@ -198,6 +202,99 @@ def _build(spec: BaseSpec):
                 f"conv_base: {spec.architecture} with weights={weights!r} and options {spec.options}: {err}"
             ) from err
     return model, preprocess
+
+
+def split_base(model, name: str):
+    """(bottom, top): the base cut at layer `name`. bottom maps the base's input to that layer's
+    output; top maps that output to the base's output. They share the base's layers (and weights).
+
+    A layer can be cut at when everything after it depends on the base's input only through its
+    output, one tensor; otherwise ValueError lists the last layers that can.
+    """
+    import keras
+
+    names = [layer.name for layer in model.layers]
+    if name not in names:
+        raise ValueError(f"conv_base.split: the base has no layer named {name!r}; "
+                         f"layers it can be split at: {_split_choices(model)}")
+    if name == names[-1]:
+        raise ValueError(f"conv_base.split: {name!r} is the base's last layer, so nothing would be "
+                         f"left to fine-tune; layers it can be split at: {_split_choices(model)}")
+    output = model.get_layer(name).output
+    if not isinstance(output, keras.KerasTensor) or name == names[0]:
+        raise ValueError(f"conv_base.split: {name!r} cannot be split at; layers it can be split at: "
+                         f"{_split_choices(model)}")
+    try:
+        top = keras.Model(output, model.output, name=f"{model.name}_top")
+    except ValueError as err:
+        raise ValueError(
+            f"conv_base.split: the layers after {name!r} also read tensors from before it (a residual "
+            f"connection), so the base cannot be cut there; layers it can be split at: "
+            f"{_split_choices(model)}") from err
+    bottom = keras.Model(model.inputs, output, name=f"{model.name}_bottom")
+    bottom.trainable = False
+    return bottom, top
+
+
+def _split_choices(model, last: int = 12) -> str:
+    """The last `last` layers a model can be split at, comma-separated."""
+    import keras
+
+    valid = []
+    for layer in model.layers[1:-1]:
+        output = layer.output
+        if not isinstance(output, keras.KerasTensor):
+            continue
+        try:
+            keras.Model(output, model.output)
+        except ValueError:
+            continue
+        valid.append(layer.name)
+    return ", ".join(valid[-last:]) or "none"
+
+
+def build_bottom(spec: BaseSpec):
+    """(base, bottom, preprocess): the base and the part of it whose output the cache holds (the
+    base itself, or with spec.split its bottom)."""
+    model, preprocess = build_base(spec)
+    bottom = split_base(model, spec.split)[0] if spec.split else model
+    return model, bottom, preprocess
+
+
+FLOP_LAYERS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense")
+
+
+def layer_flops(layer) -> int:
+    """Forward multiply-adds x 2 of a conv or dense layer for one sample (0 for other layers)."""
+    kind = type(layer).__name__
+    if kind not in FLOP_LAYERS:
+        return 0
+    out = [int(d) for d in layer.output.shape[1:]]
+    positions = int(np.prod(out[:-1])) if len(out) > 1 else 1
+    if kind == "Dense":
+        return 2 * positions * int(layer.input.shape[-1]) * out[-1]
+    kernel = int(np.prod(layer.kernel_size))
+    channels_in = int(layer.input.shape[-1])
+    if kind == "DepthwiseConv2D":
+        return 2 * positions * out[-1] * kernel
+    if kind == "SeparableConv2D":
+        depth = channels_in * int(layer.depth_multiplier)
+        return 2 * positions * (depth * kernel + depth * out[-1])
+    return 2 * positions * out[-1] * kernel * channels_in // int(getattr(layer, "groups", 1))
+
+
+def split_shares(model, bottom) -> dict:
+    """What share of the base's forward FLOPs (counted over conv and dense layers) and of its
+    parameters the bottom holds."""
+    inside = {layer.name for layer in bottom.layers}
+    flops = {layer.name: layer_flops(layer) for layer in model.layers}
+    total_flops = sum(flops.values())
+    params = model.count_params()
+    return {
+        "bottom_flops_share": sum(f for n, f in flops.items() if n in inside) / total_flops if total_flops else 0.0,
+        "bottom_parameter_share": bottom.count_params() / params if params else 0.0,
+        "forward_flops": int(total_flops),
+    }
 
 
 def fetch_imagenet_weights(spec: BaseSpec, out_path) -> str:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from augcache.atomic import atomic_path, write_csv, write_json
 from augcache.cache import CacheSettings, config_provenance, configure_tensorflow
-from augcache.conv_base import BaseSpec, build_base, feature_function, weights_sha256
+from augcache.conv_base import BaseSpec, build_bottom, feature_function, split_base, weights_sha256
 from augcache.dataset import class_names, read_index
+from augcache.finetune import FinetuneConfig, phase_summary, train_finetune
 from augcache.head import HeadConfig
 from augcache.manifest import AugmentConfig
 from augcache.modes import Mode, mode
@@ -53,6 +54,7 @@ class RunSettings:
         float32) exceed it, they are streamed from their stores instead of held in memory.
     pixel_size: (H, W) of the pixels the conv base's inputs are made from (replay and onthefly;
         default spec.image_size).
+    finetune: the second phase of a run when spec.split is set (see :mod:`augcache.finetune`).
     """
 
     spec: BaseSpec
@@ -61,6 +63,7 @@ class RunSettings:
     head: HeadConfig
     memory_budget_mb: object = "auto"
     pixel_size: tuple | None = None
+    finetune: FinetuneConfig = FinetuneConfig()
 
 
 @dataclass(frozen=True)
@@ -96,16 +99,56 @@ def run_training(run: RunSpec, inputs: RunInputs, settings: RunSettings, outputs
     streaming, rows_per_block = plan_memory(run_mode, inputs, val_attrs, n_train, settings.head.batch_size,
                                             settings.memory_budget_mb)
     val = StoreBlocks(inputs.val_store, rows_per_block) if streaming else read_features(inputs.val_store)
+    split = settings.spec.split
+    base = checked_base(settings.spec, val_attrs, inputs.val_store) if split or run_mode.runs_base else None
     source = feature_source(run_mode, run, inputs, settings, val_attrs, train_rows,
-                            rows_per_block if streaming else None)
+                            rows_per_block if streaming else None, base)
     names = class_names(index)
-    model, metrics, best_weights = train_head(source.epochs, n_train, feature_shape(val_attrs), len(names), val,
-                                settings.head, run.seed, run_mode.label(run.k, run.repeat))
+    label = run_mode.label(run.k, run.repeat)
+    if split:
+        _, top = split_base(base.model, split)
+        model, metrics, best_weights, tuned = train_finetune(
+            source.epochs, n_train, feature_shape(val_attrs), len(names), val, settings.head, settings.finetune,
+            top, run.seed, f"fine-tune {label}")
+    else:
+        model, metrics, best_weights = train_head(source.epochs, n_train, feature_shape(val_attrs), len(names),
+                                                  val, settings.head, run.seed, label)
     summary = run_summary(run, settings.head, metrics, source, n_train, names,
                           weights=val_attrs["weights_sha256"], streamed=streaming)
     summary["head_parameters"] = int(model.count_params())
+    if split:
+        summary.update(split=split, finetune_epochs=settings.finetune.epochs,
+                       finetune_learning_rate=settings.finetune.learning_rate, top_trainable_parameters=tuned,
+                       **phase_summary(metrics, settings.head.epochs))
+        summary["head_parameters"] -= int(top.count_params())
     write_outputs(outputs, model, metrics, summary, best_weights)
     return summary
+
+
+@dataclass(frozen=True)
+class CheckedBase:
+    """The conv base built from the config, its bottom (the base itself without a split) and its
+    preprocess_input, checked to be the one the stores were made with."""
+
+    model: object
+    bottom: object
+    preprocess: object
+
+
+def checked_base(spec: BaseSpec, val_attrs: dict, val_store) -> CheckedBase:
+    """Build the base and check its weights (and its bottom's) against the validation store's."""
+    model, bottom, preprocess = build_bottom(spec)
+    fields = {"weights_sha256": model}
+    if spec.split:
+        fields["bottom_weights_sha256"] = bottom
+    for field, part in fields.items():
+        built = weights_sha256(part)
+        if built != val_attrs.get(field):
+            raise ProvenanceError(
+                f"{val_store}: provenance field {field!r} is {val_attrs.get(field)!r}, but the conv base "
+                f"built from the config has {built!r}"
+            )
+    return CheckedBase(model, bottom, preprocess)
 
 
 def feature_shape(attrs: dict) -> tuple:
@@ -113,10 +156,11 @@ def feature_shape(attrs: dict) -> tuple:
 
 
 def feature_source(run_mode: Mode, run: RunSpec, inputs: RunInputs, settings: RunSettings, val_attrs: dict,
-                   train_rows, rows_per_block: int | None) -> FeatureSource:
+                   train_rows, rows_per_block: int | None, base: CheckedBase | None = None) -> FeatureSource:
     """The training features of a run of this mode, checked against the validation store's base:
     read from its stores (streamed in blocks of rows_per_block rows when given) or computed by the
-    conv base during training (from train_rows, the index's training rows, with fresh numbers)."""
+    base's bottom (the whole base without a split; see :func:`checked_base`) during training (from
+    train_rows, the index's training rows, with fresh numbers)."""
     weights = val_attrs["weights_sha256"]
     if run_mode.stored == "epochs":
         expected = dict(config_provenance(settings.spec, settings.aug, settings.cache), split="train",
@@ -131,21 +175,14 @@ def feature_source(run_mode: Mode, run: RunSpec, inputs: RunInputs, settings: Ru
                         weights_sha256=weights)
         epochs = ShuffledStore(inputs.noaug_store, expected, run.seed, rows_per_block)
         return FeatureSource(epochs, epochs.extraction_seconds, _bytes_on_disk([inputs.noaug_store]))
-    return FeatureSource(conv_on_the_fly(run_mode, run, inputs, settings, weights, train_rows), None, 0)
+    return FeatureSource(conv_on_the_fly(run_mode, run, inputs, settings, base, train_rows), None, 0)
 
 
-def conv_on_the_fly(run_mode: Mode, run: RunSpec, inputs: RunInputs, settings: RunSettings, weights: str,
+def conv_on_the_fly(run_mode: Mode, run: RunSpec, inputs: RunInputs, settings: RunSettings, base: CheckedBase,
                     train_rows) -> ConvOnTheFly:
-    """Features computed every head epoch by the conv base, from the manifests' numbers (replay,
-    cast to the cache dtype like the stored ones) or from fresh numbers (onthefly, float32)."""
+    """Features computed every head epoch by the base's bottom, from the manifests' numbers (replay,
+    stored as the cache dtype stores them) or from fresh numbers (onthefly, float32)."""
     spec = settings.spec
-    model, preprocess = build_base(spec)
-    built = weights_sha256(model)
-    if built != weights:
-        raise ProvenanceError(
-            f"{inputs.val_store}: provenance field 'weights_sha256' is {weights!r}, but the conv base "
-            f"built from the config has {built!r}"
-        )
     pixel_size = tuple(settings.pixel_size or spec.image_size)
     pixels = open_pixels(pixel_size, spec.resize, inputs.pixel_store, inputs.index)
     if run_mode.manifests == "cached":
@@ -153,7 +190,7 @@ def conv_on_the_fly(run_mode: Mode, run: RunSpec, inputs: RunInputs, settings: R
     else:
         manifest_for = fresh_manifests(train_rows, settings.aug, run.seed, pixel_size)
         dtype = "float32"
-    return ConvOnTheFly(manifest_for, pixels, feature_function(model, preprocess, spec.image_size),
+    return ConvOnTheFly(manifest_for, pixels, feature_function(base.bottom, base.preprocess, spec.image_size),
                         spec.image_size, settings.cache.batch_size, settings.aug.resampling, dtype)
 
 

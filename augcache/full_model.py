@@ -14,7 +14,7 @@ import pandas as pd
 
 from augcache.atomic import atomic_path, write_csv, write_json
 from augcache.params import IDENTITY_PARAMS, PARAM_COLUMNS
-from augcache.conv_base import BaseSpec, application, build_base
+from augcache.conv_base import BaseSpec, application, build_base, split_base, with_policy
 from augcache.extract import augmented_batches
 from augcache.images import IMAGE_EXTENSIONS
 from augcache.pixels import Pixels
@@ -58,8 +58,16 @@ def preprocess_layer(architecture: str):
 def build_full_model(spec: BaseSpec, head):
     """raw images (B, H, W, 3) float32 in [0, 255] -> class probabilities (computed in float32,
     whatever policy the features were cached with). Only built-in Keras layers, so
-    ``keras.saving.load_model`` opens it without this package."""
+    ``keras.saving.load_model`` opens it without this package.
+
+    head: the trained head, or with spec.split the fine-tuned top and head (which take the
+    activations at the split); the base's bottom then comes before it.
+    """
     base, _ = build_base(dataclasses.replace(spec, compute_dtype="float32"))
+    if spec.split:
+        base, _ = split_base(base, spec.split)
+        if spec.compute_dtype != "float32":
+            head = with_policy(head, "float32")
     inputs = keras.Input((*spec.image_size, 3), name="image")
     x = inputs
     preprocess = None if spec.is_model_file else preprocess_layer(spec.architecture)

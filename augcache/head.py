@@ -34,8 +34,6 @@ def build_head(feature_shape, n_classes: int, cfg: HeadConfig, seed: int):
     """A compiled head: features (B, *feature_shape) -> class probabilities (B, n_classes)."""
     import keras
 
-    if cfg.optimizer not in OPTIMIZERS:
-        raise ValueError(f"head.optimizer must be one of {OPTIMIZERS}, got {cfg.optimizer!r}")
     keras.utils.set_random_seed(seed)
     inputs = keras.Input(tuple(feature_shape), name="features")
     x = inputs
@@ -51,10 +49,22 @@ def build_head(feature_shape, n_classes: int, cfg: HeadConfig, seed: int):
             x = keras.layers.Dropout(cfg.dropout)(x)
     outputs = keras.layers.Dense(n_classes, activation="softmax")(x)
     model = keras.Model(inputs, outputs, name="head")
-    optimizer = {
+    compile_classifier(model, cfg.optimizer, cfg.learning_rate)
+    return model
+
+
+def compile_classifier(model, optimizer: str, learning_rate: float, loss_scale: bool = False) -> None:
+    """Compile a model that outputs class probabilities, with a fresh optimizer (wrapped for loss
+    scaling when parts of the model compute in float16)."""
+    import keras
+
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"head.optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+    chosen = {
         "adam": keras.optimizers.Adam,
         "sgd": keras.optimizers.SGD,
         "rmsprop": keras.optimizers.RMSprop,
-    }[cfg.optimizer](learning_rate=cfg.learning_rate)
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return model
+    }[optimizer](learning_rate=learning_rate)
+    if loss_scale:
+        chosen = keras.optimizers.LossScaleOptimizer(chosen)
+    model.compile(optimizer=chosen, loss="sparse_categorical_crossentropy", metrics=["accuracy"])

@@ -27,14 +27,14 @@ class Mode:
     stored: str | None
     manifests: str | None
 
-    @property
-    def run_folder(self) -> str:
-        """Path pattern of a run's folder, with {k} (when the mode uses K) and {r} the repeat."""
+    def run_folder(self, stage: str = "train") -> str:
+        """Path pattern of a run's folder in a stage (see :func:`stage`), with {k} (when the mode
+        uses K) and {r} the repeat."""
         run = "k{k}_r{r}" if self.uses_k else "r{r}"
-        return f"results/train/{self.name}/{run}"
+        return f"results/{stage}/{self.name}/{run}"
 
-    def run_dir(self, k: int, repeat: int) -> str:
-        return self.run_folder.format(k=k, r=repeat)
+    def run_dir(self, k: int, repeat: int, stage: str = "train") -> str:
+        return self.run_folder(stage).format(k=k, r=repeat)
 
     def label(self, k: int, repeat: int) -> str:
         """How progress output names a run."""
@@ -70,3 +70,9 @@ def mode(name: str) -> Mode:
 def cached_k_values(config: dict) -> list[int]:
     """K of every cached run the config asks for: train.sweep_epochs and cache.epochs."""
     return sorted(set(config["train"]["sweep_epochs"]) | {config["cache"]["epochs"]})
+
+
+def stage(config: dict) -> str:
+    """What the training jobs do: "train" the head on the base's features, or with
+    conv_base.split "finetune" the layers after the split with the head."""
+    return "finetune" if config["conv_base"].get("split") else "train"

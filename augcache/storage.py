@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from augcache.quantise import stored_row_bytes
+
 from augcache import paths
 from augcache.modes import cached_k_values
 from augcache.reservation import DiskFullError, mib
@@ -85,7 +87,7 @@ class RunSize:
 
     @property
     def bytes_per_sample_epoch(self) -> int:
-        return int(np.prod(self.feature_shape)) * np.dtype(self.dtype).itemsize
+        return stored_row_bytes(self.feature_shape, self.dtype)
 
     def plan(self, config: dict) -> list[PlannedStore]:
         """Every store the config's run writes (see the module's description)."""

@@ -21,6 +21,7 @@ import numpy as np
 
 from augcache.atomic import Replacement, atomic_path
 from augcache.provenance import ProvenanceError, check_fields, sha256_file
+from augcache.quantise import QUANTISED, channels, dequantise, quantise, stored_row_bytes
 from augcache.reservation import DiskFullError, check_room, disk_full, is_disk_full, mib, reserve, trim
 
 __all__ = ["DiskFullError", "mib"]  # re-exported: the stores' disk errors and sizes
@@ -185,10 +186,12 @@ class StoreWriter:
 
 
 class FeatureWriter(StoreWriter):
-    """A feature store: ``features`` (n, *feature_shape) of dtype, ``labels``, ``sample_ids``.
+    """A feature store: ``features`` (n, *feature_shape) of dtype, ``labels``, ``sample_ids``;
+    with dtype uint8 also ``scale`` and ``offset`` (n, C) float32 (see :mod:`augcache.quantise`).
 
-    ``write(features, labels, sample_ids)`` appends rows in manifest order. The reserved size is
-    that of the uncompressed features.
+    ``write(features, labels, sample_ids)`` appends rows in manifest order (float features, which
+    a uint8 store quantises; ``write_quantised`` copies rows already quantised). The reserved size
+    is that of the uncompressed features.
     """
 
     def __init__(self, path, n: int, feature_shape, dtype: str, attrs: dict, compression=None):
@@ -202,8 +205,12 @@ class FeatureWriter(StoreWriter):
 
     def _size_bound(self) -> int:
         """Bytes the finished file takes at most (uncompressed features, labels, ids, metadata)."""
-        row = int(np.prod(self.feature_shape)) * self.dtype.itemsize + 8 + 64
+        row = stored_row_bytes(self.feature_shape, self.dtype.name) + 8 + 64
         return int(self.n * row * 1.02) + (1 << 18)
+
+    @property
+    def quantised(self) -> bool:
+        return self.dtype.name == QUANTISED
 
     def _create(self) -> None:
         rows = chunk_rows(int(np.prod(self.feature_shape)) * self.dtype.itemsize, self.n)
@@ -223,6 +230,22 @@ class FeatureWriter(StoreWriter):
                                                chunks=(max(1, min(self.n, 1 << 16)),), fletcher32=True,
                                                **({"maxshape": (None,)} if self.n == 0 else {}))
         self.sample_ids = self.file.create_dataset("sample_ids", shape=(self.n,), dtype=STRING_DTYPE)
+        if self.quantised:
+            pairs = (self.n, channels(self.feature_shape))
+            self.scale, self.offset = (
+                self.file.create_dataset(name, shape=pairs, dtype=np.float32, chunks=(rows, pairs[1]),
+                                         fletcher32=True, **({"maxshape": (None, pairs[1])} if self.n == 0 else {}))
+                for name in ("scale", "offset"))
+
+    def write(self, features, labels, sample_ids) -> None:
+        if self.quantised:
+            super().write(*quantise(features), labels, sample_ids)
+        else:
+            super().write(features, labels, sample_ids)
+
+    def write_quantised(self, q, scale, offset, labels, sample_ids) -> None:
+        """Append rows of a uint8 store as they are stored (no second rounding)."""
+        super().write(q, scale, offset, labels, sample_ids)
 
     def _describe(self) -> None:
         self.file.attrs["format"] = FORMAT
@@ -230,7 +253,13 @@ class FeatureWriter(StoreWriter):
         self.file.attrs["n_samples"] = self.n
         self.file.attrs["feature_shape"] = json.dumps(list(self.feature_shape))
 
-    def _write_rows(self, start: int, stop: int, features, labels, sample_ids) -> None:
+    def _write_rows(self, start: int, stop: int, features, *columns) -> None:
+        if self.quantised:
+            scale, offset, labels, sample_ids = columns
+            self.scale[start:stop] = scale
+            self.offset[start:stop] = offset
+        else:
+            labels, sample_ids = columns
         stored = np.ascontiguousarray(features, dtype=self.dtype)
         self.features[start:stop] = stored
         self.labels[start:stop] = labels
@@ -249,8 +278,20 @@ class FeatureWriter(StoreWriter):
         self.file.attrs["features_constant"] = bool(self.n > 1 and self.constant)
 
     def _discard(self) -> None:
-        self.features = self.labels = self.sample_ids = None
+        self.features = self.labels = self.sample_ids = self.scale = self.offset = None
         super()._discard()
+
+
+QUANTISED_DATASETS = ("features", "scale", "offset")
+
+
+def read_rows(handle, rows=slice(None)) -> np.ndarray:
+    """float32 features of a store's rows (a slice, or sorted row numbers), dequantised when the
+    store is uint8."""
+    x = handle["features"][rows]
+    if "scale" in handle:
+        return dequantise(x, handle["scale"][rows], handle["offset"][rows])
+    return x.astype(np.float32)
 
 
 def attr_value(value):
@@ -376,8 +417,11 @@ def merge_shards(shard_paths, out_path, block_rows: int = 4096) -> dict:
                 rows = len(handle["labels"])
                 for start in range(0, rows, block_rows):
                     stop = min(rows, start + block_rows)
-                    writer.write(handle["features"][start:stop], handle["labels"][start:stop],
-                                 [s.decode() for s in handle["sample_ids"][start:stop]])
+                    rest = (handle["labels"][start:stop], [s.decode() for s in handle["sample_ids"][start:stop]])
+                    if writer.quantised:
+                        writer.write_quantised(*(handle[name][start:stop] for name in QUANTISED_DATASETS), *rest)
+                    else:
+                        writer.write(handle["features"][start:stop], *rest)
         writer.attrs_at_close["seconds"] = seconds
     return dict(attrs, n_samples=n, shards=len(shard_paths))
 
@@ -420,9 +464,14 @@ def merge_epochs(epoch_paths, manifest_paths, out_path) -> dict:
     labels = np.empty((k, n), dtype=np.int64)
     sample_ids = []
     disk_bytes = 0
+    pairs = (n, channels(feature_shape))
+    extra = {name: h5py.VirtualLayout(shape=(k, *pairs), dtype=np.float32)
+             for name in QUANTISED_DATASETS[1:]} if dtype.name == QUANTISED else {}
     for e, path in enumerate(epoch_paths):
         relative = os.path.relpath(path.resolve(), out_path.resolve().parent)
         layout[e] = h5py.VirtualSource(relative, "features", shape=(n, *feature_shape))
+        for name, extra_layout in extra.items():
+            extra_layout[e] = h5py.VirtualSource(relative, name, shape=pairs)
         with h5py.File(path, "r") as handle:
             labels[e] = handle["labels"][:]
             sample_ids.append(handle["sample_ids"][:])
@@ -434,7 +483,7 @@ def merge_epochs(epoch_paths, manifest_paths, out_path) -> dict:
         epoch_files=json.dumps([os.path.relpath(p.resolve(), out_path.resolve().parent) for p in epoch_paths]),
         manifest_sha256s=json.dumps(manifest_hashes),
         features_sha256s=json.dumps(features_hashes),
-        bytes_per_sample_epoch=int(np.prod(feature_shape)) * dtype.itemsize,
+        bytes_per_sample_epoch=stored_row_bytes(feature_shape, dtype.name),
         disk_bytes_per_sample_epoch=disk_bytes / (k * n),
         n_samples=n,
         seconds=seconds,
@@ -442,6 +491,8 @@ def merge_epochs(epoch_paths, manifest_paths, out_path) -> dict:
     with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as handle:
         # a source that goes missing reads as NaN, which no feature is, never as zeros
         handle.create_virtual_dataset("features", layout, fillvalue=np.nan)
+        for name, extra_layout in extra.items():
+            handle.create_virtual_dataset(name, extra_layout, fillvalue=np.nan)
         handle.create_dataset("labels", data=labels)
         handle.create_dataset("sample_ids", data=np.stack(sample_ids), dtype=STRING_DTYPE)
         for key, value in attrs.items():

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from augcache.store import StoreError, reading
+from augcache.store import StoreError, read_rows, reading
 
 log = logging.getLogger(__name__)
 
@@ -116,18 +116,18 @@ class StoreBlocks:
             return len(handle["labels"])
 
     def _blocks(self, handle):
-        x, y = handle["features"], handle["labels"]
+        y = handle["labels"]
         n = len(y) if self.order is None else len(self.order)
         for start in range(0, n, self.rows_per_block):
             stop = min(n, start + self.rows_per_block)
             if self.order is None:
-                yield x[start:stop].astype(np.float32), y[start:stop].astype(np.int64)
+                yield read_rows(handle, slice(start, stop)), y[start:stop].astype(np.int64)
                 continue
             rows = self.order[start:stop]
             sorted_rows, back = np.unique(rows, return_inverse=True)
             if len(sorted_rows) != len(rows):
                 raise ValueError(f"{self.path}: order repeats a row")
-            yield x[sorted_rows].astype(np.float32)[back], y[sorted_rows].astype(np.int64)[back]
+            yield read_rows(handle, sorted_rows)[back], y[sorted_rows].astype(np.int64)[back]
 
     def __iter__(self):
         import h5py

@@ -25,7 +25,8 @@ from augcache.head import HeadConfig, build_head
 from augcache.sweep import SELECT_ON
 from augcache.manifest import AugmentConfig, build_manifest, draw_params, read_manifest
 from augcache.provenance import ProvenanceError, sha256_file
-from augcache.store import check_store, reading
+from augcache.quantise import as_stored
+from augcache.store import check_store, read_rows, reading
 from augcache.stream import StoreBlocks
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def read_features(path):
     import h5py
 
     with reading(path), h5py.File(path, "r") as handle:
-        return handle["features"][:].astype(np.float32), handle["labels"][:]
+        return read_rows(handle), handle["labels"][:]
 
 
 def load_store(path, expected: dict):
@@ -146,9 +147,9 @@ class ConvOnTheFly:
         table = self.manifest_for(n)
         start = time.perf_counter()
         x = compute_features(table, self.pixels, self.feature_fn, self.image_size, self.batch_size,
-                             self.resampling, dtype=self.dtype)
+                             self.resampling)
         seconds = time.perf_counter() - start
-        return [(x.astype(np.float32), table["label_index"].to_numpy())], seconds
+        return [(as_stored(x, self.dtype), table["label_index"].to_numpy())], seconds
 
 
 def replay_manifests(manifest_paths):
@@ -186,14 +187,16 @@ def _signature(feature_shape):
 
 
 class EpochStream:
-    """All head epochs as one stream of batches: epoch n's n_samples rows of source(n), in order.
+    """Head epochs first..first+epochs-1 as one stream of batches: epoch n's n_samples rows of
+    source(n), in order.
 
     One stream (rather than a dataset restarted every epoch) ties each batch to its head epoch by
     its position, so prefetching batches ahead of the trainer cannot feed an epoch the wrong data.
     """
 
-    def __init__(self, source, n_samples: int, batch_size: int, epochs: int):
+    def __init__(self, source, n_samples: int, batch_size: int, epochs: int, first: int = 0):
         self.source, self.n_samples, self.batch_size, self.epochs = source, n_samples, batch_size, epochs
+        self.first = first
         self.conv_seconds: dict[int, float] = {}
         self.requested: list[int] = []
 
@@ -202,7 +205,7 @@ class EpochStream:
         return -(-self.n_samples // self.batch_size)
 
     def __iter__(self):
-        for n in range(self.epochs):
+        for n in range(self.first, self.first + self.epochs):
             blocks, self.conv_seconds[n] = self.source(n)
             self.requested.append(n)
             fed = 0
@@ -243,35 +246,58 @@ def train_head(source, n_samples: int, feature_shape, n_classes: int, val, cfg: 
     called once per head epoch, in order. val: (val_x, val_y) arrays, or an iterable of blocks that
     is read again for every validation.
     """
-    import keras
-
     model = build_head(feature_shape, n_classes, cfg, seed)
-    data = EpochStream(source, n_samples, cfg.batch_size, cfg.epochs)
-    val_batch = max(cfg.batch_size, 256)
-    rows = []
-    best = {"value": None, "weights": None}
-    better = (lambda a, b: a > b) if SELECT_ON[cfg.select_on] == "max" else (lambda a, b: a < b)
+    fit = EpochFit(model, source, n_samples, feature_shape, val, cfg, label)
+    fit.run(cfg.epochs)
+    return model, fit.metrics(), fit.best_weights
 
-    class Record(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.start = time.perf_counter()
 
-        def on_epoch_end(self, epoch, logs=None):
-            seconds = time.perf_counter() - self.start
-            row = {"epoch": epoch, "loss": logs["loss"], "accuracy": logs["accuracy"],
-                   "val_loss": logs["val_loss"], "val_accuracy": logs["val_accuracy"],
-                   "seconds": seconds, "conv_seconds": data.conv_seconds.get(epoch, 0.0)}
-            rows.append({k: float(v) if k != "epoch" else int(v) for k, v in row.items()})
-            if best["value"] is None or better(row[cfg.select_on], best["value"]):
-                best.update(value=row[cfg.select_on], weights=model.get_weights())
-            log.info("%s: epoch %d/%d loss %.4f accuracy %.3f val_loss %.4f val_accuracy %.3f (%.2f s)",
-                     label, epoch + 1, cfg.epochs, row["loss"], row["accuracy"], row["val_loss"],
-                     row["val_accuracy"], seconds)
+class EpochFit:
+    """Fits a compiled model on a feature source epoch by epoch, possibly in several phases
+    (``run`` again, after recompiling), numbering epochs on across phases; keeps one metrics row
+    per epoch and the weights at the best epoch by cfg.select_on (the first of equals)."""
 
-    fit_val = {"validation_batch_size": val_batch} if isinstance(val, tuple) else {}
-    model.fit(data.dataset(feature_shape), epochs=cfg.epochs, steps_per_epoch=data.steps_per_epoch,
-              shuffle=False, validation_data=validation_data(val, feature_shape, val_batch),
-              callbacks=[Record()], verbose=0, **fit_val)
-    if data.requested != list(range(cfg.epochs)):
-        raise RuntimeError(f"{label}: head epochs were fed out of order: {data.requested}")
-    return model, pd.DataFrame(rows, columns=list(METRIC_COLUMNS)), best["weights"]
+    def __init__(self, model, source, n_samples: int, feature_shape, val, cfg: HeadConfig, label: str):
+        self.model, self.source, self.n_samples = model, source, n_samples
+        self.feature_shape, self.val, self.cfg, self.label = feature_shape, val, cfg, label
+        self.rows: list[dict] = []
+        self.best_value = self.best_weights = None
+        self.total = 0
+
+    def run(self, epochs: int, total: int | None = None) -> None:
+        """Train `epochs` more epochs (of `total` in all phases, for progress output)."""
+        import keras
+
+        cfg, model, first = self.cfg, self.model, len(self.rows)
+        total = total or first + epochs
+        data = EpochStream(self.source, self.n_samples, cfg.batch_size, epochs, first)
+        val_batch = max(cfg.batch_size, 256)
+        better = (lambda a, b: a > b) if SELECT_ON[cfg.select_on] == "max" else (lambda a, b: a < b)
+        fit = self
+
+        class Record(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.start = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                seconds = time.perf_counter() - self.start
+                row = {"epoch": epoch, "loss": logs["loss"], "accuracy": logs["accuracy"],
+                       "val_loss": logs["val_loss"], "val_accuracy": logs["val_accuracy"],
+                       "seconds": seconds, "conv_seconds": data.conv_seconds.get(epoch, 0.0)}
+                fit.rows.append({k: float(v) if k != "epoch" else int(v) for k, v in row.items()})
+                if fit.best_value is None or better(row[cfg.select_on], fit.best_value):
+                    fit.best_value, fit.best_weights = row[cfg.select_on], model.get_weights()
+                log.info("%s: epoch %d/%d loss %.4f accuracy %.3f val_loss %.4f val_accuracy %.3f (%.2f s)",
+                         fit.label, epoch + 1, total, row["loss"], row["accuracy"], row["val_loss"],
+                         row["val_accuracy"], seconds)
+
+        fit_val = {"validation_batch_size": val_batch} if isinstance(self.val, tuple) else {}
+        model.fit(data.dataset(self.feature_shape), initial_epoch=first, epochs=first + epochs,
+                  steps_per_epoch=data.steps_per_epoch, shuffle=False,
+                  validation_data=validation_data(self.val, self.feature_shape, val_batch),
+                  callbacks=[Record()], verbose=0, **fit_val)
+        if data.requested != list(range(first, first + epochs)):
+            raise RuntimeError(f"{self.label}: epochs were fed out of order: {data.requested}")
+
+    def metrics(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=list(METRIC_COLUMNS))

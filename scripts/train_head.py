@@ -8,6 +8,7 @@ start_job(snakemake)
 from augcache.cache import CacheSettings
 from augcache.conv_base import BaseSpec
 from augcache.experiment import RunInputs, RunOutputs, RunSettings, RunSpec, run_training
+from augcache.finetune import FinetuneConfig
 from augcache.head import HeadConfig
 from augcache.manifest import AugmentConfig
 
@@ -35,6 +36,7 @@ run_training(
         # read from the config, not params: the budget changes how features are read, not the results
         memory_budget_mb=snakemake.config["train"]["memory_budget_mb"],
         pixel_size=params.get("pixel_size"),
+        finetune=FinetuneConfig.from_config(params.get("finetune", {})),
     ),
     RunOutputs(**{name: snakemake.output[name] for name in ("head", "best_head", "metrics", "summary")}),
 )

@@ -68,6 +68,35 @@ def conv_base_model(size: int = SIZE, batchnorm: bool = False, seed: int = 1):
     return keras.Model(inputs, x)
 
 
+def split_base_model(size: int = SIZE, seed: int = 2):
+    """A conv block, the layer 'cut', then a conv block with BatchNorm (non-trivial moving
+    statistics) and a ReLU: a base to split at 'cut' with BatchNorm in its top."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Rescaling(1.0 / 255.0)(inputs)
+    x = keras.layers.Conv2D(8, 3, activation="relu", padding="same")(x)
+    x = keras.layers.MaxPooling2D(name="cut")(x)
+    x = keras.layers.Conv2D(8, 3, padding="same", use_bias=False)(x)
+    norm = keras.layers.BatchNormalization()
+    x = norm(x)
+    rng = np.random.default_rng(seed)
+    gamma, beta, mean, var = norm.get_weights()
+    norm.set_weights([gamma * 1.5, beta + 0.1, mean + rng.uniform(0, 0.5, mean.shape),
+                      var * rng.uniform(0.5, 2.0, var.shape)])
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.MaxPooling2D()(x)
+    return keras.Model(inputs, x)
+
+
+@pytest.fixture(scope="session")
+def split_base_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("split_base") / "split_base.keras"
+    split_base_model().save(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("base") / "tiny_base.keras"

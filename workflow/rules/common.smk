@@ -11,12 +11,16 @@ sys.path.insert(0, workflow.basedir)
 
 from augcache.conv_base import BaseSpec
 from augcache.manifest import AugmentConfig
-from augcache.modes import MODES, RUN_FILES, cached_k_values
+from augcache.modes import MODES, RUN_FILES, cached_k_values, stage
 from augcache.paths import *  # the path pattern of every output
 from augcache.paths import repeat_prefix
 from augcache.sweep import sweep_points
 
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
+
+# "train" (the head on the base's features) or "finetune" (the top of the base and the head, on
+# the activations at conv_base.split): the folder every training run writes to
+STAGE = stage(config)
 
 # --sdm conda environments: the CPU build of TensorFlow for every rule, and the CUDA build for the
 # rules that declare gpu=1 when software.tensorflow is gpu.
@@ -68,6 +72,12 @@ def _check_config():
             f"data.pixel_size: {PIXEL_SIZE} is smaller than data.image_size {image_size}; pixels are "
             "kept at the image size or larger"
         )
+    if STAGE == "finetune" and config["head_sweep"]:
+        raise ValueError(
+            "head_sweep: a sweep chooses among heads trained on the base's features; with "
+            "conv_base.split the runs fine-tune the top of the base instead. Choose the head with "
+            "a sweep without conv_base.split first, then set it in head: and split the base"
+        )
 
 
 _check_config()
@@ -100,22 +110,22 @@ def run_dirs():
     repeat, one replay of the main cached run, and every repeat of the modes without K.
     """
     modes = config["train"]["modes"]
-    dirs = [MODES["cached"].run_dir(k, r) for k in k_values() for r in repeats()]
+    dirs = [MODES["cached"].run_dir(k, r, STAGE) for k in k_values() for r in repeats()]
     if "replay" in modes:
-        dirs.append(MODES["replay"].run_dir(config["cache"]["epochs"], 0))
+        dirs.append(MODES["replay"].run_dir(config["cache"]["epochs"], 0, STAGE))
     for mode in ("onthefly", "noaug"):
         if mode in modes:
-            dirs += [MODES[mode].run_dir(0, r) for r in repeats()]
+            dirs += [MODES[mode].run_dir(0, r, STAGE) for r in repeats()]
     return dirs
 
 
 def run_outputs(mode):
     """A training job's named outputs: the files of its run folder."""
-    return multiext(f"{MODES[mode].run_folder}/", **RUN_FILES)
+    return multiext(f"{MODES[mode].run_folder(STAGE)}/", **RUN_FILES)
 
 
 def run_log(mode):
-    return f"{LOGS}/{MODES[mode].run_folder.removeprefix('results/')}.log"
+    return f"{LOGS}/{MODES[mode].run_folder(STAGE).removeprefix('results/')}.log"
 
 
 def train_params(mode):
@@ -132,6 +142,8 @@ def train_params(mode):
         params["augment"] = config["augment"]
     if MODES[mode].runs_base:
         params["pixel_size"] = PIXEL_SIZE
+    if STAGE == "finetune":
+        params["finetune"] = config["finetune"]
     return params
 
 
@@ -149,7 +161,7 @@ def selection_candidates():
     if SWEEP_POINTS:
         return {point: point_dirs(point) for point in SWEEP_POINTS}
     k = config["cache"]["epochs"]
-    return {"head": [MODES["cached"].run_dir(k, r) for r in repeats()]}
+    return {"head": [MODES["cached"].run_dir(k, r, STAGE) for r in repeats()]}
 
 
 def candidate_files(name, first_repeat_only=False):
@@ -195,10 +207,12 @@ def variant_summaries(wildcards):
     """Summaries of each variant's cached runs of K = its cache.epochs, for the report."""
     files = {}
     for name, overlay in config["variants"].items():
-        k = variant_config(overlay)["cache"]["epochs"]
+        merged = variant_config(overlay)
+        k = merged["cache"]["epochs"]
         prefix = VARIANT_PREFIX.format(name=name)
         files[f"variant_{name}"] = [
-            f"{prefix}/{MODES['cached'].run_dir(k, r)}/summary.json" for r in repeats()
+            f"{prefix}/{MODES['cached'].run_dir(k, r, stage(merged))}/summary.json"
+            for r in repeats()
         ]
     return files
 
