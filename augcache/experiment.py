@@ -116,6 +116,7 @@ def run_training(run: RunSpec, inputs: RunInputs, settings: RunSettings, outputs
     summary = run_summary(run, settings.head, metrics, source, n_train, names,
                           weights=val_attrs["weights_sha256"], streamed=streaming)
     summary["head_parameters"] = int(model.count_params())
+    summary["cache_dtype"] = settings.cache.dtype
     if split:
         summary.update(split=split, finetune_epochs=settings.finetune.epochs,
                        finetune_learning_rate=settings.finetune.learning_rate, top_trainable_parameters=tuned,

@@ -84,7 +84,7 @@ def export_full_model(spec: BaseSpec, head_path, classes: list[str], out_model, 
     (its ``serve`` signature takes the same images), and classes.json: class names, input size,
     resize policy, the pixel size images are decoded to before they are resized, and which head
     it is (selection: see :func:`augcache.sweep.select_head`)."""
-    head = keras.saving.load_model(head_path, safe_mode=True)
+    head = keras.saving.load_model(head_path, compile=False, safe_mode=True)
     model = build_full_model(spec, head)
     with atomic_path(out_model, ".keras") as tmp:
         model.save(tmp)

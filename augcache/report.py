@@ -18,14 +18,17 @@ from augcache.modes import MODES
 MODE_TITLES = {name: m.title for name, m in MODES.items()}
 
 LIMITS = [
-    "The conv base is frozen: only the dense head learns. Fine-tuning the base needs the images, not "
-    "cached features.",
+    "Without conv_base.split the conv base is frozen and only the dense head learns. With it, the "
+    "layers after the split are fine-tuned with the head, from activations cached at the split; the "
+    "layers before it stay frozen.",
     "The base runs in inference mode: BatchNorm uses its stored moving statistics, never batch "
     "statistics, so a sample's features do not depend on its batch mates.",
     "A cache of K epochs repeats its augmentations after K head epochs; on-the-fly augmentation never "
     "repeats. The K sweep shows what that costs on this data.",
     "float16 storage rounds every feature to about 3 significant digits (relative step 2^-10); the "
     "replay check trains on the same rounded values and so measures the pipeline, not the rounding.",
+    "uint8 storage (cache.dtype: uint8) quantises each sample's channels to 256 levels between their "
+    "smallest and largest value: lossy, unlike float16's rounding; the variants table shows its effect.",
     "Disk: each cached epoch stores one feature array per training sample (see bytes per sample-epoch); "
     "K epochs cost K times that.",
     "Validation features are computed once, unaugmented, and shared by every mode.",
@@ -207,6 +210,8 @@ Speedup: total seconds of on the fly divided by the mode's.</p>
 <img alt="learning curves" src="data:image/png;base64,{curves_png}">
 <h2>Accuracy, disk and time against K</h2>
 <img alt="K sweep" src="data:image/png;base64,{sweep_png}">
+<h2>Fine-tuning</h2>
+{finetune}
 <h2>Replay check</h2>
 {replay}
 <h2>Exported head</h2>
@@ -330,6 +335,7 @@ def variant_table(default: pd.DataFrame, variants: dict[str, list]) -> pd.DataFr
     for name, group in runs.items():
         rows.append({
             "cache": name,
+            "dtype": str(group["cache_dtype"].iloc[0]) if "cache_dtype" in group else "",
             "k": int(group["k"].iloc[0]),
             "repeats": len(group),
             "final_val_accuracy_mean": float(group["final_val_accuracy"].mean()),
@@ -346,10 +352,11 @@ def _variants_html(summaries: pd.DataFrame, k_main: int, variants: dict) -> str:
         return "<p>No <code>variants</code>.</p>"
     default = summaries[(summaries["mode"] == "cached") & (summaries["k"] == k_main)]
     table = variant_table(default, variants)
-    head = ("<tr><th>cache</th><th>K</th><th>repeats</th><th>final val acc</th><th>best val acc</th>"
+    head = ("<tr><th>cache</th><th>dtype</th><th>K</th><th>repeats</th><th>final val acc</th><th>best val acc</th>"
             "<th>conv + head s</th><th>cache on disk</th></tr>")
     rows = "".join(
-        f'<tr data-variant="{html.escape(r["cache"])}"><td>{html.escape(r["cache"])}</td><td>{r["k"]}</td>'
+        f'<tr data-variant="{html.escape(r["cache"])}"><td>{html.escape(r["cache"])}</td>'
+        f'<td>{html.escape(r["dtype"])}</td><td>{r["k"]}</td>'
         f'<td>{r["repeats"]}</td><td>{r["final_val_accuracy_mean"]:.3f} ± {r["final_val_accuracy_sd"]:.3f}</td>'
         f'<td>{r["best_val_accuracy_mean"]:.3f}</td><td>{r["total_seconds"]:.1f}</td>'
         f'<td>{_bytes(r["disk_bytes"])}</td></tr>'
@@ -357,6 +364,58 @@ def _variants_html(summaries: pd.DataFrame, k_main: int, variants: dict) -> str:
     return ("<p>The cached runs (K = each cache's <code>cache.epochs</code>) of the default cache and of each "
             "variant (results/variants/&lt;name&gt;/), with the same head and seeds.</p>"
             f'<table id="variants">{head}{rows}</table>')
+
+
+def finetune_table(summaries: pd.DataFrame, k_main: int) -> pd.DataFrame:
+    """One row per mode (cached of K = cache.epochs): head-only and fine-tuned best validation
+    accuracy (mean over repeats), median seconds per epoch of each phase, cache on disk."""
+    rows = []
+    for mode_name, group in summaries.groupby("mode", sort=False):
+        if MODES[mode_name].uses_k:
+            group = group[group["k"] == k_main]
+        if group.empty:
+            continue
+        rows.append({
+            "mode": mode_name,
+            "repeats": len(group),
+            "head_only_best_val_accuracy": float(group["head_only_best_val_accuracy"].mean()),
+            "finetuned_best_val_accuracy": float(group["finetuned_best_val_accuracy"].mean()),
+            "head_seconds_per_epoch": float(group["head_seconds_per_epoch"].mean()),
+            "finetune_seconds_per_epoch": float(group["finetune_seconds_per_epoch"].mean()),
+            "disk_bytes": float(group["disk_bytes"].mean()),
+        })
+    return pd.DataFrame(rows)
+
+
+def _finetune_html(summaries: pd.DataFrame, k_main: int, base_info: dict | None) -> str:
+    if "split" not in summaries.columns or summaries["split"].isna().all():
+        return "<p>No <code>conv_base.split</code>: the runs train the head only.</p>"
+    table = finetune_table(summaries, k_main)
+    first = summaries.iloc[0]
+    parts = [f"<p>The base is split at <code>{html.escape(str(first['split']))}</code>. Each run trains the head "
+             f"for {int(first['head_epochs'])} epochs with the top frozen (head only), then the top and the head "
+             f"for {int(first['finetune_epochs'])} epochs at learning rate {first['finetune_learning_rate']:g} "
+             "(BatchNorm layers frozen); best validation accuracy of each phase, mean over repeats.</p>"]
+    if base_info and "bottom_flops_share" in base_info:
+        parts.append(
+            f'<p id="split-share">The bottom (cached, run once per cached epoch) holds '
+            f'{100 * base_info["bottom_flops_share"]:.1f}% of the base\'s forward FLOPs (conv and dense layers) '
+            f'and {100 * base_info["bottom_parameter_share"]:.1f}% of its parameters; activations at the split take '
+            f'{_bytes(base_info["bytes_per_sample_epoch"])} per sample-epoch as {html.escape(base_info["storage_dtype"])}.</p>')
+    speed = {r["mode"]: r["finetune_seconds_per_epoch"] for r in table.to_dict("records")}
+    if "cached" in speed and "onthefly" in speed and speed["cached"] > 0:
+        parts.append(f'<p id="finetune-speed">Fine-tuning epoch: cached {speed["cached"]:.2f} s, on the fly '
+                     f'{speed["onthefly"]:.2f} s ({speed["onthefly"] / speed["cached"]:.1f}× faster cached).</p>')
+    head = ("<tr><th>mode</th><th>repeats</th><th>head only: best val acc</th><th>fine-tuned: best val acc</th>"
+            "<th>head s/epoch</th><th>fine-tune s/epoch</th><th>cache on disk</th></tr>")
+    rows = "".join(
+        f'<tr data-mode="{r["mode"]}"><td>{html.escape(MODE_TITLES[r["mode"]])}</td><td>{r["repeats"]}</td>'
+        f'<td>{r["head_only_best_val_accuracy"]:.3f}</td><td>{r["finetuned_best_val_accuracy"]:.3f}</td>'
+        f'<td>{r["head_seconds_per_epoch"]:.2f}</td><td>{r["finetune_seconds_per_epoch"]:.2f}</td>'
+        f'<td>{_bytes(r["disk_bytes"])}</td></tr>'
+        for r in table.to_dict("records"))
+    parts.append(f'<table id="finetune">{head}{rows}</table>')
+    return "".join(parts)
 
 
 def _test_html(scores: dict | None) -> str:
@@ -377,7 +436,7 @@ def _write_png(path, png: str) -> None:
 def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=None, out_curves=None,
                  out_sweep=None, skipped: pd.DataFrame | None = None, selection: dict | None = None,
                  sweep_table: pd.DataFrame | None = None, test_scores: dict | None = None,
-                 variants: dict | None = None) -> pd.DataFrame:
+                 variants: dict | None = None, base_info: dict | None = None) -> pd.DataFrame:
     """Write the HTML report (and optionally the table as CSV and the plots as PNG); return the table."""
     summaries, metrics = load_runs(run_dirs)
     table = mode_table(summaries)
@@ -402,6 +461,7 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
         curves_png=curves_png,
         sweep_png=sweep_png,
         replay=_replay_html(summaries, metrics, k_main, config["cache"]["dtype"]),
+        finetune=_finetune_html(summaries, k_main, base_info),
         skipped=_skipped_html(skipped),
         selection=_selection_html(selection, sweep_table) + _test_html(test_scores),
         variants=_variants_html(summaries, k_main, variants or {}),

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
-from augcache.quantise import stored_row_bytes
 
 from augcache import paths
 from augcache.modes import cached_k_values
+from augcache.quantise import stored_row_bytes
 from augcache.reservation import DiskFullError, mib
 from augcache.store import chunk_rows
 

@@ -30,5 +30,6 @@ table = write_report(
     sweep_table=pd.read_csv(snakemake.input.sweep),
     test_scores=json.loads(Path(inputs.test).read_text()) if "test" in inputs.keys() else None,
     variants=variants,
+    base_info=json.loads(Path(inputs.base).read_text()),
 )
 print(table.to_string())

@@ -5,6 +5,7 @@ rule make_report:
         summaries=run_files("summary.json"),
         metrics=run_files("metrics.csv"),
         store=TRAIN_STORE,
+        base=BASE_INFO,
         skipped=SKIPPED,
         selection=SELECTION,
         sweep=SWEEP_TABLE,

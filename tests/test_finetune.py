@@ -1,0 +1,218 @@
+"""Fine-tuning from activations cached at a split of the base, and uint8 storage."""
+
+import json
+import os
+import subprocess
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from augcache.quantise import as_stored, dequantise, quantise, stored_row_bytes
+from conftest import ROOT, Workflow, tiny_config
+
+HEAD_EPOCHS, FINETUNE_EPOCHS = 3, 2
+
+
+def finetune_config(data, base, **sections):
+    config = tiny_config(
+        data, base,
+        conv_base={"split": "cut"},
+        cache={"epochs": 2, "dtype": "float32"},
+        head={"hidden_units": [16], "epochs": HEAD_EPOCHS, "batch_size": 5},
+        finetune={"epochs": FINETUNE_EPOCHS, "learning_rate": 1e-3},
+        train={"modes": ["cached", "replay", "onthefly", "noaug"], "sweep_epochs": [2], "repeats": 1},
+    )
+    for name, values in sections.items():
+        config.setdefault(name, {}).update(values)
+    return config
+
+
+@pytest.fixture(scope="module")
+def finetuned(tmp_path_factory, tiny_data, split_base_file):
+    flow = Workflow(tmp_path_factory.mktemp("finetune") / "project")
+    config = finetune_config(tiny_data, split_base_file)
+    flow.run(config)
+    return config, flow
+
+
+def test_split_errors_name_the_layers_the_base_can_be_cut_at():
+    import keras
+
+    from augcache.conv_base import split_base
+
+    model = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
+    bottom, top = split_base(model, "block_14_add")  # before the last two blocks
+    assert top.layers[1].name == "block_15_expand" and bottom.output.shape == top.input.shape
+    with pytest.raises(ValueError, match="residual connection") as inside:
+        split_base(model, "block_15_expand")  # block 15's add also reads block_14_add
+    assert "block_15_add" in str(inside.value) and "block_14_add" in str(inside.value)
+    with pytest.raises(ValueError, match="no layer named 'block_99'"):
+        split_base(model, "block_99")
+    with pytest.raises(ValueError, match="last layer"):
+        split_base(model, model.layers[-1].name)
+
+
+def test_the_top_of_cached_activations_is_the_base_output(finetuned):
+    """top(activations in the float32 epoch store) equals the whole base run on the same augmented
+    images, through the same extraction path."""
+    import keras
+
+    from augcache.conv_base import feature_function, split_base
+    from augcache.extract import compute_features
+    from augcache.manifest import AugmentConfig, read_manifest
+    from augcache.pixels import Pixels
+
+    config, flow = finetuned
+    base = keras.saving.load_model(config["conv_base"]["architecture"], compile=False)
+    _, top = split_base(base, "cut")
+    with h5py.File(flow.path("results/features/train/epoch_1.h5"), "r") as handle:
+        activations = handle["features"][:]
+        attrs = dict(handle.attrs)
+    assert activations.shape[1:] == (16, 16, 8) and attrs["base_split"] == "cut"
+    assert attrs["bottom_weights_sha256"] != attrs["weights_sha256"]
+    table = read_manifest(flow.path("results/manifest/epoch_1.csv"))
+    table["path"] = [str(flow.path(p)) if not os.path.isabs(p) else p for p in table["path"]]
+    resampling = AugmentConfig.from_config(config["augment"]).resampling
+    whole = compute_features(table, Pixels((32, 32)), feature_function(base, lambda x: x, (32, 32)), (32, 32), 4,
+                             resampling)
+    topped = top(activations, training=False).numpy()
+    assert np.abs(topped - whole).max() <= 1e-5 * np.abs(whole).max()
+    assert np.abs(whole).max() > 0.1
+
+
+def test_replay_reproduces_cached_fine_tuning_with_batchnorm_in_the_top(finetuned):
+    config, flow = finetuned
+    cached = pd.read_csv(flow.path("results/finetune/cached/k2_r0/metrics.csv"))
+    replay = pd.read_csv(flow.path("results/finetune/replay/k2_r0/metrics.csv"))
+    assert len(cached) == HEAD_EPOCHS + FINETUNE_EPOCHS
+    for column in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(replay[column], cached[column], rtol=0, atol=1e-6)
+    assert list(cached.columns) == list(pd.read_csv(flow.path("results/finetune/noaug/r0/metrics.csv")).columns)
+    assert not flow.path("results/train").exists()
+
+
+def test_fine_tuning_changes_the_top_but_not_its_batchnorm(finetuned):
+    import keras
+
+    config, flow = finetuned
+    base = keras.saving.load_model(config["conv_base"]["architecture"], compile=False)
+    tuned = keras.saving.load_model(flow.path("results/finetune/cached/k2_r0/head.keras"), compile=False)
+    top = tuned.layers[1]
+    changed = {}
+    for layer in top.layers[1:]:
+        before = base.get_layer(layer.name).get_weights()
+        changed[layer.name] = any(not np.array_equal(a, b) for a, b in zip(layer.get_weights(), before, strict=True))
+    assert changed["conv2d_1"] and not changed["batch_normalization"], changed
+    summary = json.loads(flow.path("results/finetune/cached/k2_r0/summary.json").read_text())
+    assert summary["top_trainable_parameters"] == 8 * 8 * 9  # the conv kernel, not the BatchNorm
+
+
+def test_the_fine_tuned_model_classifies_raw_images_as_its_metrics_say(finetuned):
+    config, flow = finetuned
+    from augcache.full_model import predict_folder
+
+    selection = json.loads(flow.path("results/sweep/selection.json").read_text())
+    assert selection["run_dir"] == "results/finetune/cached/k2_r0"
+    table = predict_folder(flow.path("results/model/model.keras"), flow.path("results/model/classes.json"),
+                           config["data"]["dir"] + "/val", batch_size=config["cache"]["batch_size"])
+    truth = table["path"].map(lambda p: p.split("/")[-2])
+    accuracy = float((table["label"] == truth).mean())
+    assert accuracy == pytest.approx(selection["val_accuracy_at_epoch"], abs=1e-6)
+
+
+def test_the_report_compares_head_only_and_fine_tuned(finetuned):
+    _, flow = finetuned
+    page = flow.path("results/report/report.html").read_text()
+    for mode in ("cached", "replay", "onthefly", "noaug"):
+        assert f'<tr data-mode="{mode}">' in page
+    assert 'id="split-share"' in page and 'id="finetune-speed"' in page
+    base = json.loads(flow.path("results/base/base.json").read_text())
+    assert 0 < base["bottom_flops_share"] < 1 and base["bytes_per_sample_epoch"] == 16 * 16 * 8 * 4
+
+
+def test_a_split_run_whose_stores_cannot_fit_stops_before_any_extraction(tmp_path, tiny_data, split_base_file):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    from augcache.cli import estimate
+    from test_storage import overlay_file
+
+    flow = Workflow(tmp_path / "project")
+    config = finetune_config(tiny_data, split_base_file, cache={"epochs": 6}, train={"repeats": 2})
+    planned = estimate([ROOT / "config/config.yaml", overlay_file(config, tmp_path)], workdir=tmp_path)
+    assert planned["bytes_per_sample_epoch"] == 16 * 16 * 8 * 4  # the activations at the split
+    features = sum(b for p, b in planned["stores_at_most"].items() if "features/" in p)
+    pixels = planned["stores_at_most"]["results/dataset/pixels.h5"]
+    results = flow.path("results")
+    results.mkdir()
+    size_kb = (pixels + features // 2) // 1024
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(results)], check=True)
+    try:
+        result = flow.run(config, "cache", check=False)
+        assert result.returncode != 0
+        logs = "".join(p.read_text() for p in flow.path("results/logs/extract").rglob("*.log"))
+        assert "stores not yet written need up to" in logs and "nothing was extracted" in logs, logs[-3000:]
+        assert not [p for p in results.rglob("*.h5") if "features" in str(p)]
+    finally:
+        subprocess.run(["umount", str(results)], check=True)
+
+
+def test_uint8_quantises_each_sample_and_channel_on_its_own():
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (6, 5, 5, 4)).astype(np.float32) * rng.uniform(0.1, 10, 4).astype(np.float32)
+    x[2, ..., 1] = 3.0  # a constant channel comes back exactly
+    q, scale, offset = quantise(x)
+    assert q.dtype == np.uint8 and scale.shape == offset.shape == (6, 4)
+    back = dequantise(q, scale, offset)
+    step = scale[:, None, None, :]
+    assert np.all(np.abs(back - x) <= step * 0.5 + 1e-6 * np.abs(x))
+    assert np.array_equal(back[2, ..., 1], x[2, ..., 1])
+    # a sample's stored values do not depend on its batch mates
+    alone = [quantise(x[i:i + 1]) for i in range(len(x))]
+    assert all(np.array_equal(q[i], a[0][0]) and np.array_equal(scale[i], a[1][0]) for i, a in enumerate(alone))
+    vectors = rng.normal(0, 1, (3, 7)).astype(np.float32)
+    assert quantise(vectors)[1].shape == (3, 1)
+    assert np.abs(as_stored(vectors, "uint8") - vectors).max() < np.ptp(vectors, axis=1).max() / 255
+    assert stored_row_bytes((5, 5, 4), "uint8") == 100 + 8 * 4 and stored_row_bytes((5, 5, 4), "float16") == 200
+
+
+def test_uint8_stores_read_merge_and_stream_as_they_were_written(tmp_path):
+    from augcache.store import FeatureWriter, merge_shards
+    from augcache.stream import StoreBlocks
+    from augcache.train import read_features
+
+    rng = np.random.default_rng(1)
+    x = rng.gamma(2.0, 1.0, (10, 3, 3, 5)).astype(np.float32)
+    labels = np.arange(10) % 3
+    ids = [f"s{i}" for i in range(10)]
+    attrs = {"split": "train", "epoch": 0}
+    parts = []
+    for shard, (start, stop) in enumerate(((0, 4), (4, 10))):
+        path = tmp_path / f"shard_{shard}.h5"
+        part = dict(attrs, shard=shard, shards=2, row_start=start, row_stop=stop)
+        with FeatureWriter(path, stop - start, (3, 3, 5), "uint8", part) as writer:
+            writer.write(x[start:stop], labels[start:stop], ids[start:stop])
+        parts.append(path)
+    merged = tmp_path / "epoch_0.h5"
+    merge_shards(parts, merged)
+    features, read_labels = read_features(merged)
+    np.testing.assert_array_equal(features, as_stored(x, "uint8"))
+    np.testing.assert_array_equal(read_labels, labels)
+    streamed = np.concatenate([b for b, _ in StoreBlocks(merged, 3, order=np.arange(10)[::-1])])
+    np.testing.assert_array_equal(streamed, features[::-1])
+    with h5py.File(merged, "r") as handle:
+        assert handle["features"].dtype == np.uint8 and handle["scale"].shape == (10, 5)
+
+
+def test_uint8_fine_tuning_runs_and_replay_still_reproduces_it(tmp_path, tiny_data, split_base_file):
+    flow = Workflow(tmp_path / "project")
+    config = finetune_config(tiny_data, split_base_file, cache={"dtype": "uint8"},
+                             train={"modes": ["cached", "replay"], "sweep_epochs": [2]})
+    flow.run(config)
+    cached = pd.read_csv(flow.path("results/finetune/cached/k2_r0/metrics.csv"))
+    replay = pd.read_csv(flow.path("results/finetune/replay/k2_r0/metrics.csv"))
+    for column in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(replay[column], cached[column], rtol=0, atol=1e-6)
+    with h5py.File(flow.path("results/features/train/epoch_0.h5"), "r") as handle:
+        assert handle["features"].dtype == np.uint8 and handle.attrs["dtype"] == "uint8"
