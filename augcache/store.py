@@ -254,21 +254,23 @@ class FeatureWriter(StoreWriter):
         self.file.attrs["feature_shape"] = json.dumps(list(self.feature_shape))
 
     def _write_rows(self, start: int, stop: int, features, *columns) -> None:
+        stored = np.ascontiguousarray(features, dtype=self.dtype)
+        values = stored
         if self.quantised:
             scale, offset, labels, sample_ids = columns
             self.scale[start:stop] = scale
             self.offset[start:stop] = offset
+            values = dequantise(stored, scale, offset)  # equal q of other scales are other values
         else:
             labels, sample_ids = columns
-        stored = np.ascontiguousarray(features, dtype=self.dtype)
         self.features[start:stop] = stored
         self.labels[start:stop] = labels
         self.sample_ids[start:stop] = list(sample_ids)
         self.digest.update(stored.tobytes())
         if len(stored):
             if self.first_row is None:
-                self.first_row = stored[0].copy()
-            self.constant = self.constant and bool(np.all(stored == self.first_row))
+                self.first_row = values[0].copy()
+            self.constant = self.constant and bool(np.all(values == self.first_row))
 
     def _finish(self) -> None:
         super()._finish()
@@ -489,8 +491,9 @@ def merge_epochs(epoch_paths, manifest_paths, out_path) -> dict:
         seconds=seconds,
     )
     with atomic_path(out_path) as tmp, h5py.File(tmp, "w") as handle:
-        # a source that goes missing reads as NaN, which no feature is, never as zeros
-        handle.create_virtual_dataset("features", layout, fillvalue=np.nan)
+        # a source that goes missing reads as NaN, which no feature is, never as zeros (uint8
+        # values cannot be NaN, but their scale and offset are, so their features read as NaN)
+        handle.create_virtual_dataset("features", layout, fillvalue=0 if extra else np.nan)
         for name, extra_layout in extra.items():
             handle.create_virtual_dataset(name, extra_layout, fillvalue=np.nan)
         handle.create_dataset("labels", data=labels)

@@ -13,6 +13,7 @@ rule train_cached:
     threads: 2
     resources:
         mem_mb=train_mem_mb,
+        gpu=STORED_FEATURES_GPU,
     params:
         **train_params("cached"),
     script:
@@ -107,6 +108,7 @@ rule train_noaug:
     threads: 2
     resources:
         mem_mb=train_mem_mb,
+        gpu=STORED_FEATURES_GPU,
     params:
         **train_params("noaug"),
     script:
