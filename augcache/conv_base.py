@@ -138,10 +138,13 @@ COMPUTE_DTYPES = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 def with_policy(model, policy: str):
-    """A copy of a loaded model whose layers compute under `policy` (same float32 weights)."""
+    """A copy of a loaded model whose layers, those of nested models too, compute under `policy`
+    (same float32 weights)."""
     import keras
 
     def clone(layer):
+        if isinstance(layer, keras.Model):
+            return with_policy(layer, policy)
         config = layer.get_config()
         config["dtype"] = keras.DTypePolicy(policy) if not isinstance(layer, keras.layers.InputLayer) \
             else config.get("dtype")

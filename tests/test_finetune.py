@@ -216,3 +216,31 @@ def test_uint8_fine_tuning_runs_and_replay_still_reproduces_it(tmp_path, tiny_da
         np.testing.assert_allclose(replay[column], cached[column], rtol=0, atol=1e-6)
     with h5py.File(flow.path("results/features/train/epoch_0.h5"), "r") as handle:
         assert handle["features"].dtype == np.uint8 and handle.attrs["dtype"] == "uint8"
+
+
+def test_a_fine_tuned_top_cached_in_bfloat16_is_exported_in_float32(tmp_path, split_base_file):
+    import keras
+
+    from augcache.conv_base import BaseSpec, build_bottom, split_base
+    from augcache.finetune import classifier_on_top
+    from augcache.full_model import build_full_model
+    from augcache.head import HeadConfig, build_head
+
+    spec = BaseSpec(str(split_base_file), (32, 32), split="cut", compute_dtype="mixed_bfloat16")
+    model, bottom, _ = build_bottom(spec)
+    _, top = split_base(model, "cut")
+    tuned = classifier_on_top(top, build_head(tuple(top.output.shape[1:]), 3, HeadConfig(), 0))
+    tuned.save(tmp_path / "tuned.keras")
+    loaded = keras.saving.load_model(tmp_path / "tuned.keras", compile=False)
+    full = build_full_model(spec, loaded)
+
+    def policies(layer):
+        inner = getattr(layer, "layers", [])
+        return {layer.dtype_policy.name}.union(*(policies(sub) for sub in inner))
+
+    assert policies(full) == {"float32"}
+    assert "mixed_bfloat16" in policies(loaded)
+    x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
+    in_bfloat16 = loaded(bottom(x)).numpy()
+    exported = full(x).numpy()
+    assert 0 < np.abs(exported - in_bfloat16).max() < 0.05
