@@ -415,6 +415,9 @@ def _finetune_html(summaries: pd.DataFrame, k_main: int, base_info: dict | None)
         f'<td>{_bytes(r["disk_bytes"])}</td></tr>'
         for r in table.to_dict("records"))
     parts.append(f'<table id="finetune">{head}{rows}</table>')
+    parts.append("<p>Activations at the split are larger than the base's output; a variant with "
+                 "<code>cache: {dtype: uint8}</code> stores them in about half the bytes of float16, and the "
+                 "variants table shows what that does to accuracy.</p>")
     return "".join(parts)
 
 

@@ -1,7 +1,6 @@
 """Nothing silently wrong, no work lost to a typo: merged stores, degenerate features, failed checks,
 empty shards, huge images, parse-time work, atomic small files, and smaller defects."""
 
-import json
 import logging
 import os
 import struct
@@ -16,7 +15,7 @@ import pytest
 from augcache.dataset import DatasetError, build_index
 from augcache.provenance import ProvenanceError
 from augcache.store import FeatureWriter, StoreError, merge_epochs, merge_shards, read_attrs
-from conftest import ROOT, Workflow, conv_base_model, make_image_folder, tiny_config
+from conftest import Workflow, conv_base_model, make_image_folder, tiny_config
 
 
 def write_store(path, features, epoch=0, manifest="m", **extra):

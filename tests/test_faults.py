@@ -229,7 +229,7 @@ def job_pids(script: str) -> list[int]:
                 cmdline = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
             except OSError:
                 continue
-            if f".snakemake/scripts/tmp" in cmdline and cmdline.rstrip("\0").endswith(f".{script}"):
+            if ".snakemake/scripts/tmp" in cmdline and cmdline.rstrip("\0").endswith(f".{script}"):
                 pids.append(int(entry))
     return pids
 

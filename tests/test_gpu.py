@@ -10,8 +10,6 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import pytest
-
 from augcache.devices import Gpu, _try_lock, assign_device, claim_gpu, machine_gpus, parse_nvidia_smi
 from conftest import Workflow, tiny_config
 

@@ -11,7 +11,7 @@ import pytest
 from augcache.provenance import ProvenanceError
 from augcache.report import REPLAY_TOLERANCE, replay_verdict
 from augcache.train import CachedEpochs, EpochStream
-from conftest import SIZE, Workflow, full_config
+from conftest import SIZE
 from test_workflow import scheduled_jobs
 
 

@@ -12,7 +12,7 @@ from augcache.augment import augment
 from augcache.conv_base import BaseSpec, build_base, feature_function
 from augcache.images import load_images
 from augcache.manifest import AugmentConfig, params_array, read_manifest
-from conftest import ROOT, SIZE, Workflow, tiny_config
+from conftest import ROOT, Workflow, tiny_config
 
 
 @pytest.fixture(scope="module")
