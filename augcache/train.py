@@ -262,7 +262,6 @@ class EpochFit:
         self.feature_shape, self.val, self.cfg, self.label = feature_shape, val, cfg, label
         self.rows: list[dict] = []
         self.best_value = self.best_weights = None
-        self.total = 0
 
     def run(self, epochs: int, total: int | None = None) -> None:
         """Train `epochs` more epochs (of `total` in all phases, for progress output)."""

@@ -21,8 +21,6 @@ validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 # "train" (the head on the base's features) or "finetune" (the top of the base and the head, on
 # the activations at conv_base.split): the folder every training run writes to
 STAGE = stage(config)
-# Training on stored features needs a GPU only when it fine-tunes layers of the base.
-STORED_FEATURES_GPU = 1 if STAGE == "finetune" else 0
 
 # --sdm conda environments: the CPU build of TensorFlow for every rule, and the CUDA build for the
 # rules that declare gpu=1 when software.tensorflow is gpu.
@@ -30,6 +28,10 @@ ENV = "../../envs/augcache.yaml"
 GPU_ENV = (
     "../../envs/augcache-gpu.yaml" if config["software"]["tensorflow"] == "gpu" else ENV
 )
+# Training on stored features needs a GPU (and its environment) only when it fine-tunes layers
+# of the base.
+STORED_FEATURES_GPU = 1 if STAGE == "finetune" else 0
+STORED_FEATURES_ENV = GPU_ENV if STAGE == "finetune" else ENV
 
 
 wildcard_constraints:

@@ -9,7 +9,7 @@ rule train_cached:
     log:
         run_log("cached"),
     conda:
-        ENV
+        STORED_FEATURES_ENV
     threads: 2
     resources:
         mem_mb=train_mem_mb,
@@ -104,7 +104,7 @@ rule train_noaug:
     log:
         run_log("noaug"),
     conda:
-        ENV
+        STORED_FEATURES_ENV
     threads: 2
     resources:
         mem_mb=train_mem_mb,
