@@ -47,6 +47,20 @@ def tiny_data(tmp_path_factory) -> Path:
     return make_image_folder(root, counts)
 
 
+def batch_norm_with_statistics(x, seed: int, name: str | None = None):
+    """x through a BatchNormalization layer whose scale, offset and moving statistics are not the
+    identity's (so inference mode visibly differs from batch statistics)."""
+    import keras
+
+    norm = keras.layers.BatchNormalization(name=name)
+    x = norm(x)
+    rng = np.random.default_rng(seed)
+    gamma, beta, mean, var = norm.get_weights()
+    norm.set_weights([gamma * 1.5, beta + 0.1, mean + rng.uniform(0, 0.5, mean.shape),
+                      var * rng.uniform(0.5, 2.0, var.shape)])
+    return x
+
+
 def conv_base_model(size: int = SIZE, batchnorm: bool = False, seed: int = 1):
     """Two conv layers (optionally with BatchNorm holding non-trivial moving statistics)."""
     import keras
@@ -56,12 +70,7 @@ def conv_base_model(size: int = SIZE, batchnorm: bool = False, seed: int = 1):
     x = keras.layers.Rescaling(1.0 / 255.0)(inputs)
     x = keras.layers.Conv2D(8, 3, activation="relu", padding="same")(x)
     if batchnorm:
-        norm = keras.layers.BatchNormalization()
-        x = norm(x)
-        rng = np.random.default_rng(seed)
-        gamma, beta, mean, var = norm.get_weights()
-        norm.set_weights([gamma * 1.5, beta + 0.1, mean + rng.uniform(0, 0.5, mean.shape),
-                          var * rng.uniform(0.5, 2.0, var.shape)])
+        x = batch_norm_with_statistics(x, seed)
     x = keras.layers.MaxPooling2D()(x)
     x = keras.layers.Conv2D(8, 3, activation="relu", padding="same")(x)
     x = keras.layers.MaxPooling2D()(x)
@@ -79,12 +88,7 @@ def split_base_model(size: int = SIZE, seed: int = 2):
     x = keras.layers.Conv2D(8, 3, activation="relu", padding="same")(x)
     x = keras.layers.MaxPooling2D(name="cut")(x)
     x = keras.layers.Conv2D(8, 3, padding="same", use_bias=False, name="top_conv")(x)
-    norm = keras.layers.BatchNormalization(name="top_norm")
-    x = norm(x)
-    rng = np.random.default_rng(seed)
-    gamma, beta, mean, var = norm.get_weights()
-    norm.set_weights([gamma * 1.5, beta + 0.1, mean + rng.uniform(0, 0.5, mean.shape),
-                      var * rng.uniform(0.5, 2.0, var.shape)])
+    x = batch_norm_with_statistics(x, seed, name="top_norm")
     x = keras.layers.ReLU()(x)
     x = keras.layers.MaxPooling2D()(x)
     return keras.Model(inputs, x)

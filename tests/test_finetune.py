@@ -2,7 +2,6 @@
 
 import json
 import os
-import subprocess
 
 import h5py
 import numpy as np
@@ -10,7 +9,7 @@ import pandas as pd
 import pytest
 
 from augcache.quantise import as_stored, dequantise, quantise, stored_row_bytes
-from conftest import ROOT, Workflow, tiny_config
+from conftest import Workflow, tiny_config
 
 HEAD_EPOCHS, FINETUNE_EPOCHS = 3, 2
 
@@ -134,29 +133,11 @@ def test_the_report_compares_head_only_and_fine_tuned(finetuned):
 
 
 def test_a_split_run_whose_stores_cannot_fit_stops_before_any_extraction(tmp_path, tiny_data, split_base_file):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small filesystem needs root")
-    from augcache.cli import estimate
-    from test_storage import overlay_file
+    from test_storage import assert_refused_before_extraction
 
-    flow = Workflow(tmp_path / "project")
     config = finetune_config(tiny_data, split_base_file, cache={"epochs": 6}, train={"repeats": 2})
-    planned = estimate([ROOT / "config/config.yaml", overlay_file(config, tmp_path)], workdir=tmp_path)
+    planned = assert_refused_before_extraction(config, tmp_path)
     assert planned["bytes_per_sample_epoch"] == 16 * 16 * 8 * 4  # the activations at the split
-    features = sum(b for p, b in planned["stores_at_most"].items() if "features/" in p)
-    pixels = planned["stores_at_most"]["results/dataset/pixels.h5"]
-    results = flow.path("results")
-    results.mkdir()
-    size_kb = (pixels + features // 2) // 1024
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(results)], check=True)
-    try:
-        result = flow.run(config, "cache", check=False)
-        assert result.returncode != 0
-        logs = "".join(p.read_text() for p in flow.path("results/logs/extract").rglob("*.log"))
-        assert "stores not yet written need up to" in logs and "nothing was extracted" in logs, logs[-3000:]
-        assert not [p for p in results.rglob("*.h5") if "features" in str(p)]
-    finally:
-        subprocess.run(["umount", str(results)], check=True)
 
 
 def test_uint8_quantises_each_sample_and_channel_on_its_own():

@@ -54,14 +54,22 @@ def test_base_json_states_the_bytes_per_sample_epoch_and_the_totals(full_run):
 
 
 def test_a_run_whose_stores_cannot_fit_stops_before_any_extraction(tmp_path, tiny_data, tiny_base):
+    config = tiny_config(tiny_data, tiny_base, cache={"epochs": 6}, train={"repeats": 2})
+    planned = assert_refused_before_extraction(config, tmp_path)
+    features = sum(b for p, b in planned["stores_at_most"].items() if "features/" in p)
+    assert features > 600_000  # 14 stores: the refusal is not a matter of a few kB
+
+
+def assert_refused_before_extraction(config: dict, tmp_path: Path) -> dict:
+    """Run the config's cache on a tmpfs that holds its pixel store and half its feature stores:
+    the extraction must stop before computing anything, with the arithmetic, and keep the pixels.
+    Returns the run's estimate."""
     if os.geteuid() != 0:
         pytest.skip("mounting a small filesystem needs root")
     flow = Workflow(tmp_path / "project")
-    config = tiny_config(tiny_data, tiny_base, cache={"epochs": 6}, train={"repeats": 2})
     planned = estimate([ROOT / "config/config.yaml", overlay_file(config, tmp_path)], workdir=tmp_path)
     features = sum(b for p, b in planned["stores_at_most"].items() if "features/" in p)
     pixels = planned["stores_at_most"]["results/dataset/pixels.h5"]
-    assert features > 600_000  # 14 stores: the refusal below is not a matter of a few kB
     results = flow.path("results")
     results.mkdir()
     size_kb = (pixels + features // 2) // 1024
@@ -76,6 +84,7 @@ def test_a_run_whose_stores_cannot_fit_stops_before_any_extraction(tmp_path, tin
         assert flow.path("results/dataset/pixels.h5").exists()  # what was computed is kept
     finally:
         subprocess.run(["umount", str(results)], check=True)
+    return planned
 
 
 def test_inspect_reports_a_good_store_and_catches_a_damaged_one(full_run, tmp_path):
