@@ -14,8 +14,8 @@ from augcache.devices import device_description
 from augcache.extract import compute_features, extract_to_store
 from augcache.manifest import AugmentConfig, identity_manifest, read_manifest
 from augcache.pixels import Pixels
-from augcache.quantise import as_stored
 from augcache.provenance import canonical_json, sha256_file, versions
+from augcache.quantise import as_stored, stored_row_bytes
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +126,6 @@ def describe_base(spec: BaseSpec, out_path, pixels=None, index: pd.DataFrame | N
     (see :func:`check_feature_spread`), and write what it is as JSON: provenance fields, feature
     shape, parameter count."""
     from augcache.atomic import write_json
-
-    from augcache.quantise import stored_row_bytes
 
     model, bottom, preprocess = build_bottom(spec)
     shape = tuple(int(d) for d in bottom.output.shape[1:])

@@ -116,14 +116,13 @@ def _counts(config: dict, workdir: Path):
 def _feature_shape(config: dict) -> tuple:
     """The shape of what the cache holds (the base's output, or the activations at its split),
     from a built base without downloading anything (ImageNet weights do not change it)."""
-    from augcache.conv_base import BaseSpec, build_bottom, split_base
+    from augcache.conv_base import BaseSpec, bottom_of, build_bottom
 
     base = dict(config["conv_base"], image_size=config["data"]["image_size"], seed=config["seed"])
     if base["architecture"] == "demo":
         from augcache.demo import build_demo_base
 
-        model = build_demo_base(config["data"]["image_size"][0])
-        bottom = split_base(model, base["split"])[0] if base.get("split") else model
+        bottom = bottom_of(build_demo_base(config["data"]["image_size"][0]), base.get("split"))
         return tuple(int(d) for d in bottom.output.shape[1:])
     if base["weights"] == "imagenet":
         base["weights"] = None

@@ -256,12 +256,16 @@ def _split_choices(model, last: int = 12) -> str:
     return ", ".join(valid[-last:]) or "none"
 
 
+def bottom_of(model, split: str | None):
+    """The part of a base whose output the cache holds: the base itself, or its bottom when it is
+    split (see :func:`split_base`)."""
+    return split_base(model, split)[0] if split else model
+
+
 def build_bottom(spec: BaseSpec):
-    """(base, bottom, preprocess): the base and the part of it whose output the cache holds (the
-    base itself, or with spec.split its bottom)."""
+    """(base, bottom, preprocess): the base and the part of it whose output the cache holds."""
     model, preprocess = build_base(spec)
-    bottom = split_base(model, spec.split)[0] if spec.split else model
-    return model, bottom, preprocess
+    return model, bottom_of(model, spec.split), preprocess
 
 
 FLOP_LAYERS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense")

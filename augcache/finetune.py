@@ -16,6 +16,7 @@ the classifier of raw images.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -51,7 +52,7 @@ def unfreeze_top(top) -> int:
     for layer in top.layers:
         if is_batch_norm(layer):
             layer.trainable = False
-    return int(sum(int(w.numpy().size) for w in top.trainable_weights))
+    return int(sum(math.prod(w.shape) for w in top.trainable_weights))
 
 
 def computes_in_float16(model) -> bool:

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 from augcache import paths
 from augcache.modes import cached_k_values
 from augcache.quantise import stored_row_bytes
