@@ -15,6 +15,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT_PARTS = ("Snakefile", "workflow", "scripts", "augcache", "config", "profiles", "envs")
 SIZE = 32
+CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
+SLURM_DIR = Path(os.environ.get("AUGCACHE_SLURM_DIR", "/tmp/augcache-slurm"))
+# A local workflow run: two jobs at once, each with the 2 threads a 2-core run gives it (so results
+# equal those of any run whose jobs get 2 threads), and two GPU slots.
+LOCAL_RUN = ("--cores", "4", "--max-threads", "2", "--resources", "gpu=2")
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -36,6 +41,25 @@ def make_image_folder(root: Path, per_class: dict[str, int], size: int = SIZE, s
         for i in range(count):
             write_png(root / folder / f"{shape}_{i:03d}.png", render(shape, size, rng, TRAIN_SPREAD))
     return root
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """A single-node SLURM cluster (tests/slurm/cluster.sh), up until the session ends."""
+    if os.geteuid() != 0:
+        pytest.skip("the SLURM integration test starts a SLURM cluster on this machine and needs root")
+    subprocess.run([str(CLUSTER), "start"], check=True)
+    yield SLURM_DIR
+    subprocess.run([str(CLUSTER), "stop"], check=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def answering_slurm_controller(request):
+    """Snakemake's SLURM plugin runs `scontrol show config` in every snakemake process, each job's
+    included; with SLURM installed and its controller stopped, that waits 9 s every time. Where
+    SLURM is installed, the test cluster runs for the whole session (as root), so it answers."""
+    if shutil.which("scontrol") and os.geteuid() == 0:
+        request.getfixturevalue("cluster")
 
 
 @pytest.fixture(scope="session")
@@ -155,11 +179,11 @@ class Workflow:
 
     def run(self, config: dict, *args: str, check: bool = True, local: bool = True,
             timeout: float | None = None) -> subprocess.CompletedProcess:
-        """snakemake ARGS with config as overlay; local runs get 2 cores and 2 GPU slots."""
+        """snakemake ARGS with config as overlay; local runs get LOCAL_RUN's cores and GPU slots."""
         overlay = self.root / "overlay.yaml"
         overlay.write_text(yaml.safe_dump(config))
-        resources = ["--cores", "2", "--resources", "gpu=2"] if local else []
-        command = [sys.executable, "-m", "snakemake", *args, *resources, "--configfile", str(overlay)]
+        command = [sys.executable, "-m", "snakemake", *args, *(LOCAL_RUN if local else ()), "--configfile",
+                   str(overlay)]
         result = subprocess.run(command, cwd=self.root, capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"snakemake failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")

@@ -7,7 +7,7 @@ import pytest
 from augcache.cache import shard_rows
 from augcache.provenance import ProvenanceError
 from augcache.store import FeatureWriter, StoreError, merge_shards
-from conftest import Workflow, full_config
+from conftest import LOCAL_RUN, Workflow, full_config
 
 
 def assert_same_store_data(a, b):
@@ -246,8 +246,7 @@ def run_and_kill(flow, config, target, find_pid, timeout=300):
 
     overlay = flow.root / "overlay.yaml"
     overlay.write_text(yaml.safe_dump(config))
-    command = [sys.executable, "-m", "snakemake", target, "--cores", "2", "--resources", "gpu=2",
-               "--configfile", str(overlay)]
+    command = [sys.executable, "-m", "snakemake", target, *LOCAL_RUN, "--configfile", str(overlay)]
     process = subprocess.Popen(command, cwd=flow.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
     deadline = time.monotonic() + timeout

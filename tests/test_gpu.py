@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from augcache.devices import Gpu, _try_lock, assign_device, claim_gpu, machine_gpus, parse_nvidia_smi
-from conftest import Workflow, tiny_config
+from conftest import LOCAL_RUN, Workflow, tiny_config
 
 SMI = """GPU 0: NVIDIA H200 (UUID: GPU-1b2c3d4e-aaaa-bbbb-cccc-000000000000)
 GPU 1: NVIDIA H200 (UUID: GPU-1b2c3d4e-aaaa-bbbb-cccc-000000000001)
@@ -119,7 +119,7 @@ def test_rule_scripts_import_the_workflows_own_package(tmp_path, tiny_data, tiny
     import yaml
 
     flow.path("overlay.yaml").write_text(yaml.safe_dump(config))
-    result = subprocess.run([str(python), "-m", "snakemake", "cache", "--cores", "2", "--configfile",
+    result = subprocess.run([str(python), "-m", "snakemake", "cache", *LOCAL_RUN, "--configfile",
                              str(flow.path("overlay.yaml"))], cwd=flow.root, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-4000:]
     assert flow.path("results/features/train.h5").exists()

@@ -4,7 +4,6 @@ The cluster (tests/slurm/cluster.sh) declares two GPUs; SLURM itself must keep G
 a time, since the cluster run passes no Snakemake resource limit.
 """
 
-import os
 import re
 import subprocess
 from datetime import datetime
@@ -14,22 +13,11 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import ROOT, Workflow, tiny_config
+from conftest import Workflow, tiny_config
 
-CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
-SLURM_DIR = Path(os.environ.get("AUGCACHE_SLURM_DIR", "/tmp/augcache-slurm"))
 GPU_RULES = ("extract_epoch", "extract_val", "extract_noaug")
 LOCAL_RULES = ("check_conv_base", "index_dataset", "write_manifest", "merge_epochs", "export_model",
                "make_report")
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    if os.geteuid() != 0:
-        pytest.skip("the SLURM integration test starts a SLURM cluster on this machine and needs root")
-    subprocess.run([str(CLUSTER), "start"], check=True)
-    yield SLURM_DIR
-    subprocess.run([str(CLUSTER), "stop"], check=False)
 
 
 def slurm_config(data, base):
