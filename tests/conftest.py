@@ -166,8 +166,14 @@ def tiny_config(data_dir: Path, base: Path, **sections) -> dict:
 class Workflow:
     """A copy of the project in a temp folder, run with an overlay config."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, finished: "Workflow | None" = None):
+        """root: where the copy goes. finished: copy that project instead, with its results and
+        Snakemake's records of them (times kept), for a test that changes a finished run without
+        changing it for the others."""
         self.root = root
+        if finished is not None:
+            shutil.copytree(finished.root, root, symlinks=True)
+            return
         root.mkdir(parents=True)
         for part in PROJECT_PARTS:
             src = ROOT / part
@@ -192,6 +198,9 @@ class Workflow:
     def path(self, relative: str) -> Path:
         return self.root / relative
 
+    def clone(self, root: Path) -> "Workflow":
+        return Workflow(root, finished=self)
+
 
 @pytest.fixture
 def workflow(tmp_path) -> Workflow:
@@ -209,9 +218,50 @@ def full_config(data, base, predict_dir=None):
 
 
 @pytest.fixture(scope="session")
+def float32_runs(tmp_path_factory, tiny_data, tiny_base):
+    """The cache (target `cache`, K=3, float32) of the same config made twice, each in its own clean
+    copy. Tests only read them; one that changes a run works on a clone."""
+    config = tiny_config(tiny_data, tiny_base)
+    runs = []
+    for name in ("first", "second"):
+        flow = Workflow(tmp_path_factory.mktemp(name) / "project")
+        flow.run(config, "cache")
+        runs.append(flow)
+    return config, runs
+
+
+@pytest.fixture(scope="session")
 def full_run(tmp_path_factory, tiny_data, tiny_base):
-    """The workflow run once with every mode, a K sweep, two repeats and prediction."""
+    """The workflow run once with every mode, a K sweep, two repeats and prediction (float16, K=2).
+    Tests only read it; one that changes a run works on a clone."""
     flow = Workflow(tmp_path_factory.mktemp("full") / "project")
     config = full_config(tiny_data, tiny_base, predict_dir=tiny_data / "val")
+    flow.run(config)
+    return config, flow
+
+
+# head_sweep's learning rates in the shared sweep run
+RATES = [0.03, 0.01, 0.003, 0.001, 0.0003, 0.0001]
+
+
+def sweep_config(data, base, rates, test_dir=None):
+    return tiny_config(
+        data, base,
+        cache={"epochs": 2, "dtype": "float32"},
+        head={"hidden_units": [8], "epochs": 3, "batch_size": 6},
+        train={"modes": ["cached"], "sweep_epochs": [], "repeats": 2},
+        head_sweep={"learning_rate": rates},
+        data={"test_dir": str(test_dir) if test_dir else None},
+    )
+
+
+@pytest.fixture(scope="session")
+def swept(tmp_path_factory, tiny_data, tiny_base):
+    """A head sweep over RATES on one cache (K=2, float32, two repeats, test images). Tests only read
+    it; one that changes it works on a clone."""
+    flow = Workflow(tmp_path_factory.mktemp("sweep") / "project")
+    test_dir = make_image_folder(tmp_path_factory.mktemp("test_images"),
+                                 {"circle": 3, "square": 3, "triangle": 3}, seed=11)
+    config = sweep_config(tiny_data, tiny_base, RATES, test_dir)
     flow.run(config)
     return config, flow

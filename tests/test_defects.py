@@ -270,11 +270,10 @@ def test_the_dataset_is_not_walked_when_the_workflow_is_parsed(tmp_path, tiny_da
 # 3. a failed attempt costs nothing; config-only mistakes stop before any job
 
 @pytest.fixture(scope="module")
-def cached_run(tmp_path_factory, tiny_data, tiny_base):
-    config = tiny_config(tiny_data, tiny_base, cache={"epochs": 2})
-    flow = Workflow(tmp_path_factory.mktemp("defects") / "project")
-    flow.run(config, "cache")
-    return config, flow
+def cached_run(tmp_path_factory, float32_runs):
+    """A clone of the shared float32 cache, which these tests change."""
+    config, (flow, _) = float32_runs
+    return config, flow.clone(tmp_path_factory.mktemp("defects") / "project")
 
 
 def outputs_state(flow):
@@ -321,4 +320,4 @@ def test_a_deleted_epoch_store_is_computed_and_merged_again(cached_run):
     flow.run(config, "cache")
     with h5py.File(flow.path("results/features/train.h5"), "r") as handle:
         np.testing.assert_array_equal(handle["features"][1], features)
-    assert read_attrs(flow.path("results/features/train.h5"))["epochs"] == 2
+    assert read_attrs(flow.path("results/features/train.h5"))["epochs"] == config["cache"]["epochs"]

@@ -149,13 +149,11 @@ def test_decoded_and_stored_pixels_give_the_same_batches(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def pixel_runs(tmp_path_factory, tiny_data, tiny_base):
-    """The cache made with the pixel store (K=2), and without it in another copy."""
-    config = tiny_config(tiny_data, tiny_base, cache={"epochs": 2})
-    stored = Workflow(tmp_path_factory.mktemp("stored") / "project")
-    stored.run(config, "cache")
+def pixel_runs(tmp_path_factory, float32_runs):
+    """The cache made with the pixel store (the shared float32 run), and without it in another copy."""
+    config, (stored, _) = float32_runs
     decoded = Workflow(tmp_path_factory.mktemp("decoded") / "project")
-    decoded.run(tiny_config(tiny_data, tiny_base, cache={"epochs": 2}, data={"pixel_store": False}), "cache")
+    decoded.run(dict(config, data=dict(config["data"], pixel_store=False)), "cache")
     return config, stored, decoded
 
 
@@ -183,7 +181,7 @@ def test_features_from_the_pixel_store_equal_augmented_stored_pixels(pixel_runs)
 def test_without_the_pixel_store_features_are_the_same(pixel_runs):
     _, stored, decoded = pixel_runs
     assert not decoded.path("results/dataset/pixels.h5").exists()
-    for name in ("train/epoch_0.h5", "train/epoch_1.h5", "val.h5"):
+    for name in ("train/epoch_0.h5", "train/epoch_1.h5", "train/epoch_2.h5", "val.h5"):
         with h5py.File(stored.path(f"results/features/{name}"), "r") as a, \
                 h5py.File(decoded.path(f"results/features/{name}"), "r") as b:
             assert a["features"][:].tobytes() == b["features"][:].tobytes(), name
@@ -191,13 +189,15 @@ def test_without_the_pixel_store_features_are_the_same(pixel_runs):
     assert "decoding every image file" in decoded.path("results/logs/extract/epoch_0.log").read_text()
 
 
-def test_more_epochs_decode_nothing(pixel_runs):
-    config, flow, _ = pixel_runs
+def test_more_epochs_decode_nothing(pixel_runs, tmp_path):
+    config, stored, _ = pixel_runs
+    flow = stored.clone(tmp_path / "project")
     pixels = flow.path("results/dataset/pixels.h5")
     before = pixels.stat().st_mtime_ns, flow.path("results/logs/index_dataset.log").read_text()
-    flow.run(dict(config, cache=dict(config["cache"], epochs=4)), "cache")
+    k = config["cache"]["epochs"]
+    flow.run(dict(config, cache=dict(config["cache"], epochs=k + 2)), "cache")
     assert (pixels.stat().st_mtime_ns, flow.path("results/logs/index_dataset.log").read_text()) == before
-    for epoch in (2, 3):
+    for epoch in (k, k + 1):
         log = flow.path(f"results/logs/extract/epoch_{epoch}.log").read_text()
         assert f"reading pixels from {'results/dataset/pixels.h5'}" in log
         assert "decod" not in log
@@ -212,10 +212,10 @@ def test_a_foreign_pixel_store_is_refused_by_the_extraction(pixel_runs, tmp_path
         open_pixels(config["data"]["image_size"], "stretch", flow.path("results/dataset/pixels.h5"), other)
 
 
-def test_decoding_split_into_shard_jobs_gives_the_same_pixel_store(pixel_runs, tmp_path, tiny_data, tiny_base):
+def test_decoding_split_into_shard_jobs_gives_the_same_pixel_store(pixel_runs, tmp_path):
     config, unsharded, _ = pixel_runs
     flow = Workflow(tmp_path / "project")
-    flow.run(tiny_config(tiny_data, tiny_base, cache={"epochs": 2}, data={"decode_shards": 3}), "cache")
+    flow.run(dict(config, data=dict(config["data"], decode_shards=3)), "cache")
     index_log = flow.path("results/logs/index_dataset.log").read_text()
     assert "pixel store" not in index_log
     for shard in range(3):

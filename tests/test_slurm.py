@@ -13,17 +13,18 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import Workflow, tiny_config
+from conftest import Workflow
 
 GPU_RULES = ("extract_epoch", "extract_val", "extract_noaug")
 LOCAL_RULES = ("check_conv_base", "index_dataset", "write_manifest", "merge_epochs", "export_model",
                "make_report")
 
 
-def slurm_config(data, base):
-    return tiny_config(data, base, cache={"epochs": 3, "dtype": "float16"},
-                       head={"hidden_units": [8], "epochs": 3, "batch_size": 6},
-                       train={"modes": ["cached", "noaug"], "sweep_epochs": [], "repeats": 1})
+def slurm_config(full_config):
+    """The shared full run's config with the modes that read stores only, one repeat, no prediction:
+    its stores and heads are the full run's."""
+    return dict(full_config, train=dict(full_config["train"], modes=["cached", "noaug"], sweep_epochs=[],
+                                        repeats=1), predict={"dir": None})
 
 
 def slurm_args(*extra):
@@ -63,21 +64,16 @@ def weights(path: Path) -> list[bytes]:
     return [np.asarray(w).tobytes() for w in keras.saving.load_model(path).get_weights()]
 
 
-@pytest.fixture(scope="module")
-def local_run(tmp_path_factory, tiny_data, tiny_base):
-    flow = Workflow(tmp_path_factory.mktemp("local") / "project")
-    flow.run(slurm_config(tiny_data, tiny_base))
-    return flow
-
-
 @pytest.mark.parametrize("array", [False, True], ids=["one-sbatch-per-job", "array-jobs"])
-def test_pipeline_on_slurm_equals_a_local_run(cluster, local_run, tmp_path, tiny_data, tiny_base, array):
+def test_pipeline_on_slurm_equals_a_local_run(cluster, full_run, tmp_path, array):
+    full_config, local_run = full_run
     flow = Workflow(tmp_path / "project")
-    config = slurm_config(tiny_data, tiny_base)
+    config = slurm_config(full_config)
+    epochs = config["cache"]["epochs"]
     extra = ("--slurm-array-jobs", "extract_epoch") if array else ()
     if array:
         # an array groups the jobs that are ready together: make their inputs (local rules) first
-        inputs = [f"results/manifest/epoch_{e}.csv" for e in range(3)] + ["results/base/base.json"]
+        inputs = [f"results/manifest/epoch_{e}.csv" for e in range(epochs)] + ["results/base/base.json"]
         flow.run(config, *inputs, *slurm_args(*extra), local=False, timeout=300)
     flow.run(config, *slurm_args(*extra), local=False, timeout=900)
 
@@ -90,14 +86,14 @@ def test_pipeline_on_slurm_equals_a_local_run(cluster, local_run, tmp_path, tiny
         granted = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
         assert re.search(r"Tres\w*=gres[:/]gpu[:=]1\b", granted), f"{log}: SLURM job {job_id}:\n{granted}"
         gpu_jobs.append(job_id)
-    assert len(gpu_jobs) == 5  # 3 epochs, val, noaug
-    assert len(set(gpu_jobs)) == 5
+    assert len(gpu_jobs) == epochs + 2  # the epochs, val, noaug
+    assert len(set(gpu_jobs)) == epochs + 2
     epoch_logs = [p.name for p in flow.path(".snakemake/slurm_logs/rule_extract_epoch").rglob("*.log")]
     if array:  # one sbatch call: tasks <array id>_<task>
-        assert len(epoch_logs) == 3 and all(re.fullmatch(r"\d+_\d+\.log", n) for n in epoch_logs), epoch_logs
+        assert len(epoch_logs) == epochs and all(re.fullmatch(r"\d+_\d+\.log", n) for n in epoch_logs), epoch_logs
         assert len({n.split("_")[0] for n in epoch_logs}) == 1, epoch_logs
     else:
-        assert len(epoch_logs) == 3 and all(re.fullmatch(r"\d+\.log", n) for n in epoch_logs), epoch_logs
+        assert len(epoch_logs) == epochs and all(re.fullmatch(r"\d+\.log", n) for n in epoch_logs), epoch_logs
 
     # SLURM kept GPU jobs to the two GPUs it has
     def when(job_id, field):
@@ -112,10 +108,10 @@ def test_pipeline_on_slurm_equals_a_local_run(cluster, local_run, tmp_path, tiny
     assert not logged_rules & set(LOCAL_RULES)
 
     # the same numbers as on the workstation
-    for store in [f"results/features/train/epoch_{e}.h5" for e in range(3)] + \
+    for store in [f"results/features/train/epoch_{e}.h5" for e in range(epochs)] + \
             ["results/features/val.h5", "results/features/train_noaug.h5"]:
         with h5py.File(flow.path(store)) as a, h5py.File(local_run.path(store)) as b:
             assert a["features"][:].tobytes() == b["features"][:].tobytes(), store
-    for head in ("results/train/cached/k3_r0/head.keras", "results/train/noaug/r0/head.keras"):
+    for head in (f"results/train/cached/k{epochs}_r0/head.keras", "results/train/noaug/r0/head.keras"):
         assert weights(flow.path(head)) == weights(local_run.path(head)), head
     assert flow.path("results/report/report.html").stat().st_size > 10_000

@@ -8,31 +8,8 @@ import pandas as pd
 import pytest
 
 from augcache.sweep import best_epoch, point_name, sweep_points, sweep_table
-from conftest import Workflow, make_image_folder, tiny_config
+from conftest import RATES
 from test_workflow import scheduled_jobs
-
-RATES = [0.03, 0.01, 0.003, 0.001, 0.0003, 0.0001]
-
-
-def sweep_config(data, base, rates, test_dir=None):
-    return tiny_config(
-        data, base,
-        cache={"epochs": 2, "dtype": "float32"},
-        head={"hidden_units": [8], "epochs": 3, "batch_size": 6},
-        train={"modes": ["cached"], "sweep_epochs": [], "repeats": 2},
-        head_sweep={"learning_rate": rates},
-        data={"test_dir": str(test_dir) if test_dir else None},
-    )
-
-
-@pytest.fixture(scope="module")
-def swept(tmp_path_factory, tiny_data, tiny_base):
-    flow = Workflow(tmp_path_factory.mktemp("sweep") / "project")
-    test_dir = make_image_folder(tmp_path_factory.mktemp("test_images"),
-                                 {"circle": 3, "square": 3, "triangle": 3}, seed=11)
-    config = sweep_config(tiny_data, tiny_base, RATES, test_dir)
-    flow.run(config)
-    return config, flow
 
 
 def test_a_sweep_trains_every_point_and_chooses_the_best_mean(swept):

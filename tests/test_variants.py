@@ -3,7 +3,6 @@ touching the default cache, compared in one report."""
 
 import hashlib
 
-from conftest import Workflow, tiny_config
 from test_workflow import scheduled_jobs
 
 
@@ -12,13 +11,11 @@ def digests(folder):
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_a_variant_runs_beside_the_default_cache_and_is_reported(tmp_path, tiny_data, tiny_base):
-    flow = Workflow(tmp_path / "project")
-    config = tiny_config(tiny_data, tiny_base, cache={"epochs": 2, "dtype": "float32"},
-                         head={"hidden_units": [8], "epochs": 2, "batch_size": 6},
-                         train={"modes": ["cached"], "sweep_epochs": [], "repeats": 1})
-    flow.run(config)
-    default = {part: digests(flow.path(f"results/{part}")) for part in ("manifest", "features", "train")}
+def test_a_variant_runs_beside_the_default_cache_and_is_reported(swept, tmp_path):
+    config, finished = swept
+    flow = finished.clone(tmp_path / "project")
+    default = {part: digests(flow.path(f"results/{part}"))
+               for part in ("dataset", "manifest", "features", "train", "sweep", "model")}
 
     with_variant = dict(config, variants={"rot10": {"augment": {"rotation_range": 10}}})
     jobs = [rule for rule, _ in scheduled_jobs(flow.run(with_variant, "-n").stdout)]

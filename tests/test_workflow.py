@@ -15,18 +15,6 @@ from augcache.manifest import AugmentConfig, params_array, read_manifest
 from conftest import ROOT, Workflow, tiny_config
 
 
-@pytest.fixture(scope="module")
-def float32_runs(tmp_path_factory, tiny_data, tiny_base):
-    """The same float32 config run twice, each in its own clean copy."""
-    config = tiny_config(tiny_data, tiny_base)
-    runs = []
-    for name in ("first", "second"):
-        flow = Workflow(tmp_path_factory.mktemp(name) / "project")
-        flow.run(config, "cache")
-        runs.append(flow)
-    return config, runs
-
-
 def recompute(config, manifest_rows):
     """conv_base(augment(image, manifest params)), computed here image by image."""
     spec = BaseSpec.from_config({**config["conv_base"], "image_size": config["data"]["image_size"],
@@ -128,10 +116,9 @@ def test_nothing_reruns_on_a_second_invocation(float32_runs):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def test_float16_store_equals_the_float32_features_cast(tmp_path, tiny_data, tiny_base):
-    config = tiny_config(tiny_data, tiny_base, cache={"dtype": "float16", "epochs": 1})
-    flow = Workflow(tmp_path / "project")
-    flow.run(config, "cache")
+def test_float16_store_equals_the_float32_features_cast(full_run):
+    config, flow = full_run
+    assert config["cache"]["dtype"] == "float16"
     manifest = read_manifest(flow.path("results/manifest/epoch_0.csv"))
     with h5py.File(flow.path("results/features/train/epoch_0.h5"), "r") as store:
         assert store["features"].dtype == np.float16
