@@ -30,7 +30,6 @@ localrules:
     index_dataset,
     write_manifest,
     merge_epochs,
-    merge_pixels,
     select_head,
     export_model,
     make_report,
@@ -44,5 +43,5 @@ rule all:
 rule cache:
     input:
         TRAIN_STORE,
-        expand(EPOCH_STORE, rep="", epoch=epochs()),
+        expand(EPOCH_STORE, repeat_dir="", epoch=SETTINGS.epochs()),
         VAL_STORE,

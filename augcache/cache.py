@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from augcache.params import Resampling
-from augcache.conv_base import BaseSpec, build_bottom, feature_function, split_shares, weights_sha256
+from augcache.conv_base import BaseSpec, build_bottom, feature_function, split_shares
 from augcache.devices import device_description
 from augcache.extract import compute_features, extract_to_store
 from augcache.manifest import AugmentConfig, identity_manifest, read_manifest
+from augcache.params import Resampling
 from augcache.pixels import Pixels
-from augcache.provenance import canonical_json, sha256_file, versions
+from augcache.provenance import sha256_file, versions
 from augcache.quantise import as_stored, stored_row_bytes
+from augcache.settings import CacheSettings
+from augcache.store.features import expected_provenance
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CacheSettings:
-    """How features are computed and stored (not what is augmented)."""
-
-    dtype: str = "float16"
-    compression: str | None = None
-    batch_size: int = 64
-    threads: int = 0  # 0: TensorFlow's default
 
 
 def configure_tensorflow(threads: int) -> None:
@@ -44,36 +35,6 @@ def configure_tensorflow(threads: int) -> None:
     if threads > 0:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
-
-
-def config_provenance(spec: BaseSpec, aug: AugmentConfig | None, settings: CacheSettings) -> dict:
-    """Provenance fields known from the settings alone (no model needs to be built)."""
-    files = list(spec.files.values())
-    weights_file = sha256_file(files[0]) if files else ""
-    return {
-        "base_architecture": spec.architecture,
-        "base_weights": "null" if spec.weights is None else str(spec.weights),
-        "base_options": canonical_json(spec.options),
-        "base_layer": spec.layer or "",
-        "base_split": spec.split or "",
-        "pooling": spec.pooling or "none",
-        "image_size": canonical_json(list(spec.image_size)),
-        "resize": spec.resize,
-        "compute_dtype": spec.compute_dtype,
-        "weights_file_sha256": weights_file,
-        "augmentation": canonical_json(aug.to_dict()) if aug is not None else "none",
-        "dtype": np.dtype(settings.dtype).name,
-    }
-
-
-def expected_provenance(spec: BaseSpec, model, aug: AugmentConfig | None, settings: CacheSettings,
-                        bottom=None) -> dict:
-    """Every provenance field of a store made under these settings with this base (and, with
-    spec.split, its bottom, whose output the store holds)."""
-    fields = dict(config_provenance(spec, aug, settings), weights_sha256=weights_sha256(model))
-    if spec.split:
-        fields["bottom_weights_sha256"] = weights_sha256(bottom)
-    return fields
 
 
 SPREAD_SAMPLE = 32
@@ -200,7 +161,7 @@ def extract_epoch(manifest_path, out_path, epoch: int, spec: BaseSpec, aug: Augm
     """Features of one epoch's augmented training images, in manifest order.
 
     pixels: where the images' pixels come from (see :class:`augcache.pixels.Pixels`). With shards > 1, only the rows of shard `shard` (see :func:`shard_rows`); the store then also
-    records ``shard``, ``shards``, ``row_start`` and ``row_stop`` for :func:`augcache.store.merge_shards`.
+    records ``shard``, ``shards``, ``row_start`` and ``row_stop`` for :func:`augcache.store.merge.merge_shards`.
     """
     table = read_manifest(manifest_path)
     attrs = {"split": "train", "epoch": int(epoch), "manifest_sha256": sha256_file(manifest_path)}

@@ -16,9 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-# Where the workflow's own files are when the package is used from its checkout.
-CHECKOUT = Path(__file__).resolve().parents[1]
-SCHEMA = "workflow/schemas/config.schema.yaml"
 BLOCK_BYTES = 64 << 20
 
 
@@ -46,7 +43,8 @@ def inspect_store(path) -> dict:
 
     from augcache.pixels import FORMAT as PIXEL_FORMAT
     from augcache.pixels import read_pixel_attrs
-    from augcache.store import StoreError, attr_value, read_attrs, reading
+    from augcache.store.features import read_attrs
+    from augcache.store.writer import StoreError, attr_value, reading
 
     path = Path(path)
     report: dict = {"path": str(path), "bytes": path.stat().st_size}
@@ -75,20 +73,7 @@ def inspect_store(path) -> dict:
     return report
 
 
-def load_config(paths, schema=None) -> dict:
-    """A config file, overlaid by the next ones (as snakemake --configfile), with the schema's defaults."""
-    import yaml
-    from snakemake.utils import update_config, validate
-
-    config: dict = {}
-    for path in paths:
-        update_config(config, yaml.safe_load(Path(path).read_text()) or {})
-    schema = Path(schema) if schema else (CHECKOUT / SCHEMA if (CHECKOUT / SCHEMA).is_file() else Path(SCHEMA))
-    validate(config, str(schema), set_default=True)
-    return config
-
-
-def _counts(config: dict, workdir: Path):
+def _counts(settings, workdir: Path):
     """Sample ids of each split: from the workflow's index when it exists, else from the source
     listing (the demo's own names for the built-in demo)."""
     import pandas as pd
@@ -98,46 +83,46 @@ def _counts(config: dict, workdir: Path):
     index_path = workdir / "results/dataset/index.csv"
     if index_path.is_file():
         return read_index(index_path), f"{index_path}"
-    data = config["data"]
-    if data["dir"] == "demo" and not data["csv"]:
+    config = settings.config
+    if settings.uses_demo_data:
         from augcache.demo import demo_index
 
         return demo_index(config["demo"]), "the built-in demo"
-    source = Path(data["csv"] or data["dir"])
-    source = source if source.is_absolute() else workdir / source
-    test_dir = data["test_dir"] and Path(data["test_dir"])
-    if test_dir and not test_dir.is_absolute():
-        test_dir = workdir / test_dir
+    source = workdir / settings.data_source()
+    test_dir = settings.test_dir and workdir / settings.test_dir
     candidates, _, _ = list_source(source, test_dir)
     table = pd.DataFrame([c.__dict__ for c in candidates]).sort_values("sample_id", kind="stable")
-    return assign_splits(table.reset_index(drop=True), data["val_fraction"], config["seed"]), f"{source} (every listed file counted; files found bad later are left out)"
+    return assign_splits(table.reset_index(drop=True), config["data"]["val_fraction"], config["seed"]), f"{source} (every listed file counted; files found bad later are left out)"
 
 
-def _feature_shape(config: dict) -> tuple:
+def _feature_shape(settings) -> tuple:
     """The shape of what the cache holds (the base's output, or the activations at its split),
     from a built base without downloading anything (ImageNet weights do not change it)."""
-    from augcache.conv_base import BaseSpec, bottom_of, build_bottom
+    import dataclasses
 
-    base = dict(config["conv_base"], image_size=config["data"]["image_size"], seed=config["seed"])
-    if base["architecture"] == "demo":
+    from augcache.conv_base import bottom_of, build_bottom
+
+    spec = settings.base_spec()
+    if settings.uses_demo_base:
         from augcache.demo import build_demo_base
 
-        bottom = bottom_of(build_demo_base(config["data"]["image_size"][0]), base.get("split"))
-        return tuple(int(d) for d in bottom.output.shape[1:])
-    if base["weights"] == "imagenet":
-        base["weights"] = None
-    _, bottom, _ = build_bottom(BaseSpec.from_config(base))
+        bottom = bottom_of(build_demo_base(spec.image_size[0]), spec.split)
+    else:
+        weights = None if settings.fetches_weights else spec.weights
+        _, bottom, _ = build_bottom(dataclasses.replace(spec, weights=weights))
     return tuple(int(d) for d in bottom.output.shape[1:])
 
 
 def estimate(config_paths, workdir=".") -> dict:
-    """The disk a config's run takes (see :mod:`augcache.storage`), without running anything."""
-    from augcache.storage import run_size, summary
+    """The disk a config's run takes (see :mod:`augcache.store.plan`), without running anything."""
+    from augcache.settings import Settings, load_config
+    from augcache.store.plan import run_size, summary
 
     workdir = Path(workdir)
-    config = load_config(config_paths)
-    index, counted_from = _counts(config, workdir)
-    run = run_size(index, _feature_shape(config), config["cache"]["dtype"])
+    settings = Settings(load_config(config_paths))
+    config = settings.config
+    index, counted_from = _counts(settings, workdir)
+    run = run_size(index, _feature_shape(settings), config["cache"]["dtype"])
     result = summary(run, run.plan(config), config)
     result["counted_from"] = counted_from
     return result
@@ -145,7 +130,7 @@ def estimate(config_paths, workdir=".") -> dict:
 
 def main(argv=None) -> int:
     from augcache.full_model import add_predict_arguments, predict_command
-    from augcache.reservation import mib
+    from augcache.store.space import mib
 
     parser = argparse.ArgumentParser(prog="augcache", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from augcache.images import IMAGE_EXTENSIONS, ImageTooLarge, decode_file
 from augcache.atomic import write_csv
+from augcache.images import IMAGE_EXTENSIONS, ImageTooLarge, decode_file
 from augcache.progress import Progress
 
 log = logging.getLogger(__name__)

@@ -8,20 +8,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from augcache.atomic import atomic_path, write_csv, write_json
-from augcache.cache import CacheSettings, config_provenance, configure_tensorflow
-from augcache.conv_base import BaseSpec, build_bottom, feature_function, split_base, weights_sha256
+from augcache.cache import configure_tensorflow
+from augcache.conv_base import BaseSpec, build_bottom, feature_function, split_base
 from augcache.dataset import class_names, read_index
 from augcache.finetune import FinetuneConfig, phase_summary, train_finetune
 from augcache.head import HeadConfig
 from augcache.manifest import AugmentConfig
 from augcache.modes import Mode, mode
 from augcache.pixels import open_pixels
-from augcache.provenance import ProvenanceError
-from augcache.store import check_store
+from augcache.provenance import check_fields
+from augcache.settings import CacheSettings
+from augcache.store.features import base_provenance, check_store, config_provenance
 from augcache.stream import StoreBlocks, block_rows, memory_budget_bytes
 from augcache.sweep import best_epoch
-from augcache.train import (CachedEpochs, ConvOnTheFly, ShuffledStore, StreamedEpochs, fresh_manifests,
-                            read_features, replay_manifests, row_bytes, train_head)
+from augcache.train import (
+    CachedEpochs,
+    ConvOnTheFly,
+    ShuffledStore,
+    StreamedEpochs,
+    fresh_manifests,
+    read_features,
+    replay_manifests,
+    row_bytes,
+    train_head,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,16 +149,7 @@ class CheckedBase:
 def checked_base(spec: BaseSpec, val_attrs: dict, val_store) -> CheckedBase:
     """Build the base and check its weights (and its bottom's) against the validation store's."""
     model, bottom, preprocess = build_bottom(spec)
-    fields = {"weights_sha256": model}
-    if spec.split:
-        fields["bottom_weights_sha256"] = bottom
-    for field, part in fields.items():
-        built = weights_sha256(part)
-        if built != val_attrs.get(field):
-            raise ProvenanceError(
-                f"{val_store}: provenance field {field!r} is {val_attrs.get(field)!r}, but the conv base "
-                f"built from the config has {built!r}"
-            )
+    check_fields(val_store, val_attrs, base_provenance(spec, model, bottom))
     return CheckedBase(model, bottom, preprocess)
 
 

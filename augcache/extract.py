@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 
 from augcache.augment import augment
-from augcache.params import PARAM_COLUMNS, Resampling
 from augcache.conv_base import feature_shape
 from augcache.manifest import params_array
+from augcache.params import PARAM_COLUMNS, Resampling
 from augcache.pixels import Pixels
 from augcache.progress import Progress
-from augcache.store import FeatureWriter
+from augcache.store.features import FeatureWriter
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from augcache.atomic import atomic_path, write_csv, write_json
-from augcache.params import IDENTITY_PARAMS, PARAM_COLUMNS
 from augcache.conv_base import BaseSpec, application, build_base, split_base, with_policy
 from augcache.extract import augmented_batches
 from augcache.images import IMAGE_EXTENSIONS
+from augcache.params import IDENTITY_PARAMS, PARAM_COLUMNS
 from augcache.pixels import Pixels
 
 log = logging.getLogger(__name__)

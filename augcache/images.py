@@ -188,17 +188,3 @@ def pixel_tensor(path, size: tuple[int, int], policy: str = "stretch"):
     image = tf.numpy_function(decode, [path], tf.uint8, stateful=False)
     image.set_shape([*size, 3])
     return image
-
-
-def load_image(path, size: tuple[int, int], policy: str = "stretch"):
-    """One file as a (H, W, 3) float32 tensor in [0, 255] (the pixels of :func:`load_pixels`)."""
-    import tensorflow as tf
-
-    return tf.cast(pixel_tensor(path, size, policy), tf.float32)
-
-
-def load_images(paths, size: tuple[int, int], policy: str = "stretch"):
-    """(N, H, W, 3) float32 stack of :func:`load_image` for a list of paths."""
-    import tensorflow as tf
-
-    return tf.stack([load_image(tf.constant(str(p)), size, policy) for p in paths])

@@ -18,6 +18,13 @@ class Mode:
         (the unaugmented store) or None (features computed during training).
     manifests: whose augmentation numbers a run uses: "cached" (the K written manifests),
         "fresh" (drawn anew every head epoch) or None (no augmentation).
+    checks: the mode whose main run (K = cache.epochs, repeat 0) this one must reproduce; it runs
+        that once, and the report states the largest difference.
+    always: runs whatever train.modes says (the exported head and the K sweep come from it).
+    speed_baseline: the report's speedups are this mode's seconds divided by each mode's.
+
+    Everything else follows from these: the runs a config asks for (:meth:`runs`), each training
+    rule's inputs and resources, the stores a run writes, the report's rows, curves and baselines.
     """
 
     name: str
@@ -26,15 +33,25 @@ class Mode:
     runs_base: bool
     stored: str | None
     manifests: str | None
+    checks: str | None = None
+    always: bool = False
+    speed_baseline: bool = False
 
     def run_folder(self, stage: str = "train") -> str:
         """Path pattern of a run's folder in a stage (see :func:`stage`), with {k} (when the mode
-        uses K) and {r} the repeat."""
-        run = "k{k}_r{r}" if self.uses_k else "r{r}"
+        uses K) and {repeat} the repeat number."""
+        run = "k{k}_r{repeat}" if self.uses_k else "r{repeat}"
         return f"results/{stage}/{self.name}/{run}"
 
     def run_dir(self, k: int, repeat: int, stage: str = "train") -> str:
-        return self.run_folder(stage).format(k=k, r=repeat)
+        return self.run_folder(stage).format(k=k, repeat=repeat)
+
+    def runs(self, k_values, k_main: int, repeats) -> list[tuple[int, int]]:
+        """(K, repeat) of every run of this mode: the main run only for a check, every K and
+        repeat for a mode that uses K, every repeat (K 0) otherwise."""
+        if self.checks:
+            return [(k_main, 0)]
+        return [(k if self.uses_k else 0, r) for k in (k_values if self.uses_k else [0]) for r in repeats]
 
     def label(self, k: int, repeat: int) -> str:
         """How progress output names a run."""
@@ -45,14 +62,18 @@ MODES = {
     mode.name: mode
     for mode in (
         Mode("cached", "cached (augmentation cache)", uses_k=True, runs_base=False, stored="epochs",
-             manifests="cached"),
+             manifests="cached", always=True),
         Mode("replay", "replay (on the fly, manifest numbers)", uses_k=True, runs_base=True, stored=None,
-             manifests="cached"),
+             manifests="cached", checks="cached"),
         Mode("onthefly", "on the fly (fresh numbers every epoch)", uses_k=False, runs_base=True,
-             stored=None, manifests="fresh"),
+             stored=None, manifests="fresh", speed_baseline=True),
         Mode("noaug", "no augmentation", uses_k=False, runs_base=False, stored="noaug", manifests=None),
     )
 }
+
+# The mode whose K cached epochs every cached run trains on, and the one speedups are measured against.
+CACHE_MODE = next(m for m in MODES.values() if m.stored == "epochs")
+SPEED_BASELINE = next(m for m in MODES.values() if m.speed_baseline)
 
 # A run's files, as named outputs of its training job.
 RUN_FILES = {"head": "head.keras", "best_head": "best_head.keras", "metrics": "metrics.csv",
@@ -65,11 +86,6 @@ def mode(name: str) -> Mode:
         return MODES[name]
     except KeyError:
         raise ValueError(f"train.modes: unknown mode {name!r} (one of {', '.join(MODES)})") from None
-
-
-def cached_k_values(config: dict) -> list[int]:
-    """K of every cached run the config asks for: train.sweep_epochs and cache.epochs."""
-    return sorted(set(config["train"]["sweep_epochs"]) | {config["cache"]["epochs"]})
 
 
 def stage(config: dict) -> str:

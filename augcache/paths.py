@@ -1,22 +1,24 @@
 """Where the workflow writes: the path pattern of every output, relative to the working directory.
 
 Read by the rule files (``workflow/rules/common.smk``) and by the package where it needs a path
-the workflow chose (the storage estimate). Wildcards in braces: {rep} is "" for repeat 0 (seed)
-and "repeat_{r}/" for repeat r (seed + r).
+the workflow chose (the storage estimate). Wildcards in braces: {repeat_dir} is "" for repeat 0 (seed)
+and "repeat_{r}/" for repeat r (seed + r); {repeat} is the number r itself.
 """
 
 DEMO_IMAGES = "results/demo/images"
 DEMO_BASE = "results/demo/base.keras"
+# conv_base.weights: imagenet, downloaded once by the workflow for every job to load
+FETCHED_WEIGHTS = "results/base/{architecture}_imagenet.weights.h5"
 INDEX = "results/dataset/index.csv"
 SKIPPED = "results/dataset/skipped.csv"
 PIXELS = "results/dataset/pixels.h5"
 # With data.decode_shards > 1, the pixel store is merged from these (deleted once merged).
 PIXEL_SHARD = "results/dataset/pixels/shard_{shard}.h5"
-# {rep} is "" for repeat 0 (seed) and "repeat_{r}/" for repeat r (seed + r).
-MANIFEST = "results/{rep}manifest/epoch_{epoch}.csv"
-EPOCH_STORE = "results/{rep}features/train/epoch_{epoch}.h5"
+# {repeat_dir} is "" for repeat 0 (seed) and "repeat_{r}/" for repeat r (seed + r); {repeat} is the number r itself.
+MANIFEST = "results/{repeat_dir}manifest/epoch_{epoch}.csv"
+EPOCH_STORE = "results/{repeat_dir}features/train/epoch_{epoch}.h5"
 # With cache.shards_per_epoch > 1, an epoch store is merged from these (deleted once merged).
-SHARD_STORE = "results/{rep}features/train/epoch_{epoch}/shard_{shard}.h5"
+SHARD_STORE = "results/{repeat_dir}features/train/epoch_{epoch}/shard_{shard}.h5"
 TRAIN_STORE = "results/features/train.h5"
 VAL_STORE = "results/features/val.h5"
 NOAUG_STORE = "results/features/train_noaug.h5"
@@ -35,7 +37,7 @@ LOGS = "results/logs"
 # variants: each variant's outputs are this layout below its folder
 VARIANT_PREFIX = "results/variants/{name}"
 # head_sweep: one folder per point and repeat, and the choice of the exported head
-SWEEP_RUN = "results/sweep/{point}/r{r}"
+SWEEP_RUN = "results/sweep/{point}/r{repeat}"
 SELECTION = "results/sweep/selection.json"
 SWEEP_TABLE = "results/sweep/sweep.csv"
 
@@ -44,7 +46,7 @@ __all__ = [name for name in dir() if name.isupper()]
 
 def epoch_store(repeat: int, epoch: int) -> str:
     """The store of one cached epoch of one repeat."""
-    return EPOCH_STORE.format(rep=repeat_prefix(repeat), epoch=epoch)
+    return EPOCH_STORE.format(repeat_dir=repeat_prefix(repeat), epoch=epoch)
 
 
 def repeat_prefix(repeat: int) -> str:

@@ -23,8 +23,9 @@ import h5py
 import numpy as np
 
 from augcache.provenance import check_fields, sha256_file
-from augcache.store import (RECOMPUTE, STRING_DTYPE, DiskFullError, StoreError, StoreWriter, complete_attrs,
-                            mib, reading)
+from augcache.store.merge import SHARD_FIELDS, check_parts
+from augcache.store.space import DiskFullError, mib
+from augcache.store.writer import RECOMPUTE, STRING_DTYPE, StoreError, StoreWriter, complete_attrs, reading
 
 FORMAT = "augcache-pixels/1"
 DATASETS = ("pixels", "sample_ids")
@@ -223,7 +224,8 @@ def index_with_pixel_store(source, val_fraction: float, seed: int, on_bad_image:
     return table, skipped
 
 
-SHARD_FIELDS = ("shard", "shards", "row_start", "row_stop")
+# Fields that differ between the shards of one pixel store.
+PER_SHARD_PIXEL_FIELDS = ("shard", "row_start", "row_stop", "n_images", "pixels_sha256")
 
 
 def shard_range(n: int, shards: int, shard: int) -> tuple[int, int]:
@@ -262,21 +264,19 @@ def merge_pixel_shards(shard_paths, out_path) -> dict:
     """One pixel store from the shards of :func:`decode_shard`, checked to be consecutive rows of
     the same index, size and decoders: the store the index step would have written."""
     shard_paths = [Path(p) for p in shard_paths]
-    first = read_pixel_attrs(shard_paths[0])
-    shared = {k: v for k, v in first.items()
-              if k not in SHARD_FIELDS + ("complete", "n_images", "pixels_sha256")}
-    row = 0
-    for shard, path in enumerate(shard_paths):
-        attrs = read_pixel_attrs(path)
-        check_fields(path, attrs, dict(shared, shard=shard, shards=len(shard_paths), row_start=row))
-        row = int(attrs["row_stop"])
-    size = tuple(json.loads(first["pixel_size"]))
-    attrs = {k: v for k, v in shared.items() if k not in ("format", "pixel_size", "index_sha256")}
-    with PixelWriter(out_path, row, size, attrs) as writer:
+
+    def shard_fields(i, checked):
+        return {"shard": i, "shards": len(shard_paths), "row_start": int(checked[-1]["row_stop"]) if checked else 0}
+
+    shared, parts = check_parts(shard_paths, PER_SHARD_PIXEL_FIELDS, shard_fields, read=read_pixel_attrs)
+    size = tuple(json.loads(shared["pixel_size"]))
+    attrs = {k: v for k, v in shared.items() if k not in SHARD_FIELDS + ("format", "complete", "pixel_size",
+                                                                          "index_sha256")}
+    with PixelWriter(out_path, int(parts[-1]["row_stop"]), size, attrs) as writer:
         for path in shard_paths:
             with reading(path), h5py.File(path, "r") as handle:
                 for start in range(0, len(handle["sample_ids"]), 256):
                     ids = [s.decode() for s in handle["sample_ids"][start:start + 256]]
                     writer.write(handle["pixels"][start:start + 256], ids)
-        writer.attrs_at_close["index_sha256"] = first["index_sha256"]
+        writer.attrs_at_close["index_sha256"] = shared["index_sha256"]
     return read_pixel_attrs(out_path)

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 
 from augcache.atomic import atomic_path, write_csv, write_text_atomic
-from augcache.modes import MODES
+from augcache.modes import CACHE_MODE, MODES, SPEED_BASELINE
 
 MODE_TITLES = {name: m.title for name, m in MODES.items()}
+SPEEDUP = f"speedup_vs_{SPEED_BASELINE.name}"
 
 LIMITS = [
     "Without conv_base.split the conv base is frozen and only the dense head learns. With it, the "
@@ -47,10 +48,11 @@ def load_runs(run_dirs) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
 
 
 def mode_table(summaries: pd.DataFrame) -> pd.DataFrame:
-    """One row per (mode, K): means and standard deviations over repeats, speedup against onthefly."""
+    """One row per (mode, K): means and standard deviations over repeats, speedup against the
+    speed baseline's mean total seconds (see :data:`augcache.modes.SPEED_BASELINE`)."""
     rows = []
-    onthefly = summaries[summaries["mode"] == "onthefly"]["total_seconds"]
-    onthefly_total = float(onthefly.mean()) if len(onthefly) else float("nan")
+    baseline = summaries[summaries["mode"] == SPEED_BASELINE.name]["total_seconds"]
+    baseline_total = float(baseline.mean()) if len(baseline) else float("nan")
     order = {m: i for i, m in enumerate(MODE_TITLES)}
     for (mode, k), group in summaries.groupby(["mode", "k"], sort=False):
         total = float(group["total_seconds"].mean())
@@ -65,7 +67,7 @@ def mode_table(summaries: pd.DataFrame) -> pd.DataFrame:
             "conv_seconds": float(group["conv_seconds"].mean()),
             "head_seconds": float(group["head_seconds"].mean()),
             "total_seconds": total,
-            "speedup_vs_onthefly": onthefly_total / total if total > 0 else float("nan"),
+            SPEEDUP: baseline_total / total if total > 0 else float("nan"),
             "disk_bytes": float(group["disk_bytes"].mean()),
             "_order": (order.get(mode, 99), int(k)),
         })
@@ -96,7 +98,7 @@ def curves_figure(summaries: pd.DataFrame, metrics: dict[str, pd.DataFrame], k_m
             continue
         curves = [metrics[r] for r in runs["run"]]
         epochs = curves[0]["epoch"] + 1
-        style = "--" if mode == "replay" else "-"
+        style = "--" if MODES[mode].checks else "-"
         for ax, col in zip(axes, ("val_accuracy", "accuracy")):
             ax.plot(epochs, curves[0][col], style, label=MODE_TITLES[mode])
     for ax, title in zip(axes, ("validation accuracy", "training accuracy")):
@@ -113,23 +115,24 @@ def k_figure(table: pd.DataFrame):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cached = table[table["mode"] == "cached"].sort_values("k")
+    cached = table[table["mode"] == CACHE_MODE.name].sort_values("k")
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     axes[0].errorbar(cached["k"], cached["final_val_accuracy_mean"], yerr=cached["final_val_accuracy_sd"],
-                     marker="o", capsize=3, label="cached")
-    for mode, colour in (("onthefly", "C1"), ("noaug", "C3")):
-        row = table[table["mode"] == mode]
+                     marker="o", capsize=3, label=CACHE_MODE.name)
+    # modes without K: one line each across the K axis
+    for colour, mode in zip(("C1", "C3", "C4", "C5"), [m for m in MODES.values() if not m.uses_k]):
+        row = table[table["mode"] == mode.name]
         if len(row):
             axes[0].axhline(float(row["final_val_accuracy_mean"].iloc[0]), color=colour, ls=":",
-                            label=MODE_TITLES[mode])
+                            label=mode.title)
     axes[0].set_title("final validation accuracy")
     axes[0].legend(fontsize=7)
     axes[1].plot(cached["k"], cached["disk_bytes"] / 1e6, marker="o")
     axes[1].set_title("cache on disk (MB)")
-    axes[2].plot(cached["k"], cached["total_seconds"], marker="o", label="cached")
-    row = table[table["mode"] == "onthefly"]
+    axes[2].plot(cached["k"], cached["total_seconds"], marker="o", label=CACHE_MODE.name)
+    row = table[table["mode"] == SPEED_BASELINE.name]
     if len(row):
-        axes[2].axhline(float(row["total_seconds"].iloc[0]), color="C1", ls=":", label="on the fly")
+        axes[2].axhline(float(row["total_seconds"].iloc[0]), color="C1", ls=":", label=SPEED_BASELINE.title)
     axes[2].set_title("conv + head seconds")
     axes[2].legend(fontsize=7)
     for ax in axes:
@@ -161,8 +164,7 @@ def _table_html(table: pd.DataFrame) -> str:
             _cell("conv_seconds", row["conv_seconds"], f"{row['conv_seconds']:.1f}"),
             _cell("head_seconds", row["head_seconds"], f"{row['head_seconds']:.1f}"),
             _cell("total_seconds", row["total_seconds"], f"{row['total_seconds']:.1f}"),
-            _cell("speedup_vs_onthefly", row["speedup_vs_onthefly"],
-                  "" if np.isnan(row["speedup_vs_onthefly"]) else f"{row['speedup_vs_onthefly']:.1f}×"),
+            _cell(SPEEDUP, row[SPEEDUP], "" if np.isnan(row[SPEEDUP]) else f"{row[SPEEDUP]:.1f}×"),
             _cell("disk_bytes", row["disk_bytes"], _bytes(row["disk_bytes"])),
         ]
         rows.append(f'<tr data-mode="{row["mode"]}" data-k="{k}">' + "".join(cells) + "</tr>")
@@ -262,9 +264,10 @@ def _replay_html(summaries: pd.DataFrame, metrics: dict, k_main: int, dtype: str
         runs = summaries[(summaries["mode"] == mode) & (summaries["k"] == k_main) & (summaries["repeat"] == 0)]
         return runs["run"].iloc[0] if len(runs) else None
 
-    cached_run, replay_run = main_run("cached"), main_run("replay")
+    check = next(m for m in MODES.values() if m.checks)
+    cached_run, replay_run = main_run(check.checks), main_run(check.name)
     if cached_run is None or replay_run is None:
-        return "<p>No replay run in <code>train.modes</code>.</p>"
+        return f"<p>No {check.name} run in <code>train.modes</code>.</p>"
     verdict = replay_verdict(metrics[cached_run], metrics[replay_run])
     word = "reproduces" if verdict.reproduces else "does NOT reproduce"
     return (
@@ -350,7 +353,7 @@ def variant_table(default: pd.DataFrame, variants: dict[str, list]) -> pd.DataFr
 def _variants_html(summaries: pd.DataFrame, k_main: int, variants: dict) -> str:
     if not variants:
         return "<p>No <code>variants</code>.</p>"
-    default = summaries[(summaries["mode"] == "cached") & (summaries["k"] == k_main)]
+    default = summaries[(summaries["mode"] == CACHE_MODE.name) & (summaries["k"] == k_main)]
     table = variant_table(default, variants)
     head = ("<tr><th>cache</th><th>dtype</th><th>K</th><th>repeats</th><th>final val acc</th><th>best val acc</th>"
             "<th>conv + head s</th><th>cache on disk</th></tr>")
@@ -403,9 +406,10 @@ def _finetune_html(summaries: pd.DataFrame, k_main: int, base_info: dict | None)
             f'and {100 * base_info["bottom_parameter_share"]:.1f}% of its parameters; activations at the split take '
             f'{_bytes(base_info["bytes_per_sample_epoch"])} per sample-epoch as {html.escape(base_info["storage_dtype"])}.</p>')
     speed = {r["mode"]: r["finetune_seconds_per_epoch"] for r in table.to_dict("records")}
-    if "cached" in speed and "onthefly" in speed and speed["cached"] > 0:
-        parts.append(f'<p id="finetune-speed">Fine-tuning epoch: cached {speed["cached"]:.2f} s, on the fly '
-                     f'{speed["onthefly"]:.2f} s ({speed["onthefly"] / speed["cached"]:.1f}× faster cached).</p>')
+    cached, baseline = speed.get(CACHE_MODE.name), speed.get(SPEED_BASELINE.name)
+    if cached and baseline is not None:
+        parts.append(f'<p id="finetune-speed">Fine-tuning epoch: {CACHE_MODE.name} {cached:.2f} s, '
+                     f'{SPEED_BASELINE.title} {baseline:.2f} s ({baseline / cached:.1f}× faster cached).</p>')
     head = ("<tr><th>mode</th><th>repeats</th><th>head only: best val acc</th><th>fine-tuned: best val acc</th>"
             "<th>head s/epoch</th><th>fine-tune s/epoch</th><th>cache on disk</th></tr>")
     rows = "".join(

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from augcache.store import StoreError, read_rows, reading
+from augcache.store.features import read_rows
+from augcache.store.writer import StoreError, reading
 
 log = logging.getLogger(__name__)
 

@@ -19,15 +19,16 @@ import time
 import numpy as np
 import pandas as pd
 
-from augcache.params import Resampling
 from augcache.extract import compute_features
 from augcache.head import HeadConfig, build_head
-from augcache.sweep import SELECT_ON
 from augcache.manifest import AugmentConfig, build_manifest, draw_params, read_manifest
+from augcache.params import Resampling
 from augcache.provenance import ProvenanceError, sha256_file
 from augcache.quantise import as_stored
-from augcache.store import check_store, read_rows, reading
+from augcache.store.features import check_store, read_rows
+from augcache.store.writer import reading
 from augcache.stream import StoreBlocks
+from augcache.sweep import SELECT_ON
 
 log = logging.getLogger(__name__)
 

@@ -46,12 +46,14 @@ def demo_cache(root: Path, images: int, size: int, arch: str, k: int) -> DemoCac
     root, and cache K augmented epochs of arch's features (random weights: no download)."""
     import tensorflow as tf
 
-    from augcache.cache import CacheSettings, config_provenance, extract_epoch, extract_unaugmented
+    from augcache.cache import extract_epoch, extract_unaugmented
     from augcache.conv_base import BaseSpec
     from augcache.dataset import index_folder, write_index
     from augcache.demo import DEMO_CLASSES, TRAIN_SPREAD, VAL_SPREAD, render
     from augcache.manifest import AugmentConfig, build_manifest, write_manifest
     from augcache.pixels import open_pixels
+    from augcache.settings import CacheSettings
+    from augcache.store.features import config_provenance
     from augcache.train import load_store
 
     spec = BaseSpec(arch, (size, size))
@@ -86,7 +88,7 @@ def demo_cache(root: Path, images: int, size: int, arch: str, k: int) -> DemoCac
 
 
 def cached_source(cache: DemoCache):
-    from augcache.cache import config_provenance
+    from augcache.store.features import config_provenance
     from augcache.train import CachedEpochs
 
     return CachedEpochs(cache.stores, cache.manifests,

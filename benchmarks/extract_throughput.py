@@ -106,7 +106,7 @@ def main() -> None:
     from augcache.extract import decode_workers, extract_to_store
     from augcache.images import decode_file, load_pixels, resize_pixels
     from augcache.manifest import AugmentConfig, build_manifest
-    from augcache.pixels import PixelStore, Pixels, PixelWriter
+    from augcache.pixels import Pixels, PixelStore, PixelWriter
 
     configure_tensorflow(0)
     size = (args.size, args.size)
@@ -198,7 +198,7 @@ def slot_job(args, store: str, count: str) -> None:
     from augcache.conv_base import BaseSpec, build_base, feature_function
     from augcache.extract import extract_to_store
     from augcache.manifest import AugmentConfig, build_manifest
-    from augcache.pixels import PixelStore, Pixels
+    from augcache.pixels import Pixels, PixelStore
 
     configure_tensorflow(0)
     size = (args.size, args.size)

@@ -53,13 +53,15 @@ def write_images(root: Path, images: int, size: int):
 
 
 def measure(arch: str, split: str, size: int, index, root: Path, epochs: int) -> dict:
-    from augcache.cache import CacheSettings, config_provenance, extract_epoch, extract_unaugmented
+    from augcache.cache import extract_epoch, extract_unaugmented
     from augcache.conv_base import BaseSpec, build_bottom, feature_function, split_base, split_shares
     from augcache.dataset import class_names
     from augcache.finetune import FinetuneConfig, train_finetune
     from augcache.head import HeadConfig
     from augcache.manifest import AugmentConfig, build_manifest, write_manifest
     from augcache.pixels import open_pixels
+    from augcache.settings import CacheSettings
+    from augcache.store.features import config_provenance
     from augcache.train import CachedEpochs, ConvOnTheFly, fresh_manifests, load_store
 
     spec = BaseSpec(arch, (size, size), split=split)

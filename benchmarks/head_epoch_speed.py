@@ -37,12 +37,12 @@ def main() -> None:
     args = parser.parse_args()
 
     import keras
+    from demo_cache import cached_source, demo_cache, onthefly_source
 
     from augcache.cache import configure_tensorflow
     from augcache.demo import DEMO_CLASSES
     from augcache.head import HeadConfig, build_head
     from augcache.train import train_head
-    from demo_cache import cached_source, demo_cache, onthefly_source
 
     configure_tensorflow(0)
     head_cfg = HeadConfig(hidden_units=(64,), epochs=args.epochs, batch_size=32)

@@ -37,7 +37,7 @@ PROVENANCE = {"split": "train", "weights_sha256": "bench", "augmentation": "benc
 def write_cache(folder: Path, n: int, k: int, dim: int, n_val: int) -> None:
     """K epoch stores of n rows and one validation store, with their manifests."""
     from augcache.provenance import sha256_file
-    from augcache.store import FeatureWriter
+    from augcache.store.features import FeatureWriter
 
     rng = np.random.default_rng(n)
     folder.mkdir(parents=True)

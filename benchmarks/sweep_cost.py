@@ -48,11 +48,12 @@ def main() -> None:
     parser.add_argument("--onthefly-epochs", type=int, default=2, help="on-the-fly epochs timed")
     args = parser.parse_args()
 
+    from demo_cache import cached_source, demo_cache, onthefly_source
+
     from augcache.cache import configure_tensorflow
     from augcache.demo import DEMO_CLASSES
     from augcache.head import HeadConfig
     from augcache.train import train_head
-    from demo_cache import cached_source, demo_cache, onthefly_source
 
     configure_tensorflow(0)
     rates = np.geomspace(1e-2, 1e-4, args.points)

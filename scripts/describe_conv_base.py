@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from augcache.atomic import write_json
-from augcache.storage import describe, planned_stores, summary
+from augcache.store.plan import describe, planned_stores, summary
 
 # the checked base's record, and what the run's stores take on disk
 run, stores = planned_stores(snakemake.params.storage, snakemake.input.index, snakemake.input.base)

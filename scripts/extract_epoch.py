@@ -5,7 +5,7 @@ from augcache.job import start_job
 
 start_job(snakemake)
 
-from augcache.storage import check_run_fits, planned_stores
+from augcache.store.plan import check_run_fits, planned_stores
 
 # before any feature is computed: the run's stores still to write must fit the disk (read from the
 # config, not params: the check changes no result)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from augcache.dataset import read_index
 from augcache.report import write_report
-from augcache.store import read_attrs
+from augcache.store.features import read_attrs
 
 inputs = snakemake.input
 variants = {name.removeprefix("variant_"): list(inputs[name]) for name in inputs.keys() if name.startswith("variant_")}

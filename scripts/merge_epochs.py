@@ -5,7 +5,7 @@ from augcache.job import start_job
 
 start_job(snakemake)
 
-from augcache.store import merge_epochs
+from augcache.store.merge import merge_epochs
 
 attrs = merge_epochs(snakemake.input.stores, snakemake.input.manifests, snakemake.output[0])
 print(f"merged {attrs['epochs']} epochs of {attrs['n_samples']} samples: "

@@ -5,7 +5,7 @@ from augcache.job import start_job
 
 start_job(snakemake)
 
-from augcache.store import merge_shards
+from augcache.store.merge import merge_shards
 
 attrs = merge_shards(snakemake.input, snakemake.output[0])
 print(f"merged {attrs['shards']} shards of epoch {attrs['epoch']}: {attrs['n_samples']} samples")

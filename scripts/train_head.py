@@ -17,7 +17,7 @@ run_training(
     RunSpec(
         mode=params.mode,
         k=int(snakemake.wildcards.get("k", params.get("k", 0))),
-        repeat=int(snakemake.wildcards.r),
+        repeat=int(snakemake.wildcards.repeat),
         seed=int(params.seed),
     ),
     RunInputs(

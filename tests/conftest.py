@@ -71,6 +71,16 @@ def tiny_data(tmp_path_factory) -> Path:
     return make_image_folder(root, counts)
 
 
+def load_images(paths, size: tuple[int, int], policy: str = "stretch"):
+    """(N, H, W, 3) float32 stack of the images at paths in [0, 255], each decoded as the workflow
+    decodes it (augcache.images.load_pixels)."""
+    import tensorflow as tf
+
+    from augcache.images import load_pixels
+
+    return tf.constant(np.stack([load_pixels(str(p), size, policy) for p in paths]).astype(np.float32))
+
+
 def batch_norm_with_statistics(x, seed: int, name: str | None = None):
     """x through a BatchNormalization layer whose scale, offset and moving statistics are not the
     identity's (so inference mode visibly differs from batch statistics)."""

@@ -72,7 +72,7 @@ def test_skip_indexes_exactly_the_good_files_and_records_the_rest(corpus):
 
 
 def test_odd_names_decode(corpus):
-    from augcache.images import load_images
+    from conftest import load_images
 
     root, _ = corpus
     images = load_images([root / "triangle" / name for name in GOOD_NAMES], (16, 16)).numpy()

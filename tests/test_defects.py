@@ -14,7 +14,9 @@ import pytest
 
 from augcache.dataset import DatasetError, build_index
 from augcache.provenance import ProvenanceError
-from augcache.store import FeatureWriter, StoreError, merge_epochs, merge_shards, read_attrs
+from augcache.store.features import FeatureWriter, read_attrs
+from augcache.store.merge import merge_epochs, merge_shards
+from augcache.store.writer import StoreError
 from conftest import Workflow, conv_base_model, make_image_folder, tiny_config
 
 
@@ -202,10 +204,11 @@ def test_a_class_with_one_image_is_warned_about(tmp_path, caplog):
 
 
 def test_small_files_are_written_atomically_and_flushed(tmp_path, monkeypatch):
+    import pandas as pd
+
     import augcache.atomic as atomic
     from augcache.dataset import write_index
     from augcache.manifest import write_manifest
-    import pandas as pd
 
     synced = []
     monkeypatch.setattr(atomic, "fsync_path", lambda p: synced.append(str(p)))

@@ -6,7 +6,9 @@ import pytest
 
 from augcache.cache import shard_rows
 from augcache.provenance import ProvenanceError
-from augcache.store import FeatureWriter, StoreError, merge_shards
+from augcache.store.features import FeatureWriter
+from augcache.store.merge import merge_shards
+from augcache.store.writer import StoreError
 from conftest import LOCAL_RUN, Workflow, full_config
 
 
@@ -84,7 +86,7 @@ def make_store(path, n=40):
 
 def read_everything(path):
     """Every way the workflow reads a store: attributes, in memory, streamed."""
-    from augcache.store import check_store
+    from augcache.store.features import check_store
     from augcache.stream import StoreBlocks
     from augcache.train import load_store
 

@@ -160,7 +160,8 @@ def test_uint8_quantises_each_sample_and_channel_on_its_own():
 
 
 def test_uint8_stores_read_merge_and_stream_as_they_were_written(tmp_path):
-    from augcache.store import FeatureWriter, merge_shards
+    from augcache.store.features import FeatureWriter
+    from augcache.store.merge import merge_shards
     from augcache.stream import StoreBlocks
     from augcache.train import read_features
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from augcache.images import decode_file, load_images
+from augcache.images import decode_file
+from conftest import load_images
 
 
 def test_cmyk_jpeg_becomes_rgb(tmp_path):

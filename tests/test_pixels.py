@@ -14,8 +14,8 @@ from augcache.dataset import build_index, read_index
 from augcache.images import decode_file, load_pixels, resize_pixels
 from augcache.pixels import PixelStore, PixelWriter, index_with_pixel_store, open_pixels
 from augcache.provenance import ProvenanceError
-from augcache.store import StoreError
-from conftest import Workflow, make_image_folder, tiny_config
+from augcache.store.writer import StoreError
+from conftest import Workflow, make_image_folder
 
 
 def photo(path, height=600, width=800, orientation=None, seed=0):
@@ -158,8 +158,8 @@ def pixel_runs(tmp_path_factory, float32_runs):
 
 
 def test_features_from_the_pixel_store_equal_augmented_stored_pixels(pixel_runs):
-    from augcache.conv_base import BaseSpec, build_base, feature_function
     from augcache.augment import augment
+    from augcache.conv_base import BaseSpec, build_base, feature_function
     from augcache.manifest import AugmentConfig, params_array, read_manifest
 
     config, flow, _ = pixel_runs

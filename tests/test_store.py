@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from augcache.provenance import ProvenanceError
-from augcache.store import FeatureWriter, check_store, merge_epochs, read_attrs
+from augcache.store.features import FeatureWriter, check_store, read_attrs
+from augcache.store.merge import merge_epochs
 
 ATTRS = {"split": "train", "weights_sha256": "aaa", "augmentation": "{}"}
 

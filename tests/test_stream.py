@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from augcache.store.features import FeatureWriter
+from augcache.store.writer import StoreError
 from augcache.stream import StoreBlocks, block_rows, memory_budget_bytes
-from augcache.store import FeatureWriter, StoreError
 
 
 def write_store(path, n=23, shape=(3,)):
@@ -88,11 +89,11 @@ def test_the_tightest_cgroup_limit_caps_the_available_memory(tmp_path):
 
 
 def run_with_budget(config, flow, tmp_path, mode, run_dir, budget):
-    from augcache.cache import CacheSettings
     from augcache.conv_base import BaseSpec
     from augcache.experiment import RunInputs, RunOutputs, RunSettings, RunSpec, run_training
     from augcache.head import HeadConfig
     from augcache.manifest import AugmentConfig
+    from augcache.settings import CacheSettings
 
     k = config["cache"]["epochs"] if mode == "cached" else 0
     out = tmp_path / run_dir

@@ -100,7 +100,7 @@ def test_exported_model_equals_head_on_conv_base(full_run):
 
     from augcache.conv_base import BaseSpec, build_base, feature_function
     from augcache.full_model import load_full_model
-    from augcache.images import load_images
+    from conftest import load_images
 
     paths = sorted((Path(config["data"]["dir"]) / "val").rglob("*.png"))[:4]
     images = load_images(paths, (SIZE, SIZE))
@@ -154,9 +154,10 @@ def test_epoch_stream_refuses_an_epoch_of_the_wrong_size():
 
 def test_cached_training_refuses_a_store_of_another_augmentation(full_run):
     config, flow = full_run
-    from augcache.cache import CacheSettings, config_provenance
     from augcache.conv_base import BaseSpec
     from augcache.manifest import AugmentConfig
+    from augcache.settings import CacheSettings
+    from augcache.store.features import config_provenance
 
     spec = BaseSpec.from_config({**config["conv_base"], "image_size": [SIZE, SIZE], "seed": config["seed"]})
     other = AugmentConfig.from_config({**config["augment"], "rotation_range": 5})

@@ -10,9 +10,8 @@ import pytest
 
 from augcache.augment import augment
 from augcache.conv_base import BaseSpec, build_base, feature_function
-from augcache.images import load_images
 from augcache.manifest import AugmentConfig, params_array, read_manifest
-from conftest import ROOT, Workflow, tiny_config
+from conftest import ROOT, Workflow, load_images, tiny_config
 
 
 def recompute(config, manifest_rows):
@@ -67,6 +66,24 @@ def test_two_clean_runs_are_byte_identical(float32_runs):
     with h5py.File(first.path("results/features/val.h5")) as a, \
             h5py.File(second.path("results/features/val.h5")) as b:
         assert a["features"][:].tobytes() == b["features"][:].tobytes()
+
+
+# sha256 of the tiny config's manifests of epochs 0 and 1 (their paths left out, which name the
+# test's temporary folder), as the workflow wrote them before the layout of the package changed:
+# the numbers every cached feature is made from stay the same
+MANIFESTS_WITHOUT_PATHS = ["a31b7211062be5769db6e0e52d25e17d6a859dae1de32f76d14f1fb9367d79d2",
+                           "041d3f1b38b35075950ba2987168e65070f3b112a745a6f63af554f535d65db0"]
+
+
+def test_manifests_are_those_of_earlier_versions(float32_runs):
+    import hashlib
+
+    from augcache.atomic import csv_text
+
+    _, (flow, _) = float32_runs
+    found = [hashlib.sha256(csv_text(read_manifest(flow.path(f"results/manifest/epoch_{e}.csv"))
+                                     .drop(columns="path")).encode()).hexdigest() for e in (0, 1)]
+    assert found == MANIFESTS_WITHOUT_PATHS
 
 
 def test_extraction_logs_progress_and_merge_records_bytes(float32_runs):

@@ -30,7 +30,7 @@ rule make_demo_base:
 
 rule fetch_weights:
     output:
-        FETCHED_WEIGHTS,
+        SETTINGS.fetched_weights,
     log:
         f"{LOGS}/fetch_weights.log",
     conda:
@@ -49,21 +49,21 @@ rule check_conv_base:
         base_files,
         unpack(pixel_input),
     output:
-        checked_base(),
+        SETTINGS.checked_base(),
     log:
         f"{LOGS}/check_conv_base.log",
     conda:
         ENV
     threads: 2
     params:
-        **base_check_params(),
+        **SETTINGS.base_check_params(),
     script:
         "../../scripts/check_conv_base.py"
 
 
 rule describe_conv_base:
     input:
-        base=checked_base(),
+        base=SETTINGS.checked_base(),
         index=INDEX,
     output:
         BASE_INFO,
@@ -72,7 +72,7 @@ rule describe_conv_base:
     conda:
         ENV
     params:
-        storage=storage_params(),
+        storage=SETTINGS.storage_params(),
     script:
         "../../scripts/describe_conv_base.py"
 
@@ -90,7 +90,7 @@ rule index_dataset:
     params:
         **index_pixel_params(),
         **test_params(),
-        source=data_source(),
+        source=SETTINGS.data_source(),
         val_fraction=config["data"]["val_fraction"],
         on_bad_image=config["data"]["on_bad_image"],
         max_image_pixels=config["data"]["max_image_pixels"],
@@ -100,7 +100,7 @@ rule index_dataset:
         "../../scripts/index_dataset.py"
 
 
-if DECODE_SHARDS > 1:
+if SETTINGS.decode_shards > 1:
 
     rule decode_pixels:
         input:
@@ -113,8 +113,8 @@ if DECODE_SHARDS > 1:
             ENV
         threads: 4
         params:
-            **pixel_params(),
-            shards=DECODE_SHARDS,
+            **SETTINGS.pixel_params(),
+            shards=SETTINGS.decode_shards,
         script:
             "../../scripts/decode_pixels.py"
 
@@ -125,6 +125,8 @@ if DECODE_SHARDS > 1:
             PIXELS,
         log:
             f"{LOGS}/merge_pixels.log",
+        # a light copy on the submitting host (defined only with data.decode_shards > 1)
+        localrule: True
         conda:
             ENV
         script:

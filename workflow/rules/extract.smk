@@ -8,14 +8,14 @@ rule extract_shard:
     output:
         temp(SHARD_STORE),
     log:
-        f"{LOGS}/{{rep}}extract/epoch_{{epoch}}/shard_{{shard}}.log",
+        f"{LOGS}/{{repeat_dir}}extract/epoch_{{epoch}}/shard_{{shard}}.log",
     conda:
         GPU_ENV
     threads: 2
     resources:
         gpu=1,
     params:
-        **extract_params(
+        **SETTINGS.extract_params(
             augment=config["augment"], shards=config["cache"]["shards_per_epoch"]
         ),
     script:
@@ -28,7 +28,7 @@ if config["cache"]["shards_per_epoch"] == 1:
         output:
             EPOCH_STORE,
         log:
-            f"{LOGS}/{{rep}}extract/epoch_{{epoch}}.log",
+            f"{LOGS}/{{repeat_dir}}extract/epoch_{{epoch}}.log",
 
 
 rule extract_val:
@@ -45,7 +45,7 @@ rule extract_val:
     resources:
         gpu=1,
     params:
-        **extract_params(split="val"),
+        **SETTINGS.extract_params(split="val"),
     script:
         "../../scripts/extract_unaugmented.py"
 

@@ -4,13 +4,13 @@ rule write_manifest:
     output:
         MANIFEST,
     log:
-        f"{LOGS}/{{rep}}manifest/epoch_{{epoch}}.log",
+        f"{LOGS}/{{repeat_dir}}manifest/epoch_{{epoch}}.log",
     conda:
         ENV
     params:
         augment=config["augment"],
         seed=manifest_seed,
         # crop and erasing boxes are whole pixels of the images augmented
-        size=PIXEL_SIZE,
+        size=SETTINGS.pixel_size,
     script:
         "../../scripts/write_manifest.py"

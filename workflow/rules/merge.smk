@@ -1,7 +1,7 @@
 rule merge_epochs:
     input:
-        stores=expand(EPOCH_STORE, rep="", epoch=epochs()),
-        manifests=expand(MANIFEST, rep="", epoch=epochs()),
+        stores=expand(EPOCH_STORE, repeat_dir="", epoch=SETTINGS.epochs()),
+        manifests=expand(MANIFEST, repeat_dir="", epoch=SETTINGS.epochs()),
     output:
         TRAIN_STORE,
     log:
@@ -20,7 +20,7 @@ if config["cache"]["shards_per_epoch"] > 1:
         output:
             EPOCH_STORE,
         log:
-            f"{LOGS}/{{rep}}merge_shards/epoch_{{epoch}}.log",
+            f"{LOGS}/{{repeat_dir}}merge_shards/epoch_{{epoch}}.log",
         conda:
             ENV
         script:

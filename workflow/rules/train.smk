@@ -1,23 +1,25 @@
-rule train_cached:
-    input:
-        stores=cached_stores,
-        manifests=cached_manifests,
-        val=VAL_STORE,
-        index=INDEX,
-    output:
-        run_outputs("cached"),
-    log:
-        run_log("cached"),
-    conda:
-        STORED_FEATURES_ENV
-    threads: 2
-    resources:
-        mem_mb=train_mem_mb,
-        gpu=STORED_FEATURES_GPU,
-    params:
-        **train_params("cached"),
-    script:
-        "../../scripts/train_head.py"
+# One training rule per mode of the modes table (augcache/modes.py), named train_{mode}: its
+# inputs, resources and environment follow from what the mode reads and whether it runs the base.
+for MODE in MODES:
+
+    rule:
+        name:
+            f"train_{MODE}"
+        input:
+            unpack(training_input(MODE)),
+        output:
+            run_outputs(MODE),
+        log:
+            run_log(MODE),
+        conda:
+            training_env(MODE)
+        threads: 2
+        resources:
+            **training_resources(MODE),
+        params:
+            **train_params(MODE),
+        script:
+            "../../scripts/train_head.py"
 
 
 use rule train_cached as train_sweep_point with:
@@ -29,7 +31,7 @@ use rule train_cached as train_sweep_point with:
     output:
         multiext(f"{SWEEP_RUN}/", **RUN_FILES),
     log:
-        f"{LOGS}/sweep/{{point}}/r{{r}}.log",
+        f"{LOGS}/sweep/{{point}}/r{{repeat}}.log",
     params:
         head=point_head,
         k=config["cache"]["epochs"],
@@ -53,68 +55,6 @@ rule select_head:
         "../../scripts/select_head.py"
 
 
-rule train_replay:
-    input:
-        unpack(pixel_input),
-        manifests=cached_manifests,
-        val=VAL_STORE,
-        base=base_input,
-    output:
-        run_outputs("replay"),
-    log:
-        run_log("replay"),
-    conda:
-        GPU_ENV
-    threads: 2
-    resources:
-        gpu=1,
-    params:
-        **train_params("replay"),
-    script:
-        "../../scripts/train_head.py"
-
-
-rule train_onthefly:
-    input:
-        unpack(pixel_input),
-        val=VAL_STORE,
-        base=base_input,
-    output:
-        run_outputs("onthefly"),
-    log:
-        run_log("onthefly"),
-    conda:
-        GPU_ENV
-    threads: 2
-    resources:
-        gpu=1,
-    params:
-        **train_params("onthefly"),
-    script:
-        "../../scripts/train_head.py"
-
-
-rule train_noaug:
-    input:
-        noaug=NOAUG_STORE,
-        val=VAL_STORE,
-        index=INDEX,
-    output:
-        run_outputs("noaug"),
-    log:
-        run_log("noaug"),
-    conda:
-        STORED_FEATURES_ENV
-    threads: 2
-    resources:
-        mem_mb=train_mem_mb,
-        gpu=STORED_FEATURES_GPU,
-    params:
-        **train_params("noaug"),
-    script:
-        "../../scripts/train_head.py"
-
-
 rule export_model:
     input:
         heads=candidate_files(RUN_FILES["best_head"], first_repeat_only=True),
@@ -130,8 +70,8 @@ rule export_model:
     conda:
         ENV
     params:
-        base=base_params(),
-        pixel_size=PIXEL_SIZE,
+        base=SETTINGS.base_params(),
+        pixel_size=SETTINGS.pixel_size,
     script:
         "../../scripts/export_model.py"
 

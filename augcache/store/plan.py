@@ -25,10 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from augcache import paths
-from augcache.modes import cached_k_values
+from augcache.modes import MODES
 from augcache.quantise import stored_row_bytes
-from augcache.reservation import DiskFullError, mib
-from augcache.store import chunk_rows
+from augcache.settings import Settings
+from augcache.store.space import DiskFullError, mib
+from augcache.store.writer import chunk_rows
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ class RunSize:
     def plan(self, config: dict) -> list[PlannedStore]:
         """Every store the config's run writes (see the module's description)."""
         row = self.bytes_per_sample_epoch
-        k = max(cached_k_values(config))
+        k = max(Settings(config).k_values())
         train = store_bytes(self.n_train, row, self.train_id_chars)
         stores = [PlannedStore(paths.epoch_store(r, e), self.n_train, train)
                   for r in range(config["train"]["repeats"]) for e in range(k)]
@@ -100,7 +101,7 @@ class RunSize:
                                    epochs * store_bytes(self.n_train, 0, self.train_id_chars, chunk=1,
                                                         labels=False) + 8 * epochs * self.n_train))
         stores.append(PlannedStore(paths.VAL_STORE, self.n_val, store_bytes(self.n_val, row, self.val_id_chars)))
-        if "noaug" in config["train"]["modes"]:
+        if any(MODES[mode].stored == "noaug" for mode in config["train"]["modes"]):
             stores.append(PlannedStore(paths.NOAUG_STORE, self.n_train, train))
         if config["data"]["pixel_store"]:
             size = config["data"]["pixel_size"] or config["data"]["image_size"]
@@ -113,7 +114,7 @@ class RunSize:
 
 def summary(run: RunSize, stores: list[PlannedStore], config: dict) -> dict:
     """The arithmetic of a run's disk, as base.json and `augcache estimate` give it."""
-    k = max(cached_k_values(config))
+    k = max(Settings(config).k_values())
     repeats = config["train"]["repeats"]
     epoch_stores = [s for s in stores if "/train/epoch_" in s.path]
     return {

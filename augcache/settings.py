@@ -1,0 +1,265 @@
+"""The config, interpreted in one place: what the rule files, the `augcache` command and the rule
+scripts derive from it (the base to build, how features are stored, which runs a config asks for,
+what each job's results depend on).
+
+Plain values only, no TensorFlow: the rule files call it when Snakemake parses them.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from augcache import paths
+from augcache.conv_base import BaseSpec
+from augcache.head import HeadConfig
+from augcache.manifest import AugmentConfig
+from augcache.modes import MODES, mode, stage
+
+SCHEMA = "workflow/schemas/config.schema.yaml"
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """How features are computed and stored (not what is augmented)."""
+
+    dtype: str = "float16"
+    compression: str | None = None
+    batch_size: int = 64
+    threads: int = 0  # 0: TensorFlow's default
+
+
+def schema_path() -> Path:
+    """The config schema: the workflow's own beside the package (a checkout), else the package's copy."""
+    checkout = Path(__file__).resolve().parents[1] / SCHEMA
+    return checkout if checkout.is_file() else Path(__file__).resolve().parent / "config.schema.yaml"
+
+
+def load_config(config_paths) -> dict:
+    """A config file, overlaid by the next ones (as ``snakemake --configfile``), validated against
+    the schema, with its defaults."""
+    import yaml
+    from snakemake.utils import update_config, validate
+
+    config: dict = {}
+    for path in config_paths:
+        update_config(config, yaml.safe_load(Path(path).read_text()) or {})
+    validate(config, str(schema_path()), set_default=True)
+    return config
+
+
+class Settings:
+    """A validated config (schema defaults set) and what follows from it."""
+
+    def __init__(self, config: dict):
+        self.config = config
+
+    # --- data ------------------------------------------------------------------------------------
+
+    @property
+    def data(self) -> dict:
+        return self.config["data"]
+
+    @property
+    def uses_csv(self) -> bool:
+        return bool(self.data["csv"])
+
+    @property
+    def uses_demo_data(self) -> bool:
+        return self.data["dir"] == "demo" and not self.uses_csv
+
+    @property
+    def test_dir(self) -> str | None:
+        return self.data["test_dir"]
+
+    @property
+    def pixel_store(self) -> bool:
+        return bool(self.data["pixel_store"])
+
+    @property
+    def decode_shards(self) -> int:
+        """Jobs the pixel store is decoded in (1: by the index step itself)."""
+        return self.data["decode_shards"] if self.pixel_store else 1
+
+    @property
+    def pixel_size(self) -> list[int]:
+        """(H, W) of the stored pixels: data.pixel_size, or the image size."""
+        return list(self.data["pixel_size"] or self.data["image_size"])
+
+    def data_source(self) -> str:
+        """The folder or CSV listing the index is built from."""
+        if self.uses_csv:
+            return self.data["csv"]
+        return paths.DEMO_IMAGES if self.uses_demo_data else self.data["dir"]
+
+    def pixel_params(self) -> dict:
+        return {"pixel_size": self.pixel_size, "resize": self.data["resize"]}
+
+    # --- the conv base ---------------------------------------------------------------------------
+
+    @property
+    def uses_demo_base(self) -> bool:
+        return self.config["conv_base"]["architecture"] == "demo"
+
+    @property
+    def fetches_weights(self) -> bool:
+        """ImageNet weights are downloaded once by the workflow (not by each job)."""
+        return self.config["conv_base"]["weights"] == "imagenet" and not self.uses_demo_base
+
+    @property
+    def fetched_weights(self) -> str:
+        return paths.FETCHED_WEIGHTS.format(architecture=self.config["conv_base"]["architecture"])
+
+    def base_params(self) -> dict:
+        """conv_base settings with 'demo' resolved to the demo base file and ImageNet weights to
+        the fetched file, plus what else decides the base's features."""
+        base = dict(self.config["conv_base"])
+        if self.uses_demo_base:
+            base["architecture"] = paths.DEMO_BASE
+        if self.fetches_weights:
+            base["weights"] = self.fetched_weights
+        base["image_size"] = list(self.data["image_size"])
+        base["resize"] = self.data["resize"]
+        base["seed"] = self.config["seed"]
+        base["compute_dtype"] = self.config["cache"]["compute_dtype"]
+        return base
+
+    def base_spec(self) -> BaseSpec:
+        return BaseSpec.from_config(self.base_params())
+
+    def base_check_params(self) -> dict:
+        """Everything the base check depends on: the base, the storage dtype and the pixels."""
+        return {"base": self.base_params(), "dtype": self.config["cache"]["dtype"],
+                "pixel_size": self.pixel_size}
+
+    def checked_base(self) -> str:
+        """The base check's record for this config (named by a hash of what the check depends on)."""
+        text = json.dumps(self.base_check_params(), sort_keys=True)
+        return paths.CHECKED_BASE.format(key=hashlib.sha256(text.encode()).hexdigest()[:16])
+
+    # --- the cache -------------------------------------------------------------------------------
+
+    @property
+    def stage(self) -> str:
+        """"train" (the head on the base's features) or "finetune" (with conv_base.split)."""
+        return stage(self.config)
+
+    def cache_params(self) -> dict:
+        cache = self.config["cache"]
+        return {k: cache[k] for k in ("dtype", "compression", "batch_size")}
+
+    def augment(self) -> AugmentConfig:
+        return AugmentConfig.from_config(self.config["augment"])
+
+    def extract_params(self, **extra) -> dict:
+        """What an extraction job's features depend on (plus extra, e.g. its data split)."""
+        return {"base": self.base_params(), "cache": self.cache_params(), "pixel_size": self.pixel_size,
+                **extra}
+
+    def epochs(self) -> list[int]:
+        """Cached epoch numbers 0..K-1 of K = cache.epochs."""
+        return list(range(self.config["cache"]["epochs"]))
+
+    def storage_params(self) -> dict:
+        """The settings that decide how many stores a run writes and their sizes."""
+        return {
+            "cache": {k: self.config["cache"][k] for k in ("epochs", "dtype")},
+            "train": {k: self.config["train"][k] for k in ("repeats", "sweep_epochs", "modes")},
+            "data": {k: self.data[k] for k in ("pixel_store", "pixel_size", "image_size")},
+        }
+
+    # --- training runs ---------------------------------------------------------------------------
+
+    def head(self) -> HeadConfig:
+        return HeadConfig.from_config(self.config["head"])
+
+    @property
+    def modes(self) -> list[str]:
+        return list(self.config["train"]["modes"])
+
+    def k_values(self) -> list[int]:
+        """K of every cached run: train.sweep_epochs and cache.epochs."""
+        return sorted(set(self.config["train"]["sweep_epochs"]) | {self.config["cache"]["epochs"]})
+
+    def repeats(self) -> list[int]:
+        return list(range(self.config["train"]["repeats"]))
+
+    def run_dirs(self) -> list[str]:
+        """The folder of every training run the config asks for, mode by mode (see
+        :meth:`augcache.modes.Mode.runs`)."""
+        k_main = self.config["cache"]["epochs"]
+        wanted = [m for m in MODES.values() if m.always or m.name in self.modes]
+        return [m.run_dir(k, r, self.stage) for m in wanted
+                for k, r in m.runs(self.k_values(), k_main, self.repeats())]
+
+    def train_params(self, mode: str, seed) -> dict:
+        """What a training job's results depend on: its mode, seed, head and base, and for modes
+        that augment or run the base, the augmentation and the pixel size."""
+        params = {"mode": mode, "seed": seed, "head": self.config["head"], "base": self.base_params(),
+                  "cache": self.cache_params()}
+        if MODES[mode].manifests:
+            params["augment"] = self.config["augment"]
+        if MODES[mode].runs_base:
+            params["pixel_size"] = self.pixel_size
+        if self.stage == "finetune":
+            params["finetune"] = self.config["finetune"]
+        return params
+
+    # --- variants --------------------------------------------------------------------------------
+
+    def variant(self, overlay: dict) -> "Settings":
+        """A variant's settings: this config, the overlay merged in, without variants of its own."""
+        from snakemake.utils import update_config
+
+        merged = copy.deepcopy(self.config)
+        update_config(merged, copy.deepcopy(overlay))
+        merged["variants"] = {}
+        return Settings(merged)
+
+    # --- checks that need no job -----------------------------------------------------------------
+
+    def check(self) -> None:
+        """Raise ValueError, naming the key, for a mistake no job is needed to find: a missing data
+        folder, CSV or base file, a reversed range, pixels smaller than the images, a sweep with a
+        split base."""
+        if self.uses_csv and not Path(self.data["csv"]).is_file():
+            raise ValueError(f"data.csv: file {self.data['csv']!r} does not exist")
+        if not self.uses_csv and not self.uses_demo_data and not Path(self.data["dir"]).is_dir():
+            raise ValueError(f"data.dir: folder {self.data['dir']!r} does not exist")
+        user_base = BaseSpec.from_config({**self.config["conv_base"], "image_size": [1, 1]})
+        for key, path in user_base.files.items():
+            kind = "model" if key == "conv_base.architecture" else "weights"
+            if not Path(path).is_file():
+                raise ValueError(f"{key}: {kind} file {path!r} does not exist")
+        for name in self.modes:
+            mode(name)  # one of the modes table
+        # ranges in order, Keras layer spellings that have a meaning here
+        self.augment()
+        image_size = self.data["image_size"]
+        if any(p < i for p, i in zip(self.pixel_size, image_size)):
+            raise ValueError(
+                f"data.pixel_size: {self.pixel_size} is smaller than data.image_size {image_size}; pixels "
+                "are kept at the image size or larger"
+            )
+        if self.stage == "finetune" and self.config["head_sweep"]:
+            raise ValueError(
+                "head_sweep: a sweep chooses among heads trained on the base's features; with "
+                "conv_base.split the runs fine-tune the top of the base instead. Choose the head with "
+                "a sweep without conv_base.split first, then set it in head: and split the base"
+            )
+
+    @cached_property
+    def csv_has_test_rows(self) -> bool:
+        import pandas as pd
+
+        table = pd.read_csv(self.data["csv"], dtype=str, keep_default_na=False)
+        return "split" in table.columns and (table["split"].str.strip() == "test").any()
+
+    @property
+    def has_test(self) -> bool:
+        """Images scored once by the exported model: data.test_dir, or a CSV listing's test rows."""
+        return bool(self.test_dir) or (self.uses_csv and self.csv_has_test_rows)
