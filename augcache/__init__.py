@@ -4,5 +4,13 @@ __version__ = "0.1.0"
 
 import os as _os
 
-# The package computes with TensorFlow; a user whose Keras defaults to JAX or torch still gets it.
-_os.environ["KERAS_BACKEND"] = "tensorflow"
+# The package computes with TensorFlow; Keras uses it unless the user chose another backend (the
+# workflow's jobs and `augcache predict` always run on TensorFlow).
+_os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def open_run(results="results"):
+    """A finished workflow run, read from its results folder (see :mod:`augcache.api`)."""
+    from augcache.api import open_run as _open_run
+
+    return _open_run(results)

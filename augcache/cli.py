@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -46,8 +47,16 @@ def inspect_store(path) -> dict:
     from augcache.store.features import read_attrs
     from augcache.store.writer import StoreError, attr_value, reading
 
+    from augcache.store.features import FORMAT as FEATURE_FORMAT
+
     path = Path(path)
+    if not path.is_file():
+        raise CommandError(f"{path}: no such file")
     report: dict = {"path": str(path), "bytes": path.stat().st_size}
+    if not h5py.is_hdf5(path):
+        report["verdict"] = ("refused: not an HDF5 file; augcache stores are the .h5 files the workflow writes "
+                             "(results/dataset/pixels.h5, results/features/...)")
+        return report
     try:
         with reading(path), h5py.File(path, "r") as handle:
             attrs = {key: attr_value(value) for key, value in handle.attrs.items()}
@@ -56,11 +65,14 @@ def inspect_store(path) -> dict:
             report["datasets"] = {name: {"shape": list(d.shape), "dtype": str(d.dtype)}
                                   for name, d in handle.items()}
             report["provenance"] = attrs
-            if attrs.get("format") == PIXEL_FORMAT:
+            if attrs.get("format") not in (PIXEL_FORMAT, FEATURE_FORMAT):
+                report["verdict"] = (f"refused: an HDF5 file, but not an augcache store (format "
+                                     f"{attrs.get('format')!r})")
+                return report
+            want = found = None  # a merged store's epochs, or a missing dataset: read_attrs below says
+            if attrs.get("format") == PIXEL_FORMAT and {"pixels", "sample_ids"} <= set(handle):
                 want, found = attrs.get("pixels_sha256"), _digest(handle["pixels"], handle["sample_ids"][:])
-            elif "epoch_files" in attrs:
-                want = found = None  # the merged store's epochs are checked by read_attrs below
-            else:
+            elif "epoch_files" not in attrs and "features" in handle:
                 want, found = attrs.get("features_sha256"), _digest(handle["features"])
         (read_pixel_attrs if report["format"] == PIXEL_FORMAT else read_attrs)(path)
     except (StoreError, OSError) as err:
@@ -114,28 +126,50 @@ def _feature_shape(settings) -> tuple:
 
 
 def estimate(config_paths, workdir=".") -> dict:
-    """The disk a config's run takes (see :mod:`augcache.store.plan`), without running anything."""
+    """The disk a config's run takes (see :mod:`augcache.store.plan`), without running anything:
+    its own stores and those of each of its variants (under results/variants/<name>/)."""
+    from augcache.paths import VARIANT_PREFIX
     from augcache.settings import Settings, load_config
-    from augcache.store.plan import run_size, summary
+    from augcache.store.plan import prefixed, run_size, summary
 
     workdir = Path(workdir)
     settings = Settings(load_config(config_paths))
-    config = settings.config
     index, counted_from = _counts(settings, workdir)
-    run = run_size(index, _feature_shape(settings), config["cache"]["dtype"])
-    result = summary(run, run.plan(config), config)
+    run = run_size(index, _feature_shape(settings), settings.config["cache"]["dtype"])
+    stores = run.plan(settings.config)
+    variants = {}
+    for name in settings.config["variants"]:
+        variant = settings.variant(name)
+        variant_run = run_size(index, _feature_shape(variant), variant.config["cache"]["dtype"])
+        variant_stores = prefixed(variant_run.plan(variant.config), VARIANT_PREFIX.format(name=name))
+        variants[name] = sum(s.bytes for s in variant_stores)
+        stores += variant_stores
+    result = summary(run, stores, settings.config)
+    result["variants_bytes"] = variants
     result["counted_from"] = counted_from
     return result
 
 
-def main(argv=None) -> int:
-    from augcache.full_model import add_predict_arguments, predict_command
-    from augcache.store.space import mib
+class CommandError(Exception):
+    """A mistake in the command's arguments: printed as one line, without a traceback."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    from augcache import __version__
 
     parser = argparse.ArgumentParser(prog="augcache", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"augcache {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    add_predict_arguments(commands.add_parser(
-        "predict", help="classify every image below a folder with an exported model"))
+    predict = commands.add_parser("predict", help="classify every image below a folder with an exported model")
+    predict.add_argument("model", help="an exported model: results/model/model.keras")
+    predict.add_argument("folder", help="folder of images (searched recursively)")
+    predict.add_argument("out", help="CSV to write: path, label, probability (and what the options add)")
+    predict.add_argument("--classes", help="the model's classes JSON (default: classes.json beside the model)")
+    predict.add_argument("--top-k", type=int, default=1, metavar="N",
+                         help="the N most probable classes of each image: label_2, probability_2, ... (default 1)")
+    predict.add_argument("--probabilities", action="store_true",
+                         help="also every class's probability, one column per class: probability_<class>")
+    predict.add_argument("--batch-size", type=int, default=64)
     inspect = commands.add_parser("inspect", help="provenance, shape, completeness and checksum of a store")
     inspect.add_argument("store", nargs="+", help="an .h5 store written by augcache")
     inspect.add_argument("--json", action="store_true", help="print JSON")
@@ -143,22 +177,56 @@ def main(argv=None) -> int:
     estimate_cmd.add_argument("config", nargs="+", help="config file, then overlays")
     estimate_cmd.add_argument("--workdir", default=".", help="where the workflow runs (default: here)")
     estimate_cmd.add_argument("--json", action="store_true", help="print JSON")
-    args = parser.parse_args(argv)
+    return parser
 
-    if args.command == "predict":
-        return predict_command(args)
-    if args.command == "inspect":
-        reports = [inspect_store(path) for path in args.store]
-        if args.json:
-            print(json.dumps(reports, indent=2, default=str))
-        for report in [] if args.json else reports:
-            print(f"{report['path']}: {report.get('format')}, {mib(report['bytes'])}")
-            for name, dataset in report.get("datasets", {}).items():
-                print(f"  {name}: {tuple(dataset['shape'])} {dataset['dtype']}")
-            for key, value in sorted(report.get("provenance", {}).items()):
-                print(f"  {key} = {value}")
-            print(f"  verdict: {report['verdict']}")
-        return 0 if all(r["verdict"].startswith("ok") for r in reports) else 1
+
+def predict_command(args) -> int:
+    """augcache predict: the exported model on every image below a folder, into a CSV."""
+    from augcache.atomic import write_csv
+
+    model = Path(args.model)
+    if not model.is_file():
+        raise CommandError(f"model: {model} does not exist (the workflow exports results/model/model.keras)")
+    classes = Path(args.classes) if args.classes else model.with_name("classes.json")
+    if not classes.is_file():
+        raise CommandError(f"{'--classes' if args.classes else 'model'}: {classes} does not exist; the workflow "
+                           "writes classes.json beside the model it exports (pass --classes to name another)")
+    if not Path(args.folder).is_dir():
+        raise CommandError(f"folder: {args.folder} is not a folder")
+    if args.top_k < 1:
+        raise CommandError(f"--top-k: {args.top_k} is not a number of classes (1 or more)")
+    os.environ["KERAS_BACKEND"] = "tensorflow"  # the exported model and its input pipeline are TensorFlow's
+    from augcache.full_model import predict_folder
+
+    table = predict_folder(model, classes, args.folder, args.batch_size, top_k=args.top_k,
+                           probabilities=args.probabilities, folder_key="folder")
+    write_csv(args.out, table)
+    print(f"{len(table)} images classified -> {args.out}")
+    return 0
+
+
+def inspect_command(args) -> int:
+    from augcache.store.space import mib
+
+    reports = [inspect_store(path) for path in args.store]
+    if args.json:
+        print(json.dumps(reports, indent=2, default=str))
+    for report in [] if args.json else reports:
+        print(f"{report['path']}: {report.get('format')}, {mib(report['bytes'])}")
+        for name, dataset in report.get("datasets", {}).items():
+            print(f"  {name}: {tuple(dataset['shape'])} {dataset['dtype']}")
+        for key, value in sorted(report.get("provenance", {}).items()):
+            print(f"  {key} = {value}")
+        print(f"  verdict: {report['verdict']}")
+    return 0 if all(r["verdict"].startswith("ok") for r in reports) else 1
+
+
+def estimate_command(args) -> int:
+    from augcache.store.space import mib
+
+    for path in args.config:
+        if not Path(path).is_file():
+            raise CommandError(f"config: {path} does not exist")
     result = estimate(args.config, args.workdir)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -173,6 +241,19 @@ def main(argv=None) -> int:
     print(f"total {mib(result['total_bytes'])}, plus at most {mib(result['hdf5_metadata_at_most_bytes'])} "
           "of HDF5 metadata")
     return 0
+
+
+COMMANDS = {"predict": predict_command, "inspect": inspect_command, "estimate": estimate_command}
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (CommandError, ValueError, OSError) as err:
+        # ValueError and OSError carry the package's own messages (what is wrong, where, what to do)
+        print(f"augcache {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -56,10 +56,27 @@ def parse_nvidia_smi(text: str) -> list[Gpu]:
     return gpus
 
 
+# What CUDA_VISIBLE_DEVICES accepts for one device: its number, or its UUID (GPU-… or MIG-…).
+DEVICE_ID = re.compile(r"\d+|(GPU|MIG)-[0-9A-Za-z-]+")
+
+
+def gpus_from_variable(value: str) -> list[Gpu]:
+    """The GPUs AUGCACHE_GPUS names: comma-separated device numbers or UUIDs, empty for none;
+    ValueError naming the variable for anything else."""
+    ids = [i.strip() for i in value.split(",") if i.strip()]
+    bad = [i for i in ids if not DEVICE_ID.fullmatch(i)]
+    if bad:
+        raise ValueError(
+            f"{GPUS_VARIABLE}={value!r}: {', '.join(repr(b) for b in bad)} is not a device; give the GPUs' "
+            "numbers as nvidia-smi -L lists them (e.g. 0,1) or their UUIDs, or an empty value for none"
+        )
+    return [Gpu(i) for i in ids]
+
+
 def machine_gpus() -> list[Gpu]:
     """The GPUs of this machine: AUGCACHE_GPUS if set, else those ``nvidia-smi -L`` lists."""
     if GPUS_VARIABLE in os.environ:
-        return [Gpu(i.strip()) for i in os.environ[GPUS_VARIABLE].split(",") if i.strip()]
+        return gpus_from_variable(os.environ[GPUS_VARIABLE])
     if not shutil.which("nvidia-smi"):
         return []
     try:
@@ -154,6 +171,9 @@ def device_description() -> str:
 
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
+        if os.environ.get(VISIBLE):
+            log.warning("%s=%s, but TensorFlow sees no GPU (a CPU build of TensorFlow, or no CUDA driver): "
+                        "computing on the CPU", VISIBLE, os.environ[VISIBLE])
         return "cpu"
     visible = os.environ.get(VISIBLE, "")
     name = os.environ.get("AUGCACHE_GPU_NAME") or \

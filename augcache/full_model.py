@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -12,7 +11,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from augcache.atomic import atomic_path, write_csv, write_json
+from augcache.atomic import atomic_path, write_json
 from augcache.conv_base import BaseSpec, application, build_base, split_base, with_policy
 from augcache.extract import augmented_batches
 from augcache.images import IMAGE_EXTENSIONS
@@ -103,17 +102,19 @@ def load_full_model(path):
     return keras.saving.load_model(path, safe_mode=True)
 
 
-def list_images(folder) -> list[Path]:
+def list_images(folder, key: str = "predict.dir") -> list[Path]:
+    """The image files below a folder, sorted; ValueError naming `key` (where the folder was given)
+    when it does not exist or holds none."""
     root = Path(folder)
     if not root.is_dir():
-        raise ValueError(f"predict.dir: folder {root} does not exist")
+        raise ValueError(f"{key}: folder {root} does not exist")
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
     if not files:
-        raise ValueError(f"predict.dir: no images in {root}")
+        raise ValueError(f"{key}: no images in {root}")
     return files
 
 
-def usable_images(files) -> tuple[list[Path], list[tuple[str, str]]]:
+def usable_images(files, key: str = "predict.dir") -> tuple[list[Path], list[tuple[str, str]]]:
     """(files that decode, [(path, reason)] of those that do not), each file checked once."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -126,24 +127,29 @@ def usable_images(files) -> tuple[list[Path], list[tuple[str, str]]]:
     for path, reason in bad:
         log.warning("%s: %s; left out", path, reason)
     if not good:
-        raise ValueError(f"predict.dir: none of the {len(files)} images below {Path(files[0]).parent} can be "
+        raise ValueError(f"{key}: none of the {len(files)} images below {Path(files[0]).parent} can be "
                          "read: " + "; ".join(f"{p}: {r}" for p, r in bad[:5]))
     return good, bad
 
 
-def predict_folder(model_path, classes_path, folder, batch_size: int = 64) -> pd.DataFrame:
-    """path, label, probability of the most probable class, for every image below `folder`.
+def predict_folder(model_path, classes_path, folder, batch_size: int = 64, top_k: int = 1,
+                   probabilities: bool = False, folder_key: str = "predict.dir") -> pd.DataFrame:
+    """:func:`predict_files` for every image below `folder`.
 
     Files that do not decode (corrupt, too many pixels, not images) are left out and logged with
-    their reasons, so one bad file does not stop the others.
+    their reasons, so one bad file does not stop the others. folder_key names where the folder
+    was given, for the errors.
     """
-    files, _ = usable_images(list_images(folder))
-    return predict_files(model_path, classes_path, files, batch_size)
+    files, _ = usable_images(list_images(folder, folder_key), folder_key)
+    return predict_files(model_path, classes_path, files, batch_size, top_k, probabilities)
 
 
-def predict_files(model_path, classes_path, files, batch_size: int = 64) -> pd.DataFrame:
-    """path, label, probability of the most probable class, for each image file (decoded as the
-    exported model's classes.json says: pixel size, resize policy, input size)."""
+def predict_files(model_path, classes_path, files, batch_size: int = 64, top_k: int = 1,
+                  probabilities: bool = False) -> pd.DataFrame:
+    """path, label and probability of the most probable class of each image file (decoded as the
+    exported model's classes.json says: pixel size, resize policy, input size); with top_k > 1
+    also label_i, probability_i of the i-th most probable (i = 2..top_k, at most the number of
+    classes); with probabilities, every class's probability as probability_<class>."""
     meta = json.loads(Path(classes_path).read_text())
     classes, size = meta["classes"], tuple(meta["image_size"])
     model = load_full_model(model_path)
@@ -152,13 +158,19 @@ def predict_files(model_path, classes_path, files, batch_size: int = 64) -> pd.D
         table[name] = value
     pixels = Pixels(meta.get("pixel_size", size), meta.get("resize", "stretch"))
     batches = augmented_batches(table, pixels, size, batch_size)
-    probabilities = np.concatenate([model.predict_on_batch(images) for images in batches])
-    best = probabilities.argmax(axis=1)
-    return pd.DataFrame({
-        "path": [str(p) for p in files],
-        "label": [classes[i] for i in best],
-        "probability": probabilities[np.arange(len(files)), best],
-    })
+    scores = np.concatenate([model.predict_on_batch(images) for images in batches])
+    # most probable first; equal probabilities in class order
+    ranked = np.argsort(-scores, axis=1, kind="stable")
+    rows = np.arange(len(files))
+    out = {"path": [str(p) for p in files]}
+    for i in range(min(top_k, len(classes))):
+        suffix = "" if i == 0 else f"_{i + 1}"
+        out[f"label{suffix}"] = [classes[c] for c in ranked[:, i]]
+        out[f"probability{suffix}"] = scores[rows, ranked[:, i]]
+    if probabilities:
+        for c, name in enumerate(classes):
+            out[f"probability_{name}"] = scores[:, c]
+    return pd.DataFrame(out)
 
 
 def score_split(model_path, classes_path, index: pd.DataFrame, split: str = "test",
@@ -173,32 +185,3 @@ def score_split(model_path, classes_path, index: pd.DataFrame, split: str = "tes
     per_class = {label: float(correct[(rows["label"] == label).to_numpy()].mean())
                  for label in sorted(rows["label"].unique())}
     return {"split": split, "n": int(len(rows)), "accuracy": float(correct.mean()), "per_class": per_class}
-
-
-def add_predict_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("model", help="results/model/model.keras")
-    parser.add_argument("folder", help="folder of images (searched recursively)")
-    parser.add_argument("out", help="CSV to write: path,label,probability")
-    parser.add_argument("--classes", help="classes JSON (default: classes.json beside the model)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    return parser
-
-
-def predict_command(args) -> int:
-    classes = args.classes or str(Path(args.model).with_name("classes.json"))
-    table = predict_folder(args.model, classes, args.folder, args.batch_size)
-    write_csv(args.out, table)
-    print(f"{len(table)} images classified -> {args.out}")
-    return 0
-
-
-def main(argv=None) -> int:
-    """``python -m augcache.full_model``: the same as ``augcache predict``."""
-    parser = add_predict_arguments(argparse.ArgumentParser(
-        prog="python -m augcache.full_model",
-        description="Classify every image below a folder with an exported augcache model."))
-    return predict_command(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    main()

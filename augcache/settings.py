@@ -20,7 +20,9 @@ from augcache.head import HeadConfig
 from augcache.manifest import AugmentConfig
 from augcache.modes import MODES, mode, stage
 
-SCHEMA = "workflow/schemas/config.schema.yaml"
+# The config schema (defaults included): workflow/schemas/config.schema.yaml, installed with the
+# package as augcache/config.schema.yaml so that the command finds it outside the checkout.
+SCHEMA = Path(__file__).resolve().parent / "config.schema.yaml"
 
 
 @dataclass(frozen=True)
@@ -33,12 +35,6 @@ class CacheSettings:
     threads: int = 0  # 0: TensorFlow's default
 
 
-def schema_path() -> Path:
-    """The config schema: the workflow's own beside the package (a checkout), else the package's copy."""
-    checkout = Path(__file__).resolve().parents[1] / SCHEMA
-    return checkout if checkout.is_file() else Path(__file__).resolve().parent / "config.schema.yaml"
-
-
 def load_config(config_paths) -> dict:
     """A config file, overlaid by the next ones (as ``snakemake --configfile``), validated against
     the schema, with its defaults."""
@@ -48,7 +44,7 @@ def load_config(config_paths) -> dict:
     config: dict = {}
     for path in config_paths:
         update_config(config, yaml.safe_load(Path(path).read_text()) or {})
-    validate(config, str(schema_path()), set_default=True)
+    validate(config, str(SCHEMA), set_default=True)
     return config
 
 
@@ -211,14 +207,21 @@ class Settings:
 
     # --- variants --------------------------------------------------------------------------------
 
-    def variant(self, overlay: dict) -> "Settings":
-        """A variant's settings: this config, the overlay merged in, without variants of its own."""
-        from snakemake.utils import update_config
+    def variant(self, name: str) -> "Settings":
+        """The settings of variant `name`: this config with its overlay merged in, without variants
+        of its own, validated and checked like a config of its own; ValueError names the variant."""
+        from snakemake.utils import update_config, validate
 
         merged = copy.deepcopy(self.config)
-        update_config(merged, copy.deepcopy(overlay))
+        update_config(merged, copy.deepcopy(self.config["variants"][name]))
         merged["variants"] = {}
-        return Settings(merged)
+        try:
+            validate(merged, str(SCHEMA), set_default=True)
+            variant = Settings(merged)
+            variant.check()
+        except Exception as err:  # the schema's WorkflowError, or a check's ValueError
+            raise ValueError(f"variants.{name}: {err}") from None
+        return variant
 
     # --- checks that need no job -----------------------------------------------------------------
 

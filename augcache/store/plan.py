@@ -16,6 +16,7 @@ A run writes:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import shutil
@@ -112,11 +113,18 @@ class RunSize:
         return stores
 
 
+def prefixed(stores: list[PlannedStore], folder: str) -> list[PlannedStore]:
+    """The same stores below `folder` (a variant's)."""
+    return [dataclasses.replace(s, path=f"{folder}/{s.path}") for s in stores]
+
+
 def summary(run: RunSize, stores: list[PlannedStore], config: dict) -> dict:
     """The arithmetic of a run's disk, as base.json and `augcache estimate` give it."""
     k = max(Settings(config).k_values())
     repeats = config["train"]["repeats"]
-    epoch_stores = [s for s in stores if "/train/epoch_" in s.path]
+    # the run's own epoch stores (the totals count its variants' stores too)
+    own = paths.VARIANT_PREFIX.split("{")[0]
+    epoch_stores = [s for s in stores if "/train/epoch_" in s.path and not s.path.startswith(own)]
     return {
         "bytes_per_sample_epoch": run.bytes_per_sample_epoch,
         "feature_shape": list(run.feature_shape),

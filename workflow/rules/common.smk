@@ -144,16 +144,14 @@ def main_manifests(wildcards):
     return epoch_files(MANIFEST, wildcards.repeat, config["cache"]["epochs"])
 
 
-def variant_config(overlay):
-    """A variant's config: this one, its overlay merged in, without variants of its own."""
-    return SETTINGS.variant(overlay).config
+# variants: {name: its settings} (each validated and checked now, its errors naming it)
+VARIANTS = {name: SETTINGS.variant(name) for name in config["variants"]}
 
 
 def variant_summaries(wildcards):
     """Summaries of each variant's cached runs of K = its cache.epochs, for the report."""
     files = {}
-    for name, overlay in config["variants"].items():
-        merged = SETTINGS.variant(overlay)
+    for name, merged in VARIANTS.items():
         k = merged.config["cache"]["epochs"]
         prefix = VARIANT_PREFIX.format(name=name)
         files[f"variant_{name}"] = [
