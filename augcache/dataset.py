@@ -46,6 +46,22 @@ class Candidate:
     split: str | None
 
 
+def files_below(folder) -> list[Path]:
+    """Every file below a folder, folder by folder in name order, following symbolic links to
+    files and to folders (each real folder once, so a link back up does not loop); broken links
+    are listed too."""
+    seen, files = set(), []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames.sort()
+        files.extend(Path(dirpath, name) for name in sorted(filenames))
+    return files
+
+
 def _folder_candidates(root: Path):
     """Candidates and problems (path, reason) of a folder source."""
     candidates, problems = [], []
@@ -55,8 +71,7 @@ def _folder_candidates(root: Path):
         split_dirs = [(root, None)]
     for base, split in split_dirs:
         for class_dir in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            files = sorted(p for p in class_dir.rglob("*")
-                           if p.suffix.lower() in IMAGE_EXTENSIONS and (p.is_file() or p.is_symlink()))
+            files = sorted(p for p in files_below(class_dir) if p.suffix.lower() in IMAGE_EXTENSIONS)
             if not files:
                 problems.append((str(class_dir), "class folder has no images"))
             for path in files:
@@ -261,25 +276,25 @@ def index_folder(data_dir, val_fraction: float, seed: int) -> pd.DataFrame:
     return build_index(data_dir, val_fraction, seed)[0]
 
 
-def listing_fingerprint(source) -> str:
-    """sha256 over relative path, size and mtime of every file of a source folder, or of a CSV
-    listing and the files it names. Changes when an image is added, removed or rewritten."""
+def listing_fingerprint(source, content: bool = False) -> str:
+    """sha256 over relative path, size and mtime of every file of a source folder (symbolic links
+    followed), or of a CSV listing and the files it names: changes when an image is added, removed
+    or rewritten. content: over each file's bytes instead of its mtime, for files rewritten in
+    place with their old time (slower: every file is read)."""
     root = Path(source)
     digest = hashlib.sha256()
 
     def add(path: Path, name: str) -> None:
         try:
             stat = path.stat()
-            digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            detail = _file_sha256(path) if content else stat.st_mtime_ns
+            digest.update(f"{name}\0{stat.st_size}\0{detail}\n".encode())
         except OSError:
             digest.update(f"{name}\0missing\n".encode())
 
     if root.is_dir():
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames.sort()
-            for name in sorted(filenames):
-                path = Path(dirpath, name)
-                add(path, path.relative_to(root).as_posix())
+        for path in files_below(root):
+            add(path, path.relative_to(root).as_posix())
     elif root.is_file():
         add(root, root.name)
         try:
@@ -289,6 +304,12 @@ def listing_fingerprint(source) -> str:
         for raw in listed:
             add(root.parent / raw, raw)
     return digest.hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    from augcache.provenance import sha256_file
+
+    return sha256_file(path)
 
 
 def write_index(table: pd.DataFrame, path) -> None:

@@ -39,3 +39,36 @@ def test_fingerprint_changes_when_an_image_is_added(tmp_path):
     assert before == listing_fingerprint(root)
     make_image_folder(root, {"circle": 3}, size=16)
     assert listing_fingerprint(root) != before
+
+
+def test_a_class_folder_linked_in_is_indexed_and_fingerprinted(tmp_path):
+    import os
+
+    root = make_image_folder(tmp_path / "data", {"circle": 2, "square": 2}, size=16)
+    elsewhere = make_image_folder(tmp_path / "elsewhere", {"triangle": 2}, size=16)
+    os.symlink(elsewhere / "triangle", root / "triangle")
+    os.symlink(root / "circle", root / "circle" / "loop")  # a link back up is walked once, not forever
+    table = index_folder(root, val_fraction=0.5, seed=0)
+    assert sorted(table["label"].unique()) == ["circle", "square", "triangle"]
+    before = listing_fingerprint(root)
+    make_image_folder(elsewhere, {"triangle": 3}, size=16, seed=5)  # a new image inside the linked folder
+    assert listing_fingerprint(root) != before
+
+
+def test_content_fingerprint_sees_bytes_rewritten_with_their_old_time(tmp_path):
+    import os
+
+    root = make_image_folder(tmp_path, {"circle": 2, "square": 2}, size=16)
+    image = sorted((root / "circle").iterdir())[0]
+    stat = image.stat()
+    by_stat, by_content = listing_fingerprint(root), listing_fingerprint(root, content=True)
+    data = bytearray(image.read_bytes())
+    data[-20] ^= 0xFF  # same size, other bytes
+    image.write_bytes(bytes(data))
+    os.utime(image, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert listing_fingerprint(root) == by_stat  # path, size and time alone cannot tell
+    rewritten = listing_fingerprint(root, content=True)
+    assert rewritten != by_content
+    os.utime(image)  # touched: a new time, the same bytes
+    assert listing_fingerprint(root, content=True) == rewritten
+    assert listing_fingerprint(root) != by_stat

@@ -44,7 +44,9 @@ wildcard_constraints:
 
 
 def repeat_number(repeat_dir):
-    return 0 if repeat_dir == "" else int(repeat_dir.removeprefix("repeat_").rstrip("/"))
+    return (
+        0 if repeat_dir == "" else int(repeat_dir.removeprefix("repeat_").rstrip("/"))
+    )
 
 
 def manifest_seed(wildcards):
@@ -167,7 +169,9 @@ def run_files(name):
 
 def epoch_files(pattern, repeat, k):
     """One file per cached epoch 0..k-1 of a repeat (its stores or its manifests)."""
-    return [pattern.format(repeat_dir=repeat_prefix(repeat), epoch=e) for e in range(int(k))]
+    return [
+        pattern.format(repeat_dir=repeat_prefix(repeat), epoch=e) for e in range(int(k))
+    ]
 
 
 def cached_stores(wildcards):
@@ -178,7 +182,9 @@ def epoch_shards(wildcards):
     """The shard stores an epoch store is merged from."""
     shards = range(config["cache"]["shards_per_epoch"])
     return [
-        SHARD_STORE.format(repeat_dir=wildcards.repeat_dir, epoch=wildcards.epoch, shard=s)
+        SHARD_STORE.format(
+            repeat_dir=wildcards.repeat_dir, epoch=wildcards.epoch, shard=s
+        )
         for s in shards
     ]
 
@@ -214,18 +220,18 @@ def index_input(wildcards):
 
 
 def data_fingerprint(wildcards):
-    """Changes when the user's images (or CSV listing) change, so the index is rebuilt.
+    """Changes when the user's images (or CSV listing) change, so the index is rebuilt: by path,
+    size and modification time, or with data.fingerprint: content by path, size and bytes.
 
     A function of the index job, so the data are walked only when Snakemake plans that job (once
     per run, in the main process), not when a job process parses the workflow."""
     from augcache.dataset import listing_fingerprint
 
-    test = listing_fingerprint(SETTINGS.test_dir) if SETTINGS.test_dir else ""
-    return (
-        "demo"
-        if SETTINGS.uses_demo_data
-        else listing_fingerprint(SETTINGS.data_source())
-    ) + test
+    content = config["data"]["fingerprint"] == "content"
+    test = listing_fingerprint(SETTINGS.test_dir, content) if SETTINGS.test_dir else ""
+    if SETTINGS.uses_demo_data:
+        return "demo" + test
+    return listing_fingerprint(SETTINGS.data_source(), content) + test
 
 
 def test_report_input(wildcards):
