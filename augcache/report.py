@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from augcache.atomic import atomic_path, write_csv, write_text_atomic
 from augcache.modes import CACHE_MODE, MODES, SPEED_BASELINE
@@ -61,9 +62,10 @@ def mode_table(summaries: pd.DataFrame) -> pd.DataFrame:
             "k": int(k) if MODES[mode].uses_k else None,
             "repeats": len(group),
             "final_val_accuracy_mean": float(group["final_val_accuracy"].mean()),
-            "final_val_accuracy_sd": float(group["final_val_accuracy"].std(ddof=1)) if len(group) > 1 else 0.0,
+            # one repeat has no spread: NaN, shown as the mean alone
+            "final_val_accuracy_sd": float(group["final_val_accuracy"].std(ddof=1)),
             "best_val_accuracy_mean": float(group["best_val_accuracy"].mean()),
-            "best_val_accuracy_sd": float(group["best_val_accuracy"].std(ddof=1)) if len(group) > 1 else 0.0,
+            "best_val_accuracy_sd": float(group["best_val_accuracy"].std(ddof=1)),
             "conv_seconds": float(group["conv_seconds"].mean()),
             "head_seconds": float(group["head_seconds"].mean()),
             "total_seconds": total,
@@ -98,11 +100,14 @@ def curves_figure(summaries: pd.DataFrame, metrics: dict[str, pd.DataFrame], k_m
             continue
         curves = [metrics[r] for r in runs["run"]]
         epochs = curves[0]["epoch"] + 1
-        style = "--" if MODES[mode].checks else "-"
+        # a check (replay) lies on the curve it reproduces: thin, dashed, with markers, over a wide line
+        style = (dict(ls="--", lw=1, marker="x", ms=4, zorder=3) if MODES[mode].checks
+                 else dict(ls="-", lw=2.5, alpha=0.8))
         for ax, col in zip(axes, ("val_accuracy", "accuracy")):
-            ax.plot(epochs, curves[0][col], style, label=MODE_TITLES[mode])
+            ax.plot(epochs, curves[0][col], label=MODE_TITLES[mode], **style)
     for ax, title in zip(axes, ("validation accuracy", "training accuracy")):
         ax.set_xlabel("head epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"{title} (repeat 0, K={k_main})")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
@@ -117,7 +122,7 @@ def k_figure(table: pd.DataFrame):
 
     cached = table[table["mode"] == CACHE_MODE.name].sort_values("k")
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    axes[0].errorbar(cached["k"], cached["final_val_accuracy_mean"], yerr=cached["final_val_accuracy_sd"],
+    axes[0].errorbar(cached["k"], cached["final_val_accuracy_mean"], yerr=cached["final_val_accuracy_sd"].fillna(0),
                      marker="o", capsize=3, label=CACHE_MODE.name)
     # modes without K: one line each across the K axis
     for colour, mode in zip(("C1", "C3", "C4", "C5"), [m for m in MODES.values() if not m.uses_k]):
@@ -137,6 +142,7 @@ def k_figure(table: pd.DataFrame):
     axes[2].legend(fontsize=7)
     for ax in axes:
         ax.set_xlabel("K (cached epochs)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     return fig
 
@@ -158,9 +164,9 @@ def _table_html(table: pd.DataFrame) -> str:
             _cell("k", None if k == "" else int(k), k),
             _cell("repeats", int(row["repeats"]), str(int(row["repeats"]))),
             _cell("final_val_accuracy_mean", row["final_val_accuracy_mean"],
-                  f"{row['final_val_accuracy_mean']:.3f} ± {row['final_val_accuracy_sd']:.3f}"),
+                  _mean_sd(row["final_val_accuracy_mean"], row["final_val_accuracy_sd"])),
             _cell("best_val_accuracy_mean", row["best_val_accuracy_mean"],
-                  f"{row['best_val_accuracy_mean']:.3f} ± {row['best_val_accuracy_sd']:.3f}"),
+                  _mean_sd(row["best_val_accuracy_mean"], row["best_val_accuracy_sd"])),
             _cell("conv_seconds", row["conv_seconds"], f"{row['conv_seconds']:.1f}"),
             _cell("head_seconds", row["head_seconds"], f"{row['head_seconds']:.1f}"),
             _cell("total_seconds", row["total_seconds"], f"{row['total_seconds']:.1f}"),
@@ -169,6 +175,13 @@ def _table_html(table: pd.DataFrame) -> str:
         ]
         rows.append(f'<tr data-mode="{row["mode"]}" data-k="{k}">' + "".join(cells) + "</tr>")
     return f'<table id="modes">{head}{"".join(rows)}</table>'
+
+
+def _mean_sd(mean: float, sd: float, digits: int = 3) -> str:
+    """mean ± sd, or the mean alone where there is no spread to show (one repeat)."""
+    if sd is None or np.isnan(sd):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
 def _bytes(n: float) -> str:
@@ -225,9 +238,10 @@ Speedup: total seconds of on the fly divided by the mode's.</p>
 <h2>Limits of the method</h2>
 <ul>{limits}</ul>
 <h2>Provenance</h2>
-<pre>{provenance}</pre>
-<h3>Configuration</h3>
-<pre>{config}</pre>
+<details><summary>what made the cached features (weights, versions, dtype)</summary>
+<pre>{provenance}</pre></details>
+<details><summary>configuration</summary>
+<pre>{config}</pre></details>
 </body></html>
 """
 
@@ -319,7 +333,7 @@ def _selection_html(selection: dict | None, table: pd.DataFrame | None) -> str:
         rows = "".join(
             f'<tr data-point="{html.escape(r["point"])}"><td>{html.escape(r["point"])}</td>'
             f'<td>{"✔" if r["chosen"] else ""}</td><td>{int(r["repeats"])}</td>'
-            f'<td>{r[f"{select_on}_mean"]:.4f} ± {r[f"{select_on}_sd"]:.4f}</td>'
+            f'<td>{_mean_sd(r[f"{select_on}_mean"], r[f"{select_on}_sd"] if r["repeats"] > 1 else None, 4)}</td>'
             f'<td>{r["best_val_accuracy_mean"]:.3f}</td><td>{int(r["best_epoch"]) + 1}</td>'
             f'<td>{r["head_seconds"]:.1f}</td><td>{int(r["head_parameters"])}</td></tr>'
             for r in table.to_dict("records"))
@@ -342,7 +356,7 @@ def variant_table(default: pd.DataFrame, variants: dict[str, list]) -> pd.DataFr
             "k": int(group["k"].iloc[0]),
             "repeats": len(group),
             "final_val_accuracy_mean": float(group["final_val_accuracy"].mean()),
-            "final_val_accuracy_sd": float(group["final_val_accuracy"].std(ddof=1)) if len(group) > 1 else 0.0,
+            "final_val_accuracy_sd": float(group["final_val_accuracy"].std(ddof=1)),  # NaN for one repeat
             "best_val_accuracy_mean": float(group["best_val_accuracy"].mean()),
             "total_seconds": float(group["total_seconds"].mean()),
             "disk_bytes": float(group["disk_bytes"].mean()),
@@ -360,7 +374,7 @@ def _variants_html(summaries: pd.DataFrame, k_main: int, variants: dict) -> str:
     rows = "".join(
         f'<tr data-variant="{html.escape(r["cache"])}"><td>{html.escape(r["cache"])}</td>'
         f'<td>{html.escape(r["dtype"])}</td><td>{r["k"]}</td>'
-        f'<td>{r["repeats"]}</td><td>{r["final_val_accuracy_mean"]:.3f} ± {r["final_val_accuracy_sd"]:.3f}</td>'
+        f'<td>{r["repeats"]}</td><td>{_mean_sd(r["final_val_accuracy_mean"], r["final_val_accuracy_sd"])}</td>'
         f'<td>{r["best_val_accuracy_mean"]:.3f}</td><td>{r["total_seconds"]:.1f}</td>'
         f'<td>{_bytes(r["disk_bytes"])}</td></tr>'
         for r in table.to_dict("records"))

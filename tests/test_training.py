@@ -72,6 +72,11 @@ def test_report_table_equals_the_metrics_it_was_made_from(full_run):
         if mode in ("replay", "onthefly"):
             conv = np.mean([metrics(flow, r)["conv_seconds"].sum() for r in runs])
             assert float(cells["conv_seconds"]) == pytest.approx(conv, rel=1e-9)
+    # one repeat has no spread to show; provenance and configuration are folded
+    replay = re.search(r'<tr data-mode="replay" data-k="2">(.*?)</tr>', html).group(1)
+    cached = re.search(r'<tr data-mode="cached" data-k="2">(.*?)</tr>', html).group(1)
+    assert "±" not in replay and "±" in cached
+    assert html.count("<details>") == 2
     # embedded plots: the report opens offline
     assert html.count('src="data:image/png;base64,') == 2
     assert "http" not in re.sub(r"<pre>.*?</pre>", "", html, flags=re.S)
@@ -165,3 +170,19 @@ def test_cached_training_refuses_a_store_of_another_augmentation(full_run):
     store = flow.path("results/features/train/epoch_0.h5")
     with pytest.raises(ProvenanceError, match=f"{store}: provenance field 'augmentation'"):
         CachedEpochs([store], [flow.path("results/manifest/epoch_0.csv")], expected)
+
+
+def test_report_curves_have_whole_epochs_and_keep_the_cached_curve_under_its_replay(full_run):
+    from augcache.report import curves_figure, k_figure, load_runs, mode_table
+
+    config, flow = full_run
+    summaries, metrics = load_runs(p.parent for p in flow.path("results/train").glob("*/*/summary.json"))
+    figure = curves_figure(summaries, metrics, config["cache"]["epochs"])
+    for ax in figure.axes:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    lines = {line.get_label(): line for line in figure.axes[0].get_lines()}
+    cached, replay = lines["cached (augmentation cache)"], lines["replay (on the fly, manifest numbers)"]
+    assert cached.get_linewidth() > replay.get_linewidth() and replay.get_marker() not in (None, "None", "")
+    for ax in k_figure(mode_table(summaries)).axes:
+        assert all(float(t).is_integer() for t in ax.get_xticks())
