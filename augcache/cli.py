@@ -1,9 +1,10 @@
-"""The ``augcache`` command: classify images with an exported model, look into a store, and
-estimate a run's disk before running it.
+"""The ``augcache`` command: classify images with an exported model, look into a store,
+estimate a run's disk before running it, and remove cached outputs no run uses.
 
     augcache predict results/model/model.keras path/to/images predictions.csv
     augcache inspect results/features/train/epoch_0.h5
     augcache estimate config/config.yaml [overlay.yaml ...]
+    augcache gc [--dry-run]
 """
 
 from __future__ import annotations
@@ -177,6 +178,9 @@ def _parser() -> argparse.ArgumentParser:
     estimate_cmd.add_argument("config", nargs="+", help="config file, then overlays")
     estimate_cmd.add_argument("--workdir", default=".", help="where the workflow runs (default: here)")
     estimate_cmd.add_argument("--json", action="store_true", help="print JSON")
+    gc = commands.add_parser("gc", help="remove the cached outputs no run uses any more (results/cache)")
+    gc.add_argument("--workdir", default=".", help="where the workflow runs (default: here)")
+    gc.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
     return parser
 
 
@@ -243,7 +247,24 @@ def estimate_command(args) -> int:
     return 0
 
 
-COMMANDS = {"predict": predict_command, "inspect": inspect_command, "estimate": estimate_command}
+def gc_command(args) -> int:
+    """augcache gc: the cache entries no output links to any more (see augcache.reuse)."""
+    from augcache.reuse import CACHE, collect_garbage
+    from augcache.store.space import mib
+
+    root = Path(args.workdir) / CACHE
+    if not root.parent.is_dir():
+        raise CommandError(f"--workdir: {Path(args.workdir) / 'results'} does not exist (run gc where the workflow runs)")
+    removed, freed = collect_garbage(root, dry_run=args.dry_run)
+    for entry in removed:
+        print(f"{'would remove' if args.dry_run else 'removed'} {entry}")
+    print(f"{len(removed)} unused entr{'y' if len(removed) == 1 else 'ies'}, {mib(freed)}"
+          f"{' would be freed' if args.dry_run else ' freed'}; entries an output links to are kept")
+    return 0
+
+
+COMMANDS = {"predict": predict_command, "inspect": inspect_command, "estimate": estimate_command,
+            "gc": gc_command}
 
 
 def main(argv=None) -> int:

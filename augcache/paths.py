@@ -34,6 +34,9 @@ BASE_INFO = "results/base/base.json"
 # so a check that fails (a typo) never replaces the record of the good one; BASE_INFO is a copy.
 CHECKED_BASE = "results/base/checked/{key}.json"
 LOGS = "results/logs"
+# Snakemake's benchmark of every job (wall seconds, max RSS), beside its log: results/benchmarks/<the
+# log's path, .tsv for .log>. The report's times come from them.
+BENCHMARKS = "results/benchmarks"
 # variants: each variant's outputs are this layout below its folder
 VARIANT_PREFIX = "results/variants/{name}"
 # head_sweep: one folder per point and repeat, and the choice of the exported head

@@ -49,14 +49,17 @@ def load_runs(run_dirs) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
 
 
 def mode_table(summaries: pd.DataFrame) -> pd.DataFrame:
-    """One row per (mode, K): means and standard deviations over repeats, speedup against the
-    speed baseline's mean total seconds (see :data:`augcache.modes.SPEED_BASELINE`)."""
+    """One row per (mode, K): means and standard deviations over repeats, and the speedup against
+    the speed baseline (see :data:`augcache.modes.SPEED_BASELINE`): of the end-to-end seconds where
+    the summaries carry them (a column ``end_to_end_seconds``, see :mod:`augcache.costs`), else of
+    the conv and head seconds measured inside the jobs."""
     rows = []
-    baseline = summaries[summaries["mode"] == SPEED_BASELINE.name]["total_seconds"]
-    baseline_total = float(baseline.mean()) if len(baseline) else float("nan")
+    timed = "end_to_end_seconds" if "end_to_end_seconds" in summaries else "total_seconds"
+    baseline = summaries[summaries["mode"] == SPEED_BASELINE.name][timed]
+    baseline_time = float(baseline.mean()) if len(baseline) else float("nan")
     order = {m: i for i, m in enumerate(MODE_TITLES)}
     for (mode, k), group in summaries.groupby(["mode", "k"], sort=False):
-        total = float(group["total_seconds"].mean())
+        seconds = float(group[timed].mean())
         rows.append({
             "mode": mode,
             "k": int(k) if MODES[mode].uses_k else None,
@@ -68,13 +71,67 @@ def mode_table(summaries: pd.DataFrame) -> pd.DataFrame:
             "best_val_accuracy_sd": float(group["best_val_accuracy"].std(ddof=1)),
             "conv_seconds": float(group["conv_seconds"].mean()),
             "head_seconds": float(group["head_seconds"].mean()),
-            "total_seconds": total,
-            SPEEDUP: baseline_total / total if total > 0 else float("nan"),
+            "total_seconds": float(group["total_seconds"].mean()),
+            "end_to_end_seconds": float(group["end_to_end_seconds"].mean()) if timed != "total_seconds"
+            else float("nan"),
+            SPEEDUP: baseline_time / seconds if seconds > 0 else float("nan"),
             "disk_bytes": float(group["disk_bytes"].mean()),
             "_order": (order.get(mode, 99), int(k)),
         })
     table = pd.DataFrame(rows).sort_values("_order").drop(columns="_order").reset_index(drop=True)
     return table
+
+
+def recommended_k(table: pd.DataFrame) -> tuple[int, int] | None:
+    """(recommended K, best K) of the cached rows: the smallest K whose mean final validation
+    accuracy is within one sd (over repeats) of the best K's mean; None without cached rows."""
+    cached = table[table["mode"] == CACHE_MODE.name].sort_values("k")
+    if cached.empty:
+        return None
+    best = cached.loc[cached["final_val_accuracy_mean"].idxmax()]
+    sd = 0.0 if np.isnan(best["final_val_accuracy_sd"]) else float(best["final_val_accuracy_sd"])
+    within = cached[cached["final_val_accuracy_mean"] >= best["final_val_accuracy_mean"] - sd]
+    return int(within["k"].iloc[0]), int(best["k"])
+
+
+def headline(table: pd.DataFrame, k_main: int, data_seconds: float) -> str:
+    """The report's first paragraph, in plain words: does cached augmentation pay on this data
+    (accuracy, end-to-end time, disk against on the fly and no augmentation), and which K to use."""
+    def row(mode, k=None):
+        rows = table[(table["mode"] == mode) & ((table["k"] == k) if k is not None else True)]
+        return rows.iloc[0] if len(rows) else None
+
+    def said(r, name):
+        seconds = r["end_to_end_seconds"] if not np.isnan(r["end_to_end_seconds"]) else r["total_seconds"]
+        return (f"{name} reaches {_mean_sd(r['final_val_accuracy_mean'], r['final_val_accuracy_sd'])} final "
+                f"validation accuracy in {seconds:.0f} s")
+
+    cached, baseline = row(CACHE_MODE.name, k_main), row(SPEED_BASELINE.name)
+    noaug = next((row(m.name) for m in MODES.values() if m.stored == "noaug"), None)
+    if cached is None:
+        return ""
+    parts = [said(cached, f"Cached augmentation (K={k_main})") + f", with {_bytes(cached['disk_bytes'])} of cache"]
+    verdict = ""
+    if baseline is not None:
+        parts.append(said(baseline, "on the fly"))
+        sd = np.nanmax([cached["final_val_accuracy_sd"], baseline["final_val_accuracy_sd"], 0.0])
+        as_good = cached["final_val_accuracy_mean"] >= baseline["final_val_accuracy_mean"] - sd
+        faster = cached[SPEEDUP] > 1
+        verdict = ("On this data cached augmentation pays: as accurate as on the fly within one sd, "
+                   f"{cached[SPEEDUP]:.1f}× faster end to end." if as_good and faster else
+                   "On this data cached augmentation does not pay: " +
+                   ("it is less accurate than on the fly by more than one sd" if not as_good else
+                    "it is not faster end to end than on the fly") + ".")
+    if noaug is not None:
+        parts.append(said(noaug, "without augmentation"))
+    text = "; ".join(parts) + f" (index and pixel store, shared by all: {data_seconds:.0f} s). {verdict}"
+    k = recommended_k(table)
+    if k is not None:
+        recommended, best = k
+        text += (f" Recommended K: {recommended}, the smallest K whose mean accuracy is within one sd of the best "
+                 f"K's ({best})" + (", so more cached epochs buy nothing measurable here." if recommended < best
+                                    else "."))
+    return text
 
 
 def _png(fig) -> str:
@@ -134,11 +191,12 @@ def k_figure(table: pd.DataFrame):
     axes[0].legend(fontsize=7)
     axes[1].plot(cached["k"], cached["disk_bytes"] / 1e6, marker="o")
     axes[1].set_title("cache on disk (MB)")
-    axes[2].plot(cached["k"], cached["total_seconds"], marker="o", label=CACHE_MODE.name)
+    timed = "end_to_end_seconds" if table["end_to_end_seconds"].notna().any() else "total_seconds"
+    axes[2].plot(cached["k"], cached[timed], marker="o", label=CACHE_MODE.name)
     row = table[table["mode"] == SPEED_BASELINE.name]
     if len(row):
-        axes[2].axhline(float(row["total_seconds"].iloc[0]), color="C1", ls=":", label=SPEED_BASELINE.title)
-    axes[2].set_title("conv + head seconds")
+        axes[2].axhline(float(row[timed].iloc[0]), color="C1", ls=":", label=SPEED_BASELINE.title)
+    axes[2].set_title("end-to-end seconds" if timed == "end_to_end_seconds" else "conv + head seconds")
     axes[2].legend(fontsize=7)
     for ax in axes:
         ax.set_xlabel("K (cached epochs)")
@@ -154,7 +212,7 @@ def _cell(column: str, value, text: str) -> str:
 
 def _table_html(table: pd.DataFrame) -> str:
     head = ("<tr><th>mode</th><th>K</th><th>repeats</th><th>final val acc</th><th>best val acc</th>"
-            "<th>conv-base s</th><th>head s</th><th>total s</th><th>speedup vs on the fly</th>"
+            "<th>conv-base s</th><th>head s</th><th>total s</th><th>end to end s</th><th>speedup vs on the fly</th>"
             "<th>cache on disk</th></tr>")
     rows = []
     for row in table.to_dict("records"):
@@ -170,6 +228,8 @@ def _table_html(table: pd.DataFrame) -> str:
             _cell("conv_seconds", row["conv_seconds"], f"{row['conv_seconds']:.1f}"),
             _cell("head_seconds", row["head_seconds"], f"{row['head_seconds']:.1f}"),
             _cell("total_seconds", row["total_seconds"], f"{row['total_seconds']:.1f}"),
+            _cell("end_to_end_seconds", row["end_to_end_seconds"],
+                  "" if np.isnan(row["end_to_end_seconds"]) else f"{row['end_to_end_seconds']:.1f}"),
             _cell(SPEEDUP, row[SPEEDUP], "" if np.isnan(row[SPEEDUP]) else f"{row[SPEEDUP]:.1f}×"),
             _cell("disk_bytes", row["disk_bytes"], _bytes(row["disk_bytes"])),
         ]
@@ -212,14 +272,17 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 0.8em; }}
 img {{ max-width: 100%; }}
 </style></head><body>
 <h1>augcache report</h1>
+<p id="headline"><b>{headline}</b></p>
 <p>{n_train} training images, classes {classes};
 head trained for {head_epochs} epochs in every mode, with the same head, optimizer and seeds.
 Cached features: {bytes_per} bytes per sample-epoch ({dtype}).</p>
 <h2>Modes</h2>
 <p>Mean ± standard deviation over repeats (each repeat uses seed + r for the manifests and the head).
 Conv-base seconds: extraction of the cached epochs (cached, no augmentation) or the base run inside
-training (on the fly, replay); validation features are extracted once for all modes and not counted.
-Speedup: total seconds of on the fly divided by the mode's.</p>
+training (on the fly, replay), as measured inside the jobs. End to end: the wall seconds of every job a
+run needed (Snakemake's benchmarks: the base check, the validation store, the epochs and their manifests
+or the unaugmented store, the training job), each job's start included; the index and pixel store, shared
+by every mode, are left out. Speedup: the end-to-end seconds of on the fly divided by the mode's.</p>
 {table}
 <h2>Learning curves</h2>
 <img alt="learning curves" src="data:image/png;base64,{curves_png}">
@@ -457,9 +520,20 @@ def _write_png(path, png: str) -> None:
 def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=None, out_curves=None,
                  out_sweep=None, skipped: pd.DataFrame | None = None, selection: dict | None = None,
                  sweep_table: pd.DataFrame | None = None, test_scores: dict | None = None,
-                 variants: dict | None = None, base_info: dict | None = None) -> pd.DataFrame:
-    """Write the HTML report (and optionally the table as CSV and the plots as PNG); return the table."""
+                 variants: dict | None = None, base_info: dict | None = None,
+                 benchmarks_root=None) -> pd.DataFrame:
+    """Write the HTML report (and optionally the table as CSV and the plots as PNG); return the table.
+
+    benchmarks_root: the folder whose results/benchmarks hold the jobs' benchmarks (see
+    :mod:`augcache.costs`); without it the times are those measured inside the jobs."""
     summaries, metrics = load_runs(run_dirs)
+    data_seconds = float("nan")
+    if benchmarks_root is not None:
+        from augcache.costs import account
+        from augcache.settings import Settings
+
+        costs, data_seconds = account(Settings(config), summaries, benchmarks_root)
+        summaries = summaries.merge(costs, on="run", how="left")
     table = mode_table(summaries)
     k_main = int(config["cache"]["epochs"])
     curves_png = _png(curves_figure(summaries, metrics, k_main))
@@ -473,6 +547,7 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
                   if k.endswith("_version") or k in ("weights_sha256", "weights_file_sha256",
                                                      "base_architecture", "base_weights", "dtype")}
     page = PAGE.format(
+        headline=html.escape(headline(table, k_main, data_seconds)),
         n_train=int(first["n_train"]),
         classes=html.escape(", ".join(first["classes"])),
         head_epochs=int(first["head_epochs"]),

@@ -132,10 +132,17 @@ class Settings:
         return {"base": self.base_params(), "dtype": self.config["cache"]["dtype"],
                 "pixel_size": self.pixel_size}
 
-    def checked_base(self) -> str:
-        """The base check's record for this config (named by a hash of what the check depends on)."""
+    def base_check_key(self) -> str:
+        """A hash of what the base check depends on, which names its record and its benchmark."""
         text = json.dumps(self.base_check_params(), sort_keys=True)
-        return paths.CHECKED_BASE.format(key=hashlib.sha256(text.encode()).hexdigest()[:16])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def checked_base(self) -> str:
+        """The base check's record for this config."""
+        return paths.CHECKED_BASE.format(key=self.base_check_key())
+
+    def checked_base_benchmark(self) -> str:
+        return f"{paths.BENCHMARKS}/check_conv_base/{self.base_check_key()}.tsv"
 
     # --- the cache -------------------------------------------------------------------------------
 

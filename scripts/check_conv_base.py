@@ -1,9 +1,11 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import start_job
+from augcache.job import finish_job, start_job
 
-start_job(snakemake)
+# outputs made before from the same key are reused (augcache.reuse), when the pixels come from the
+# pixel store (whose content hash is part of the key), not from image files decoded here
+start_job(snakemake, reusable="pixels" in snakemake.input.keys())
 
 from augcache.cache import describe_base
 from augcache.conv_base import BaseSpec
@@ -19,3 +21,4 @@ describe_base(
     index=read_index(snakemake.input.index),
     dtype=snakemake.params.dtype,
 )
+finish_job(snakemake)

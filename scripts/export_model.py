@@ -1,9 +1,10 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import start_job
+from augcache.job import finish_job, start_job
 
-start_job(snakemake)
+# outputs made before from the same key are reused (augcache.reuse)
+start_job(snakemake, reusable=True)
 
 import json
 from pathlib import Path
@@ -26,3 +27,4 @@ export_full_model(
     out_saved_model=snakemake.output.saved_model,
     selection=selection,
 )
+finish_job(snakemake)

@@ -1,9 +1,11 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import start_job
+from augcache.job import finish_job, start_job
 
-start_job(snakemake)
+# outputs made before from the same key are reused (augcache.reuse), when the pixels come from the
+# pixel store (whose content hash is part of the key), not from image files decoded here
+start_job(snakemake, reusable="pixels" in snakemake.input.keys())
 
 from augcache.store.plan import check_run_fits, planned_stores
 
@@ -29,3 +31,4 @@ extract_epoch(
     shard=int(snakemake.wildcards.get("shard", 0)),
     shards=int(snakemake.params.get("shards", 1)),
 )
+finish_job(snakemake)

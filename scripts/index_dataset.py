@@ -1,9 +1,10 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import start_job
+from augcache.job import finish_job, start_job
 
-start_job(snakemake)
+# outputs made before from the same key are reused (augcache.reuse)
+start_job(snakemake, reusable=True)
 
 from augcache.dataset import build_index, write_index
 from augcache.pixels import index_with_pixel_store
@@ -25,3 +26,4 @@ print(table.groupby(["split", "label"]).size().to_string())
 if len(skipped):
     print(f"{len(skipped)} file(s) skipped (data.on_bad_image: skip), listed in {snakemake.output.skipped}:")
     print(skipped.to_string(index=False))
+finish_job(snakemake)

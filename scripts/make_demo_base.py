@@ -1,9 +1,10 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import start_job
+from augcache.job import finish_job, start_job
 
-start_job(snakemake)
+# outputs made before from the same key are reused (augcache.reuse)
+start_job(snakemake, reusable=True)
 
 from augcache.demo import train_demo_base
 
@@ -18,3 +19,4 @@ train_demo_base(
     epochs=demo["base_epochs"],
     seed=snakemake.params.seed,
 )
+finish_job(snakemake)

@@ -31,5 +31,7 @@ table = write_report(
     test_scores=json.loads(Path(inputs.test).read_text()) if "test" in inputs.keys() else None,
     variants=variants,
     base_info=json.loads(Path(inputs.base).read_text()),
+    # the folder the benchmarks lie in: this one, or a variant's (results/features/train.h5 below it)
+    benchmarks_root=Path(inputs.store).parents[2],
 )
 print(table.to_string())

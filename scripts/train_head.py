@@ -1,9 +1,11 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import start_job
+from augcache.job import finish_job, start_job
 
-start_job(snakemake)
+# outputs made before from the same key are reused (augcache.reuse), unless the run decodes image files
+# (a mode that runs the base without the pixel store)
+start_job(snakemake, reusable="base" not in snakemake.input.keys() or "pixels" in snakemake.input.keys())
 
 from augcache.cache import CacheSettings
 from augcache.conv_base import BaseSpec
@@ -40,3 +42,4 @@ run_training(
     ),
     RunOutputs(**{name: snakemake.output[name] for name in ("head", "best_head", "metrics", "summary")}),
 )
+finish_job(snakemake)

@@ -178,11 +178,12 @@ class Workflow:
 
     def __init__(self, root: Path, finished: "Workflow | None" = None):
         """root: where the copy goes. finished: copy that project instead, with its results and
-        Snakemake's records of them (times kept), for a test that changes a finished run without
-        changing it for the others."""
+        Snakemake's records of them (times and hard links kept, as results/cache links outputs),
+        for a test that changes a finished run without changing it for the others."""
         self.root = root
         if finished is not None:
-            shutil.copytree(finished.root, root, symlinks=True)
+            root.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["cp", "-a", str(finished.root), str(root)], check=True)
             return
         root.mkdir(parents=True)
         for part in PROJECT_PARTS:
@@ -193,23 +194,47 @@ class Workflow:
             else:
                 shutil.copy2(src, root / part)
 
+    def _command(self, config: dict, args, local: bool) -> list[str]:
+        overlay = self.root / "overlay.yaml"
+        overlay.write_text(yaml.safe_dump(config))
+        return [sys.executable, "-m", "snakemake", *args, *(LOCAL_RUN if local else ()), "--configfile",
+                str(overlay)]
+
     def run(self, config: dict, *args: str, check: bool = True, local: bool = True,
             timeout: float | None = None) -> subprocess.CompletedProcess:
         """snakemake ARGS with config as overlay; local runs get LOCAL_RUN's cores and GPU slots."""
-        overlay = self.root / "overlay.yaml"
-        overlay.write_text(yaml.safe_dump(config))
-        command = [sys.executable, "-m", "snakemake", *args, *(LOCAL_RUN if local else ()), "--configfile",
-                   str(overlay)]
-        result = subprocess.run(command, cwd=self.root, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(self._command(config, args, local), cwd=self.root, capture_output=True, text=True,
+                                timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"snakemake failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
         return result
+
+    def start(self, config: dict, *args: str) -> "Started":
+        """Workflow.run in the background: the returned run is waited for with Started.wait."""
+        out = open(self.root / "snakemake.out", "w")
+        process = subprocess.Popen(self._command(config, args, True), cwd=self.root, stdout=out,
+                                   stderr=subprocess.STDOUT, text=True)
+        return Started(process, out, self.root / "snakemake.out")
 
     def path(self, relative: str) -> Path:
         return self.root / relative
 
     def clone(self, root: Path) -> "Workflow":
         return Workflow(root, finished=self)
+
+
+class Started:
+    """A workflow run going on in the background (see Workflow.start)."""
+
+    def __init__(self, process: subprocess.Popen, out, output: Path):
+        self.process, self.out, self.output = process, out, output
+
+    def wait(self) -> None:
+        """Wait for the run; AssertionError with its output's tail when it failed."""
+        returncode = self.process.wait()
+        self.out.close()
+        if returncode != 0:
+            raise AssertionError(f"snakemake failed:\n{self.output.read_text()[-8000:]}")
 
 
 @pytest.fixture
@@ -227,26 +252,39 @@ def full_config(data, base, predict_dir=None):
     )
 
 
+# The runs many tests share start together when the session starts (each in the background, see
+# shared_runs_started), so that their jobs fill the cores while other tests run; a test that reads
+# one waits for it to finish. Tests only read them; one that changes a run works on a clone.
+
 @pytest.fixture(scope="session")
-def float32_runs(tmp_path_factory, tiny_data, tiny_base):
-    """The cache (target `cache`, K=3, float32) of the same config made twice, each in its own clean
-    copy. Tests only read them; one that changes a run works on a clone."""
+def float32_started(tmp_path_factory, tiny_data, tiny_base):
     config = tiny_config(tiny_data, tiny_base)
-    runs = []
-    for name in ("first", "second"):
-        flow = Workflow(tmp_path_factory.mktemp(name) / "project")
-        flow.run(config, "cache")
-        runs.append(flow)
-    return config, runs
+    flows = [Workflow(tmp_path_factory.mktemp(name) / "project") for name in ("first", "second")]
+    return config, flows, [flow.start(config, "cache") for flow in flows]
 
 
 @pytest.fixture(scope="session")
-def full_run(tmp_path_factory, tiny_data, tiny_base):
-    """The workflow run once with every mode, a K sweep, two repeats and prediction (float16, K=2).
-    Tests only read it; one that changes a run works on a clone."""
+def float32_runs(float32_started):
+    """The cache (target `cache`, K=3, float32) of the same config made twice, each in its own clean
+    copy."""
+    config, flows, started = float32_started
+    for run in started:
+        run.wait()
+    return config, flows
+
+
+@pytest.fixture(scope="session")
+def full_started(tmp_path_factory, tiny_data, tiny_base):
     flow = Workflow(tmp_path_factory.mktemp("full") / "project")
     config = full_config(tiny_data, tiny_base, predict_dir=tiny_data / "val")
-    flow.run(config)
+    return config, flow, flow.start(config)
+
+
+@pytest.fixture(scope="session")
+def full_run(full_started):
+    """The workflow run once with every mode, a K sweep, two repeats and prediction (float16, K=2)."""
+    config, flow, started = full_started
+    started.wait()
     return config, flow
 
 
@@ -266,12 +304,62 @@ def sweep_config(data, base, rates, test_dir=None):
 
 
 @pytest.fixture(scope="session")
-def swept(tmp_path_factory, tiny_data, tiny_base):
-    """A head sweep over RATES on one cache (K=2, float32, two repeats, test images). Tests only read
-    it; one that changes it works on a clone."""
+def swept_started(tmp_path_factory, tiny_data, tiny_base):
     flow = Workflow(tmp_path_factory.mktemp("sweep") / "project")
     test_dir = make_image_folder(tmp_path_factory.mktemp("test_images"),
                                  {"circle": 3, "square": 3, "triangle": 3}, seed=11)
     config = sweep_config(tiny_data, tiny_base, RATES, test_dir)
-    flow.run(config)
+    return config, flow, flow.start(config)
+
+
+@pytest.fixture(scope="session")
+def swept(swept_started):
+    """A head sweep over RATES on one cache (K=2, float32, two repeats, test images)."""
+    config, flow, started = swept_started
+    started.wait()
     return config, flow
+
+
+HEAD_EPOCHS, FINETUNE_EPOCHS = 3, 2
+
+
+def finetune_config(data, base, **sections):
+    config = tiny_config(
+        data, base,
+        conv_base={"split": "cut"},
+        cache={"epochs": 2, "dtype": "float32"},
+        head={"hidden_units": [16], "epochs": HEAD_EPOCHS, "batch_size": 5},
+        finetune={"epochs": FINETUNE_EPOCHS, "learning_rate": 1e-3},
+        train={"modes": ["cached", "replay", "onthefly", "noaug"], "sweep_epochs": [2], "repeats": 1},
+    )
+    for name, values in sections.items():
+        config.setdefault(name, {}).update(values)
+    return config
+
+
+@pytest.fixture(scope="session")
+def finetune_started(tmp_path_factory, tiny_data, split_base_file):
+    flow = Workflow(tmp_path_factory.mktemp("finetune") / "project")
+    config = finetune_config(tiny_data, split_base_file, variants={"u8": {"cache": {"dtype": "uint8"}}})
+    return config, flow, flow.start(config)
+
+
+@pytest.fixture(scope="session")
+def finetuned(finetune_started):
+    """Every mode fine-tuned on a float32 cache, and on a uint8 cache (the variant u8)."""
+    config, flow, started = finetune_started
+    started.wait()
+    return config, flow
+
+
+SHARED_RUNS = {"float32_runs": "float32_started", "full_run": "full_started", "swept": "swept_started",
+               "finetuned": "finetune_started"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_runs_started(request, answering_slurm_controller):
+    """Start, at once and in the background, every shared run a selected test reads."""
+    wanted = {name for item in request.session.items for name in item.fixturenames}
+    for name, started in SHARED_RUNS.items():
+        if name in wanted:
+            request.getfixturevalue(started)

@@ -30,7 +30,7 @@ def augcache(*args, **kwargs) -> subprocess.CompletedProcess:
 def test_help_and_version_answer_without_tensorflow():
     # what makes --help slow is importing TensorFlow; none of these may
     code = ("import sys\nfrom augcache.cli import main\n"
-            "for args in ([], ['predict'], ['inspect'], ['estimate']):\n"
+            "for args in ([], ['predict'], ['inspect'], ['estimate'], ['gc']):\n"
             "    try:\n        main([*args, '--help'])\n    except SystemExit as end:\n"
             "        assert end.code == 0, (args, end.code)\n"
             "print(sorted(m for m in ('tensorflow', 'keras', 'h5py') if m in sys.modules))\n")

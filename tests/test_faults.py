@@ -1,5 +1,7 @@
 """Faults and scale: sharded epochs, killed jobs, corrupted or foreign stores, a full disk."""
 
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ from augcache.provenance import ProvenanceError
 from augcache.store.features import FeatureWriter
 from augcache.store.merge import merge_shards
 from augcache.store.writer import StoreError
-from conftest import LOCAL_RUN, Workflow, full_config
+from conftest import LOCAL_RUN, Workflow
 
 
 def assert_same_store_data(a, b):
@@ -57,11 +59,23 @@ def test_merged_shards_refuse_a_gap_or_another_epoch(tmp_path):
     assert not (tmp_path / "bad.h5").exists()
 
 
-def test_sharded_epochs_equal_one_job_per_epoch(full_run, tmp_path, tiny_data, tiny_base):
+def without_epochs(full_run, root: Path) -> Workflow:
+    """A clone of the full run without its cached outputs (results/cache) nor repeat 0's epoch
+    stores: the next run of it computes them, and what they are made from is there already."""
+    import shutil
+
+    _, finished = full_run
+    flow = finished.clone(root)
+    shutil.rmtree(flow.path("results/cache"))
+    for store in flow.path("results/features/train").glob("epoch_*.h5"):
+        store.unlink()
+    return flow
+
+
+def test_sharded_epochs_equal_one_job_per_epoch(full_run, tmp_path):
     config, unsharded = full_run
-    flow = Workflow(tmp_path / "project")
-    sharded_config = full_config(tiny_data, tiny_base)
-    sharded_config["cache"]["shards_per_epoch"] = 3
+    flow = without_epochs(full_run, tmp_path / "project")
+    sharded_config = dict(config, cache=dict(config["cache"], shards_per_epoch=3))
     result = flow.run(sharded_config, "cache")
     output = result.stdout + result.stderr
     assert output.count("rule extract_shard:") == 3 * config["cache"]["epochs"]
@@ -187,16 +201,15 @@ def test_space_taken_by_others_meanwhile_is_caught_by_the_reservation(small_disk
     assert list(small_disk.iterdir()) == []
 
 
-def test_extraction_on_a_full_disk_says_so_and_keeps_what_was_computed(tmp_path, tiny_data, tiny_base):
+def test_extraction_on_a_full_disk_says_so_and_keeps_what_was_computed(full_run, tmp_path):
     import os
     import subprocess
 
     if os.geteuid() != 0:
         pytest.skip("mounting a small filesystem needs root")
-    flow = Workflow(tmp_path / "project")
-    config = full_config(tiny_data, tiny_base)
+    config, _ = full_run
+    flow = without_epochs(full_run, tmp_path / "project")
     stores = flow.path("results/features/train")
-    stores.mkdir(parents=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(stores)], check=True)
     try:
         result = flow.run(config, "cache", check=False)
@@ -296,12 +309,15 @@ def head_weights(path):
     return [np.asarray(w).tobytes() for w in keras.saving.load_model(path).get_weights()]
 
 
-def test_killed_jobs_resume_to_the_uninterrupted_results(full_run, tmp_path, tiny_data, tiny_base):
+def test_killed_jobs_resume_to_the_uninterrupted_results(full_run, tmp_path):
     import os
+    import shutil
 
     config, reference = full_run
-    flow = Workflow(tmp_path / "project")
+    flow = without_epochs(full_run, tmp_path / "project")
     head = "results/train/cached/k2_r0/head.keras"
+    shutil.rmtree(flow.path("results/train/cached/k2_r0"))
+    flow.path("results/logs/train/cached/k2_r0.log").unlink()
     # kill -9 an extraction while it writes its store
     run_and_kill(flow, config, head, writer_of(flow.path("results/features/train"), "epoch_1.h5"))
     assert not flow.path("results/features/train/epoch_1.h5").exists()

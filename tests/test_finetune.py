@@ -9,33 +9,7 @@ import pandas as pd
 import pytest
 
 from augcache.quantise import as_stored, dequantise, quantise, stored_row_bytes
-from conftest import Workflow, tiny_config
-
-HEAD_EPOCHS, FINETUNE_EPOCHS = 3, 2
-
-
-def finetune_config(data, base, **sections):
-    config = tiny_config(
-        data, base,
-        conv_base={"split": "cut"},
-        cache={"epochs": 2, "dtype": "float32"},
-        head={"hidden_units": [16], "epochs": HEAD_EPOCHS, "batch_size": 5},
-        finetune={"epochs": FINETUNE_EPOCHS, "learning_rate": 1e-3},
-        train={"modes": ["cached", "replay", "onthefly", "noaug"], "sweep_epochs": [2], "repeats": 1},
-    )
-    for name, values in sections.items():
-        config.setdefault(name, {}).update(values)
-    return config
-
-
-@pytest.fixture(scope="module")
-def finetuned(tmp_path_factory, tiny_data, split_base_file):
-    """Every mode fine-tuned on a float32 cache, and on a uint8 cache (the variant u8)."""
-    flow = Workflow(tmp_path_factory.mktemp("finetune") / "project")
-    config = finetune_config(tiny_data, split_base_file, variants={"u8": {"cache": {"dtype": "uint8"}}})
-    flow.run(config)
-    return config, flow
-
+from conftest import FINETUNE_EPOCHS, HEAD_EPOCHS, finetune_config
 
 def test_split_errors_name_the_layers_the_base_can_be_cut_at():
     import keras
@@ -231,3 +205,21 @@ def test_a_fine_tuned_top_cached_in_bfloat16_is_exported_in_float32(tmp_path, sp
     in_bfloat16 = loaded(bottom(x)).numpy()
     exported = full(x).numpy()
     assert 0 < np.abs(exported - in_bfloat16).max() < 0.05
+
+
+def test_the_estimate_counts_every_variants_stores(finetuned, tmp_path):
+    from augcache.cli import estimate
+    from conftest import ROOT
+    from test_storage import overlay_file
+
+    config, flow = finetuned
+    result = estimate([ROOT / "config/config.yaml", overlay_file(config, tmp_path)], workdir=flow.root)
+    own = estimate([ROOT / "config/config.yaml", overlay_file(dict(config, variants={}), tmp_path)],
+                   workdir=flow.root)
+    variant = {p: b for p, b in result["stores"].items() if p.startswith("results/variants/u8/")}
+    assert set(result["stores"]) == set(own["stores"]) | set(variant)
+    assert result["total_bytes"] == own["total_bytes"] + result["variants_bytes"]["u8"]
+    made = {str(p.relative_to(flow.root)) for p in flow.path("results/variants/u8").rglob("*.h5")}
+    assert made == set(variant), made ^ set(variant)
+    for store in variant:
+        assert variant[store] <= flow.path(store).stat().st_size <= result["stores_at_most"][store], store

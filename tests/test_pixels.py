@@ -148,12 +148,16 @@ def test_decoded_and_stored_pixels_give_the_same_batches(tmp_path):
     assert stored.provenance()["pixels_sha256"] == stored.store.sha256 != "decoded"
 
 
+# the stores the run without a pixel store makes, to compare with the shared run's
+DECODED_STORES = [f"results/features/{name}.h5" for name in ("train/epoch_0", "train/epoch_1", "val")]
+
+
 @pytest.fixture(scope="module")
 def pixel_runs(tmp_path_factory, float32_runs):
     """The cache made with the pixel store (the shared float32 run), and without it in another copy."""
     config, (stored, _) = float32_runs
     decoded = Workflow(tmp_path_factory.mktemp("decoded") / "project")
-    decoded.run(dict(config, data=dict(config["data"], pixel_store=False)), "cache")
+    decoded.run(dict(config, data=dict(config["data"], pixel_store=False)), *DECODED_STORES)
     return config, stored, decoded
 
 
@@ -181,9 +185,8 @@ def test_features_from_the_pixel_store_equal_augmented_stored_pixels(pixel_runs)
 def test_without_the_pixel_store_features_are_the_same(pixel_runs):
     _, stored, decoded = pixel_runs
     assert not decoded.path("results/dataset/pixels.h5").exists()
-    for name in ("train/epoch_0.h5", "train/epoch_1.h5", "train/epoch_2.h5", "val.h5"):
-        with h5py.File(stored.path(f"results/features/{name}"), "r") as a, \
-                h5py.File(decoded.path(f"results/features/{name}"), "r") as b:
+    for name in DECODED_STORES:
+        with h5py.File(stored.path(name), "r") as a, h5py.File(decoded.path(name), "r") as b:
             assert a["features"][:].tobytes() == b["features"][:].tobytes(), name
             assert b.attrs["pixels_sha256"] == "decoded"
     assert "decoding every image file" in decoded.path("results/logs/extract/epoch_0.log").read_text()
@@ -215,7 +218,8 @@ def test_a_foreign_pixel_store_is_refused_by_the_extraction(pixel_runs, tmp_path
 def test_decoding_split_into_shard_jobs_gives_the_same_pixel_store(pixel_runs, tmp_path):
     config, unsharded, _ = pixel_runs
     flow = Workflow(tmp_path / "project")
-    flow.run(dict(config, data=dict(config["data"], decode_shards=3)), "cache")
+    flow.run(dict(config, data=dict(config["data"], decode_shards=3)), "results/dataset/pixels.h5",
+             "results/features/train/epoch_1.h5")
     index_log = flow.path("results/logs/index_dataset.log").read_text()
     assert "pixel store" not in index_log
     for shard in range(3):

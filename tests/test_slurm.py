@@ -11,7 +11,6 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-import pytest
 
 from conftest import Workflow
 
@@ -64,17 +63,17 @@ def weights(path: Path) -> list[bytes]:
     return [np.asarray(w).tobytes() for w in keras.saving.load_model(path).get_weights()]
 
 
-@pytest.mark.parametrize("array", [False, True], ids=["one-sbatch-per-job", "array-jobs"])
-def test_pipeline_on_slurm_equals_a_local_run(cluster, full_run, tmp_path, array):
+def test_pipeline_on_slurm_equals_a_local_run(cluster, full_run, tmp_path):
+    """One run covers both ways of submitting: the extraction epochs as one job array, every
+    other job as an sbatch of its own."""
     full_config, local_run = full_run
     flow = Workflow(tmp_path / "project")
     config = slurm_config(full_config)
     epochs = config["cache"]["epochs"]
-    extra = ("--slurm-array-jobs", "extract_epoch") if array else ()
-    if array:
-        # an array groups the jobs that are ready together: make their inputs (local rules) first
-        inputs = [f"results/manifest/epoch_{e}.csv" for e in range(epochs)] + ["results/base/base.json"]
-        flow.run(config, *inputs, *slurm_args(*extra), local=False, timeout=300)
+    extra = ("--slurm-array-jobs", "extract_epoch")
+    # an array groups the jobs that are ready together: make their inputs (local rules) first
+    inputs = [f"results/manifest/epoch_{e}.csv" for e in range(epochs)] + ["results/base/base.json"]
+    flow.run(config, *inputs, *slurm_args(*extra), local=False, timeout=300)
     flow.run(config, *slurm_args(*extra), local=False, timeout=900)
 
     # every GPU job ran as its own SLURM job, granted exactly one GPU
@@ -88,12 +87,13 @@ def test_pipeline_on_slurm_equals_a_local_run(cluster, full_run, tmp_path, array
         gpu_jobs.append(job_id)
     assert len(gpu_jobs) == epochs + 2  # the epochs, val, noaug
     assert len(set(gpu_jobs)) == epochs + 2
+    # the epochs: one sbatch call, tasks <array id>_<task>; the other GPU jobs: one sbatch each
     epoch_logs = [p.name for p in flow.path(".snakemake/slurm_logs/rule_extract_epoch").rglob("*.log")]
-    if array:  # one sbatch call: tasks <array id>_<task>
-        assert len(epoch_logs) == epochs and all(re.fullmatch(r"\d+_\d+\.log", n) for n in epoch_logs), epoch_logs
-        assert len({n.split("_")[0] for n in epoch_logs}) == 1, epoch_logs
-    else:
-        assert len(epoch_logs) == epochs and all(re.fullmatch(r"\d+\.log", n) for n in epoch_logs), epoch_logs
+    assert len(epoch_logs) == epochs and all(re.fullmatch(r"\d+_\d+\.log", n) for n in epoch_logs), epoch_logs
+    assert len({n.split("_")[0] for n in epoch_logs}) == 1, epoch_logs
+    for rule in ("extract_val", "extract_noaug", "train_cached", "train_noaug"):
+        logs = [p.name for p in flow.path(f".snakemake/slurm_logs/rule_{rule}").rglob("*.log")]
+        assert logs and all(re.fullmatch(r"\d+\.log", n) for n in logs), (rule, logs)
 
     # SLURM kept GPU jobs to the two GPUs it has
     def when(job_id, field):

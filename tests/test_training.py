@@ -186,3 +186,45 @@ def test_report_curves_have_whole_epochs_and_keep_the_cached_curve_under_its_rep
     assert cached.get_linewidth() > replay.get_linewidth() and replay.get_marker() not in (None, "None", "")
     for ax in k_figure(mode_table(summaries)).axes:
         assert all(float(t).is_integer() for t in ax.get_xticks())
+
+
+def test_every_job_has_a_benchmark_and_the_report_counts_what_each_mode_needed(full_run):
+    import pandas as pd
+
+    config, flow = full_run
+    logs = {p.relative_to(flow.path("results/logs")).with_suffix("") for p in flow.path("results/logs").rglob("*.log")}
+    benchmarks = {p.relative_to(flow.path("results/benchmarks")).with_suffix("")
+                  for p in flow.path("results/benchmarks").rglob("*.tsv")}
+    # the base check's benchmark is named by its key, like its record
+    assert logs - {Path("check_conv_base")} == {b for b in benchmarks if b.parts[0] != "check_conv_base"}
+    check = [b for b in benchmarks if b.parts[0] == "check_conv_base"]
+    assert len(check) == 1 and flow.path(f"results/base/checked/{check[0].name}.json").is_file()
+
+    def seconds(*jobs):
+        return sum(float(pd.read_csv(flow.path(f"results/benchmarks/{j}.tsv"), sep="\t")["s"].iloc[0]) for j in jobs)
+
+    shared = (f"check_conv_base/{check[0].name}", "extract/val")
+    cached = [seconds(*shared, *(f"{prefix}{kind}/epoch_{e}" for kind in ("manifest", "extract") for e in range(2)),
+                      f"train/cached/k2_r{r}") for r, prefix in ((0, ""), (1, "repeat_1/"))]
+    onthefly = [seconds(*shared, f"train/onthefly/r{r}") for r in (0, 1)]
+    table = pd.read_csv(flow.path("results/report/modes.csv"))
+    row = table[(table["mode"] == "cached") & (table["k"] == 2)].iloc[0]
+    assert row["end_to_end_seconds"] == pytest.approx(np.mean(cached), rel=1e-9)
+    assert row["speedup_vs_onthefly"] == pytest.approx(np.mean(onthefly) / np.mean(cached), rel=1e-9)
+    html = flow.path("results/report/report.html").read_text()
+    headline = re.search(r'<p id="headline"><b>(.*?)</b></p>', html).group(1)
+    assert "Cached augmentation (K=2) reaches" in headline and "Recommended K:" in headline
+    assert f"in {np.mean(cached):.0f} s" in headline
+
+
+def test_the_recommended_k_is_the_smallest_within_one_sd_of_the_best():
+    import pandas as pd
+
+    from augcache.report import recommended_k
+
+    table = pd.DataFrame({"mode": ["cached"] * 3 + ["onthefly"], "k": [1, 2, 5, None],
+                          "final_val_accuracy_mean": [0.70, 0.79, 0.80, 0.9],
+                          "final_val_accuracy_sd": [0.01, 0.02, 0.02, 0.01]})
+    assert recommended_k(table) == (2, 5)
+    table["final_val_accuracy_sd"] = float("nan")  # one repeat: no spread, the best K itself
+    assert recommended_k(table) == (5, 5)

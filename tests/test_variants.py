@@ -2,6 +2,7 @@
 touching the default cache, compared in one report."""
 
 import hashlib
+import re
 
 from test_workflow import scheduled_jobs
 
@@ -32,27 +33,11 @@ def test_a_variant_runs_beside_the_default_cache_and_is_reported(swept, tmp_path
     theirs = pd.read_csv(variant / "manifest/epoch_0.csv")
     assert (theirs["rotation"].abs() <= 10).all() and (ours["rotation"].abs() > 10).any()
     assert (variant / "features/train/epoch_1.h5").exists()
+    # what the variant shares with the default cache is reused, not computed again
+    for log in ("index_dataset.log", "check_conv_base.log", "extract/val.log"):
+        assert re.search(r"reused [0-9a-f]{64}", (variant / "logs" / log).read_text()), log
+    assert "img/s" in (variant / "logs/extract/epoch_0.log").read_text()  # its own augmentation: computed
     report = flow.path("results/report/report.html").read_text()
     assert 'data-variant="default"' in report and 'data-variant="rot10"' in report
     # computed once: nothing more to do
     assert not scheduled_jobs(flow.run(with_variant, "-n").stdout)
-
-
-def test_the_estimate_counts_every_variants_stores(swept, tmp_path):
-    from augcache.cli import estimate
-    from conftest import ROOT
-    from test_storage import overlay_file
-
-    config, finished = swept
-    flow = finished.clone(tmp_path / "project")
-    with_variant = dict(config, variants={"u8": {"cache": {"dtype": "uint8"}}})
-    flow.run(with_variant, "results/variants/u8/results/features/train.h5",
-             "results/variants/u8/results/features/val.h5")
-    result = estimate([ROOT / "config/config.yaml", overlay_file(with_variant, tmp_path)], workdir=flow.root)
-    own = estimate([ROOT / "config/config.yaml", overlay_file(config, tmp_path)], workdir=flow.root)
-    variant = {p: b for p, b in result["stores"].items() if p.startswith("results/variants/u8/")}
-    assert set(result["stores"]) == set(own["stores"]) | set(variant)
-    assert result["total_bytes"] == own["total_bytes"] + result["variants_bytes"]["u8"]
-    for path in ("features/train/epoch_0.h5", "features/val.h5", "dataset/pixels.h5"):
-        store = f"results/variants/u8/results/{path}"
-        assert variant[store] <= flow.path(store).stat().st_size <= result["stores_at_most"][store], store

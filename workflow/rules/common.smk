@@ -62,6 +62,17 @@ def run_log(mode):
     return f"{LOGS}/{MODES[mode].run_folder(STAGE).removeprefix('results/')}.log"
 
 
+def run_benchmark(mode):
+    return f"{BENCHMARKS}/{MODES[mode].run_folder(STAGE).removeprefix('results/')}.tsv"
+
+
+def cost_files(wildcards):
+    """The benchmarks of every job the report's runs needed, for its account of their cost."""
+    from augcache.costs import needed_benchmarks
+
+    return needed_benchmarks(SETTINGS)
+
+
 def train_params(mode):
     """What a training job's results depend on (see Settings.train_params)."""
     return SETTINGS.train_params(mode, run_seed)

@@ -3,6 +3,8 @@ rule make_demo_data:
         directory(DEMO_IMAGES),
     log:
         f"{LOGS}/make_demo_data.log",
+    benchmark:
+        f"{BENCHMARKS}/make_demo_data.tsv"
     conda:
         ENV
     params:
@@ -17,6 +19,8 @@ rule make_demo_base:
         DEMO_BASE,
     log:
         f"{LOGS}/make_demo_base.log",
+    benchmark:
+        f"{BENCHMARKS}/make_demo_base.tsv"
     conda:
         ENV
     threads: 2
@@ -33,6 +37,8 @@ rule fetch_weights:
         SETTINGS.fetched_weights,
     log:
         f"{LOGS}/fetch_weights.log",
+    benchmark:
+        f"{BENCHMARKS}/fetch_weights.tsv"
     conda:
         ENV
     params:
@@ -52,6 +58,9 @@ rule check_conv_base:
         SETTINGS.checked_base(),
     log:
         f"{LOGS}/check_conv_base.log",
+    benchmark:
+        # named by the check's key like its output: a failed check of another setting leaves this alone
+        SETTINGS.checked_base_benchmark()
     conda:
         ENV
     threads: 2
@@ -69,6 +78,8 @@ rule describe_conv_base:
         BASE_INFO,
     log:
         f"{LOGS}/describe_conv_base.log",
+    benchmark:
+        f"{BENCHMARKS}/describe_conv_base.tsv"
     conda:
         ENV
     params:
@@ -84,6 +95,8 @@ rule index_dataset:
         **index_outputs(),
     log:
         f"{LOGS}/index_dataset.log",
+    benchmark:
+        f"{BENCHMARKS}/index_dataset.tsv"
     conda:
         ENV
     threads: all_cores()
@@ -109,6 +122,8 @@ if SETTINGS.decode_shards > 1:
             temp(PIXEL_SHARD),
         log:
             f"{LOGS}/decode_pixels/shard_{{shard}}.log",
+        benchmark:
+            f"{BENCHMARKS}/decode_pixels/shard_{{shard}}.tsv"
         conda:
             ENV
         threads: 4
@@ -125,6 +140,8 @@ if SETTINGS.decode_shards > 1:
             PIXELS,
         log:
             f"{LOGS}/merge_pixels.log",
+        benchmark:
+            f"{BENCHMARKS}/merge_pixels.tsv"
         # a light copy on the submitting host (defined only with data.decode_shards > 1)
         localrule: True
         conda:

@@ -9,6 +9,8 @@ rule extract_shard:
         temp(SHARD_STORE),
     log:
         f"{LOGS}/{{repeat_dir}}extract/epoch_{{epoch}}/shard_{{shard}}.log",
+    benchmark:
+        f"{BENCHMARKS}/{{repeat_dir}}extract/epoch_{{epoch}}/shard_{{shard}}.tsv"
     conda:
         GPU_ENV
     threads: 2
@@ -29,6 +31,8 @@ if config["cache"]["shards_per_epoch"] == 1:
             EPOCH_STORE,
         log:
             f"{LOGS}/{{repeat_dir}}extract/epoch_{{epoch}}.log",
+        benchmark:
+            f"{BENCHMARKS}/{{repeat_dir}}extract/epoch_{{epoch}}.tsv"
 
 
 rule extract_val:
@@ -39,6 +43,8 @@ rule extract_val:
         VAL_STORE,
     log:
         f"{LOGS}/extract/val.log",
+    benchmark:
+        f"{BENCHMARKS}/extract/val.tsv"
     conda:
         GPU_ENV
     threads: 2
@@ -55,5 +61,7 @@ use rule extract_val as extract_noaug with:
         NOAUG_STORE,
     log:
         f"{LOGS}/extract/train_noaug.log",
+    benchmark:
+        f"{BENCHMARKS}/extract/train_noaug.tsv"
     params:
         split="train",

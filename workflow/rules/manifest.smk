@@ -5,6 +5,8 @@ rule write_manifest:
         MANIFEST,
     log:
         f"{LOGS}/{{repeat_dir}}manifest/epoch_{{epoch}}.log",
+    benchmark:
+        f"{BENCHMARKS}/{{repeat_dir}}manifest/epoch_{{epoch}}.tsv"
     conda:
         ENV
     params:

@@ -6,6 +6,8 @@ rule merge_epochs:
         TRAIN_STORE,
     log:
         f"{LOGS}/merge_epochs.log",
+    benchmark:
+        f"{BENCHMARKS}/merge_epochs.tsv"
     conda:
         ENV
     script:
@@ -21,6 +23,8 @@ if config["cache"]["shards_per_epoch"] > 1:
             EPOCH_STORE,
         log:
             f"{LOGS}/{{repeat_dir}}merge_shards/epoch_{{epoch}}.log",
+        benchmark:
+            f"{BENCHMARKS}/{{repeat_dir}}merge_shards/epoch_{{epoch}}.tsv"
         conda:
             ENV
         script:

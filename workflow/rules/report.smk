@@ -3,6 +3,7 @@ rule make_report:
         unpack(test_report_input),
         unpack(variant_summaries),
         summaries=run_files("summary.json"),
+        benchmarks=cost_files,
         metrics=run_files("metrics.csv"),
         store=TRAIN_STORE,
         base=BASE_INFO,
@@ -26,6 +27,8 @@ rule make_report:
         ),
     log:
         f"{LOGS}/make_report.log",
+    benchmark:
+        f"{BENCHMARKS}/make_report.tsv"
     conda:
         ENV
     params:

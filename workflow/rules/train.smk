@@ -11,6 +11,8 @@ for MODE in MODES:
             run_outputs(MODE),
         log:
             run_log(MODE),
+        benchmark:
+            run_benchmark(MODE)
         conda:
             training_env(MODE)
         threads: 2
@@ -32,6 +34,8 @@ use rule train_cached as train_sweep_point with:
         multiext(f"{SWEEP_RUN}/", **RUN_FILES),
     log:
         f"{LOGS}/sweep/{{point}}/r{{repeat}}.log",
+    benchmark:
+        f"{BENCHMARKS}/sweep/{{point}}/r{{repeat}}.tsv"
     params:
         head=point_head,
         k=config["cache"]["epochs"],
@@ -45,6 +49,8 @@ rule select_head:
         table=SWEEP_TABLE,
     log:
         f"{LOGS}/select_head.log",
+    benchmark:
+        f"{BENCHMARKS}/select_head.tsv"
     conda:
         ENV
     params:
@@ -67,6 +73,8 @@ rule export_model:
         saved_model=directory(SAVED_MODEL),
     log:
         f"{LOGS}/export_model.log",
+    benchmark:
+        f"{BENCHMARKS}/export_model.tsv"
     conda:
         ENV
     params:
@@ -85,6 +93,8 @@ rule score_test:
         TEST_SCORES,
     log:
         f"{LOGS}/score_test.log",
+    benchmark:
+        f"{BENCHMARKS}/score_test.tsv"
     conda:
         GPU_ENV
     resources:
@@ -103,6 +113,8 @@ rule predict:
         PREDICTIONS,
     log:
         f"{LOGS}/predict.log",
+    benchmark:
+        f"{BENCHMARKS}/predict.tsv"
     conda:
         GPU_ENV
     resources:

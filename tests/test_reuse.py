@@ -1,0 +1,158 @@
+"""Each feature computed once: outputs keyed by what made them (results/cache), reused instead of
+computed again after a rerun that changes nothing they depend on."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from augcache.reuse import collect_garbage
+from conftest import LOCAL_RUN
+
+
+def extraction_logs(flow) -> dict[str, str]:
+    return {str(p.relative_to(flow.path("results/logs"))): p.read_text()
+            for p in flow.path("results/logs").rglob("extract/*.log")}
+
+
+def store_inodes(flow) -> dict[str, tuple]:
+    """(inode, size) of every feature store: the same inode is the same file, not a recomputed one."""
+    return {str(p.relative_to(flow.root)): (p.stat().st_ino, p.stat().st_size)
+            for p in flow.path("results/features").rglob("*.h5")}
+
+
+def assert_reused_not_computed(logs: dict[str, str]) -> None:
+    assert logs
+    for name, text in logs.items():
+        assert re.search(r"reused [0-9a-f]{64}", text), f"{name} computed again:\n{text[-1500:]}"
+        assert "img/s" not in text, name
+
+
+@pytest.fixture
+def cache_copy(float32_runs, tmp_path):
+    """A clone of the shared float32 cache (its results/cache included)."""
+    config, (flow, _) = float32_runs
+    return config, flow.clone(tmp_path / "project")
+
+
+def test_touching_every_image_computes_no_feature(cache_copy, tiny_data):
+    config, flow = cache_copy
+    before = store_inodes(flow)
+    images = [p for p in tiny_data.rglob("*.png")]
+    times = {p: p.stat().st_mtime_ns for p in images}
+    try:
+        for image in images:  # the same bytes, a new modification time
+            os.utime(image, ns=(times[image] + 10**9, times[image] + 10**9))
+        dry = flow.run(config, "cache", "-n")
+        assert "rule index_dataset" in dry.stdout  # the listing changed: the index is made again
+        for log in flow.path("results/logs/extract").rglob("*.log"):
+            log.unlink()
+        flow.run(config, "cache")
+    finally:
+        for image, ns in times.items():
+            os.utime(image, ns=(ns, ns))
+    assert_reused_not_computed(extraction_logs(flow))
+    after = store_inodes(flow)
+    assert {k: v for k, v in after.items() if "train.h5" not in k} == \
+        {k: v for k, v in before.items() if "train.h5" not in k}
+
+
+def test_deleting_a_damaged_pixel_store_rebuilds_it_and_reuses_every_feature_store(cache_copy):
+    """The pixel store damaged in place (its cached entry shares its bytes, so it fails too) and
+    deleted, as its refusal advises; the rerun that needs it (one more epoch) decodes it again, and
+    every store made before is reused."""
+    config, flow = cache_copy
+    import h5py
+
+    pixels = flow.path("results/dataset/pixels.h5")
+    with h5py.File(pixels, "r") as handle:
+        digest = handle.attrs["pixels_sha256"]
+    data = bytearray(pixels.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    pixels.write_bytes(bytes(data))
+    pixels.unlink()
+    for log in flow.path("results/logs/extract").rglob("*.log"):
+        log.unlink()
+    k = config["cache"]["epochs"]
+    flow.run(dict(config, cache=dict(config["cache"], epochs=k + 1)), "cache")
+    index_log = flow.path("results/logs/index_dataset.log").read_text()
+    assert "fails its sha256" in index_log and "reused" not in index_log
+    with h5py.File(pixels, "r") as handle:
+        assert handle.attrs["pixels_sha256"] == digest
+    logs = extraction_logs(flow)
+    assert "img/s" in logs.pop(f"extract/epoch_{k}.log")  # the new epoch
+    assert_reused_not_computed(logs)
+
+
+def test_a_cached_entry_whose_bytes_fail_their_checksum_is_computed_again(cache_copy):
+    config, flow = cache_copy
+    import h5py
+    import numpy as np
+
+    store = flow.path("results/features/train/epoch_1.h5")
+    with h5py.File(store, "r") as handle:
+        features = handle["features"][:]
+    entry = next(p for p in flow.path("results/cache/extract_epoch").glob("*/0") if p.samefile(store))
+    data = bytearray(entry.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # the entry and the output share their bytes: both are damaged
+    entry.write_bytes(bytes(data))
+    store.unlink()
+    flow.run(config, "cache")
+    log = flow.path("results/logs/extract/epoch_1.log").read_text()
+    assert "fails its sha256" in log and "reused" not in log and "img/s" in log
+    with h5py.File(store, "r") as handle:
+        np.testing.assert_array_equal(handle["features"][:], features)
+
+
+def test_a_store_finished_while_snakemake_is_killed_is_kept(cache_copy):
+    """kill -9 of Snakemake itself as an extraction job finishes: the rerun keeps its store."""
+    import signal
+    import time
+
+    import yaml
+
+    config, flow = cache_copy
+    more = dict(config, cache=dict(config["cache"], epochs=config["cache"]["epochs"] + 1))
+    new_epoch = config["cache"]["epochs"]
+    flow.path("overlay.yaml").write_text(yaml.safe_dump(more))
+    process = subprocess.Popen([sys.executable, "-m", "snakemake", "cache", *LOCAL_RUN, "--configfile",
+                                str(flow.path("overlay.yaml"))], cwd=flow.root, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    store = flow.path(f"results/features/train/epoch_{new_epoch}.h5")
+    deadline = time.monotonic() + 300
+    while not store.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)  # the job process finishes on its own
+    process.wait()
+    assert store.exists(), "the extraction did not finish"
+    time.sleep(3)
+    made = store.stat().st_ino
+    flow.run(more, "--unlock")
+    flow.run(more, "cache", "--rerun-incomplete")
+    assert flow.path(f"results/features/train/epoch_{new_epoch}.h5").stat().st_ino == made or \
+        "reused" in flow.path(f"results/logs/extract/epoch_{new_epoch}.log").read_text()
+    assert "img/s" not in flow.path(f"results/logs/extract/epoch_{new_epoch}.log").read_text().split(
+        "job extract_epoch started")[-1]
+
+
+def test_gc_removes_only_what_no_output_uses(cache_copy):
+    config, flow = cache_copy
+    cache = flow.path("results/cache")
+    removed, _ = collect_garbage(cache, dry_run=True)
+    assert removed == []  # every entry of a finished run is in use
+    target = "results/features/train/epoch_0.h5"
+    old = next(p for p in cache.glob("extract_epoch/*/0") if p.samefile(flow.path(target))).parent
+    float16 = dict(config, cache=dict(config["cache"], dtype="float16"))
+    flow.run(float16, target)  # epoch 0 replaced by its float16 store: its float32 entry is unused
+    unused, freed = collect_garbage(cache, dry_run=True)
+    assert unused == [old] and freed > 0
+    command = subprocess.run([Path(sys.executable).with_name("augcache"), "gc", "--workdir", flow.root],
+                             capture_output=True, text=True)
+    assert command.returncode == 0 and "1 unused entry" in command.stdout, command.stderr
+    assert not old.exists()
+    assert "Nothing to be done" in flow.run(float16, target, "-n").stdout
+    for store in flow.path("results/features/train").glob("epoch_*.h5"):
+        assert store.stat().st_nlink == 2, store  # each still linked from its kept entry
