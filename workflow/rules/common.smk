@@ -241,8 +241,8 @@ def data_fingerprint(wildcards):
     content = config["data"]["fingerprint"] == "content"
     test = listing_fingerprint(SETTINGS.test_dir, content) if SETTINGS.test_dir else ""
     if SETTINGS.uses_demo_data:
-        return "demo" + test
-    return listing_fingerprint(SETTINGS.data_source(), content) + test
+        return f"demo{test}"
+    return f"{listing_fingerprint(SETTINGS.data_source(), content)}{test}"
 
 
 def test_report_input(wildcards):
