@@ -142,7 +142,7 @@ def estimate(config_paths, workdir=".") -> dict:
     for name in settings.config["variants"]:
         variant = settings.variant(name)
         variant_run = run_size(index, _feature_shape(variant), variant.config["cache"]["dtype"])
-        variant_stores = prefixed(variant_run.plan(variant.config), VARIANT_PREFIX.format(name=name))
+        variant_stores = prefixed(variant_run.plan(variant.config, variant=True), VARIANT_PREFIX.format(name=name))
         variants[name] = sum(s.bytes for s in variant_stores)
         stores += variant_stores
     result = summary(run, stores, settings.config)

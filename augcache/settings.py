@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -108,7 +109,10 @@ class Settings:
 
     @property
     def fetched_weights(self) -> str:
-        return paths.FETCHED_WEIGHTS.format(architecture=self.config["conv_base"]["architecture"])
+        """Where fetched ImageNet weights are kept: one file per architecture name (a base given as a
+        file path, which fetches nothing, still gets a plain file name)."""
+        name = re.sub(r"[^\w.-]", "_", self.config["conv_base"]["architecture"])
+        return paths.FETCHED_WEIGHTS.format(architecture=name)
 
     def base_params(self) -> dict:
         """conv_base settings with 'demo' resolved to the demo base file and ImageNet weights to

@@ -12,7 +12,8 @@ from augcache.atomic import write_json
 from augcache.store.plan import describe, planned_stores, summary
 
 # the checked base's record, and what the run's stores take on disk
-run, stores = planned_stores(snakemake.params.storage, snakemake.input.index, snakemake.input.base)
+run, stores = planned_stores(snakemake.params.storage, snakemake.input.index, snakemake.input.base,
+                             snakemake.output[0])
 info = json.loads(Path(snakemake.input.base).read_text())
 info["storage"] = summary(run, stores, snakemake.params.storage)
 print(f"stores of this run:\n{describe(stores)}")

@@ -11,8 +11,8 @@ from augcache.store.plan import check_run_fits, planned_stores
 
 # before any feature is computed: the run's stores still to write must fit the disk (read from the
 # config, not params: the check changes no result)
-check_run_fits(planned_stores(snakemake.config, snakemake.input.index, snakemake.input.base)[1],
-               snakemake.output[0])
+output = snakemake.output[0]
+check_run_fits(planned_stores(snakemake.config, snakemake.input.index, snakemake.input.base, output)[1], output)
 
 from augcache.cache import CacheSettings, extract_unaugmented
 from augcache.conv_base import BaseSpec

@@ -12,6 +12,10 @@ A run writes:
 - one store of the validation images;
 - one store of the unaugmented training images (with the ``noaug`` mode);
 - the pixel store of every image (with data.pixel_store).
+
+A variant (results/variants/<name>/) trains only cached runs of K = its cache.epochs: it writes
+that many epoch stores for each repeat, the validation store and the pixel store, no merged or
+unaugmented store.
 """
 
 from __future__ import annotations
@@ -90,19 +94,21 @@ class RunSize:
     def bytes_per_sample_epoch(self) -> int:
         return stored_row_bytes(self.feature_shape, self.dtype)
 
-    def plan(self, config: dict) -> list[PlannedStore]:
-        """Every store the config's run writes (see the module's description)."""
+    def plan(self, config: dict, variant: bool = False) -> list[PlannedStore]:
+        """Every store the config's run writes, or with variant those of a variant's run (see the
+        module's description)."""
         row = self.bytes_per_sample_epoch
-        k = max(Settings(config).k_values())
+        k = config["cache"]["epochs"] if variant else max(Settings(config).k_values())
         train = store_bytes(self.n_train, row, self.train_id_chars)
         stores = [PlannedStore(paths.epoch_store(r, e), self.n_train, train)
                   for r in range(config["train"]["repeats"]) for e in range(k)]
         epochs = config["cache"]["epochs"]
-        stores.append(PlannedStore(paths.TRAIN_STORE, epochs * self.n_train,
-                                   epochs * store_bytes(self.n_train, 0, self.train_id_chars, chunk=1,
-                                                        labels=False) + 8 * epochs * self.n_train))
+        if not variant:
+            stores.append(PlannedStore(paths.TRAIN_STORE, epochs * self.n_train,
+                                       epochs * store_bytes(self.n_train, 0, self.train_id_chars, chunk=1,
+                                                            labels=False) + 8 * epochs * self.n_train))
         stores.append(PlannedStore(paths.VAL_STORE, self.n_val, store_bytes(self.n_val, row, self.val_id_chars)))
-        if any(MODES[mode].stored == "noaug" for mode in config["train"]["modes"]):
+        if not variant and any(MODES[mode].stored == "noaug" for mode in config["train"]["modes"]):
             stores.append(PlannedStore(paths.NOAUG_STORE, self.n_train, train))
         if config["data"]["pixel_store"]:
             size = config["data"]["pixel_size"] or config["data"]["image_size"]
@@ -195,12 +201,17 @@ def run_size(index, feature_shape, dtype: str) -> RunSize:
                    len(test), id_chars(test))
 
 
-def planned_stores(config: dict, index_path, base_info_path) -> tuple[RunSize, list[PlannedStore]]:
-    """A workflow job's view of its run: sizes from the index and the checked base's record."""
+def is_variant_output(path) -> bool:
+    return str(path).startswith(paths.VARIANT_PREFIX.split("{")[0])
+
+
+def planned_stores(config: dict, index_path, base_info_path, output) -> tuple[RunSize, list[PlannedStore]]:
+    """A workflow job's view of its run (a variant's when its output lies in a variant's folder):
+    sizes from the index and the checked base's record."""
     import json
 
     from augcache.dataset import read_index
 
     info = json.loads(Path(base_info_path).read_text())
     run = run_size(read_index(index_path), info["feature_shape"], config["cache"]["dtype"])
-    return run, run.plan(config)
+    return run, run.plan(config, variant=is_variant_output(output))
