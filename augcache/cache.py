@@ -21,9 +21,10 @@ from augcache.store.features import expected_provenance
 log = logging.getLogger(__name__)
 
 
-def configure_tensorflow(threads: int) -> None:
-    """Deterministic ops, memory growth on every visible GPU (a job takes the memory it needs,
-    not the whole device), and at most `threads` CPU threads when threads > 0."""
+def configure_tensorflow(threads: int, deterministic_ops: bool = True) -> None:
+    """Deterministic ops (unless turned off: cache.deterministic_ops), memory growth on every
+    visible GPU (a job takes the memory it needs, not the whole device), and at most `threads` CPU
+    threads when threads > 0."""
     import tensorflow as tf
 
     for gpu in tf.config.list_physical_devices("GPU"):
@@ -31,7 +32,12 @@ def configure_tensorflow(threads: int) -> None:
             tf.config.experimental.set_memory_growth(gpu, True)
         except RuntimeError as err:  # already initialised: nothing to change any more
             log.debug("memory growth on %s: %s", gpu.name, err)
-    tf.config.experimental.enable_op_determinism()
+    if deterministic_ops:
+        tf.config.experimental.enable_op_determinism()
+    else:  # no public switch back; a process configured for both (tests) ends as it asked
+        from tensorflow.python.framework import config as tf_config
+
+        tf_config.disable_op_determinism()
     if threads > 0:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
@@ -97,6 +103,7 @@ def describe_base(spec: BaseSpec, out_path, pixels=None, index: pd.DataFrame | N
                 bytes_per_sample_epoch=stored_row_bytes(shape, dtype), storage_dtype=dtype)
     info.pop("augmentation")
     info.pop("dtype")
+    info.pop("deterministic_ops")
     if spec.split:
         info.update(split_shares(model, bottom), top_parameters=int(model.count_params() - bottom.count_params()))
     write_json(out_path, info)
@@ -119,9 +126,12 @@ def manifest_text_sha256(table: pd.DataFrame) -> str:
     return hashlib.sha256(csv_text(table).encode()).hexdigest()
 
 
-def _extract(out_path, table, spec, aug, settings, pixels, attrs, label):
-    configure_tensorflow(settings.threads)
-    model, bottom, preprocess = build_bottom(spec)
+def _extract(out_path, table, spec, aug, settings, pixels, attrs, label, built=None) -> tuple:
+    """Extract into a store; returns (model, bottom, preprocess) of the base, built unless given."""
+    if built is None:
+        configure_tensorflow(settings.threads, settings.deterministic_ops)
+        built = build_bottom(spec)
+    model, bottom, preprocess = built
     fields = expected_provenance(spec, model, aug, settings, bottom)
     fields.update(pixels.provenance())
     fields["device"] = device_description()
@@ -140,6 +150,7 @@ def _extract(out_path, table, spec, aug, settings, pixels, attrs, label):
         compression=settings.compression,
         label=label,
     )
+    return built
 
 
 def shard_rows(n: int, batch_size: int, shards: int, shard: int) -> tuple[int, int]:
@@ -157,8 +168,10 @@ def shard_rows(n: int, batch_size: int, shards: int, shard: int) -> tuple[int, i
 
 
 def extract_epoch(manifest_path, out_path, epoch: int, spec: BaseSpec, aug: AugmentConfig,
-                  settings: CacheSettings, pixels: Pixels, shard: int = 0, shards: int = 1) -> None:
-    """Features of one epoch's augmented training images, in manifest order.
+                  settings: CacheSettings, pixels: Pixels, shard: int = 0, shards: int = 1,
+                  built: tuple | None = None) -> tuple:
+    """Features of one epoch's augmented training images, in manifest order. Returns the built base
+    (model, bottom, preprocess), which `built` passes to the next epoch of the same job.
 
     pixels: where the images' pixels come from (see :class:`augcache.pixels.Pixels`). With shards > 1, only the rows of shard `shard` (see :func:`shard_rows`); the store then also
     records ``shard``, ``shards``, ``row_start`` and ``row_stop`` for :func:`augcache.store.merge.merge_shards`.
@@ -171,7 +184,7 @@ def extract_epoch(manifest_path, out_path, epoch: int, spec: BaseSpec, aug: Augm
         table = table.iloc[start:stop]
         attrs.update(shard=int(shard), shards=int(shards), row_start=start, row_stop=stop)
         label = f"epoch {epoch} shard {shard + 1}/{shards} (rows {start}-{stop})"
-    _extract(out_path, table, spec, aug, settings, pixels, attrs, label)
+    return _extract(out_path, table, spec, aug, settings, pixels, attrs, label, built)
 
 
 def extract_unaugmented(index: pd.DataFrame, split: str, out_path, spec: BaseSpec,

@@ -46,37 +46,50 @@ def manifest_jobs(repeat: int, k: int) -> list[str]:
     return [_bench(f"{repeat_prefix(repeat)}manifest/epoch_{e}") for e in range(k)]
 
 
-def store_jobs(settings, repeat: int, k: int) -> list[str]:
-    """Benchmarks of the jobs that made a repeat's first k epoch stores (shards and merges too)."""
+def store_jobs(settings, repeat: int, k: int, groups) -> list[str]:
+    """Benchmarks of the jobs that made a repeat's first k epoch stores (shards and merges, or the
+    jobs of several epochs, see cache.epochs_per_job); groups: the epochs of each job."""
     prefix, shards = repeat_prefix(repeat), settings.config["cache"]["shards_per_epoch"]
-    if shards == 1:
-        return [_bench(f"{prefix}extract/epoch_{e}") for e in range(k)]
-    return [job for e in range(k) for job in
-            [_bench(f"{prefix}extract/epoch_{e}/shard_{s}") for s in range(shards)]
-            + [_bench(f"{prefix}merge_shards/epoch_{e}")]]
+    if shards > 1:
+        return [job for e in range(k) for job in
+                [_bench(f"{prefix}extract/epoch_{e}/shard_{s}") for s in range(shards)]
+                + [_bench(f"{prefix}merge_shards/epoch_{e}")]]
+    needed = [g for g in groups if g[0] < k]
+    return [_bench(f"{prefix}extract/epoch_{g[0]}" if len(g) == 1 else f"{prefix}extract/epochs_{g[0]}-{g[-1]}")
+            for g in needed]
 
 
-def run_jobs(settings, mode: str, k: int, repeat: int) -> list[str]:
+def epoch_groups_made(root: Path) -> list[list[int]]:
+    """The epochs of each extraction job of a finished run, from its benchmarks' names."""
+    groups = {}
+    for bench in (root / paths.BENCHMARKS / "extract").glob("epoch*.tsv"):
+        first, _, last = bench.stem.split("_", 1)[1].partition("-")
+        groups[int(first)] = list(range(int(first), int(last or first) + 1))
+    return [groups[first] for first in sorted(groups)]
+
+
+def run_jobs(settings, mode: str, k: int, repeat: int, groups) -> list[str]:
     """Benchmarks of every job one training run needed, the data jobs left out."""
     table = MODES[mode]
     jobs = base_jobs(settings) + [_bench("extract/val")]
     if table.manifests == "cached":
         jobs += manifest_jobs(repeat, k)
     if table.stored == "epochs":
-        jobs += store_jobs(settings, repeat, k)
+        jobs += store_jobs(settings, repeat, k, groups)
     if table.stored == "noaug":
         jobs.append(_bench("extract/train_noaug"))
     run = table.run_dir(k, repeat, settings.stage).removeprefix("results/")
     return jobs + [_bench(run)]
 
 
-def needed_benchmarks(settings) -> list[str]:
-    """Every benchmark the account of the config's runs reads."""
+def needed_benchmarks(settings, groups) -> list[str]:
+    """Every benchmark the account of the config's runs reads (groups: the epochs of each
+    extraction job)."""
     needed = dict.fromkeys(data_jobs(settings))
     k_main = settings.config["cache"]["epochs"]
     for mode in (m for m in MODES.values() if m.always or m.name in settings.modes):
         for k, repeat in mode.runs(settings.k_values(), k_main, settings.repeats()):
-            needed.update(dict.fromkeys(run_jobs(settings, mode.name, k, repeat)))
+            needed.update(dict.fromkeys(run_jobs(settings, mode.name, k, repeat, groups)))
     return list(needed)
 
 
@@ -98,8 +111,9 @@ def account(settings, summaries: pd.DataFrame, root=".") -> tuple[pd.DataFrame, 
         return sum(s for s, _ in found), max((r for _, r in found), default=float("nan"))
 
     rows = []
+    groups = epoch_groups_made(root)
     for row in summaries.itertuples():
-        seconds, rss = cost(run_jobs(settings, row.mode, int(row.k), int(row.repeat)))
+        seconds, rss = cost(run_jobs(settings, row.mode, int(row.k), int(row.repeat), groups))
         rows.append({"run": row.run, "end_to_end_seconds": seconds, "peak_rss_mb": rss})
     data_seconds, _ = cost(data_jobs(settings))
     return pd.DataFrame(rows), data_seconds

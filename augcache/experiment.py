@@ -100,7 +100,7 @@ class FeatureSource:
 def run_training(run: RunSpec, inputs: RunInputs, settings: RunSettings, outputs: RunOutputs) -> dict:
     """Train the head of one run and write its outputs; return its summary."""
     run_mode = mode(run.mode)
-    configure_tensorflow(settings.cache.threads)
+    configure_tensorflow(settings.cache.threads, settings.cache.deterministic_ops)
     index = read_index(inputs.index)
     train_rows = index[index["split"] == "train"]
     n_train = len(train_rows)

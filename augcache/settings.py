@@ -34,6 +34,8 @@ class CacheSettings:
     compression: str | None = None
     batch_size: int = 64
     threads: int = 0  # 0: TensorFlow's default
+    # TensorFlow's op determinism: the same features bit for bit on every run on the same device
+    deterministic_ops: bool = True
 
 
 def load_config(config_paths) -> dict:
@@ -157,7 +159,7 @@ class Settings:
 
     def cache_params(self) -> dict:
         cache = self.config["cache"]
-        return {k: cache[k] for k in ("dtype", "compression", "batch_size")}
+        return {k: cache[k] for k in ("dtype", "compression", "batch_size", "deterministic_ops")}
 
     def augment(self) -> AugmentConfig:
         return AugmentConfig.from_config(self.config["augment"])
@@ -170,6 +172,18 @@ class Settings:
     def epochs(self) -> list[int]:
         """Cached epoch numbers 0..K-1 of K = cache.epochs."""
         return list(range(self.config["cache"]["epochs"]))
+
+    def epoch_groups(self, gpu_slots: int | None) -> list[list[int]]:
+        """The epochs each extraction job computes, in turn: cache.epochs_per_job consecutive
+        epochs of 0..K-1 (K the largest of cache.epochs and train.sweep_epochs), or with auto
+        ceil(K / gpu_slots) (one job per GPU slot; gpu_slots None: a cluster, one epoch a job)."""
+        k = max(self.k_values())
+        per_job = self.config["cache"]["epochs_per_job"]
+        if per_job == "auto":
+            per_job = -(-k // gpu_slots) if gpu_slots else 1
+        if self.config["cache"]["shards_per_epoch"] > 1:
+            per_job = 1
+        return [list(range(first, min(k, first + per_job))) for first in range(0, k, per_job)]
 
     def storage_params(self) -> dict:
         """The settings that decide how many stores a run writes and their sizes."""

@@ -166,7 +166,8 @@ def tiny_config(data_dir: Path, base: Path, **sections) -> dict:
             "fill_mode": "reflect",
         },
         "conv_base": {"architecture": str(base), "pooling": None},
-        "cache": {"epochs": 3, "dtype": "float32", "batch_size": 4},
+        # one job per epoch, as most tests count; the second shared float32 run groups them
+        "cache": {"epochs": 3, "dtype": "float32", "batch_size": 4, "epochs_per_job": 1},
     }
     for name, values in sections.items():
         config.setdefault(name, {}).update(values)
@@ -256,17 +257,24 @@ def full_config(data, base, predict_dir=None):
 # shared_runs_started), so that their jobs fill the cores while other tests run; a test that reads
 # one waits for it to finish. Tests only read them; one that changes a run works on a clone.
 
+# cache.epochs_per_job of the second float32 run: with LOCAL_RUN's 2 GPU slots and K=5 (the default
+# train.sweep_epochs reach 5), epochs 0-2 in one job and 3-4 in another; target `cache` needs the first
+GROUPED = {"epochs_per_job": "auto"}
+
+
 @pytest.fixture(scope="session")
 def float32_started(tmp_path_factory, tiny_data, tiny_base):
     config = tiny_config(tiny_data, tiny_base)
+    grouped = dict(config, cache=dict(config["cache"], **GROUPED))
     flows = [Workflow(tmp_path_factory.mktemp(name) / "project") for name in ("first", "second")]
-    return config, flows, [flow.start(config, "cache") for flow in flows]
+    return config, flows, [flows[0].start(config, "cache"), flows[1].start(grouped, "cache")]
 
 
 @pytest.fixture(scope="session")
 def float32_runs(float32_started):
     """The cache (target `cache`, K=3, float32) of the same config made twice, each in its own clean
-    copy."""
+    copy: one job per epoch, then (the second) several epochs per job (GROUPED), which changes no
+    result."""
     config, flows, started = float32_started
     for run in started:
         run.wait()

@@ -11,6 +11,7 @@ import pytest
 
 from augcache.reuse import collect_garbage
 from conftest import LOCAL_RUN
+from test_faults import job_pids
 
 
 def extraction_logs(flow) -> dict[str, str]:
@@ -156,3 +157,50 @@ def test_gc_removes_only_what_no_output_uses(cache_copy):
     assert "Nothing to be done" in flow.run(float16, target, "-n").stdout
     for store in flow.path("results/features/train").glob("epoch_*.h5"):
         assert store.stat().st_nlink == 2, store  # each still linked from its kept entry
+
+
+def test_a_killed_job_of_several_epochs_keeps_those_it_finished(float32_runs, tmp_path):
+    """kill -9 of a job extracting epochs 0-2 once epoch 0 is done: the rerun reuses epoch 0 and
+    computes the others, the same bytes as one job per epoch."""
+    import shutil
+    import signal
+    import time
+
+    import yaml
+
+    from conftest import GROUPED
+
+    config, (_, grouped) = float32_runs
+    flow = grouped.clone(tmp_path / "project")
+    shutil.rmtree(flow.path("results/cache"))
+    for epoch in range(3):
+        flow.path(f"results/features/train/epoch_{epoch}.h5").unlink()
+    more = dict(config, cache=dict(config["cache"], **GROUPED))
+    flow.path("overlay.yaml").write_text(yaml.safe_dump(more))
+    log = flow.path("results/logs/extract/epochs_0-2.log")
+    log.unlink()
+    process = subprocess.Popen([sys.executable, "-m", "snakemake", "cache", *LOCAL_RUN, "--configfile",
+                                str(flow.path("overlay.yaml"))], cwd=flow.root, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        if log.exists() and "epoch 1:" in log.read_text():  # epoch 0 stored and kept, epoch 1 begun
+            job = next((pid for pid in job_pids("extract_epochs.py")), None)
+            if job:
+                os.kill(job, signal.SIGKILL)
+                break
+        time.sleep(0.005)
+    process.wait()
+    assert process.returncode != 0
+    assert not flow.path("results/features/train/epoch_1.h5").exists()
+    flow.run(more, "cache")
+    text = log.read_text()
+    assert re.search(r"reused [0-9a-f]{64}", text) and text.count("img/s") >= 1
+    assert "epoch 0: " not in text and "epoch 2: 18/18" in text  # 0 not computed again
+    _, (first, _) = float32_runs
+    import h5py
+
+    for epoch in range(3):
+        with h5py.File(flow.path(f"results/features/train/epoch_{epoch}.h5")) as a, \
+                h5py.File(first.path(f"results/features/train/epoch_{epoch}.h5")) as b:
+            assert a["features"][:].tobytes() == b["features"][:].tobytes()

@@ -10,6 +10,7 @@ import pytest
 
 from augcache.provenance import ProvenanceError
 from augcache.report import REPLAY_TOLERANCE, replay_verdict
+from augcache.store.features import read_attrs
 from augcache.train import CachedEpochs, EpochStream
 from conftest import SIZE
 from test_workflow import scheduled_jobs
@@ -170,6 +171,37 @@ def test_cached_training_refuses_a_store_of_another_augmentation(full_run):
     store = flow.path("results/features/train/epoch_0.h5")
     with pytest.raises(ProvenanceError, match=f"{store}: provenance field 'augmentation'"):
         CachedEpochs([store], [flow.path("results/manifest/epoch_0.csv")], expected)
+
+
+def test_stores_record_op_determinism_and_a_reader_asking_otherwise_is_refused(full_run):
+    config, flow = full_run
+    from augcache.conv_base import BaseSpec
+    from augcache.manifest import AugmentConfig
+    from augcache.settings import CacheSettings
+    from augcache.store.features import config_provenance
+
+    spec = BaseSpec.from_config({**config["conv_base"], "image_size": [SIZE, SIZE], "seed": config["seed"]})
+    store = flow.path("results/features/train/epoch_0.h5")
+    assert read_attrs(store)["deterministic_ops"] == "true"
+    off = CacheSettings(dtype="float16", deterministic_ops=False)
+    expected = dict(config_provenance(spec, AugmentConfig.from_config(config["augment"]), off), split="train")
+    with pytest.raises(ProvenanceError, match=f"{store}: provenance field 'deterministic_ops' is 'true'"):
+        CachedEpochs([store], [flow.path("results/manifest/epoch_0.csv")], expected)
+
+
+def test_op_determinism_is_on_unless_turned_off():
+    import tensorflow as tf
+    from tensorflow.python.framework import config as tf_config
+
+    from augcache.cache import configure_tensorflow
+
+    try:
+        configure_tensorflow(0, deterministic_ops=False)
+        assert not tf_config.is_op_determinism_enabled()
+        configure_tensorflow(0)
+        assert tf_config.is_op_determinism_enabled()
+    finally:
+        tf.config.experimental.enable_op_determinism()
 
 
 def test_report_curves_have_whole_epochs_and_keep_the_cached_curve_under_its_replay(full_run):

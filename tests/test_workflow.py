@@ -56,7 +56,14 @@ def test_epochs_differ_from_each_other(float32_runs):
 
 
 def test_two_clean_runs_are_byte_identical(float32_runs):
+    """The second run computed epochs 0-2 in one job (cache.epochs_per_job): the same bytes."""
     _, (first, second) = float32_runs
+    logs = second.path("results/logs/extract")
+    assert sorted(p.name for p in logs.glob("epoch*.log")) == ["epochs_0-2.log"]
+    assert sorted(p.name for p in first.path("results/logs/extract").glob("epoch*.log")) == [
+        f"epoch_{e}.log" for e in range(3)]
+    for epoch in range(3):
+        assert f"epoch {epoch}: 18/18" in (logs / "epochs_0-2.log").read_text()
     for epoch in range(3):
         manifest = f"results/manifest/epoch_{epoch}.csv"
         assert first.path(manifest).read_bytes() == second.path(manifest).read_bytes()

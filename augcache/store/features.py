@@ -40,6 +40,7 @@ def config_provenance(spec: BaseSpec, aug: AugmentConfig | None, settings: Cache
         "weights_file_sha256": weights_file,
         "augmentation": canonical_json(aug.to_dict()) if aug is not None else "none",
         "dtype": np.dtype(settings.dtype).name,
+        "deterministic_ops": "true" if settings.deterministic_ops else "false",
     }
 
 

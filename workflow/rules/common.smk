@@ -43,6 +43,32 @@ wildcard_constraints:
     point=r"[^/]+",
 
 
+def gpu_slots():
+    """GPU jobs a workstation run holds at once (its gpu resource); None where each job gets a GPU
+    of its own or there is no limit: a cluster run (--jobs), a job inside one, no gpu resource.
+    """
+    settings = workflow.resource_settings
+    resources = settings.resources
+    nodes = resources.get("_nodes")
+    if (
+        workflow.remote_exec
+        or getattr(nodes, "value", nodes) is not None
+        or "gpu" not in resources
+    ):
+        return None
+    return getattr(resources["gpu"], "value", resources["gpu"])
+
+
+# the epochs each extraction job computes in turn (cache.epochs_per_job)
+EPOCH_GROUPS = SETTINGS.epoch_groups(gpu_slots())
+
+
+def extraction_threads():
+    """The threads of extract_epoch (the rule's, or --set-threads), so that a job of several
+    epochs computes each as a job of one would."""
+    return workflow.resource_settings.overwrite_threads.get("extract_epoch", 2)
+
+
 def repeat_number(repeat_dir):
     return (
         0 if repeat_dir == "" else int(repeat_dir.removeprefix("repeat_").rstrip("/"))
@@ -70,7 +96,7 @@ def cost_files(wildcards):
     """The benchmarks of every job the report's runs needed, for its account of their cost."""
     from augcache.costs import needed_benchmarks
 
-    return needed_benchmarks(SETTINGS)
+    return needed_benchmarks(SETTINGS, EPOCH_GROUPS)
 
 
 def train_params(mode):

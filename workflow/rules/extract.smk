@@ -24,7 +24,7 @@ rule extract_shard:
         "../../scripts/extract_epoch.py"
 
 
-if config["cache"]["shards_per_epoch"] == 1:
+if max(map(len, EPOCH_GROUPS)) == 1 and config["cache"]["shards_per_epoch"] == 1:
 
     use rule extract_shard as extract_epoch with:
         output:
@@ -33,6 +33,37 @@ if config["cache"]["shards_per_epoch"] == 1:
             f"{LOGS}/{{repeat_dir}}extract/epoch_{{epoch}}.log",
         benchmark:
             f"{BENCHMARKS}/{{repeat_dir}}extract/epoch_{{epoch}}.tsv"
+
+
+# cache.epochs_per_job above 1: one job per group of consecutive epochs, each into its own store,
+# the same bytes as one job per epoch (a job of one epoch is extract_epoch above)
+for EPOCHS in EPOCH_GROUPS if max(map(len, EPOCH_GROUPS)) > 1 else []:
+
+    rule:
+        name:
+            f"extract_epochs_{EPOCHS[0]}_{EPOCHS[-1]}"
+        input:
+            unpack(pixel_input),
+            manifests=[
+                MANIFEST.format(repeat_dir="{repeat_dir}", epoch=e) for e in EPOCHS
+            ],
+            base=base_input,
+        output:
+            [EPOCH_STORE.format(repeat_dir="{repeat_dir}", epoch=e) for e in EPOCHS],
+        log:
+            f"{LOGS}/{{repeat_dir}}extract/epochs_{EPOCHS[0]}-{EPOCHS[-1]}.log",
+        benchmark:
+            f"{BENCHMARKS}/{{repeat_dir}}extract/epochs_{EPOCHS[0]}-{EPOCHS[-1]}.tsv"
+        conda:
+            GPU_ENV
+        threads: extraction_threads()
+        resources:
+            gpu=1,
+        params:
+            **SETTINGS.extract_params(augment=config["augment"], shards=1),
+            epochs=EPOCHS,
+        script:
+            "../../scripts/extract_epochs.py"
 
 
 rule extract_val:
