@@ -2,7 +2,8 @@
 
 A heavy job (the pixel store, the base check, every extraction, every training run, the export)
 has a key: sha256 over what decides its outputs, namely its kind (the rule script), its params
-and wildcards, what each input is, and the versions of this package and of the libraries that
+and wildcards, what each input is, the code that computes (the rule script's bytes and those of
+every module of this package), and the versions of this package and of the libraries that
 shape numbers. What an input is: for an HDF5 store its provenance attributes (its content hash
 included: ``pixels_sha256``, ``features_sha256``), for a folder the path, size and bytes of its
 files, for any other file the sha256 of its bytes. So an input rewritten with the same bytes (an
@@ -20,6 +21,7 @@ removes the entries no output links to any more.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -75,6 +77,18 @@ def identity(path) -> str:
     return "file " + sha256_file(path)
 
 
+@functools.cache
+def code_sha256(kind: str) -> str:
+    """sha256 of the code a job of this kind runs: every module of the package, and its rule script
+    (scripts/<kind>.py beside the package, where there is one)."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    script = package.parent / "scripts" / f"{kind}.py"
+    for path in sorted(package.rglob("*.py")) + ([script] if script.is_file() else []):
+        digest.update(str(path.relative_to(package.parent)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def job_key(kind: str, params: dict, wildcards: dict, inputs: dict[str, list]) -> tuple[str, dict]:
     """(key, the fields it was made of) of a job: see the module's description. inputs: name (or
     position) -> paths."""
@@ -84,6 +98,7 @@ def job_key(kind: str, params: dict, wildcards: dict, inputs: dict[str, list]) -
         # the repeat's folder names where a store lies, not what it holds (the manifest says that)
         "wildcards": {k: v for k, v in wildcards.items() if k != "repeat_dir"},
         "inputs": {name: [identity(p) for p in paths] for name, paths in inputs.items()},
+        "code": code_sha256(kind),
         "versions": library_versions(),
     }
     text = canonical_json(fields)

@@ -204,3 +204,31 @@ def test_a_killed_job_of_several_epochs_keeps_those_it_finished(float32_runs, tm
         with h5py.File(flow.path(f"results/features/train/epoch_{epoch}.h5")) as a, \
                 h5py.File(first.path(f"results/features/train/epoch_{epoch}.h5")) as b:
             assert a["features"][:].tobytes() == b["features"][:].tobytes()
+
+
+def test_a_key_changes_with_the_code_that_computes(tmp_path):
+    """Editing a module of the package or the job's rule script gives new keys: an entry made by
+    other code is never reused."""
+    import shutil
+
+    from conftest import ROOT
+
+    for part in ("augcache", "scripts"):
+        shutil.copytree(ROOT / part, tmp_path / part, symlinks=True)
+
+    def key(kind):
+        code = ("from augcache.reuse import job_key; "
+                f"print(job_key({kind!r}, {{'a': 1}}, {{}}, {{}})[0])")
+        return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(tmp_path)),
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    before = key("extract_epoch"), key("train_head")
+    assert len(set(before)) == 2
+    with open(tmp_path / "augcache/augment.py", "a") as module:
+        module.write("\n# edited\n")
+    after_module = key("extract_epoch"), key("train_head")
+    assert after_module[0] != before[0] and after_module[1] != before[1]
+    with open(tmp_path / "scripts/train_head.py", "a") as script:
+        script.write("\n# edited\n")
+    assert key("extract_epoch") == after_module[0]
+    assert key("train_head") != after_module[1]
