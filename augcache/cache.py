@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from augcache.conv_base import BaseSpec, build_bottom, feature_function, split_shares
-from augcache.devices import device_description
+from augcache import backend
 from augcache.extract import compute_features, extract_to_store
 from augcache.manifest import AugmentConfig, identity_manifest, read_manifest
 from augcache.params import Resampling
@@ -104,6 +104,7 @@ def describe_base(spec: BaseSpec, out_path, pixels=None, index: pd.DataFrame | N
     info.pop("augmentation")
     info.pop("dtype")
     info.pop("deterministic_ops")
+    info.pop("keras_backend")
     if spec.split:
         info.update(split_shares(model, bottom), top_parameters=int(model.count_params() - bottom.count_params()))
     write_json(out_path, info)
@@ -129,12 +130,12 @@ def manifest_text_sha256(table: pd.DataFrame) -> str:
 def _extract(out_path, table, spec, aug, settings, pixels, attrs, label, built=None) -> tuple:
     """Extract into a store; returns (model, bottom, preprocess) of the base, built unless given."""
     if built is None:
-        configure_tensorflow(settings.threads, settings.deterministic_ops)
+        backend.configure(settings.threads, settings.deterministic_ops)
         built = build_bottom(spec)
     model, bottom, preprocess = built
     fields = expected_provenance(spec, model, aug, settings, bottom)
     fields.update(pixels.provenance())
-    fields["device"] = device_description()
+    fields["device"] = backend.device_description()
     fields.update(attrs)
     fields.update(versions())
     extract_to_store(

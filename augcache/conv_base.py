@@ -332,8 +332,16 @@ def feature_function(model, preprocess, image_size):
     """A compiled ``images (B, H, W, 3) float32 in [0, 255] -> features`` in inference mode.
 
     ``training=False`` makes BatchNorm use its moving statistics, so a sample's features do
-    not depend on the other samples of its batch.
+    not depend on the other samples of its batch. Under a Keras backend other than TensorFlow,
+    the backend's own compiled function (:func:`augcache.backend.inference`), with the shape of
+    one sample's features as its ``feature_shape``.
     """
+    from augcache import backend
+
+    if backend.name() != "tensorflow":
+        run = backend.inference(model, preprocess)
+        run.feature_shape = tuple(int(d) for d in model.output.shape[1:])
+        return run
     import tensorflow as tf
 
     spec = tf.TensorSpec((None, *image_size, 3), tf.float32)
@@ -348,4 +356,6 @@ def feature_function(model, preprocess, image_size):
 
 def feature_shape(feature_fn) -> tuple[int, ...]:
     """Shape of one sample's features for a function made by :func:`feature_function`."""
+    if hasattr(feature_fn, "feature_shape"):
+        return feature_fn.feature_shape
     return tuple(int(d) for d in feature_fn.get_concrete_function().structured_outputs.shape[1:])

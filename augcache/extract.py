@@ -75,8 +75,14 @@ def feature_batches(table: pd.DataFrame, pixels: Pixels, feature_fn, image_size,
     """Yield the features of every row of the table, batch by batch, in order, as numpy arrays.
 
     Pixels are read (or decoded) ahead in the background; each batch is augmented and run
-    through the base in one compiled step.
+    through the base in one compiled step (a tf.function, or the backend's: see
+    :mod:`augcache.backend`).
     """
+    from augcache import backend
+
+    if backend.name() != "tensorflow":
+        yield from _backend_feature_batches(table, pixels, feature_fn, image_size, batch_size, resampling)
+        return
     import tensorflow as tf
 
     images = pixels.batches(table["sample_id"].tolist(), table["path"].tolist(), batch_size,
@@ -85,6 +91,45 @@ def feature_batches(table: pd.DataFrame, pixels: Pixels, feature_fn, image_size,
     step = _augment_and_extract(feature_fn, pixels.size, image_size, resampling)
     for pixel_batch, rows in tf.data.Dataset.zip((images, params)).prefetch(2):
         yield step(pixel_batch, rows).numpy()
+
+
+def _backend_feature_batches(table, pixels: Pixels, feature_fn, image_size, batch_size: int,
+                             resampling: Resampling):
+    """feature_batches under a Keras backend other than TensorFlow: pixel store rows read ahead in
+    a thread, each batch augmented and run through the base in one compiled step."""
+    import queue
+    import threading
+
+    from keras import ops
+
+    from augcache import backend
+
+    if pixels.store is None:
+        raise ValueError(f"data.pixel_store: false decodes image files with TensorFlow; under "
+                         f"KERAS_BACKEND={backend.name()} extraction reads the pixel store "
+                         "(data.pixel_store: true)")
+    size = tuple(int(s) for s in image_size)
+    params = params_array(table).astype(np.float32)
+    rows = pixels.store.rows(table["sample_id"].tolist())
+    step = backend.compiled(lambda pixel_batch, batch_params: feature_fn(
+        augment(ops.cast(pixel_batch, "float32"), batch_params, resampling, size)))
+    ahead: queue.Queue = queue.Queue(maxsize=2)
+
+    def read():
+        try:
+            for batch in pixels.store.batches(rows, batch_size):
+                ahead.put(batch)
+        except BaseException as err:  # raised again in the caller
+            ahead.put(err)
+        ahead.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    done = 0
+    while (batch := ahead.get()) is not None:
+        if isinstance(batch, BaseException):
+            raise batch
+        yield ops.convert_to_numpy(step(batch, params[done:done + len(batch)]))
+        done += len(batch)
 
 
 def compute_features(table: pd.DataFrame, pixels: Pixels, feature_fn, image_size, batch_size: int,

@@ -19,17 +19,26 @@ def sha256_file(path, chunk: int = 1 << 20) -> str:
 
 
 def versions() -> dict[str, str]:
-    """Versions of the libraries that shape stored numbers."""
+    """Versions of the libraries that shape stored numbers (TensorFlow's "none" where a process
+    computes with another Keras backend and TensorFlow is not installed)."""
+    from importlib import metadata
+
     import h5py
     import keras
     import numpy
-    import tensorflow
 
     import augcache
 
+    tensorflow = "none"
+    for dist in ("tensorflow", "tensorflow-cpu"):
+        try:
+            tensorflow = metadata.version(dist)
+            break
+        except metadata.PackageNotFoundError:
+            continue
     return {
         "augcache_version": augcache.__version__,
-        "tensorflow_version": tensorflow.__version__,
+        "tensorflow_version": tensorflow,
         "keras_version": keras.__version__,
         "numpy_version": numpy.__version__,
         "h5py_version": h5py.__version__,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from augcache import backend
 from augcache.conv_base import BaseSpec, weights_sha256
 from augcache.manifest import AugmentConfig
 from augcache.provenance import canonical_json, check_fields, sha256_file
@@ -41,6 +42,7 @@ def config_provenance(spec: BaseSpec, aug: AugmentConfig | None, settings: Cache
         "augmentation": canonical_json(aug.to_dict()) if aug is not None else "none",
         "dtype": np.dtype(settings.dtype).name,
         "deterministic_ops": "true" if settings.deterministic_ops else "false",
+        "keras_backend": backend.name(),
     }
 
 

@@ -1,0 +1,141 @@
+"""Extraction under Keras' JAX backend (on the CPU): the same augmentation and the same epoch
+features as TensorFlow within rounding, deterministic on its own, and recorded as made by JAX."""
+
+import json
+import os
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from augcache.params import COLUMN, IDENTITY, PARAM_COLUMNS, Resampling
+from conftest import ROOT
+
+# Largest difference from TensorFlow, in pixel levels (0-255) and relative to the largest feature.
+PIXEL_TOLERANCE = 0.02
+FEATURE_TOLERANCE = 1e-4
+
+RESAMPLINGS = {"nearest": Resampling(), "reflect": Resampling("reflect"),
+               "constant_nearest": Resampling("constant", 7.0, "nearest")}
+
+
+def varied_params(n: int, seed: int = 0) -> np.ndarray:
+    """n rows that move every parameter column; every fourth row the identity."""
+    rng = np.random.default_rng(seed)
+    rows = np.tile(np.array([IDENTITY[c] for c in PARAM_COLUMNS], np.float32), (n, 1))
+    ranges = {"rotation": (-30, 30), "width_shift": (-0.2, 0.2), "height_shift": (-0.2, 0.2),
+              "shear": (-10, 10), "zoom_x": (0.8, 1.2), "zoom_y": (0.8, 1.2), "brightness": (0.7, 1.3),
+              "channel_shift": (-20, 20), "contrast": (0.7, 1.3), "saturation": (0.7, 1.3),
+              "hue": (-0.1, 0.1), "erase_value": (0, 255)}
+    for name, (low, high) in ranges.items():
+        rows[:, COLUMN[name]] = rng.uniform(low, high, n)
+    for name in ("flip_horizontal", "flip_vertical"):
+        rows[:, COLUMN[name]] = rng.integers(0, 2, n)
+    for box, (low, high) in (("crop", (0.6, 1.0)), ("erase", (0.1, 0.4))):
+        height, width = rng.uniform(low, high, n), rng.uniform(low, high, n)
+        rows[:, COLUMN[f"{box}_height"]], rows[:, COLUMN[f"{box}_width"]] = height, width
+        rows[:, COLUMN[f"{box}_top"]] = rng.uniform(0, 1, n) * (1 - height)
+        rows[:, COLUMN[f"{box}_left"]] = rng.uniform(0, 1, n) * (1 - width)
+    rows[::4] = [IDENTITY[c] for c in PARAM_COLUMNS]
+    return rows
+
+
+def run_under(backend: str, code: str, *args, cwd=None) -> subprocess.CompletedProcess:
+    """python -c code args, with KERAS_BACKEND=backend."""
+    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONPATH=f"{ROOT}{os.pathsep}{ROOT / 'tests'}")
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=cwd or ROOT, env=env,
+                          capture_output=True, text=True)
+
+
+AUGMENT = """
+import sys, numpy as np, keras
+from test_backends import RESAMPLINGS, varied_params
+from augcache.augment import augment
+images = np.random.default_rng(3).uniform(0, 255, (12, 40, 48, 3)).astype(np.float32)
+params = varied_params(12)
+out = {f"{name}_{size is not None}": keras.ops.convert_to_numpy(augment(images, params, resampling, size))
+       for name, resampling in RESAMPLINGS.items() for size in (None, (32, 36))}
+np.savez(sys.argv[1], **out)
+print(keras.backend.backend(), "tensorflow" in sys.modules)
+"""
+
+
+def test_the_augmentation_under_jax_equals_tensorflows_and_repeats_exactly(tmp_path):
+    from augcache.augment import augment
+
+    images = np.random.default_rng(3).uniform(0, 255, (12, 40, 48, 3)).astype(np.float32)
+    params = varied_params(12)
+    runs = []
+    for i in range(2):
+        path = tmp_path / f"jax_{i}.npz"
+        result = run_under("jax", AUGMENT, path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert result.stdout.split() == ["jax", "False"]  # computed by JAX, TensorFlow never imported
+        runs.append(np.load(path))
+    for name, resampling in RESAMPLINGS.items():
+        for size in (None, (32, 36)):
+            key = f"{name}_{size is not None}"
+            assert runs[0][key].tobytes() == runs[1][key].tobytes(), key
+            tensorflow = augment(images, params, resampling, size).numpy()
+            difference = np.abs(runs[0][key] - tensorflow).max()
+            assert difference <= PIXEL_TOLERANCE, (key, difference)
+            assert size is not None or np.abs(tensorflow - images).max() > 10  # the rows moved pixels
+
+
+def test_wrap_is_refused_outside_tensorflow():
+    result = run_under("jax", "import numpy as np\n"
+                              "from augcache.augment import augment\n"
+                              "from augcache.params import Resampling\n"
+                              "from test_backends import varied_params\n"
+                              "augment(np.zeros((2, 8, 8, 3), np.float32), varied_params(2, 1), Resampling('wrap'))")
+    assert result.returncode == 1
+    assert "augment.fill_mode: wrap is computed as the manifests mean only under TensorFlow" in result.stderr
+
+
+EXTRACT = """
+import sys
+from augcache.cache import extract_epoch
+from augcache.conv_base import BaseSpec
+from augcache.manifest import AugmentConfig
+from augcache.paths import INDEX, PIXELS
+from augcache.pixels import open_pixels
+from augcache.settings import CacheSettings, Settings, load_config
+
+settings = Settings(load_config([sys.argv[1], "overlay.yaml"]))
+params = settings.extract_params()
+extract_epoch("results/manifest/epoch_1.csv", sys.argv[2], epoch=1, spec=BaseSpec.from_config(params["base"]),
+              aug=AugmentConfig.from_config(settings.config["augment"]),
+              settings=CacheSettings(threads=2, **params["cache"]),
+              pixels=open_pixels(params["pixel_size"], params["base"]["resize"], PIXELS, INDEX))
+"""
+
+
+def test_an_epoch_extracted_under_jax_equals_tensorflows_and_is_recorded_as_jax(float32_runs, tmp_path):
+    from augcache.provenance import ProvenanceError
+    from augcache.store.features import check_store, read_attrs, read_rows
+
+    def read_features(path):
+        with h5py.File(path, "r") as handle:
+            return read_rows(handle)
+
+    _, (flow, _) = float32_runs
+    stores = []
+    for i in range(2):
+        out = tmp_path / f"epoch_1_jax_{i}.h5"
+        result = run_under("jax", EXTRACT, ROOT / "config/config.yaml", out, cwd=flow.root)
+        assert result.returncode == 0, result.stderr[-3000:]
+        stores.append(out)
+    jax_features = [read_features(store) for store in stores]
+    assert jax_features[0].tobytes() == jax_features[1].tobytes()
+    made_by_tensorflow = flow.path("results/features/train/epoch_1.h5")
+    tensorflow = read_features(made_by_tensorflow)
+    scale = np.abs(tensorflow).max()
+    assert scale > 0 and np.abs(jax_features[0] - tensorflow).max() <= FEATURE_TOLERANCE * scale
+    attrs, reference = read_attrs(stores[0]), read_attrs(made_by_tensorflow)
+    assert attrs["keras_backend"] == "jax" and reference["keras_backend"] == "tensorflow"
+    assert {k for k in attrs if attrs[k] != reference[k]} <= {"keras_backend", "seconds", "features_sha256"}
+    assert json.loads(attrs["image_size"]) == json.loads(reference["image_size"])
+    with pytest.raises(ProvenanceError, match=f"{stores[0]}: provenance field 'keras_backend' is 'jax'"):
+        check_store(stores[0], {"keras_backend": "tensorflow"})
