@@ -100,7 +100,14 @@ def _transform(images, params, resampling: Resampling):
         raise ValueError(f"augment.fill_mode: wrap is computed as the manifests mean only under "
                          f"TensorFlow, not under KERAS_BACKEND={backend.name()}; use nearest, "
                          "reflect or constant")
-    shape = ops.shape(images)
+    if backend.name() == "tensorflow":
+        # the sizes as tensors computed when the graph runs, not as constants of a traced graph,
+        # whose optimisations would round the sampling differently from stores made before
+        import tensorflow as tf
+
+        shape = tf.shape(images)
+    else:
+        shape = ops.shape(images)
     return ops.image.affine_transform(
         images,
         _sampling_transforms(params, shape[1], shape[2]),

@@ -75,3 +75,26 @@ def test_each_image_of_a_batch_gets_its_own_row(image):
 def test_bad_fill_mode_is_refused_with_its_key():
     with pytest.raises(ValueError, match="augment.fill_mode"):
         Resampling("mirror")
+
+
+# sha256 of the augmented images below as the TensorFlow implementation of augcache 0.1.0 made them
+# (compiled, as extraction runs it): the same pixels, so features stay byte-identical to its stores
+GOLDEN_AUGMENTED_SHA256 = "2be98eeba13376342e17bebab052b9f80824ca0b5b671d6c21a4e6c3f77892fc"
+
+
+def test_compiled_augmentation_gives_the_pixels_of_earlier_stores_byte_for_byte():
+    import hashlib
+
+    import tensorflow as tf
+
+    from test_backends import varied_params
+
+    images = np.random.default_rng(3).uniform(0, 255, (12, 40, 48, 3)).astype(np.float32)
+    params = varied_params(12)
+    digest = hashlib.sha256()
+    signature = [tf.TensorSpec((None, 40, 48, 3), tf.float32), tf.TensorSpec((None, params.shape[1]), tf.float32)]
+    for resampling in (Resampling("reflect"), Resampling("constant", 7.0, "nearest")):
+        for size in (None, (32, 36)):
+            step = tf.function(lambda x, y, r=resampling, s=size: augment(x, y, r, s), input_signature=signature)
+            digest.update(step(images, params).numpy().tobytes())
+    assert digest.hexdigest() == GOLDEN_AUGMENTED_SHA256
