@@ -76,15 +76,26 @@ def device_description() -> str:
     return "unknown"
 
 
-def compiled(function):
+# What this process compiled, by the objects it was compiled for (kept alive with it), so that
+# the epochs of one job compile once.
+_COMPILED: dict = {}
+
+
+def compiled(function, key: tuple | None = None, keep=None):
     """`function` (arrays of the backend -> arrays) compiled where the backend compiles: one XLA
     program under JAX (retraced per batch shape); as it is elsewhere (TensorFlow's callers compile
-    with tf.function themselves)."""
+    with tf.function themselves). With a key, the function compiled first for that key; keep: the
+    objects whose ids the key holds, kept alive so that no other object takes their ids."""
+    if key is not None and key in _COMPILED:
+        return _COMPILED[key][0]
+    result = function
     if name() == "jax":
         import jax
 
-        return jax.jit(function)
-    return function
+        result = jax.jit(function)
+    if key is not None:
+        _COMPILED[key] = (result, keep)
+    return result
 
 
 def inference(model, preprocess):
@@ -93,6 +104,15 @@ def inference(model, preprocess):
     rather than baked into it."""
     from keras import ops
 
+    key = ("inference", id(model), id(preprocess))
+    if key in _COMPILED:
+        return _COMPILED[key][0]
+    run = _inference(model, preprocess, ops)
+    _COMPILED[key] = (run, (model, preprocess))
+    return run
+
+
+def _inference(model, preprocess, ops):
     if name() == "jax":
         import jax
 

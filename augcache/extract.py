@@ -112,7 +112,8 @@ def _backend_feature_batches(table, pixels: Pixels, feature_fn, image_size, batc
     params = params_array(table).astype(np.float32)
     rows = pixels.store.rows(table["sample_id"].tolist())
     step = backend.compiled(lambda pixel_batch, batch_params: feature_fn(
-        augment(ops.cast(pixel_batch, "float32"), batch_params, resampling, size)))
+        augment(ops.cast(pixel_batch, "float32"), batch_params, resampling, size)),
+        key=("augment_and_extract", id(feature_fn), resampling, size), keep=feature_fn)
     ahead: queue.Queue = queue.Queue(maxsize=2)
 
     def read():
