@@ -132,8 +132,8 @@ def main() -> None:
 
     from augcache import backend
     from augcache.cache import extract_epoch
-    from augcache.conv_base import BaseSpec, build_bottom, feature_function
-    from augcache.manifest import AugmentConfig
+    from augcache.conv_base import BaseSpec, feature_function
+    from augcache.manifest import AugmentConfig, read_manifest
     from augcache.pixels import PixelStore, open_pixels
     from augcache.settings import CacheSettings
 
@@ -176,8 +176,6 @@ def main() -> None:
              extraction_over_bare=round(best / bare, 3))
 
         # the feed alone
-        from augcache.manifest import read_manifest
-
         order = PixelStore(store).rows(read_manifest(manifests[0])["sample_id"].tolist())
         start = time.perf_counter()
         sum(len(b) for b in PixelStore(store).batches(order, args.batch))
