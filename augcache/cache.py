@@ -105,16 +105,16 @@ def describe_base(spec: BaseSpec, out_path, pixels=None, index: pd.DataFrame | N
     info.pop("dtype")
     info.pop("deterministic_ops")
     info.pop("keras_backend")
-    if spec.split:
+    if spec.split_at:
         info.update(split_shares(model, bottom), top_parameters=int(model.count_params() - bottom.count_params()))
     write_json(out_path, info)
-    cached = f"activations at {spec.split}" if spec.split else "features"
+    cached = f"activations at {spec.split_at}" if spec.split_at else "features"
     log.info("conv base %s: %s %s, %d parameters, weights sha256 %s; %d bytes per sample-epoch as %s",
              spec.architecture, cached, shape, info["parameters"], info["weights_sha256"],
              info["bytes_per_sample_epoch"], dtype)
-    if spec.split:
+    if spec.split_at:
         log.info("split at %s: the bottom holds %.1f%% of the base's forward FLOPs and %.1f%% of its parameters",
-                 spec.split, 100 * info["bottom_flops_share"], 100 * info["bottom_parameter_share"])
+                 spec.split_at, 100 * info["bottom_flops_share"], 100 * info["bottom_parameter_share"])
     return info
 
 

@@ -119,7 +119,7 @@ def _feature_shape(settings) -> tuple:
     if settings.uses_demo_base:
         from augcache.demo import build_demo_base
 
-        bottom = bottom_of(build_demo_base(spec.image_size[0]), spec.split)
+        bottom = bottom_of(build_demo_base(spec.image_size[0]), spec.split_at)
     else:
         weights = None if settings.fetches_weights else spec.weights
         _, bottom, _ = build_bottom(dataclasses.replace(spec, weights=weights))

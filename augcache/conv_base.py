@@ -21,8 +21,9 @@ class BaseSpec:
     image_size: (height, width) of the images fed to the base.
     options: extra keyword arguments of the application constructor (e.g. ``alpha``).
     layer: for a ``.keras`` file, the name of the layer whose output is the feature (optional).
-    split: the layer the base is cut at for fine-tuning (optional): the cache holds its output
-        (the ``bottom``'s), and the layers after it (the ``top``) are trained with the head.
+    split_at: the layer the base is cut at for fine-tuning (config ``conv_base.split``; not the
+        data's train/val split): the cache holds its output (the ``bottom``'s), and the layers after
+        it (the ``top``) are trained with the head.
     seed: initialises random weights when ``weights`` is None.
     resize: how images are brought to image_size (``stretch``, ``crop`` or ``pad``).
     compute_dtype: Keras dtype policy the base computes in: ``float32``, or ``mixed_bfloat16`` /
@@ -35,7 +36,7 @@ class BaseSpec:
     pooling: str | None = None
     options: dict = field(default_factory=dict)
     layer: str | None = None
-    split: str | None = None
+    split_at: str | None = None
     seed: int = 0
     resize: str = "stretch"
     compute_dtype: str = "float32"
@@ -50,7 +51,7 @@ class BaseSpec:
             pooling=cfg.get("pooling"),
             options=dict(cfg.get("options") or {}),
             layer=cfg.get("layer"),
-            split=cfg.get("split"),
+            split_at=cfg.get("split"),
             seed=int(cfg.get("seed", 0)),
             resize=str(cfg.get("resize", "stretch")),
             compute_dtype=str(cfg.get("compute_dtype", "float32")),
@@ -265,7 +266,7 @@ def bottom_of(model, split: str | None):
 def build_bottom(spec: BaseSpec):
     """(base, bottom, preprocess): the base and the part of it whose output the cache holds."""
     model, preprocess = build_base(spec)
-    return model, bottom_of(model, spec.split), preprocess
+    return model, bottom_of(model, spec.split_at), preprocess
 
 
 FLOP_LAYERS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Dense")

@@ -64,7 +64,7 @@ class RunSettings:
         float32) exceed it, they are streamed from their stores instead of held in memory.
     pixel_size: (H, W) of the pixels the conv base's inputs are made from (replay and onthefly;
         default spec.image_size).
-    finetune: the second phase of a run when spec.split is set (see :mod:`augcache.finetune`).
+    finetune: the second phase of a run when spec.split_at is set (see :mod:`augcache.finetune`).
     """
 
     spec: BaseSpec
@@ -109,14 +109,14 @@ def run_training(run: RunSpec, inputs: RunInputs, settings: RunSettings, outputs
     streaming, rows_per_block = plan_memory(run_mode, inputs, val_attrs, n_train, settings.head.batch_size,
                                             settings.memory_budget_mb)
     val = StoreBlocks(inputs.val_store, rows_per_block) if streaming else read_features(inputs.val_store)
-    split = settings.spec.split
-    base = checked_base(settings.spec, val_attrs, inputs.val_store) if split or run_mode.runs_base else None
+    split_at = settings.spec.split_at
+    base = checked_base(settings.spec, val_attrs, inputs.val_store) if split_at or run_mode.runs_base else None
     source = feature_source(run_mode, run, inputs, settings, val_attrs, train_rows,
                             rows_per_block if streaming else None, base)
     names = class_names(index)
     label = run_mode.label(run.k, run.repeat)
-    if split:
-        _, top = split_base(base.model, split)
+    if split_at:
+        _, top = split_base(base.model, split_at)
         model, metrics, best_weights, tuned = train_finetune(
             source.epochs, n_train, feature_shape(val_attrs), len(names), val, settings.head, settings.finetune,
             top, run.seed, f"fine-tune {label}")
@@ -127,8 +127,8 @@ def run_training(run: RunSpec, inputs: RunInputs, settings: RunSettings, outputs
                           weights=val_attrs["weights_sha256"], streamed=streaming)
     summary["head_parameters"] = int(model.count_params())
     summary["cache_dtype"] = settings.cache.dtype
-    if split:
-        summary.update(split=split, finetune_epochs=settings.finetune.epochs,
+    if split_at:
+        summary.update(split=split_at, finetune_epochs=settings.finetune.epochs,
                        finetune_learning_rate=settings.finetune.learning_rate, top_trainable_parameters=tuned,
                        **phase_summary(metrics, settings.head.epochs))
         summary["head_parameters"] -= int(top.count_params())

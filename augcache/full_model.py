@@ -59,12 +59,12 @@ def build_full_model(spec: BaseSpec, head):
     whatever policy the features were cached with). Only built-in Keras layers, so
     ``keras.saving.load_model`` opens it without this package.
 
-    head: the trained head, or with spec.split the fine-tuned top and head (which take the
+    head: the trained head, or with spec.split_at the fine-tuned top and head (which take the
     activations at the split); the base's bottom then comes before it.
     """
     base, _ = build_base(dataclasses.replace(spec, compute_dtype="float32"))
-    if spec.split:
-        base, _ = split_base(base, spec.split)
+    if spec.split_at:
+        base, _ = split_base(base, spec.split_at)
         if spec.compute_dtype != "float32":
             head = with_policy(head, "float32")
     inputs = keras.Input((*spec.image_size, 3), name="image")

@@ -187,7 +187,7 @@ def test_a_fine_tuned_top_cached_in_bfloat16_is_exported_in_float32(tmp_path, sp
     from augcache.full_model import build_full_model
     from augcache.head import HeadConfig, build_head
 
-    spec = BaseSpec(str(split_base_file), (32, 32), split="cut", compute_dtype="mixed_bfloat16")
+    spec = BaseSpec(str(split_base_file), (32, 32), split_at="cut", compute_dtype="mixed_bfloat16")
     model, bottom, _ = build_bottom(spec)
     _, top = split_base(model, "cut")
     tuned = classifier_on_top(top, build_head(tuple(top.output.shape[1:]), 3, HeadConfig(), 0))

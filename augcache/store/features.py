@@ -33,7 +33,7 @@ def config_provenance(spec: BaseSpec, aug: AugmentConfig | None, settings: Cache
         "base_weights": "null" if spec.weights is None else str(spec.weights),
         "base_options": canonical_json(spec.options),
         "base_layer": spec.layer or "",
-        "base_split": spec.split or "",
+        "base_split": spec.split_at or "",
         "pooling": spec.pooling or "none",
         "image_size": canonical_json(list(spec.image_size)),
         "resize": spec.resize,
@@ -47,10 +47,10 @@ def config_provenance(spec: BaseSpec, aug: AugmentConfig | None, settings: Cache
 
 
 def base_provenance(spec: BaseSpec, model, bottom=None) -> dict:
-    """The fields that name a built base's weights (and, with spec.split, its bottom's, whose
+    """The fields that name a built base's weights (and, with spec.split_at, its bottom's, whose
     output the store holds)."""
     fields = {"weights_sha256": weights_sha256(model)}
-    if spec.split:
+    if spec.split_at:
         fields["bottom_weights_sha256"] = weights_sha256(bottom)
     return fields
 
