@@ -17,10 +17,7 @@ Op determinism (``cache.deterministic_ops``), per backend:
 
 from __future__ import annotations
 
-import logging
 import os
-
-log = logging.getLogger(__name__)
 
 JAX_DETERMINISM = "--xla_gpu_deterministic_ops=true"
 
@@ -100,8 +97,8 @@ def compiled(function, key: tuple | None = None, keep=None):
 
 def inference(model, preprocess):
     """``images -> float32 outputs`` of model in inference mode, for a backend other than
-    TensorFlow. Under JAX the model's weights are passed to one compiled program (stateless_call)
-    rather than baked into it."""
+    TensorFlow, made once per model: a frozen base's. Under JAX its weights, as they are when this
+    is first called, are passed to one compiled program (stateless_call) rather than baked into it."""
     from keras import ops
 
     key = ("inference", id(model), id(preprocess))

@@ -55,8 +55,7 @@ def store_jobs(settings, repeat: int, k: int, groups) -> list[str]:
                 [_bench(f"{prefix}extract/epoch_{e}/shard_{s}") for s in range(shards)]
                 + [_bench(f"{prefix}merge_shards/epoch_{e}")]]
     needed = [g for g in groups if g[0] < k]
-    return [_bench(f"{prefix}extract/epoch_{g[0]}" if len(g) == 1 else f"{prefix}extract/epochs_{g[0]}-{g[-1]}")
-            for g in needed]
+    return [_bench(f"{prefix}extract/{paths.extraction_job(g)}") for g in needed]
 
 
 def epoch_groups_made(root: Path) -> list[list[int]]:

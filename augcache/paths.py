@@ -55,3 +55,9 @@ def epoch_store(repeat: int, epoch: int) -> str:
 def repeat_prefix(repeat: int) -> str:
     """Path prefix of a repeat's manifests and features."""
     return "" if int(repeat) == 0 else f"repeat_{int(repeat)}/"
+
+
+def extraction_job(epochs) -> str:
+    """The name (below extract/ in the logs and benchmarks) of the job that extracts these cached
+    epochs: epoch_<e> for one epoch, epochs_<first>-<last> for several (cache.epochs_per_job)."""
+    return f"epoch_{epochs[0]}" if len(epochs) == 1 else f"epochs_{epochs[0]}-{epochs[-1]}"

@@ -125,6 +125,20 @@ def scheduled_jobs(dry_run_output: str) -> list[tuple[str, str]]:
     return jobs
 
 
+def test_a_whole_run_with_epochs_grouped_per_job_plans_every_job_and_its_benchmark(tmp_path, tiny_data, tiny_base):
+    """K=3 over LOCAL_RUN's 2 GPU slots: epochs 0-1 in one job, epoch 2 in a job named as one of
+    one epoch; the report's cost account asks for exactly the benchmarks those jobs write."""
+    flow = Workflow(tmp_path / "project")
+    config = tiny_config(tiny_data, tiny_base, cache={"epochs_per_job": "auto"}, train={"sweep_epochs": [3]})
+    planned = flow.run(config, "-n").stdout
+    rules = [rule for rule, _ in scheduled_jobs(planned)]
+    repeats = 1 + len(set(re.findall(r"results/repeat_(\d+)/manifest", planned)))
+    assert rules.count("extract_epochs_0_1") == rules.count("extract_epochs_2_2") == repeats
+    assert "extract_epoch" not in rules and "make_report" in rules
+    for job in ("epochs_0-1", "epoch_2"):
+        assert f"results/benchmarks/extract/{job}.tsv" in planned
+
+
 def test_more_epochs_schedule_only_the_new_ones(float32_runs):
     config, (flow, _) = float32_runs
     dry = flow.run(dict(config, cache=dict(config["cache"], epochs=5)), "cache", "-n")

@@ -8,7 +8,7 @@ sys.path.insert(0, workflow.basedir)
 
 from augcache.modes import MODES, RUN_FILES, CACHE_MODE
 from augcache.paths import *  # the path pattern of every output
-from augcache.paths import repeat_prefix
+from augcache.paths import extraction_job, repeat_prefix
 from augcache.settings import Settings
 from augcache.sweep import sweep_points
 

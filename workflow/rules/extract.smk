@@ -51,9 +51,9 @@ for EPOCHS in EPOCH_GROUPS if max(map(len, EPOCH_GROUPS)) > 1 else []:
         output:
             [EPOCH_STORE.format(repeat_dir="{repeat_dir}", epoch=e) for e in EPOCHS],
         log:
-            f"{LOGS}/{{repeat_dir}}extract/epochs_{EPOCHS[0]}-{EPOCHS[-1]}.log",
+            f"{LOGS}/{{repeat_dir}}extract/{extraction_job(EPOCHS)}.log",
         benchmark:
-            f"{BENCHMARKS}/{{repeat_dir}}extract/epochs_{EPOCHS[0]}-{EPOCHS[-1]}.tsv"
+            f"{BENCHMARKS}/{{repeat_dir}}extract/{extraction_job(EPOCHS)}.tsv"
         conda:
             GPU_ENV
         threads: extraction_threads()
