@@ -232,3 +232,19 @@ def test_a_key_changes_with_the_code_that_computes(tmp_path):
         script.write("\n# edited\n")
     assert key("extract_epoch") == after_module[0]
     assert key("train_head") != after_module[1]
+
+
+def test_a_job_of_several_epochs_reuses_the_epochs_jobs_of_one_made(float32_runs, tmp_path):
+    """Epoch stores made one per job, lost, then wanted by a job of several epochs: each is reused."""
+    from conftest import GROUPED
+
+    config, (first, _) = float32_runs
+    flow = first.clone(tmp_path / "project")
+    for epoch in range(3):
+        flow.path(f"results/features/train/epoch_{epoch}.h5").unlink()
+    flow.run(dict(config, cache=dict(config["cache"], **GROUPED)), "cache")
+    text = flow.path("results/logs/extract/epochs_0-2.log").read_text()
+    assert len(re.findall(r"reused [0-9a-f]{64}", text)) == 3 and "img/s" not in text, text[-2000:]
+    for epoch in range(3):
+        store = f"results/features/train/epoch_{epoch}.h5"
+        assert flow.path(store).read_bytes() == first.path(store).read_bytes()
