@@ -37,11 +37,11 @@ def start_job(snakemake, reusable: bool = False) -> None:
     log.info("job %s started", snakemake.rule)
     atexit.register(log.info, "job %s ended", snakemake.rule)
     if reusable:
-        from augcache.reuse import job_key, reuse
+        from augcache.reuse import job_key, positional_inputs, reuse
 
         kind = script_kind()
         key, fields = job_key(kind, dict(snakemake.params.items()), dict(snakemake.wildcards.items()),
-                              {str(i): [path] for i, path in enumerate(snakemake.input)})
+                              positional_inputs(snakemake.input))
         if reuse(kind, key, list(snakemake.output)):
             sys.exit(0)
         log.info("computing %s (no cached outputs of this key)", key)

@@ -89,6 +89,12 @@ def code_sha256(kind: str) -> str:
     return digest.hexdigest()
 
 
+def positional_inputs(paths) -> dict[str, list]:
+    """A job's input files by position (how a rule script's inputs enter its key), so that jobs of
+    different rules with the same inputs in the same order share keys."""
+    return {str(i): [path] for i, path in enumerate(paths)}
+
+
 def job_key(kind: str, params: dict, wildcards: dict, inputs: dict[str, list]) -> tuple[str, dict]:
     """(key, the fields it was made of) of a job: see the module's description. inputs: name (or
     position) -> paths."""

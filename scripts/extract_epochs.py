@@ -9,7 +9,7 @@ from augcache.cache import CacheSettings, extract_epoch
 from augcache.conv_base import BaseSpec
 from augcache.manifest import AugmentConfig
 from augcache.pixels import open_pixels
-from augcache.reuse import job_key, reuse, store
+from augcache.reuse import job_key, positional_inputs, reuse, store
 from augcache.store.plan import check_run_fits, planned_stores
 
 # Several epochs in turn, one start of TensorFlow. Each epoch is keyed as a job of one epoch
@@ -20,8 +20,9 @@ epochs = params.pop("epochs")
 todo = []
 for epoch, manifest, out in zip(epochs, inputs.manifests, snakemake.output, strict=True):
     sources = [inputs.index, inputs.pixels] if "pixels" in inputs.keys() else [inputs.index]
+    # the inputs of extract_epoch, in its order
     key, fields = job_key("extract_epoch", params, {"epoch": str(epoch)},
-                          {str(i): [path] for i, path in enumerate([*sources, manifest, inputs.base])})
+                          positional_inputs([*sources, manifest, inputs.base]))
     if "pixels" not in inputs.keys() or not reuse("extract_epoch", key, [out]):
         todo.append((epoch, manifest, out, key, fields))
 
