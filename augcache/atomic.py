@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -74,7 +75,12 @@ def csv_text(table) -> str:
 
 
 def write_csv(path, table) -> None:
-    """Write a pandas table atomically as :func:`csv_text`."""
+    """Write a pandas table atomically as :func:`csv_text`; gzip-compressed when path ends in
+    .gz (with no time stamp, so the same table gives the same bytes)."""
+    if str(path).endswith(".gz"):
+        with atomic_path(path, ".gz") as tmp:
+            tmp.write_bytes(gzip.compress(csv_text(table).encode(), mtime=0))
+        return
     write_text_atomic(path, csv_text(table))
 
 

@@ -14,10 +14,12 @@ import numpy as np
 class BaseSpec:
     """What the conv base is.
 
-    architecture: a ``keras.applications`` class name (``MobileNetV2``, ``VGG16``, …) or the
-        path of a ``.keras`` model file.
+    architecture: a ``keras.applications`` class name (``MobileNetV2``, ``VGG16``, …), the
+        path of a ``.keras`` model file, or ``keras_hub`` (a backbone from ``preset``).
     weights: None (random, seeded), ``"imagenet"``, or a weights file path (applications only).
-    pooling: None keeps the conv map; ``"avg"`` or ``"max"`` pool it to a vector.
+    pooling: None keeps the conv map; ``"avg"`` or ``"max"`` pool it to a vector; for a
+        transformer backbone ``"cls"`` or ``"mean"`` (see :mod:`augcache.hub`), None its patch grid.
+    preset: with architecture ``keras_hub``, a keras-hub preset folder or handle.
     image_size: (height, width) of the images fed to the base.
     options: extra keyword arguments of the application constructor (e.g. ``alpha``).
     layer: for a ``.keras`` file, the name of the layer whose output is the feature (optional).
@@ -40,6 +42,7 @@ class BaseSpec:
     seed: int = 0
     resize: str = "stretch"
     compute_dtype: str = "float32"
+    preset: str | None = None
 
     @classmethod
     def from_config(cls, cfg: dict) -> "BaseSpec":
@@ -48,18 +51,24 @@ class BaseSpec:
             architecture=str(cfg["architecture"]),
             image_size=tuple(int(s) for s in cfg["image_size"]),
             weights=cfg.get("weights"),
-            pooling=cfg.get("pooling"),
+            pooling=None if cfg.get("pooling") in (None, "none") else str(cfg["pooling"]),
             options=dict(cfg.get("options") or {}),
             layer=cfg.get("layer"),
             split_at=cfg.get("split"),
             seed=int(cfg.get("seed", 0)),
             resize=str(cfg.get("resize", "stretch")),
             compute_dtype=str(cfg.get("compute_dtype", "float32")),
+            preset=cfg.get("preset"),
         )
 
     @property
     def is_model_file(self) -> bool:
         return self.architecture.endswith(".keras")
+
+    @property
+    def is_hub(self) -> bool:
+        """A keras-hub backbone from a preset (see :mod:`augcache.hub`)."""
+        return self.architecture == HUB
 
     @property
     def weights_file(self) -> str | None:
@@ -77,6 +86,10 @@ class BaseSpec:
         return files
 
 
+# conv_base.architecture of a keras-hub backbone
+HUB = "keras_hub"
+
+
 def application(name: str):
     """(constructor, preprocess_input) of a keras.applications model by class name."""
     import keras
@@ -85,7 +98,7 @@ def application(name: str):
     if constructor is None or not callable(constructor) or name[0].islower():
         raise ValueError(
             f"conv_base.architecture: {name!r} is neither a keras.applications model "
-            "(e.g. MobileNetV2, VGG16, ResNet50) nor a .keras file"
+            f"(e.g. MobileNetV2, VGG16, ResNet50), a .keras file nor {HUB} (with conv_base.preset)"
         )
     preprocess = getattr(sys.modules[constructor.__module__], "preprocess_input")
     return constructor, preprocess
@@ -179,6 +192,13 @@ def build_base(spec: BaseSpec):
 
 
 def _build(spec: BaseSpec):
+    if spec.is_hub:
+        from augcache.hub import build_hub_base
+
+        return build_hub_base(spec)
+    if spec.pooling not in (None, "avg", "max"):
+        raise ValueError(f"conv_base.pooling: {spec.pooling!r} is for transformer backbones "
+                         f"(architecture {HUB}); use avg, max or null")
     if spec.is_model_file:
         model, preprocess = _load_model_file(spec)
         if spec.compute_dtype != "float32":

@@ -11,6 +11,7 @@ from augcache.atomic import atomic_path, write_csv, write_json
 from augcache.cache import configure_tensorflow
 from augcache.conv_base import BaseSpec, build_bottom, feature_function, split_base
 from augcache.dataset import class_names, read_index
+from augcache.feature_augment import FeatureAugmentConfig, FeatureAugmented
 from augcache.finetune import FinetuneConfig, phase_summary, train_finetune
 from augcache.head import HeadConfig
 from augcache.manifest import AugmentConfig
@@ -65,6 +66,7 @@ class RunSettings:
     pixel_size: (H, W) of the pixels the conv base's inputs are made from (replay and onthefly;
         default spec.image_size).
     finetune: the second phase of a run when spec.split_at is set (see :mod:`augcache.finetune`).
+    feature_augment: the feature transforms of a mode that augments features.
     """
 
     spec: BaseSpec
@@ -74,17 +76,20 @@ class RunSettings:
     memory_budget_mb: object = "auto"
     pixel_size: tuple | None = None
     finetune: FinetuneConfig = FinetuneConfig()
+    feature_augment: FeatureAugmentConfig = FeatureAugmentConfig()
 
 
 @dataclass(frozen=True)
 class RunOutputs:
     """A run's files: head (.keras) after the last epoch and at the best one, metrics (CSV, one row
-    per head epoch) and summary (JSON)."""
+    per head epoch), summary (JSON) and, for a mode that augments features, the transforms drawn
+    (compressed CSV, see :mod:`augcache.feature_augment`)."""
 
     head: str
     best_head: str
     metrics: str
     summary: str
+    feature_params: str | None = None
 
 
 @dataclass
@@ -113,6 +118,9 @@ def run_training(run: RunSpec, inputs: RunInputs, settings: RunSettings, outputs
     base = checked_base(settings.spec, val_attrs, inputs.val_store) if split_at or run_mode.runs_base else None
     source = feature_source(run_mode, run, inputs, settings, val_attrs, train_rows,
                             rows_per_block if streaming else None, base)
+    if run_mode.feature_augment:
+        source.epochs = FeatureAugmented(source.epochs, settings.feature_augment, run.seed, n_train,
+                                         feature_shape(val_attrs))
     names = class_names(index)
     label = run_mode.label(run.k, run.repeat)
     if split_at:
@@ -127,12 +135,14 @@ def run_training(run: RunSpec, inputs: RunInputs, settings: RunSettings, outputs
                           weights=val_attrs["weights_sha256"], streamed=streaming)
     summary["head_parameters"] = int(model.count_params())
     summary["cache_dtype"] = settings.cache.dtype
+    if run_mode.feature_augment:
+        summary["feature_augment"] = settings.feature_augment.to_dict()
     if split_at:
         summary.update(split=split_at, finetune_epochs=settings.finetune.epochs,
                        finetune_learning_rate=settings.finetune.learning_rate, top_trainable_parameters=tuned,
                        **phase_summary(metrics, settings.head.epochs))
         summary["head_parameters"] -= int(top.count_params())
-    write_outputs(outputs, model, metrics, summary, best_weights)
+    write_outputs(outputs, model, metrics, summary, best_weights, source)
     return summary
 
 
@@ -231,14 +241,17 @@ def run_summary(run: RunSpec, head: HeadConfig, metrics, source: FeatureSource, 
     }
 
 
-def write_outputs(outputs: RunOutputs, model, metrics, summary: dict, best_weights) -> None:
-    """Write a run's head (final and at its best epoch), metrics and summary, each atomically."""
+def write_outputs(outputs: RunOutputs, model, metrics, summary: dict, best_weights, source: FeatureSource) -> None:
+    """Write a run's head (final and at its best epoch), metrics, feature transforms (when it drew
+    any) and summary, each atomically."""
     with atomic_path(outputs.head, ".keras") as tmp:
         model.save(tmp)
     model.set_weights(best_weights)
     with atomic_path(outputs.best_head, ".keras") as tmp:
         model.save(tmp)
     write_csv(outputs.metrics, metrics)
+    if outputs.feature_params:
+        write_csv(outputs.feature_params, source.epochs.table())
     write_json(outputs.summary, summary)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from augcache.atomic import atomic_path, write_json
-from augcache.conv_base import BaseSpec, application, build_base, split_base, with_policy
+from augcache.conv_base import BaseSpec, build_base, split_base, with_policy
 from augcache.extract import augmented_batches
 from augcache.images import IMAGE_EXTENSIONS
 from augcache.params import IDENTITY_PARAMS, PARAM_COLUMNS
@@ -42,10 +42,11 @@ def preprocess_affine(preprocess) -> tuple[np.ndarray, np.ndarray]:
     return weights, bias
 
 
-def preprocess_layer(architecture: str):
-    """The ``preprocess_input`` of a keras.applications architecture as a built-in Dense layer on
-    the channel axis (None when it is the identity), so an exported model loads in plain Keras."""
-    weights, bias = preprocess_affine(application(architecture)[1])
+def preprocess_layer(preprocess):
+    """A base's per-pixel affine preprocessing (a keras.applications ``preprocess_input``, or a
+    keras-hub image converter's scale and offset) as a built-in Dense layer on the channel axis
+    (None when it is the identity), so an exported model needs no code of this package."""
+    weights, bias = preprocess_affine(preprocess)
     if np.allclose(weights, np.eye(3)) and np.allclose(bias, 0.0):
         return None
     layer = keras.layers.Dense(3, name="preprocess", trainable=False)
@@ -57,19 +58,20 @@ def preprocess_layer(architecture: str):
 def build_full_model(spec: BaseSpec, head):
     """raw images (B, H, W, 3) float32 in [0, 255] -> class probabilities (computed in float32,
     whatever policy the features were cached with). Only built-in Keras layers, so
-    ``keras.saving.load_model`` opens it without this package.
+    ``keras.saving.load_model`` opens it without this package (a keras-hub backbone's layers need
+    ``import keras_hub`` first).
 
     head: the trained head, or with spec.split_at the fine-tuned top and head (which take the
     activations at the split); the base's bottom then comes before it.
     """
-    base, _ = build_base(dataclasses.replace(spec, compute_dtype="float32"))
+    base, preprocess_input = build_base(dataclasses.replace(spec, compute_dtype="float32"))
     if spec.split_at:
         base, _ = split_base(base, spec.split_at)
         if spec.compute_dtype != "float32":
             head = with_policy(head, "float32")
     inputs = keras.Input((*spec.image_size, 3), name="image")
     x = inputs
-    preprocess = None if spec.is_model_file else preprocess_layer(spec.architecture)
+    preprocess = None if spec.is_model_file else preprocess_layer(preprocess_input)
     if preprocess is not None:
         x = preprocess(x)
     x = base(x, training=False)
@@ -98,7 +100,13 @@ def export_full_model(spec: BaseSpec, head_path, classes: list[str], out_model, 
 
 
 def load_full_model(path):
-    """Load an exported model (safe mode)."""
+    """Load an exported model (safe mode), keras-hub's layers included when it holds a keras-hub
+    backbone."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        if b"keras_hub" in archive.read("config.json"):
+            import keras_hub  # noqa: F401  (registers the layers of a keras-hub backbone)
     return keras.saving.load_model(path, safe_mode=True)
 
 

@@ -18,6 +18,9 @@ class Mode:
         (the unaugmented store) or None (features computed during training).
     manifests: whose augmentation numbers a run uses: "cached" (the K written manifests),
         "fresh" (drawn anew every head epoch) or None (no augmentation).
+    feature_augment: the head's training features are transformed every head epoch by seeded
+        feature transforms (:mod:`augcache.feature_augment`), whose numbers the run writes.
+    sweeps_k: a mode that uses K runs for every K of the sweep; otherwise for K = cache.epochs only.
     checks: the mode whose main run (K = cache.epochs, repeat 0) this one must reproduce; it runs
         that once, and the report states the largest difference.
     always: runs whatever train.modes says (the exported head and the K sweep come from it).
@@ -33,6 +36,8 @@ class Mode:
     runs_base: bool
     stored: str | None
     manifests: str | None
+    feature_augment: bool = False
+    sweeps_k: bool = True
     checks: str | None = None
     always: bool = False
     speed_baseline: bool = False
@@ -47,11 +52,19 @@ class Mode:
         return self.run_folder(stage).format(k=k, repeat=repeat)
 
     def runs(self, k_values, k_main: int, repeats) -> list[tuple[int, int]]:
-        """(K, repeat) of every run of this mode: the main run only for a check, every K and
-        repeat for a mode that uses K, every repeat (K 0) otherwise."""
+        """(K, repeat) of every run of this mode: the main run only for a check, every K (or
+        K = k_main without sweeps_k) and repeat for a mode that uses K, every repeat (K 0) otherwise."""
         if self.checks:
             return [(k_main, 0)]
+        if self.uses_k and not self.sweeps_k:
+            k_values = [k_main]
         return [(k if self.uses_k else 0, r) for k in (k_values if self.uses_k else [0]) for r in repeats]
+
+    @property
+    def run_files(self) -> dict[str, str]:
+        """A run's files, as named outputs of its training job: RUN_FILES, and the feature
+        transforms drawn for a mode that augments features."""
+        return {**RUN_FILES, **({"feature_params": FEATURE_PARAMS_FILE} if self.feature_augment else {})}
 
     def label(self, k: int, repeat: int) -> str:
         """How progress output names a run."""
@@ -63,21 +76,27 @@ MODES = {
     for mode in (
         Mode("cached", "cached (augmentation cache)", uses_k=True, runs_base=False, stored="epochs",
              manifests="cached", always=True),
+        Mode("hybrid", "hybrid (cached K epochs + feature augmentation)", uses_k=True, runs_base=False,
+             stored="epochs", manifests="cached", feature_augment=True, sweeps_k=False),
         Mode("replay", "replay (on the fly, manifest numbers)", uses_k=True, runs_base=True, stored=None,
              manifests="cached", checks="cached"),
         Mode("onthefly", "on the fly (fresh numbers every epoch)", uses_k=False, runs_base=True,
              stored=None, manifests="fresh", speed_baseline=True),
         Mode("noaug", "no augmentation", uses_k=False, runs_base=False, stored="noaug", manifests=None),
+        Mode("featureaug", "feature augmentation (unaugmented features)", uses_k=False, runs_base=False,
+             stored="noaug", manifests=None, feature_augment=True),
     )
 }
 
 # The mode whose K cached epochs every cached run trains on, and the one speedups are measured against.
-CACHE_MODE = next(m for m in MODES.values() if m.stored == "epochs")
+CACHE_MODE = next(m for m in MODES.values() if m.stored == "epochs" and not m.feature_augment)
 SPEED_BASELINE = next(m for m in MODES.values() if m.speed_baseline)
 
 # A run's files, as named outputs of its training job.
 RUN_FILES = {"head": "head.keras", "best_head": "best_head.keras", "metrics": "metrics.csv",
              "summary": "summary.json"}
+# the feature transforms a run drew, one row per head epoch and feed position
+FEATURE_PARAMS_FILE = "feature_augment.csv.gz"
 
 
 def mode(name: str) -> Mode:

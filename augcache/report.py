@@ -15,6 +15,7 @@ from matplotlib.ticker import MaxNLocator
 
 from augcache.atomic import atomic_path, write_csv, write_text_atomic
 from augcache.modes import CACHE_MODE, MODES, SPEED_BASELINE
+from augcache.side_by_side import side_by_side_figure, side_by_side_html, side_by_side_table, verdict
 
 MODE_TITLES = {name: m.title for name, m in MODES.items()}
 SPEEDUP = f"speedup_vs_{SPEED_BASELINE.name}"
@@ -107,7 +108,7 @@ def headline(table: pd.DataFrame, k_main: int, data_seconds: float) -> str:
                 f"validation accuracy in {seconds:.0f} s")
 
     cached, baseline = row(CACHE_MODE.name, k_main), row(SPEED_BASELINE.name)
-    noaug = next((row(m.name) for m in MODES.values() if m.stored == "noaug"), None)
+    noaug = next((row(m.name) for m in MODES.values() if m.stored == "noaug" and not m.feature_augment), None)
     if cached is None:
         return ""
     parts = [said(cached, f"Cached augmentation (K={k_main})") + f", with {_bytes(cached['disk_bytes'])} of cache"]
@@ -276,6 +277,11 @@ img {{ max-width: 100%; }}
 <p>{n_train} training images, classes {classes};
 head trained for {head_epochs} epochs in every mode, with the same head, optimizer and seeds.
 Cached features: {bytes_per} bytes per sample-epoch ({dtype}).</p>
+<h2>Augmentation side by side</h2>
+<p>None, feature-space augmentation of the unaugmented features (featureaug), the cache of K exactly
+augmented epochs, both together (hybrid) and on the fly, with the same head budget (K = cache.epochs;
+final validation accuracy, mean ± sd over repeats; seconds and disk as in the modes table).</p>
+{side_by_side}
 <h2>Modes</h2>
 <p>Mean ± standard deviation over repeats (each repeat uses seed + r for the manifests and the head).
 Conv-base seconds: extraction of the cached epochs (cached, no augmentation) or the base run inside
@@ -538,6 +544,8 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
     k_main = int(config["cache"]["epochs"])
     curves_png = _png(curves_figure(summaries, metrics, k_main))
     sweep_png = _png(k_figure(table))
+    side = side_by_side_table(table, k_main)
+    side_png = _png(side_by_side_figure(side)) if len(side) >= 2 else None
     _write_png(out_curves, curves_png)
     _write_png(out_sweep, sweep_png)
     if out_table:
@@ -547,7 +555,8 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
                   if k.endswith("_version") or k in ("weights_sha256", "weights_file_sha256",
                                                      "base_architecture", "base_weights", "dtype")}
     page = PAGE.format(
-        headline=html.escape(headline(table, k_main, data_seconds)),
+        headline=html.escape(" ".join(filter(None, [headline(table, k_main, data_seconds), verdict(side)]))),
+        side_by_side=side_by_side_html(side, side_png),
         n_train=int(first["n_train"]),
         classes=html.escape(", ".join(first["classes"])),
         head_epochs=int(first["head_epochs"]),

@@ -17,7 +17,9 @@ from pathlib import Path
 
 from augcache import paths
 from augcache.conv_base import BaseSpec
+from augcache.feature_augment import FeatureAugmentConfig
 from augcache.head import HeadConfig
+from augcache.hub import check_preset
 from augcache.manifest import AugmentConfig
 from augcache.modes import MODES, mode, stage
 
@@ -219,11 +221,13 @@ class Settings:
 
     def train_params(self, mode: str, seed) -> dict:
         """What a training job's results depend on: its mode, seed, head and base, and for modes
-        that augment or run the base, the augmentation and the pixel size."""
+        that augment or run the base, the augmentation (images' or features') and the pixel size."""
         params = {"mode": mode, "seed": seed, "head": self.config["head"], "base": self.base_params(),
                   "cache": self.cache_params()}
         if MODES[mode].manifests:
             params["augment"] = self.config["augment"]
+        if MODES[mode].feature_augment:
+            params["feature_augment"] = self.config["feature_augment"]
         if MODES[mode].runs_base:
             params["pixel_size"] = self.pixel_size
         if self.stage == "finetune":
@@ -259,6 +263,8 @@ class Settings:
         if not self.uses_csv and not self.uses_demo_data and not Path(self.data["dir"]).is_dir():
             raise ValueError(f"data.dir: folder {self.data['dir']!r} does not exist")
         user_base = BaseSpec.from_config({**self.config["conv_base"], "image_size": [1, 1]})
+        if user_base.is_hub:
+            check_preset(user_base.preset)
         for key, path in user_base.files.items():
             kind = "model" if key == "conv_base.architecture" else "weights"
             if not Path(path).is_file():
@@ -267,6 +273,7 @@ class Settings:
             mode(name)  # one of the modes table
         # ranges in order, Keras layer spellings that have a meaning here
         self.augment()
+        FeatureAugmentConfig.from_config(self.config["feature_augment"])
         image_size = self.data["image_size"]
         if any(p < i for p, i in zip(self.pixel_size, image_size)):
             raise ValueError(

@@ -10,6 +10,7 @@ start_job(snakemake, reusable="base" not in snakemake.input.keys() or "pixels" i
 from augcache.cache import CacheSettings
 from augcache.conv_base import BaseSpec
 from augcache.experiment import RunInputs, RunOutputs, RunSettings, RunSpec, run_training
+from augcache.feature_augment import FeatureAugmentConfig
 from augcache.finetune import FinetuneConfig
 from augcache.head import HeadConfig
 from augcache.manifest import AugmentConfig
@@ -39,7 +40,8 @@ run_training(
         memory_budget_mb=snakemake.config["train"]["memory_budget_mb"],
         pixel_size=params.get("pixel_size"),
         finetune=FinetuneConfig.from_config(params.get("finetune", {})),
+        feature_augment=FeatureAugmentConfig.from_config(params.get("feature_augment")),
     ),
-    RunOutputs(**{name: snakemake.output[name] for name in ("head", "best_head", "metrics", "summary")}),
+    RunOutputs(**dict(snakemake.output.items())),
 )
 finish_job(snakemake)

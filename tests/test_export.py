@@ -16,7 +16,7 @@ from augcache.full_model import export_full_model, load_full_model, preprocess_a
 def test_every_preprocess_mode_is_a_built_in_layer(architecture, mode):
     preprocess = application(architecture)[1]
     images = np.random.default_rng(0).uniform(0, 255, (2, 6, 7, 3)).astype(np.float32)
-    layer = preprocess_layer(architecture)
+    layer = preprocess_layer(preprocess)
     if mode == "none":
         assert layer is None
         return

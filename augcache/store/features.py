@@ -15,6 +15,7 @@ import numpy as np
 
 from augcache import backend
 from augcache.conv_base import BaseSpec, weights_sha256
+from augcache.hub import preset_sha256
 from augcache.manifest import AugmentConfig
 from augcache.provenance import canonical_json, check_fields, sha256_file
 from augcache.quantise import QUANTISED, channels, dequantise, quantise, stored_row_bytes
@@ -28,7 +29,8 @@ def config_provenance(spec: BaseSpec, aug: AugmentConfig | None, settings: Cache
     """Provenance fields known from the settings alone (no model needs to be built)."""
     files = list(spec.files.values())
     weights_file = sha256_file(files[0]) if files else ""
-    return {
+    preset = {"base_preset": spec.preset, "preset_sha256": preset_sha256(spec.preset)} if spec.is_hub else {}
+    return preset | {
         "base_architecture": spec.architecture,
         "base_weights": "null" if spec.weights is None else str(spec.weights),
         "base_options": canonical_json(spec.options),

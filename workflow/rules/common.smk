@@ -6,6 +6,7 @@ from snakemake.utils import validate
 # this workflow's own augcache package, wherever snakemake runs from and whatever is installed
 sys.path.insert(0, workflow.basedir)
 
+from augcache.hub import preset_files
 from augcache.modes import MODES, RUN_FILES, CACHE_MODE
 from augcache.paths import *  # the path pattern of every output
 from augcache.paths import extraction_job, repeat_prefix
@@ -81,7 +82,7 @@ def manifest_seed(wildcards):
 
 def run_outputs(mode):
     """A training job's named outputs: the files of its run folder."""
-    return multiext(f"{MODES[mode].run_folder(STAGE)}/", **RUN_FILES)
+    return multiext(f"{MODES[mode].run_folder(STAGE)}/", **MODES[mode].run_files)
 
 
 def run_log(mode):
@@ -317,9 +318,10 @@ def pixel_input(wildcards):
 
 
 def base_files(wildcards):
-    """Files the conv base is made from (the demo base and fetched weights included), so that
-    replacing one rebuilds it."""
-    return list(SETTINGS.base_spec().files.values())
+    """Files the conv base is made from (the demo base, fetched weights and a local keras-hub
+    preset's files included), so that replacing one rebuilds it."""
+    spec = SETTINGS.base_spec()
+    return list(spec.files.values()) + preset_files(spec.preset)
 
 
 def base_input(wildcards):

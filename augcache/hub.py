@@ -1,0 +1,167 @@
+"""keras-hub backbones as frozen bases: ViT, DINOv2/v3, CLIP/SigLIP image encoders, CNNs.
+
+A backbone comes from a preset: a local folder (as ``Backbone.save_to_preset`` writes it) or a
+handle keras-hub downloads (``kaggle://…``, ``hf://…``). Its features are pooled with built-in
+Keras layers, so a store's base and an exported model are the backbone plus plain layers:
+
+- transformers (outputs (B, tokens, D)): ``cls`` (the class token), ``mean`` (the mean of the
+  patch tokens) or ``none`` (the patch tokens as a (H/p, W/p, D) map);
+- CNNs (outputs (B, h, w, C)): ``avg``, ``max`` or ``none`` (the map), as keras.applications.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+TOKEN_POOLING = ("cls", "mean", None)
+MAP_POOLING = ("avg", "max", None)
+
+
+def is_handle(preset: str) -> bool:
+    """A preset keras-hub downloads (kaggle://, hf://, …) rather than a local folder."""
+    return "://" in preset
+
+
+def preset_files(preset: str | None) -> list[str]:
+    """The files of a local preset folder, sorted (none for a handle)."""
+    if not preset or is_handle(preset):
+        return []
+    return sorted(str(p) for p in Path(preset).rglob("*") if p.is_file())
+
+
+def check_preset(preset: str | None) -> None:
+    """ValueError, naming conv_base.preset, when it is missing or names no preset folder."""
+    if not preset:
+        raise ValueError("conv_base.preset: architecture keras_hub needs a preset (a folder written by "
+                         "Backbone.save_to_preset, or a kaggle:// or hf:// handle)")
+    if is_handle(preset):
+        return
+    if not (Path(preset) / "config.json").is_file():
+        raise ValueError(f"conv_base.preset: {preset!r} is not a keras-hub preset folder (no config.json "
+                         "in it); give a folder written by Backbone.save_to_preset, or a kaggle:// or "
+                         "hf:// handle")
+
+
+def preset_sha256(preset: str) -> str:
+    """sha256 over the relative names and bytes of a local preset's files; for a handle, of the
+    handle (the weights themselves are hashed by the built model's weights_sha256)."""
+    from augcache.provenance import sha256_file
+
+    digest = hashlib.sha256()
+    if is_handle(preset):
+        digest.update(f"handle:{preset}".encode())
+    for path in preset_files(preset):
+        digest.update(f"{Path(path).relative_to(preset)}:{sha256_file(path)};".encode())
+    return digest.hexdigest()
+
+
+def _pixel_scale(preset: str):
+    """(scale, offset) of the preset's image converter (pixels in [0, 255] -> model inputs), or
+    (1/255, 0) when the preset has none."""
+    import keras_hub
+
+    try:
+        converter = keras_hub.layers.ImageConverter.from_preset(preset)
+    except (ValueError, FileNotFoundError, OSError) as err:
+        log.info("conv_base.preset %s has no image converter (%s): pixels are scaled to [0, 1]", preset, err)
+        return 1 / 255, 0.0
+    scale = 1.0 if converter.scale is None else converter.scale
+    offset = 0.0 if converter.offset is None else converter.offset
+    return scale, offset
+
+
+def load_backbone(preset: str, image_size, compute_dtype: str):
+    """The preset's backbone taking images of image_size (H, W) under compute_dtype."""
+    import keras_hub
+
+    shape = (*image_size, 3)
+    try:
+        return keras_hub.models.Backbone.from_preset(preset, image_shape=shape, dtype=compute_dtype)
+    except TypeError:  # a backbone without an image_shape argument
+        backbone = keras_hub.models.Backbone.from_preset(preset, dtype=compute_dtype)
+    except (ValueError, OSError) as err:
+        raise ValueError(f"conv_base.preset: {preset} could not be loaded for images of {shape} "
+                         f"(data.image_size): {err}") from err
+    have = tuple(backbone.input_shape[1:]) if not isinstance(backbone.input_shape, dict) else None
+    if have and any(h is not None and h != w for h, w in zip(have, shape)):
+        raise ValueError(f"conv_base.preset: {preset} takes images of shape {have}, but data.image_size "
+                         f"gives {shape}")
+    return backbone
+
+
+def _patch_grid(backbone, image_size) -> tuple[int, int]:
+    patch = getattr(backbone, "patch_size", None)
+    if patch is None:
+        raise ValueError(f"conv_base.preset: {type(backbone).__name__} outputs tokens but names no "
+                         "patch_size, so its patch grid is unknown")
+    ph, pw = (patch, patch) if isinstance(patch, int) else tuple(patch)
+    return image_size[0] // ph, image_size[1] // pw
+
+
+def _called(backbone, image_size):
+    """(images input, backbone output): the backbone called as one layer, so that a saved model
+    holds it by its own config (as its preset does)."""
+    import keras
+
+    images = keras.Input((*image_size, 3), name="images")
+    structure = backbone.input
+    output = backbone({next(iter(structure)): images} if isinstance(structure, dict) else images)
+    return images, output
+
+
+def pooled(backbone, pooling: str | None, image_size):
+    """backbone -> a model whose output is its pooled features (see the module's docstring);
+    ValueError naming conv_base.pooling for a choice that does not fit the backbone's output."""
+    import keras
+
+    images, output = _called(backbone, image_size)
+    name = type(backbone).__name__
+    if len(output.shape) == 4:
+        if pooling not in MAP_POOLING:
+            raise ValueError(f"conv_base.pooling: {pooling!r} is for transformer backbones; "
+                             f"{name} outputs a feature map: use avg, max or none")
+        x = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}[pooling]()(output) \
+            if pooling else output
+        return keras.Model(images, x, name=f"{backbone.name}_{pooling or 'map'}")
+    if len(output.shape) != 3:
+        raise ValueError(f"conv_base.preset: backbone output of shape {output.shape} is neither tokens "
+                         "(B, tokens, D) nor a feature map (B, h, w, C)")
+    if pooling not in TOKEN_POOLING:
+        raise ValueError(f"conv_base.pooling: {pooling!r} is for CNN backbones; "
+                         f"{name} outputs tokens: use cls, mean or none")
+    tokens, dim = int(output.shape[1]), int(output.shape[2])
+    grid_h, grid_w = _patch_grid(backbone, image_size)
+    prefix = tokens - grid_h * grid_w
+    if prefix < 0 or (pooling == "cls" and prefix < 1):
+        raise ValueError(f"conv_base.pooling: {name} outputs {tokens} tokens for a {grid_h}x{grid_w} patch "
+                         "grid, " + ("so it has no class token: use mean or none" if prefix >= 0 else
+                                     "which does not fit data.image_size"))
+    if pooling == "cls":
+        x = keras.layers.Flatten(name="class_token")(keras.layers.Cropping1D((0, tokens - 1))(output))
+    elif pooling == "mean":
+        x = keras.layers.GlobalAveragePooling1D(name="patch_mean")(keras.layers.Cropping1D((prefix, 0))(output))
+    else:
+        x = keras.layers.Reshape((grid_h, grid_w, dim), name="patch_grid")(
+            keras.layers.Cropping1D((prefix, 0))(output))
+    return keras.Model(images, x, name=f"{backbone.name}_{pooling or 'grid'}")
+
+
+def build_hub_base(spec):
+    """(model, preprocess) of a keras-hub preset (see :class:`augcache.conv_base.BaseSpec`):
+    preprocess maps pixels in [0, 255] to the backbone's inputs by its image converter's scale and
+    offset (the images already have spec.image_size)."""
+    check_preset(spec.preset)
+    backbone = load_backbone(spec.preset, spec.image_size, spec.compute_dtype)
+    model = pooled(backbone, spec.pooling, spec.image_size)
+    scale, offset = (np.asarray(v, np.float32) for v in _pixel_scale(spec.preset))
+
+    def preprocess(images):
+        return images * scale + offset
+
+    return model, preprocess

@@ -1,0 +1,107 @@
+"""Ways of augmenting compared side by side: none, in feature space, the exact cache of K epochs,
+both together, and on the fly; which wins on this data and by how much.
+
+Reads the report's modes table (:func:`augcache.report.mode_table`), one row per mode and K.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+
+from augcache.modes import CACHE_MODE, MODES
+
+# the report's order: from no augmentation to the most expensive
+ORDER = ("noaug", "featureaug", CACHE_MODE.name, "hybrid", "onthefly")
+
+
+def side_by_side_table(table: pd.DataFrame, k_main: int) -> pd.DataFrame:
+    """One row per mode of :data:`ORDER` that ran (modes that use K at K = k_main): final
+    validation accuracy mean and sd over repeats, end-to-end seconds (or those measured inside
+    the jobs, when there is no end-to-end account) and bytes on disk."""
+    rows = []
+    for name in ORDER:
+        if name not in MODES:
+            continue
+        found = table[(table["mode"] == name) & ((table["k"] == k_main) if MODES[name].uses_k else True)]
+        if found.empty:
+            continue
+        row = found.iloc[0]
+        seconds = row["end_to_end_seconds"] if not np.isnan(row["end_to_end_seconds"]) else row["total_seconds"]
+        rows.append({"mode": name, "k": k_main if MODES[name].uses_k else None, "repeats": int(row["repeats"]),
+                     "accuracy_mean": float(row["final_val_accuracy_mean"]),
+                     "accuracy_sd": float(row["final_val_accuracy_sd"]),
+                     "seconds": float(seconds), "disk_bytes": float(row["disk_bytes"])})
+    return pd.DataFrame(rows, columns=["mode", "k", "repeats", "accuracy_mean", "accuracy_sd", "seconds",
+                                       "disk_bytes"])
+
+
+def _name(row) -> str:
+    title = MODES[row["mode"]].title
+    return f"{title}, K={int(row['k'])}" if MODES[row["mode"]].uses_k else title
+
+
+def verdict(side: pd.DataFrame) -> str:
+    """Which mode wins on this data (highest mean final validation accuracy), by how much against
+    the next best, and whether that lead is larger than one sd (over repeats) of either; "" with
+    fewer than two modes."""
+    if len(side) < 2:
+        return ""
+    ranked = side.sort_values("accuracy_mean", ascending=False, kind="stable")
+    best, second = ranked.iloc[0], ranked.iloc[1]
+    lead = best["accuracy_mean"] - second["accuracy_mean"]
+    sd = float(np.nanmax([best["accuracy_sd"], second["accuracy_sd"], 0.0]))
+    text = (f"Side by side, {_name(best)} wins on this data: {best['accuracy_mean']:.3f} final validation "
+            f"accuracy, {lead:.3f} ahead of {_name(second)} ({second['accuracy_mean']:.3f}), in "
+            f"{best['seconds']:.0f} s against {second['seconds']:.0f} s")
+    if sd == 0.0 and best["repeats"] < 2:
+        return text + "; with one repeat, how much of the lead is chance is not measured."
+    if lead > sd:
+        return text + f"; the lead is larger than one sd ({sd:.3f})."
+    return text + f"; the lead is within one sd ({sd:.3f}), so no mode wins clearly."
+
+
+def side_by_side_figure(side: pd.DataFrame):
+    """Accuracy (mean ± sd), seconds and disk of each mode, as bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [_name(row).split(" (")[0] + (f" K={int(row['k'])}" if MODES[row["mode"]].uses_k else "")
+             for row in side.to_dict("records")]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    positions = np.arange(len(side))
+    axes[0].bar(positions, side["accuracy_mean"], yerr=side["accuracy_sd"].fillna(0), capsize=3, color="C0")
+    axes[0].set_title("final validation accuracy (mean ± sd)")
+    low = float((side["accuracy_mean"] - side["accuracy_sd"].fillna(0)).min())
+    axes[0].set_ylim(max(0.0, low - 0.05), min(1.0, float(side["accuracy_mean"].max()) + 0.05) or 1.0)
+    axes[1].bar(positions, side["seconds"], color="C1")
+    axes[1].set_title("seconds, end to end")
+    axes[2].bar(positions, side["disk_bytes"] / 1e6, color="C2")
+    axes[2].set_title("features on disk (MB)")
+    for ax in axes:
+        ax.set_xticks(positions, names, rotation=25, ha="right", fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
+def side_by_side_html(side: pd.DataFrame, png: str | None) -> str:
+    """The table (id ``side-by-side``), the verdict and the figure, or a note when fewer than two of
+    the compared modes ran."""
+    if len(side) < 2:
+        return ("<p>Fewer than two of no augmentation, feature augmentation, cached, hybrid and on the fly "
+                "ran (train.modes), so there is nothing to set side by side.</p>")
+    from augcache.report import _bytes, _mean_sd
+
+    head = ("<tr><th>mode</th><th>repeats</th><th>final val acc</th><th>end to end s</th>"
+            "<th>features on disk</th></tr>")
+    rows = "".join(
+        f'<tr data-mode="{row["mode"]}"><td>{html.escape(_name(row))}</td><td>{row["repeats"]}</td>'
+        f'<td data-value="{row["accuracy_mean"]!r}">{_mean_sd(row["accuracy_mean"], row["accuracy_sd"])}</td>'
+        f'<td>{row["seconds"]:.1f}</td><td>{_bytes(row["disk_bytes"])}</td></tr>'
+        for row in side.to_dict("records"))
+    figure = f'<img alt="side by side" src="data:image/png;base64,{png}">' if png else ""
+    return f'<p>{html.escape(verdict(side))}</p><table id="side-by-side">{head}{rows}</table>{figure}'
