@@ -53,6 +53,10 @@ def verdict(side: pd.DataFrame) -> str:
     best, second = ranked.iloc[0], ranked.iloc[1]
     lead = best["accuracy_mean"] - second["accuracy_mean"]
     sd = float(np.nanmax([best["accuracy_sd"], second["accuracy_sd"], 0.0]))
+    if lead <= 1e-9:
+        return (f"Side by side, no mode wins on this data: {_name(best)} and {_name(second)} tie at "
+                f"{best['accuracy_mean']:.3f} final validation accuracy ({best['seconds']:.0f} s and "
+                f"{second['seconds']:.0f} s end to end).")
     text = (f"Side by side, {_name(best)} wins on this data: {best['accuracy_mean']:.3f} final validation "
             f"accuracy, {lead:.3f} ahead of {_name(second)} ({second['accuracy_mean']:.3f}), in "
             f"{best['seconds']:.0f} s against {second['seconds']:.0f} s")

@@ -248,7 +248,11 @@ def full_config(data, base, predict_dir=None):
         data, base,
         cache={"epochs": 2, "dtype": "float16"},
         head={"hidden_units": [16], "epochs": 4, "batch_size": 5},
-        train={"modes": ["cached", "replay", "onthefly", "noaug"], "sweep_epochs": [1], "repeats": 2},
+        train={"modes": ["cached", "hybrid", "replay", "onthefly", "noaug", "featureaug"], "sweep_epochs": [1],
+               "repeats": 2},
+        # every feature transform, the spatial ones on the tiny base's conv map
+        feature_augment={"brightness": 0.2, "contrast": 0.2, "posterize_bits": 5, "per_channel": True,
+                         "flip": True, "crop": 0.3},
         predict={"dir": str(predict_dir) if predict_dir else None},
     )
 

@@ -21,8 +21,9 @@ LOCAL_RULES = ("check_conv_base", "index_dataset", "write_manifest", "merge_epoc
 
 def slurm_config(full_config):
     """The shared full run's config with the modes that read stores only, one repeat, no prediction:
-    its stores and heads are the full run's."""
-    return dict(full_config, train=dict(full_config["train"], modes=["cached", "noaug"], sweep_epochs=[],
+    its stores and heads (the feature transforms drawn too) are the full run's."""
+    return dict(full_config, train=dict(full_config["train"], modes=["cached", "noaug", "featureaug", "hybrid"],
+                                        sweep_epochs=[],
                                         repeats=1), predict={"dir": None})
 
 
@@ -112,6 +113,10 @@ def test_pipeline_on_slurm_equals_a_local_run(cluster, full_run, tmp_path):
             ["results/features/val.h5", "results/features/train_noaug.h5"]:
         with h5py.File(flow.path(store)) as a, h5py.File(local_run.path(store)) as b:
             assert a["features"][:].tobytes() == b["features"][:].tobytes(), store
-    for head in (f"results/train/cached/k{epochs}_r0/head.keras", "results/train/noaug/r0/head.keras"):
+    for run in (f"cached/k{epochs}_r0", "noaug/r0", "featureaug/r0", f"hybrid/k{epochs}_r0"):
+        head = f"results/train/{run}/head.keras"
         assert weights(flow.path(head)) == weights(local_run.path(head)), head
+    for run in ("featureaug/r0", f"hybrid/k{epochs}_r0"):
+        drawn = f"results/train/{run}/feature_augment.csv.gz"
+        assert flow.path(drawn).read_bytes() == local_run.path(drawn).read_bytes(), drawn
     assert flow.path("results/report/report.html").stat().st_size > 10_000

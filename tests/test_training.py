@@ -48,7 +48,8 @@ def test_replay_verdict_refuses_a_difference_beyond_its_tolerance():
 def test_each_mode_feeds_other_features(full_run):
     _, flow = full_run
     losses = {run: metrics(flow, run)["loss"].to_numpy()
-              for run in ("cached/k1_r0", "cached/k2_r0", "onthefly/r0", "noaug/r0", "cached/k2_r1")}
+              for run in ("cached/k1_r0", "cached/k2_r0", "onthefly/r0", "noaug/r0", "cached/k2_r1",
+                          "hybrid/k2_r0", "featureaug/r0")}
     runs = list(losses)
     for i, a in enumerate(runs):
         for b in runs[i + 1:]:
@@ -62,7 +63,9 @@ def test_report_table_equals_the_metrics_it_was_made_from(full_run):
                           ("cached", "2", ["cached/k2_r0", "cached/k2_r1"]),
                           ("replay", "2", ["replay/k2_r0"]),
                           ("onthefly", "", ["onthefly/r0", "onthefly/r1"]),
-                          ("noaug", "", ["noaug/r0", "noaug/r1"])):
+                          ("noaug", "", ["noaug/r0", "noaug/r1"]),
+                          ("hybrid", "2", ["hybrid/k2_r0", "hybrid/k2_r1"]),
+                          ("featureaug", "", ["featureaug/r0", "featureaug/r1"])):
         row = re.search(rf'<tr data-mode="{mode}" data-k="{k}">(.*?)</tr>', html).group(1)
         cells = dict(re.findall(r'data-col="(\w+)" data-value="([^"]*)"', row))
         final = np.mean([metrics(flow, r)["val_accuracy"].iloc[-1] for r in runs])
@@ -79,7 +82,7 @@ def test_report_table_equals_the_metrics_it_was_made_from(full_run):
     assert "±" not in replay and "±" in cached
     assert html.count("<details>") == 2
     # embedded plots: the report opens offline
-    assert html.count('src="data:image/png;base64,') == 2
+    assert html.count('src="data:image/png;base64,') == 3
     assert "http" not in re.sub(r"<pre>.*?</pre>", "", html, flags=re.S)
 
 
@@ -260,3 +263,62 @@ def test_the_recommended_k_is_the_smallest_within_one_sd_of_the_best():
     assert recommended_k(table) == (2, 5)
     table["final_val_accuracy_sd"] = float("nan")  # one repeat: no spread, the best K itself
     assert recommended_k(table) == (5, 5)
+
+
+def test_feature_augmented_runs_write_the_numbers_they_drew_from_seed_and_head_epoch(full_run):
+    from augcache.feature_augment import FeatureAugmentConfig, draw_feature_params
+
+    config, flow = full_run
+    cfg = FeatureAugmentConfig.from_config(config["feature_augment"])
+    head_epochs, n_train = config["head"]["epochs"], 18
+    map_size = tuple(json.loads(read_attrs(flow.path("results/features/val.h5"))["feature_shape"])[:2])
+    for run, seed in (("featureaug/r1", 4), ("hybrid/k2_r0", 3)):
+        drawn = pd.read_csv(flow.path(f"results/train/{run}/feature_augment.csv.gz"))
+        want = pd.concat([draw_feature_params(cfg, n_train, seed, n, map_size) for n in range(head_epochs)],
+                         ignore_index=True)
+        pd.testing.assert_frame_equal(drawn, want, check_exact=False, rtol=1e-12)
+        summary = json.loads(flow.path(f"results/train/{run}/summary.json").read_text())
+        assert summary["feature_augment"] == cfg.to_dict() and summary["seed"] == seed
+    # the cached runs write none
+    assert not flow.path("results/train/cached/k2_r0/feature_augment.csv.gz").exists()
+    # hybrid trains on the main K only
+    assert sorted(p.name for p in flow.path("results/train/hybrid").iterdir()) == ["k2_r0", "k2_r1"]
+
+
+def test_the_report_sets_the_five_ways_side_by_side_and_names_the_winner(full_run):
+    config, flow = full_run
+    html = flow.path("results/report/report.html").read_text()
+    table = pd.read_csv(flow.path("results/report/modes.csv"))
+    side = re.search(r'<table id="side-by-side">(.*?)</table>', html).group(1)
+    rows = re.findall(r'<tr data-mode="(\w+)">.*?<td data-value="([^"]*)">', side)
+    assert [mode for mode, _ in rows] == ["noaug", "featureaug", "cached", "hybrid", "onthefly"]
+    accuracy = {}
+    for mode, value in rows:
+        row = table[(table["mode"] == mode) & ((table["k"] == 2) if mode in ("cached", "hybrid") else True)].iloc[0]
+        assert float(value) == pytest.approx(row["final_val_accuracy_mean"], abs=1e-12)
+        accuracy[mode] = float(value)
+    headline = re.search(r'<p id="headline"><b>(.*?)</b></p>', html).group(1)
+    best = max(accuracy.values())
+    assert "Side by side, " in headline
+    if list(accuracy.values()).count(best) > 1:
+        assert "no mode wins" in headline
+    else:
+        winner = max(accuracy, key=accuracy.get)
+        from augcache.modes import MODES
+
+        assert f"Side by side, {MODES[winner].title}" in headline
+
+
+def test_the_side_by_side_verdict_weighs_the_lead_against_the_spread():
+    from augcache.side_by_side import verdict
+
+    def side(accuracies, sds):
+        return pd.DataFrame({"mode": ["noaug", "featureaug", "cached"], "k": [None, None, 3], "repeats": 3,
+                             "accuracy_mean": accuracies, "accuracy_sd": sds, "seconds": [10.0, 11.0, 30.0],
+                             "disk_bytes": 0.0})
+
+    clear = verdict(side([0.70, 0.75, 0.90], [0.01, 0.01, 0.02]))
+    assert clear.startswith("Side by side, cached (augmentation cache), K=3 wins") and "0.150 ahead of feature" in clear
+    assert "larger than one sd (0.020)" in clear
+    assert "within one sd (0.100)" in verdict(side([0.70, 0.85, 0.90], [0.01, 0.1, 0.02]))
+    assert "tie at 0.900" in verdict(side([0.70, 0.90, 0.90], [0.01, 0.1, 0.02]))
