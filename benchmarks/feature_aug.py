@@ -7,7 +7,7 @@ and repeats for every mode, K = cache.epochs and no K sweep. Prints the report's
 (final validation accuracy mean ± sd over repeats, end-to-end seconds, features on disk) and its
 verdict.
 
-    ./run bench feature_aug.py [--cores N] [--repeats R] [--keep]
+    ./run bench feature_aug.py [--cores N] [--repeats R] [--configfile over.yaml] [--keep]
 """
 
 from __future__ import annotations
@@ -33,8 +33,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cores", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, help="repeats of every mode (default: the demo config's)")
+    parser.add_argument("--configfile", type=Path,
+                        help="a config overlay for every mode, e.g. other feature_augment settings")
     parser.add_argument("--keep", action="store_true", help="keep the project copy and print where it is")
     args = parser.parse_args()
+
+    from snakemake.utils import update_config
 
     from augcache.side_by_side import side_by_side_table, verdict
 
@@ -51,9 +55,12 @@ def main() -> None:
         train["repeats"] = args.repeats
     overlay = work / "overlay.yaml"
     overlay.write_text(yaml.safe_dump({"train": train}))
+    overlays = [overlay] + ([args.configfile.resolve()] if args.configfile else [])
+    if args.configfile:
+        update_config(config, yaml.safe_load(args.configfile.read_text()) or {})
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "snakemake", "--profile", "profiles/local", "--cores",
-                             str(args.cores), "--configfile", str(overlay)], cwd=project, capture_output=True,
+                             str(args.cores), "--configfile", *map(str, overlays)], cwd=project, capture_output=True,
                             text=True)
     if result.returncode != 0:
         sys.exit(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")

@@ -23,6 +23,17 @@ LOCAL_RUN = ("--cores", "4", "--max-threads", "2", "--resources", "gpu=2")
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# Python code that makes importing TensorFlow fail as on a machine without it (nothing enters
+# sys.modules, which Keras reads to tell whether TensorFlow is in use)
+WITHOUT_TENSORFLOW = """
+import sys
+class _WithoutTensorFlow:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "tensorflow":
+            raise ModuleNotFoundError("No module named 'tensorflow'")
+sys.meta_path.insert(0, _WithoutTensorFlow())
+"""
+
 
 def write_png(path: Path, image: np.ndarray) -> None:
     import tensorflow as tf
@@ -300,6 +311,66 @@ def full_run(full_started):
     return config, flow
 
 
+# keras-hub presets: tiny random backbones saved as local preset folders (nothing is downloaded)
+PATCH = 8
+
+
+@pytest.fixture(scope="session")
+def vit_preset(tmp_path_factory):
+    """A 2-layer ViT (class token) at 32 px, with an image converter to [-1, 1]."""
+    import keras
+    import keras_hub
+
+    keras.utils.set_random_seed(5)
+    path = tmp_path_factory.mktemp("presets") / "vit"
+    keras_hub.models.ViTBackbone(image_shape=(SIZE, SIZE, 3), patch_size=PATCH, num_layers=2, num_heads=2,
+                                 hidden_dim=16, mlp_dim=32).save_to_preset(path)
+    keras_hub.layers.ViTImageConverter(image_size=(SIZE, SIZE), scale=1 / 127.5, offset=-1).save_to_preset(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def dino_preset(tmp_path_factory):
+    """A 2-layer DINOv2 with 2 register tokens at 32 px, without an image converter."""
+    import keras
+    import keras_hub
+
+    keras.utils.set_random_seed(6)
+    path = tmp_path_factory.mktemp("presets") / "dinov2"
+    keras_hub.models.DINOV2Backbone(patch_size=PATCH, num_layers=2, hidden_dim=16, num_heads=2, intermediate_dim=32,
+                                    num_register_tokens=2, image_shape=(SIZE, SIZE, 3),
+                                    position_embedding_shape=(SIZE, SIZE, 3)).save_to_preset(path)
+    return path
+
+
+def hub_config(data, preset):
+    return tiny_config(
+        data, "unused",
+        conv_base={"architecture": "keras_hub", "preset": str(preset), "pooling": None},
+        cache={"epochs": 2, "dtype": "float32"},
+        head={"hidden_units": [8], "epochs": 2, "batch_size": 6},
+        train={"modes": ["cached", "featureaug"], "sweep_epochs": [], "repeats": 1},
+        feature_augment={"flip": True, "crop": 0.25},
+        predict={"dir": str(data / "val")},
+    )
+
+
+@pytest.fixture(scope="session")
+def hub_started(tmp_path_factory, tiny_data, vit_preset):
+    flow = Workflow(tmp_path_factory.mktemp("hub") / "project")
+    config = hub_config(tiny_data, vit_preset)
+    return config, flow, flow.start(config)
+
+
+@pytest.fixture(scope="session")
+def hub_run(hub_started):
+    """The whole workflow on a keras-hub ViT preset, its patch grid as spatial features (cached and
+    featureaug with spatial transforms, K=2, one repeat, prediction)."""
+    config, flow, started = hub_started
+    started.wait()
+    return config, flow
+
+
 # head_sweep's learning rates in the shared sweep run
 RATES = [0.03, 0.01, 0.003, 0.001, 0.0003, 0.0001]
 
@@ -365,7 +436,7 @@ def finetuned(finetune_started):
 
 
 SHARED_RUNS = {"float32_runs": "float32_started", "full_run": "full_started", "swept": "swept_started",
-               "finetuned": "finetune_started"}
+               "finetuned": "finetune_started", "hub_run": "hub_started"}
 
 
 @pytest.fixture(scope="session", autouse=True)

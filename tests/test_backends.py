@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from augcache.params import COLUMN, IDENTITY, PARAM_COLUMNS, Resampling
-from conftest import ROOT
+from conftest import ROOT, WITHOUT_TENSORFLOW
 
 # Largest difference from TensorFlow, in pixel levels (0-255) and relative to the largest feature.
 PIXEL_TOLERANCE = 0.02
@@ -134,3 +134,17 @@ def test_an_epoch_extracted_under_jax_equals_tensorflows_and_is_recorded_as_jax(
     assert {k for k in attrs if attrs[k] != reference[k]} <= {"keras_backend", "seconds", "features_sha256"}
     with pytest.raises(ProvenanceError, match=f"{store}: provenance field 'keras_backend' is 'jax'"):
         check_store(store, {"keras_backend": "tensorflow"})
+
+
+def test_a_base_with_keras_preprocessing_layers_runs_under_jax_without_tensorflow():
+    """Rescaling is one of Keras' data layers, which use TensorFlow only when it is in use."""
+    result = run_under("jax", WITHOUT_TENSORFLOW + """
+import numpy as np, keras
+from augcache import backend
+model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Rescaling(1 / 255), keras.layers.Conv2D(2, 3)])
+out = backend.inference(model, lambda x: x)(np.full((2, 8, 8, 3), 255, np.float32))
+want = model(np.full((2, 8, 8, 3), 255, np.float32))
+print(np.allclose(np.asarray(out), np.asarray(want), atol=1e-6), "tensorflow" in sys.modules)
+""")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["True", "False"]

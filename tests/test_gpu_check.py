@@ -5,14 +5,15 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT
+from conftest import ROOT, WITHOUT_TENSORFLOW
 
 
 def test_the_device_check_runs_under_jax_without_tensorflow_and_prints_every_figure():
     env = dict(os.environ, KERAS_BACKEND="jax")
     # no TensorFlow in the process, as on a GPU machine that has only JAX
-    code = ("import sys, runpy; sys.modules['tensorflow'] = None; sys.argv = ['gpu_check.py', '--small']; "
-            f"runpy.run_path({str(ROOT / 'benchmarks/gpu_check.py')!r}, run_name='__main__')")
+    code = (WITHOUT_TENSORFLOW + "import runpy; sys.argv = ['gpu_check.py', '--small']; "
+            f"runpy.run_path({str(ROOT / 'benchmarks/gpu_check.py')!r}, run_name='__main__'); "
+            "assert 'tensorflow' not in sys.modules")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -5,38 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from conftest import SIZE
+import keras_hub
 
-keras_hub = pytest.importorskip("keras_hub")  # a dependency of the package: never skipped in CI
+from conftest import PATCH, SIZE
 
-PATCH = 8
 GRID = SIZE // PATCH
-
-
-@pytest.fixture(scope="session")
-def vit_preset(tmp_path_factory):
-    """A 2-layer ViT (class token) at 32 px, with an image converter to [-1, 1]."""
-    import keras
-
-    keras.utils.set_random_seed(5)
-    path = tmp_path_factory.mktemp("presets") / "vit"
-    keras_hub.models.ViTBackbone(image_shape=(SIZE, SIZE, 3), patch_size=PATCH, num_layers=2, num_heads=2,
-                                 hidden_dim=16, mlp_dim=32).save_to_preset(path)
-    keras_hub.layers.ViTImageConverter(image_size=(SIZE, SIZE), scale=1 / 127.5, offset=-1).save_to_preset(path)
-    return path
-
-
-@pytest.fixture(scope="session")
-def dino_preset(tmp_path_factory):
-    """A 2-layer DINOv2 with 2 register tokens at 32 px, without an image converter."""
-    import keras
-
-    keras.utils.set_random_seed(6)
-    path = tmp_path_factory.mktemp("presets") / "dinov2"
-    keras_hub.models.DINOV2Backbone(patch_size=PATCH, num_layers=2, hidden_dim=16, num_heads=2, intermediate_dim=32,
-                                    num_register_tokens=2, image_shape=(SIZE, SIZE, 3),
-                                    position_embedding_shape=(SIZE, SIZE, 3)).save_to_preset(path)
-    return path
 
 
 def hub_spec(preset, pooling):
@@ -170,3 +143,40 @@ def test_an_exported_hub_model_is_the_backbone_then_the_head(vit_preset, tmp_pat
     loaded = load_full_model(tmp_path / "model.keras")
     np.testing.assert_allclose(np.asarray(loaded(x)), np.asarray(want), rtol=1e-4, atol=1e-5)
     assert isinstance(loaded, keras.Model)
+
+
+def test_a_whole_run_on_a_hub_backbone_stores_its_patch_grid_and_predicts(hub_run):
+    import pandas as pd
+
+    from augcache.store.features import read_attrs
+
+    config, flow = hub_run
+    preset = config["conv_base"]["preset"]
+    for store in ("results/features/val.h5", "results/features/train/epoch_1.h5", "results/features/train_noaug.h5"):
+        attrs = read_attrs(flow.path(store))
+        assert json.loads(attrs["feature_shape"]) == [GRID, GRID, 16], store
+        assert attrs["base_architecture"] == "keras_hub" and attrs["base_preset"] == preset
+        assert len(attrs["preset_sha256"]) == 64
+    # the spatial transforms ran on the patch grid
+    drawn = pd.read_csv(flow.path("results/train/featureaug/r0/feature_augment.csv.gz"))
+    assert set(drawn["flip"]) == {0, 1} and (drawn["crop_height"] < GRID).any()
+    # the exported model (backbone, pooling, head) loads with keras-hub's layers and predicts
+    predictions = pd.read_csv(flow.path("results/predict/predictions.csv"))
+    assert len(predictions) == 6 and set(predictions["label"]) <= {"circle", "square", "triangle"}
+    assert "Side by side, " in flow.path("results/report/report.html").read_text()
+
+
+def test_a_newer_preset_file_reruns_the_base_check_and_extraction(hub_run):
+    import os
+
+    from test_workflow import scheduled_jobs
+
+    config, flow = hub_run
+    weights = os.path.join(config["conv_base"]["preset"], "model.weights.h5")
+    stat = os.stat(weights)
+    try:
+        os.utime(weights)  # same bytes, a newer time: Snakemake sees a changed input
+        rules = {rule for rule, _ in scheduled_jobs(flow.run(config, "-n").stdout)}
+    finally:
+        os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert {"check_conv_base", "extract_epoch", "extract_val"} <= rules
