@@ -265,6 +265,9 @@ class Settings:
         user_base = BaseSpec.from_config({**self.config["conv_base"], "image_size": [1, 1]})
         if user_base.is_hub:
             check_preset(user_base.preset)
+        elif user_base.preset:
+            raise ValueError(f"conv_base.preset: a preset is a keras-hub backbone's, but conv_base.architecture "
+                             f"is {user_base.architecture!r}; set it to keras_hub")
         for key, path in user_base.files.items():
             kind = "model" if key == "conv_base.architecture" else "weights"
             if not Path(path).is_file():
@@ -273,7 +276,14 @@ class Settings:
             mode(name)  # one of the modes table
         # ranges in order, Keras layer spellings that have a meaning here
         self.augment()
-        FeatureAugmentConfig.from_config(self.config["feature_augment"])
+        feature_augment = FeatureAugmentConfig.from_config(self.config["feature_augment"])
+        pooled = user_base.pooling in ("avg", "max", "cls", "mean")
+        augmented = [name for name in self.modes if MODES[name].feature_augment]
+        if feature_augment.spatial and pooled and augmented:
+            raise ValueError(
+                f"feature_augment.flip and feature_augment.crop transform spatial features, but conv_base.pooling "
+                f"{user_base.pooling!r} makes vectors (train.modes {', '.join(augmented)}): set them to false "
+                "and 0, or conv_base.pooling to null")
         image_size = self.data["image_size"]
         if any(p < i for p, i in zip(self.pixel_size, image_size)):
             raise ValueError(

@@ -173,7 +173,7 @@ def test_the_readme_api_example_runs_on_a_finished_run(full_run):
 
     run = augcache.open_run(flow.path("results"))
     modes = run.modes()
-    assert set(modes["mode"]) == {"cached", "replay", "onthefly", "noaug"}
+    assert set(modes["mode"]) == {"cached", "hybrid", "replay", "onthefly", "noaug", "featureaug"}
     summaries = run.runs()
     assert len(summaries) == len(list(flow.path("results/train").glob("*/*/summary.json")))
     epoch = run.features("train", epoch=1)

@@ -68,6 +68,16 @@ def test_missing_or_wrong_presets_stop_the_workflow_naming_the_key(tmp_path, tin
 
     with pytest.raises(ValueError, match="conv_base.preset: architecture keras_hub needs a preset"):
         check({"architecture": "keras_hub"})
+    with pytest.raises(ValueError, match="conv_base.preset: a preset is a keras-hub backbone's, but "
+                                         "conv_base.architecture is 'MobileNetV2'; set it to keras_hub"):
+        check({"architecture": "MobileNetV2", "preset": "somewhere"})
+    with pytest.raises(ValueError, match="feature_augment.flip and feature_augment.crop .*pooling 'cls' makes "
+                                         "vectors .*featureaug"):
+        config = {"architecture": "keras_hub", "preset": "kaggle://keras/vit/x", "pooling": "cls"}
+        tiny = tiny_config(tiny_data, tiny_base, conv_base=config, feature_augment={"flip": True},
+                           train={"modes": ["cached", "featureaug"]})
+        validate(tiny, str(SCHEMA), set_default=True)
+        Settings(tiny).check()
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match=f"conv_base.preset: '{tmp_path / 'empty'}' is not a keras-hub preset"):
         check({"architecture": "keras_hub", "preset": str(tmp_path / "empty")})
@@ -166,17 +176,23 @@ def test_a_whole_run_on_a_hub_backbone_stores_its_patch_grid_and_predicts(hub_ru
     assert "Side by side, " in flow.path("results/report/report.html").read_text()
 
 
-def test_a_newer_preset_file_reruns_the_base_check_and_extraction(hub_run):
+def test_a_changed_preset_file_reruns_the_base_check_and_extraction(hub_run):
+    """The preset's files are inputs of the base check (a file touched with the same bytes is not a
+    change to Snakemake, which compares the contents of small files)."""
     import os
 
     from test_workflow import scheduled_jobs
 
     config, flow = hub_run
-    weights = os.path.join(config["conv_base"]["preset"], "model.weights.h5")
-    stat = os.stat(weights)
+    converter = os.path.join(config["conv_base"]["preset"], "image_converter.json")
+    before, stat = open(converter, "rb").read(), os.stat(converter)
     try:
-        os.utime(weights)  # same bytes, a newer time: Snakemake sees a changed input
+        with open(converter, "ab") as handle:
+            handle.write(b"\n")  # other bytes, the same converter
         rules = {rule for rule, _ in scheduled_jobs(flow.run(config, "-n").stdout)}
     finally:
-        os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        with open(converter, "wb") as handle:
+            handle.write(before)
+        os.utime(converter, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert {"check_conv_base", "extract_epoch", "extract_val"} <= rules
+    assert not scheduled_jobs(flow.run(config, "-n").stdout)
