@@ -35,6 +35,10 @@ LIMITS = [
     "Disk: each cached epoch stores one feature array per training sample (see bytes per sample-epoch); "
     "K epochs cost K times that.",
     "Validation features are computed once, unaugmented, and shared by every mode.",
+    "Feature-space augmentation (featureaug, hybrid) transforms the base's outputs, not the images: it "
+    "cannot show the base a rotated object or another crop of the image, and its transforms, made for one "
+    "kind of features (FroFA's pointwise ones for transformer tokens, LOFF-TA's flips and crops for spatial "
+    "maps), can hurt on another; the side-by-side table measures it on this data.",
 ]
 
 

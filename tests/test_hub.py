@@ -44,6 +44,24 @@ def test_each_pooling_is_the_backbones_tokens_taken_apart(request, preset_name, 
         np.testing.assert_allclose(np.asarray(features(x[1:2])), expected[1:2], rtol=1e-4, atol=1e-5)
 
 
+def test_a_cnn_backbone_keeps_its_map_or_pools_it(tmp_path):
+    from augcache.conv_base import build_base, feature_function
+
+    keras_hub.models.ResNetBackbone(input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64, 16],
+                                    stackwise_num_blocks=[1, 1], stackwise_num_strides=[1, 2], block_type="basic_block",
+                                    image_shape=(SIZE, SIZE, 3)).save_to_preset(tmp_path / "resnet")
+    x = pixels()
+    maps = {}
+    for pooling in ("none", "avg", "max"):
+        model, preprocess = build_base(hub_spec(tmp_path / "resnet", pooling))
+        maps[pooling] = np.asarray(feature_function(model, preprocess, (SIZE, SIZE))(x))
+    assert maps["none"].shape == (3, 4, 4, 16)
+    np.testing.assert_allclose(maps["avg"], maps["none"].mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(maps["max"], maps["none"].max(axis=(1, 2)), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="conv_base.pooling: 'cls' is for transformer backbones; ResNetBackbone"):
+        build_base(hub_spec(tmp_path / "resnet", "cls"))
+
+
 def test_pooling_that_does_not_fit_the_backbone_is_refused_naming_the_key(vit_preset):
     from augcache.conv_base import BaseSpec, build_base
 
