@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,9 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from project_copy import ROOT, copy_project, keep_or_remove
 
-ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("Snakefile", "workflow", "scripts", "augcache", "config", "profiles", "envs")
 MODES = ["noaug", "featureaug", "cached", "hybrid", "onthefly"]
 
 
@@ -43,12 +41,7 @@ def main() -> None:
     from augcache.side_by_side import side_by_side_table, verdict
 
     work = Path(tempfile.mkdtemp(prefix="augcache-feature-aug-"))
-    project = work / "project"
-    project.mkdir()
-    for part in PARTS:
-        source = ROOT / part
-        (shutil.copytree(source, project / part, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
-         if source.is_dir() else shutil.copy2(source, project / part))
+    project = copy_project(work / "project")
     config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     train = {"modes": MODES, "sweep_epochs": []}
     if args.repeats:
@@ -78,10 +71,7 @@ def main() -> None:
         print(f"{name:<12} {row['accuracy_mean']:>7.3f}{spread:<8} {row['seconds']:>13.1f} "
               f"{row['disk_bytes'] / 1e6:>8.2f}")
     print(verdict(side))
-    if args.keep:
-        print(f"project kept in {project}")
-    else:
-        shutil.rmtree(work)
+    keep_or_remove(work, project, args.keep)
 
 
 if __name__ == "__main__":

@@ -21,9 +21,8 @@ import time
 from pathlib import Path
 
 import yaml
+from project_copy import ROOT, copy_project, keep_or_remove
 
-ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("Snakefile", "workflow", "scripts", "augcache", "config", "profiles", "envs")
 
 
 def snakemake(project: Path, overlay: Path, cores: int, *args: str) -> float:
@@ -52,12 +51,7 @@ def main() -> None:
     from augcache.demo import write_demo_images
 
     work = Path(tempfile.mkdtemp(prefix="augcache-rerun-"))
-    project = work / "project"
-    project.mkdir()
-    for part in PARTS:
-        source = ROOT / part
-        (shutil.copytree(source, project / part, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
-         if source.is_dir() else shutil.copy2(source, project / part))
+    project = copy_project(work / "project")
     config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     demo = config["demo"]
     images = work / "images"
@@ -85,10 +79,7 @@ def main() -> None:
           "reused %d of %d extraction and training jobs)" % reused_jobs(project))
     within = touched <= 0.25 * fresh and deleted <= 0.25 * fresh
     print(f"both reruns at most 0.25 of the fresh run: {'yes' if within else 'NO'}")
-    if args.keep:
-        print(f"project kept in {project}")
-    else:
-        shutil.rmtree(work)
+    keep_or_remove(work, project, args.keep)
 
 
 if __name__ == "__main__":
