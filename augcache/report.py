@@ -122,8 +122,10 @@ def headline(table: pd.DataFrame, k_main: int, data_seconds: float) -> str:
         sd = np.nanmax([cached["final_val_accuracy_sd"], baseline["final_val_accuracy_sd"], 0.0])
         as_good = cached["final_val_accuracy_mean"] >= baseline["final_val_accuracy_mean"] - sd
         faster = cached[SPEEDUP] > 1
+        # two decimals near 1, where one would read as "1.0× faster"
+        speedup = f"{cached[SPEEDUP]:.1f}" if cached[SPEEDUP] >= 1.1 else f"{cached[SPEEDUP]:.2f}"
         verdict = ("On this data cached augmentation pays: as accurate as on the fly within one sd, "
-                   f"{cached[SPEEDUP]:.1f}× faster end to end." if as_good and faster else
+                   f"{speedup}× faster end to end." if as_good and faster else
                    "On this data cached augmentation does not pay: " +
                    ("it is less accurate than on the fly by more than one sd" if not as_good else
                     "it is not faster end to end than on the fly") + ".")
