@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import shutil
@@ -68,19 +67,14 @@ def write_text_atomic(path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def csv_text(table) -> str:
+def csv_text(table, header: bool = True) -> str:
     """The one CSV form of every table augcache writes (manifests, index, metrics, report):
     no index column, "\\n" line ends, floats in their shortest round-trip form."""
-    return table.to_csv(index=False, lineterminator="\n")
+    return table.to_csv(index=False, lineterminator="\n", header=header)
 
 
 def write_csv(path, table) -> None:
-    """Write a pandas table atomically as :func:`csv_text`; gzip-compressed when path ends in
-    .gz (with no time stamp, so the same table gives the same bytes)."""
-    if str(path).endswith(".gz"):
-        with atomic_path(path, ".gz") as tmp:
-            tmp.write_bytes(gzip.compress(csv_text(table).encode(), mtime=0))
-        return
+    """Write a pandas table atomically as :func:`csv_text`."""
     write_text_atomic(path, csv_text(table))
 
 

@@ -251,7 +251,7 @@ def write_outputs(outputs: RunOutputs, model, metrics, summary: dict, best_weigh
         model.save(tmp)
     write_csv(outputs.metrics, metrics)
     if outputs.feature_params:
-        write_csv(outputs.feature_params, source.epochs.table())
+        source.epochs.write(outputs.feature_params)
     write_json(outputs.summary, summary)
 
 

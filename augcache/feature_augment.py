@@ -17,10 +17,13 @@ stays one row per sample however many channels the features have.
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
+
+from augcache.atomic import atomic_path, csv_text
 
 # the stream the numbers are drawn from, apart from the manifests' (seed, epoch)
 STREAM = 0xFEA7
@@ -163,19 +166,21 @@ def _spatial(sample: np.ndarray, row) -> np.ndarray:
 class FeatureAugmented:
     """A training feature source (see :func:`augcache.train.train_head`) whose blocks of head epoch
     n are transformed by that epoch's feature transforms, position by position. The rows drawn
-    are kept (``drawn``) so a run can write them next to its metrics."""
+    are kept, each head epoch's as one gzip member of CSV text (a few dozen bytes a row), so a run
+    can write them next to its metrics (:meth:`write`)."""
 
     def __init__(self, source, cfg: FeatureAugmentConfig, seed: int, n_samples: int, feature_shape):
         cfg.check_features(feature_shape)
         self.source, self.cfg, self.seed, self.n_samples = source, cfg, seed, n_samples
         self.map_size = tuple(feature_shape[:2]) if len(feature_shape) == 3 else None
-        self.drawn: list[pd.DataFrame] = []
+        self.drawn: list[bytes] = []
         self.extraction_seconds = getattr(source, "extraction_seconds", None)
 
     def __call__(self, n: int):
         blocks, seconds = self.source(n)
         table = draw_feature_params(self.cfg, self.n_samples, self.seed, n, self.map_size)
-        self.drawn.append(table)
+        # no time stamp: the same rows give the same bytes
+        self.drawn.append(gzip.compress(csv_text(table, header=not self.drawn).encode(), mtime=0))
         return self._transformed(blocks, table), seconds
 
     def _transformed(self, blocks, table: pd.DataFrame):
@@ -185,7 +190,8 @@ class FeatureAugmented:
             start += len(y)
             yield augment_features(x, rows, self.cfg), y
 
-    def table(self) -> pd.DataFrame:
-        """Every row drawn so far, head epoch by head epoch."""
-        return pd.concat(self.drawn, ignore_index=True) if self.drawn else pd.DataFrame(
-            columns=list(FEATURE_PARAM_COLUMNS))
+    def write(self, path) -> None:
+        """Write every row drawn so far, head epoch by head epoch, as one gzip-compressed CSV
+        (atomically)."""
+        with atomic_path(path, ".gz") as tmp:
+            tmp.write_bytes(b"".join(self.drawn))

@@ -98,7 +98,7 @@ def test_config_ranges_are_checked():
         FeatureAugmentConfig.from_config({"crop": 1.0})
 
 
-def test_a_source_is_augmented_position_by_position_across_blocks():
+def test_a_source_is_augmented_position_by_position_across_blocks(tmp_path):
     x, y = features((10, 2, 2, 3)), np.arange(10)
     whole = FeatureAugmented(lambda n: ([(x, y)], 0.5), EVERYTHING, 7, 10, (2, 2, 3))
     split = FeatureAugmented(lambda n: ([(x[:4], y[:4]), (x[4:], y[4:])], 0.5), EVERYTHING, 7, 10, (2, 2, 3))
@@ -109,6 +109,8 @@ def test_a_source_is_augmented_position_by_position_across_blocks():
         two = np.concatenate([b for b, _ in blocks])
         np.testing.assert_array_equal(one, two)
         assert seconds == 0.5
-    table = whole.table()
-    assert len(table) == 20 and list(table["head_epoch"].unique()) == [0, 1]
+    whole.write(tmp_path / "drawn.csv.gz")
+    table = pd.read_csv(tmp_path / "drawn.csv.gz")
+    pd.testing.assert_frame_equal(table, pd.concat([draw_feature_params(EVERYTHING, 10, 7, n, (2, 2)) for n in (0, 1)],
+                                                   ignore_index=True))
     assert not np.allclose(one, x)
