@@ -67,6 +67,10 @@ def test_pooling_that_does_not_fit_the_backbone_is_refused_naming_the_key(vit_pr
 
     with pytest.raises(ValueError, match="conv_base.pooling: 'avg' is for CNN backbones; ViTBackbone outputs tokens"):
         build_base(hub_spec(vit_preset, "avg"))
+    with pytest.raises(ValueError, match=r"conv_base.preset: .*vit could not be loaded for images of \(64, 64, 3\) "
+                                         r"\(data.image_size\)"):
+        build_base(BaseSpec.from_config({"architecture": "keras_hub", "preset": str(vit_preset), "image_size": [64, 64],
+                                         "pooling": "cls"}))
     with pytest.raises(ValueError, match="conv_base.pooling: 'cls' is for transformer backbones"):
         build_base(BaseSpec(architecture="MobileNetV2", image_size=(SIZE, SIZE), pooling="cls",
                             options={"alpha": 0.35}))
