@@ -108,7 +108,13 @@ def _identity(images):
     return images
 
 
-def _pool(model, pooling):
+# conv_base.pooling of a model whose output is a feature map (B, h, w, C): kept (None) or pooled
+MAP_POOLING = ("avg", "max", None)
+
+
+def pool_map(model, pooling):
+    """model with its feature map pooled to a vector by pooling ("avg" or "max"); the model itself
+    for None or an output that is not a map."""
     import keras
 
     if pooling is None or len(model.output.shape) != 4:
@@ -145,7 +151,7 @@ def _load_model_file(spec: BaseSpec):
             f"conv_base.architecture: {path} takes inputs of shape {have}, "
             f"but data.image_size gives {want}"
         )
-    return _pool(model, spec.pooling), _identity
+    return pool_map(model, spec.pooling), _identity
 
 
 COMPUTE_DTYPES = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -196,7 +202,7 @@ def _build(spec: BaseSpec):
         from augcache.hub import build_hub_base
 
         return build_hub_base(spec)
-    if spec.pooling not in (None, "avg", "max"):
+    if spec.pooling not in MAP_POOLING:
         raise ValueError(f"conv_base.pooling: {spec.pooling!r} is for transformer backbones "
                          f"(architecture {HUB}); use avg, max or null")
     if spec.is_model_file:

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from augcache.conv_base import MAP_POOLING, pool_map
+
 log = logging.getLogger(__name__)
 
 TOKEN_POOLING = ("cls", "mean", None)
-MAP_POOLING = ("avg", "max", None)
 
 
 def is_handle(preset: str) -> bool:
@@ -126,9 +127,7 @@ def pooled(backbone, pooling: str | None, image_size):
         if pooling not in MAP_POOLING:
             raise ValueError(f"conv_base.pooling: {pooling!r} is for transformer backbones; "
                              f"{name} outputs a feature map: use avg, max or none")
-        x = {"avg": keras.layers.GlobalAveragePooling2D, "max": keras.layers.GlobalMaxPooling2D}[pooling]()(output) \
-            if pooling else output
-        return keras.Model(images, x, name=f"{backbone.name}_{pooling or 'map'}")
+        return pool_map(keras.Model(images, output, name=backbone.name), pooling)
     if len(output.shape) != 3:
         raise ValueError(f"conv_base.preset: backbone output of shape {output.shape} is neither tokens "
                          "(B, tokens, D) nor a feature map (B, h, w, C)")

@@ -15,7 +15,7 @@ from matplotlib.ticker import MaxNLocator
 
 from augcache.atomic import atomic_path, write_csv, write_text_atomic
 from augcache.modes import CACHE_MODE, MODES, SPEED_BASELINE
-from augcache.side_by_side import side_by_side_figure, side_by_side_html, side_by_side_table, verdict
+from augcache.side_by_side import row_title, side_by_side_figure, side_by_side_table, verdict
 
 MODE_TITLES = {name: m.title for name, m in MODES.items()}
 SPEEDUP = f"speedup_vs_{SPEED_BASELINE.name}"
@@ -242,6 +242,23 @@ def _table_html(table: pd.DataFrame) -> str:
         ]
         rows.append(f'<tr data-mode="{row["mode"]}" data-k="{k}">' + "".join(cells) + "</tr>")
     return f'<table id="modes">{head}{"".join(rows)}</table>'
+
+
+def _side_by_side_html(side: pd.DataFrame, png: str | None) -> str:
+    """The table (id ``side-by-side``), the verdict and the figure, or a note when fewer than two of
+    the compared modes ran."""
+    if len(side) < 2:
+        return ("<p>Fewer than two of no augmentation, feature augmentation, cached, hybrid and on the fly "
+                "ran (train.modes), so there is nothing to set side by side.</p>")
+    head = ("<tr><th>mode</th><th>repeats</th><th>final val acc</th><th>end to end s</th>"
+            "<th>features on disk</th></tr>")
+    rows = "".join(
+        f'<tr data-mode="{row["mode"]}"><td>{html.escape(row_title(row))}</td><td>{row["repeats"]}</td>'
+        f'<td data-value="{row["accuracy_mean"]!r}">{_mean_sd(row["accuracy_mean"], row["accuracy_sd"])}</td>'
+        f'<td>{row["seconds"]:.1f}</td><td>{_bytes(row["disk_bytes"])}</td></tr>'
+        for row in side.to_dict("records"))
+    figure = f'<img alt="side by side" src="data:image/png;base64,{png}">' if png else ""
+    return f'<p>{html.escape(verdict(side))}</p><table id="side-by-side">{head}{rows}</table>{figure}'
 
 
 def _mean_sd(mean: float, sd: float, digits: int = 3) -> str:
@@ -562,7 +579,7 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
                                                      "base_architecture", "base_weights", "dtype")}
     page = PAGE.format(
         headline=html.escape(" ".join(filter(None, [headline(table, k_main, data_seconds), verdict(side)]))),
-        side_by_side=side_by_side_html(side, side_png),
+        side_by_side=_side_by_side_html(side, side_png),
         n_train=int(first["n_train"]),
         classes=html.escape(", ".join(first["classes"])),
         head_epochs=int(first["head_epochs"]),

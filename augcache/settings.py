@@ -277,9 +277,9 @@ class Settings:
         # ranges in order, Keras layer spellings that have a meaning here
         self.augment()
         feature_augment = FeatureAugmentConfig.from_config(self.config["feature_augment"])
-        pooled = user_base.pooling in ("avg", "max", "cls", "mean")
         augmented = [name for name in self.modes if MODES[name].feature_augment]
-        if feature_augment.spatial and pooled and augmented:
+        # any pooling (None keeps the map) makes vectors
+        if feature_augment.spatial and user_base.pooling is not None and augmented:
             raise ValueError(
                 f"feature_augment.flip and feature_augment.crop transform spatial features, but conv_base.pooling "
                 f"{user_base.pooling!r} makes vectors (train.modes {', '.join(augmented)}): set them to false "

@@ -6,8 +6,6 @@ Reads the report's modes table (:func:`augcache.report.mode_table`), one row per
 
 from __future__ import annotations
 
-import html
-
 import numpy as np
 import pandas as pd
 
@@ -38,7 +36,8 @@ def side_by_side_table(table: pd.DataFrame, k_main: int) -> pd.DataFrame:
                                        "disk_bytes"])
 
 
-def _name(row) -> str:
+def row_title(row) -> str:
+    """How the side-by-side table names a row's mode (with its K when it uses one)."""
     title = MODES[row["mode"]].title
     return f"{title}, K={int(row['k'])}" if MODES[row["mode"]].uses_k else title
 
@@ -54,11 +53,11 @@ def verdict(side: pd.DataFrame) -> str:
     lead = best["accuracy_mean"] - second["accuracy_mean"]
     sd = float(np.nanmax([best["accuracy_sd"], second["accuracy_sd"], 0.0]))
     if lead <= 1e-9:
-        return (f"Side by side, no mode wins on this data: {_name(best)} and {_name(second)} tie at "
+        return (f"Side by side, no mode wins on this data: {row_title(best)} and {row_title(second)} tie at "
                 f"{best['accuracy_mean']:.3f} final validation accuracy ({best['seconds']:.0f} s and "
                 f"{second['seconds']:.0f} s end to end).")
-    text = (f"Side by side, {_name(best)} wins on this data: {best['accuracy_mean']:.3f} final validation "
-            f"accuracy, {lead:.3f} ahead of {_name(second)} ({second['accuracy_mean']:.3f}), in "
+    text = (f"Side by side, {row_title(best)} wins on this data: {best['accuracy_mean']:.3f} final validation "
+            f"accuracy, {lead:.3f} ahead of {row_title(second)} ({second['accuracy_mean']:.3f}), in "
             f"{best['seconds']:.0f} s against {second['seconds']:.0f} s")
     if sd == 0.0 and best["repeats"] < 2:
         return text + "; with one repeat, how much of the lead is chance is not measured."
@@ -74,7 +73,7 @@ def side_by_side_figure(side: pd.DataFrame):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [_name(row).split(" (")[0] + (f" K={int(row['k'])}" if MODES[row["mode"]].uses_k else "")
+    names = [row_title(row).split(" (")[0] + (f" K={int(row['k'])}" if MODES[row["mode"]].uses_k else "")
              for row in side.to_dict("records")]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     positions = np.arange(len(side))
@@ -90,22 +89,3 @@ def side_by_side_figure(side: pd.DataFrame):
         ax.set_xticks(positions, names, rotation=25, ha="right", fontsize=8)
         ax.grid(alpha=0.3, axis="y")
     return fig
-
-
-def side_by_side_html(side: pd.DataFrame, png: str | None) -> str:
-    """The table (id ``side-by-side``), the verdict and the figure, or a note when fewer than two of
-    the compared modes ran."""
-    if len(side) < 2:
-        return ("<p>Fewer than two of no augmentation, feature augmentation, cached, hybrid and on the fly "
-                "ran (train.modes), so there is nothing to set side by side.</p>")
-    from augcache.report import _bytes, _mean_sd
-
-    head = ("<tr><th>mode</th><th>repeats</th><th>final val acc</th><th>end to end s</th>"
-            "<th>features on disk</th></tr>")
-    rows = "".join(
-        f'<tr data-mode="{row["mode"]}"><td>{html.escape(_name(row))}</td><td>{row["repeats"]}</td>'
-        f'<td data-value="{row["accuracy_mean"]!r}">{_mean_sd(row["accuracy_mean"], row["accuracy_sd"])}</td>'
-        f'<td>{row["seconds"]:.1f}</td><td>{_bytes(row["disk_bytes"])}</td></tr>'
-        for row in side.to_dict("records"))
-    figure = f'<img alt="side by side" src="data:image/png;base64,{png}">' if png else ""
-    return f'<p>{html.escape(verdict(side))}</p><table id="side-by-side">{head}{rows}</table>{figure}'
