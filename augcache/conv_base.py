@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,8 @@ class BaseSpec:
     pooling: None keeps the conv map; ``"avg"`` or ``"max"`` pool it to a vector; for a
         transformer backbone ``"cls"`` or ``"mean"`` (see :mod:`augcache.hub`), None its patch grid.
     preset: with architecture ``keras_hub``, a keras-hub preset folder or handle.
+    preprocessing: with a preset, how pixels are scaled for it when the preset has no image
+        converter: ``{scale, offset}`` or ``{mean, std}`` (see :func:`augcache.hub.preprocessing_scale`).
     image_size: (height, width) of the images fed to the base.
     options: extra keyword arguments of the application constructor (e.g. ``alpha``).
     layer: for a ``.keras`` file, the name of the layer whose output is the feature (optional).
@@ -43,6 +45,10 @@ class BaseSpec:
     resize: str = "stretch"
     compute_dtype: str = "float32"
     preset: str | None = None
+    preprocessing: dict | None = None
+    # where a job reads the files of `files` (its inputs: a variant's lie below its folder), by config
+    # key; not part of what the base is (provenance names the configured paths)
+    located_files: tuple = field(default=(), compare=False, repr=False)
 
     @classmethod
     def from_config(cls, cfg: dict) -> "BaseSpec":
@@ -59,6 +65,7 @@ class BaseSpec:
             resize=str(cfg.get("resize", "stretch")),
             compute_dtype=str(cfg.get("compute_dtype", "float32")),
             preset=cfg.get("preset"),
+            preprocessing=cfg.get("preprocessing"),
         )
 
     @property
@@ -84,6 +91,15 @@ class BaseSpec:
         if self.weights_file:
             files["conv_base.weights"] = self.weights_file
         return files
+
+    def located(self, paths) -> "BaseSpec":
+        """This base, its files read from `paths` (a job's inputs, in the order of :attr:`files`;
+        more paths, a preset's files, may follow) instead of the configured paths."""
+        return replace(self, located_files=tuple(zip(self.files, map(str, paths))))
+
+    def file_path(self, key: str) -> str:
+        """Where the file of config key `key` (see :attr:`files`) is read."""
+        return dict(self.located_files).get(key, self.files[key])
 
 
 # conv_base.architecture of a keras-hub backbone
@@ -126,7 +142,7 @@ def pool_map(model, pooling):
 def _load_model_file(spec: BaseSpec):
     import keras
 
-    path = Path(spec.architecture)
+    path = Path(spec.file_path("conv_base.architecture"))
     if not path.is_file():
         raise ValueError(f"conv_base.architecture: model file {path} does not exist")
     try:
@@ -211,8 +227,8 @@ def _build(spec: BaseSpec):
             model = with_policy(model, spec.compute_dtype)
     else:
         constructor, preprocess = application(spec.architecture)
-        weights = spec.weights
-        if spec.weights_file and not Path(spec.weights_file).is_file():
+        weights = spec.file_path("conv_base.weights") if spec.weights_file else spec.weights
+        if spec.weights_file and not Path(weights).is_file():
             raise ValueError(f"conv_base.weights: weights file {weights} does not exist")
         try:
             model = constructor(

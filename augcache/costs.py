@@ -5,18 +5,25 @@ memory, the start of its process (Python, TensorFlow) included. A run needed: th
 the demo base or the ImageNet weights), the validation store and its own training job; a cached
 run also its K epoch stores and manifests, a replay run the manifests, a ``noaug`` run the
 unaugmented store. The index and the pixel store serve every mode; they are shown apart. A job
-whose outputs were reused (see :mod:`augcache.reuse`) counts what the reuse took.
+whose outputs were reused (see :mod:`augcache.reuse`) counts what computing them took, kept with
+the entry (its record beside the benchmark, ``X.reused.json``, says so); the report also says which
+jobs were reused in their last run and what those runs took.
+
+The extraction jobs are those of today's plan (the epochs of each job, from cache.epochs_per_job),
+never guessed from benchmark files that an earlier plan left.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from augcache import paths
 from augcache.modes import MODES
-from augcache.paths import repeat_prefix
+from augcache.paths import repeat_prefix, reuse_record
 
 
 def _bench(relative: str) -> str:
@@ -58,15 +65,6 @@ def store_jobs(settings, repeat: int, k: int, groups) -> list[str]:
     return [_bench(f"{prefix}extract/{paths.extraction_job(g)}") for g in needed]
 
 
-def epoch_groups_made(root: Path) -> list[list[int]]:
-    """The epochs of each extraction job of a finished run, from its benchmarks' names."""
-    groups = {}
-    for bench in (root / paths.BENCHMARKS / "extract").glob("epoch*.tsv"):
-        first, _, last = bench.stem.split("_", 1)[1].partition("-")
-        groups[int(first)] = list(range(int(first), int(last or first) + 1))
-    return [groups[first] for first in sorted(groups)]
-
-
 def run_jobs(settings, mode: str, k: int, repeat: int, groups) -> list[str]:
     """Benchmarks of every job one training run needed, the data jobs left out."""
     table = MODES[mode]
@@ -99,20 +97,63 @@ def read_benchmark(path) -> tuple[float, float]:
     return float(table["s"].iloc[0]), float(rss)
 
 
-def account(settings, summaries: pd.DataFrame, root=".") -> tuple[pd.DataFrame, float]:
-    """(one row per run: end_to_end_seconds of every job it needed, peak_rss_mb of the largest,
-    the seconds of the shared data jobs) for the runs of `summaries` (mode, k, repeat)."""
+@dataclass(frozen=True)
+class JobCost:
+    """One job's cost: what computing its outputs took (seconds, peak MiB), and its last run's
+    seconds, which differ where that run reused outputs (reused)."""
+
+    seconds: float
+    max_rss_mb: float
+    last_run_seconds: float
+    reused: bool
+
+
+def job_cost(bench: Path) -> JobCost:
+    """The cost of the job of benchmark `bench` (see the module's description)."""
+    seconds, rss = read_benchmark(bench)
+    record = Path(reuse_record(str(bench)))
+    if not record.is_file():
+        return JobCost(seconds, rss, seconds, False)
+    reused = json.loads(record.read_text())
+    if reused.get("computed_seconds") is None:  # entries stored without their cost: the run's own
+        return JobCost(seconds, rss, seconds, True)
+    computed = reused["computed_seconds"] + (0.0 if reused["whole_job"] else seconds)
+    return JobCost(computed, max(rss, reused.get("computed_max_rss_mb") or 0.0), seconds, True)
+
+
+@dataclass
+class Account:
+    """The cost of a config's runs: one row per run (end_to_end_seconds, peak_rss_mb), the seconds
+    of the data jobs every mode shares, and which jobs reused outputs in their last run."""
+
+    runs: pd.DataFrame
+    data_seconds: float
+    # benchmark (relative to the root) -> its JobCost, for every job the runs needed that has one
+    jobs: dict = field(default_factory=dict)
+
+    @property
+    def reused(self) -> dict:
+        return {name: cost for name, cost in self.jobs.items() if cost.reused}
+
+    @property
+    def last_run_seconds(self) -> float:
+        """The seconds of every needed job's last run, added up."""
+        return sum(cost.last_run_seconds for cost in self.jobs.values())
+
+
+def account(settings, summaries: pd.DataFrame, groups, root=".") -> Account:
+    """The Account of the runs of `summaries` (mode, k, repeat); groups: the epochs of each
+    extraction job in today's plan (Settings.epoch_groups)."""
     root = Path(root)
-    read = {}
+    read: dict[str, JobCost] = {}
 
     def cost(jobs):
-        found = [read.setdefault(j, read_benchmark(root / j)) for j in jobs if (root / j).is_file()]
-        return sum(s for s, _ in found), max((r for _, r in found), default=float("nan"))
+        found = [read.setdefault(j, job_cost(root / j)) for j in jobs if (root / j).is_file()]
+        return sum(c.seconds for c in found), max((c.max_rss_mb for c in found), default=float("nan"))
 
     rows = []
-    groups = epoch_groups_made(root)
     for row in summaries.itertuples():
         seconds, rss = cost(run_jobs(settings, row.mode, int(row.k), int(row.repeat), groups))
         rows.append({"run": row.run, "end_to_end_seconds": seconds, "peak_rss_mb": rss})
     data_seconds, _ = cost(data_jobs(settings))
-    return pd.DataFrame(rows), data_seconds
+    return Account(pd.DataFrame(rows), data_seconds, read)

@@ -36,8 +36,14 @@ def preset_files(preset: str | None) -> list[str]:
     return sorted(str(p) for p in Path(preset).rglob("*") if p.is_file())
 
 
-def check_preset(preset: str | None) -> None:
-    """ValueError, naming conv_base.preset, when it is missing or names no preset folder."""
+# the file Backbone's image converter (ImageConverter.save_to_preset) writes into a preset folder
+CONVERTER_FILE = "image_converter.json"
+
+
+def check_preset(preset: str | None, preprocessing: dict | None = None) -> None:
+    """ValueError, naming conv_base.preset, when it is missing, names no preset folder, or names a
+    folder without an image converter while conv_base.preprocessing does not say how its pixels
+    are scaled."""
     if not preset:
         raise ValueError("conv_base.preset: architecture keras_hub needs a preset (a folder written by "
                          "Backbone.save_to_preset, or a kaggle:// or hf:// handle)")
@@ -47,31 +53,52 @@ def check_preset(preset: str | None) -> None:
         raise ValueError(f"conv_base.preset: {preset!r} is not a keras-hub preset folder (no config.json "
                          "in it); give a folder written by Backbone.save_to_preset, or a kaggle:// or "
                          "hf:// handle")
+    if preprocessing is None and not (Path(preset) / CONVERTER_FILE).is_file():
+        raise ValueError(
+            f"conv_base.preset: {preset!r} has no image converter ({CONVERTER_FILE}), so how the backbone "
+            "expects its pixels scaled is unknown (Backbone.save_to_preset does not write it). Save the "
+            "converter into the folder too (keras_hub.layers.ImageConverter.from_preset(handle)"
+            ".save_to_preset(folder)), or state the scaling in conv_base.preprocessing: {scale, offset} "
+            "(model input = pixel in [0, 255] * scale + offset) or {mean, std} (of pixels in [0, 1])")
+
+
+def preprocessing_scale(preprocessing: dict) -> tuple:
+    """(scale, offset) of conv_base.preprocessing: {scale, offset} as given (pixels in [0, 255]),
+    or {mean, std} of pixels in [0, 1] (input = (pixel / 255 - mean) / std)."""
+    if "mean" in preprocessing:
+        mean = np.asarray(preprocessing["mean"], np.float64)
+        std = np.asarray(preprocessing["std"], np.float64)
+        return 1.0 / (255.0 * std), -mean / std
+    return preprocessing["scale"], preprocessing.get("offset", 0.0)
 
 
 def preset_sha256(preset: str) -> str:
     """sha256 over the relative names and bytes of a local preset's files; for a handle, of the
     handle (the weights themselves are hashed by the built model's weights_sha256)."""
-    from augcache.provenance import sha256_file
+    from augcache.paths import HASH_MEMO
+    from augcache.provenance import file_sha256
 
     digest = hashlib.sha256()
     if is_handle(preset):
         digest.update(f"handle:{preset}".encode())
     for path in preset_files(preset):
-        digest.update(f"{Path(path).relative_to(preset)}:{sha256_file(path)};".encode())
+        digest.update(f"{Path(path).relative_to(preset)}:{file_sha256(path, HASH_MEMO)};".encode())
     return digest.hexdigest()
 
 
-def _pixel_scale(preset: str):
-    """(scale, offset) of the preset's image converter (pixels in [0, 255] -> model inputs), or
-    (1/255, 0) when the preset has none."""
+def _pixel_scale(preset: str, preprocessing: dict | None = None):
+    """(scale, offset) mapping pixels in [0, 255] to the backbone's inputs: conv_base.preprocessing
+    when given, else the preset's image converter's; ValueError naming conv_base.preset when the
+    preset has none."""
+    if preprocessing is not None:
+        return preprocessing_scale(preprocessing)
     import keras_hub
 
     try:
         converter = keras_hub.layers.ImageConverter.from_preset(preset)
     except (ValueError, FileNotFoundError, OSError) as err:
-        log.info("conv_base.preset %s has no image converter (%s): pixels are scaled to [0, 1]", preset, err)
-        return 1 / 255, 0.0
+        raise ValueError(f"conv_base.preset: {preset} has no image converter ({err}); state how its pixels "
+                         "are scaled in conv_base.preprocessing ({scale, offset} or {mean, std})") from err
     scale = 1.0 if converter.scale is None else converter.scale
     offset = 0.0 if converter.offset is None else converter.offset
     return scale, offset
@@ -153,12 +180,12 @@ def pooled(backbone, pooling: str | None, image_size):
 
 def build_hub_base(spec):
     """(model, preprocess) of a keras-hub preset (see :class:`augcache.conv_base.BaseSpec`):
-    preprocess maps pixels in [0, 255] to the backbone's inputs by its image converter's scale and
-    offset (the images already have spec.image_size)."""
-    check_preset(spec.preset)
+    preprocess maps pixels in [0, 255] to the backbone's inputs by conv_base.preprocessing or its
+    image converter's scale and offset (the images already have spec.image_size)."""
+    check_preset(spec.preset, spec.preprocessing)
     backbone = load_backbone(spec.preset, spec.image_size, spec.compute_dtype)
     model = pooled(backbone, spec.pooling, spec.image_size)
-    scale, offset = (np.asarray(v, np.float32) for v in _pixel_scale(spec.preset))
+    scale, offset = (np.asarray(v, np.float32) for v in _pixel_scale(spec.preset, spec.preprocessing))
 
     def preprocess(images):
         return images * scale + offset

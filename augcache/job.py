@@ -4,14 +4,18 @@ shares, and for the heavy jobs the reuse of outputs computed before (see :mod:`a
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
+from augcache.atomic import write_text_atomic
 from augcache.devices import assign_device
 from augcache.images import set_max_image_pixels
 from augcache.log import log_to
+from augcache.paths import benchmark_of_log, reuse_record
 
 log = logging.getLogger("augcache.job")
 
@@ -22,6 +26,62 @@ _reusable: tuple | None = None
 def script_kind() -> str:
     """The rule script this process runs (Snakemake runs a copy named ``tmp….<script>.py``)."""
     return Path(sys.argv[0]).name.removesuffix(".py").split(".")[-1]
+
+
+def input_files(snakemake, name: str) -> list[str]:
+    """The paths of named input `name` as a list (none when the rule has no such input)."""
+    value = snakemake.input.get(name, [])
+    return [value] if isinstance(value, str) else list(value)
+
+
+def job_base(snakemake):
+    """The job's conv base (:class:`augcache.conv_base.BaseSpec`): what params.base configures, its
+    files read from the job's ``base_files`` input (below a variant's folder in a variant)."""
+    from augcache.conv_base import BaseSpec
+
+    return BaseSpec.from_config(snakemake.params.base).located(input_files(snakemake, "base_files"))
+
+
+def uses_gpu(snakemake) -> bool:
+    return int(snakemake.resources.get("gpu", 0) or 0) > 0
+
+
+def process_cost() -> dict:
+    """What this process has cost so far: wall seconds since it started (Python's start
+    included) and its peak resident memory in MiB."""
+    import resource
+
+    try:
+        import psutil
+
+        started = psutil.Process().create_time()
+    except (ImportError, OSError):
+        started = _IMPORTED
+    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"seconds": round(time.time() - started, 3), "max_rss_mb": round(rss_kib / 1024, 1)}
+
+
+_IMPORTED = time.time()
+
+
+def job_reuse_record(snakemake) -> Path:
+    """Where this job says which outputs it reused (beside its benchmark, see
+    :func:`augcache.costs.account`)."""
+    return Path(reuse_record(benchmark_of_log(snakemake.log[0])))
+
+
+def write_reuse_record(snakemake, reused: list[dict], whole_job: bool) -> None:
+    """Record the entries this job reused and what computing them cost. whole_job: every output
+    came from them (the job's cost is theirs); otherwise their cost adds to the job's own."""
+    costs = [r["cost"] for r in reused if r.get("cost")]
+    known = len(costs) == len(reused)  # an entry may have been stored without its cost
+    record = {
+        "keys": [r["key"] for r in reused],
+        "whole_job": whole_job,
+        "computed_seconds": sum(c["seconds"] for c in costs) if known else None,
+        "computed_max_rss_mb": max(c["max_rss_mb"] for c in costs) if known else None,
+    }
+    write_text_atomic(job_reuse_record(snakemake), json.dumps(record, indent=1))
 
 
 def start_job(snakemake, reusable: bool = False) -> None:
@@ -36,25 +96,30 @@ def start_job(snakemake, reusable: bool = False) -> None:
     os.environ["KERAS_BACKEND"] = "tensorflow"
     log.info("job %s started", snakemake.rule)
     atexit.register(log.info, "job %s ended", snakemake.rule)
+    job_reuse_record(snakemake).unlink(missing_ok=True)
     if reusable:
         from augcache.reuse import job_key, positional_inputs, reuse
 
         kind = script_kind()
         key, fields = job_key(kind, dict(snakemake.params.items()), dict(snakemake.wildcards.items()),
-                              positional_inputs(snakemake.input))
-        if reuse(kind, key, list(snakemake.output)):
+                              positional_inputs(snakemake.input), threads=snakemake.threads,
+                              gpu=uses_gpu(snakemake))
+        record = reuse(kind, key, list(snakemake.output))
+        if record is not None:
+            write_reuse_record(snakemake, [record], whole_job=True)
             sys.exit(0)
         log.info("computing %s (no cached outputs of this key)", key)
         _reusable = (kind, key, fields)
-    assign_device(int(snakemake.resources.get("gpu", 0) or 0) > 0)
+    assign_device(uses_gpu(snakemake))
     set_max_image_pixels(snakemake.config["data"]["max_image_pixels"])
 
 
 def finish_job(snakemake) -> None:
-    """Keep the finished outputs of a reusable job under their key (see :func:`start_job`)."""
+    """Keep the finished outputs of a reusable job under their key (see :func:`start_job`), with
+    what computing them cost."""
     if _reusable is not None:
         from augcache.reuse import store
 
         kind, key, fields = _reusable
-        store(kind, key, fields, list(snakemake.output))
+        store(kind, key, fields, list(snakemake.output), cost=process_cost())
         log.info("outputs kept as %s", key)

@@ -33,6 +33,10 @@ BASE_INFO = "results/base/base.json"
 # What the base check writes, one file per checked setting ({key}: a hash of the check's params),
 # so a check that fails (a typo) never replaces the record of the good one; BASE_INFO is a copy.
 CHECKED_BASE = "results/base/checked/{key}.json"
+# The outputs of every heavy job under the key of what made them (see augcache.reuse)
+REUSE = "results/cache"
+# files' sha256, remembered by path, size, times and inode (see augcache.provenance.file_sha256)
+HASH_MEMO = f"{REUSE}/.sha256"
 LOGS = "results/logs"
 # Snakemake's benchmark of every job (wall seconds, max RSS), beside its log: results/benchmarks/<the
 # log's path, .tsv for .log>. The report's times come from them.
@@ -50,6 +54,21 @@ __all__ = [name for name in dir() if name.isupper()]
 def epoch_store(repeat: int, epoch: int) -> str:
     """The store of one cached epoch of one repeat."""
     return EPOCH_STORE.format(repeat_dir=repeat_prefix(repeat), epoch=epoch)
+
+
+def benchmark_of_log(log: str) -> str:
+    """The benchmark beside a job's log: results/…/logs/X.log -> results/…/benchmarks/X.tsv (a
+    variant's below its folder)."""
+    head, found, tail = str(log).rpartition(f"{LOGS}/")
+    if not found:
+        raise ValueError(f"{log}: a job's log lies below {LOGS}/")
+    return f"{head}{BENCHMARKS}/{tail.removesuffix('.log')}.tsv"
+
+
+def reuse_record(benchmark: str) -> str:
+    """Beside a job's benchmark, the record of the outputs its last run reused (see augcache.job):
+    X.tsv -> X.reused.json."""
+    return f"{str(benchmark).removesuffix('.tsv')}.reused.json"
 
 
 def repeat_prefix(repeat: int) -> str:

@@ -99,6 +99,47 @@ def recommended_k(table: pd.DataFrame) -> tuple[int, int] | None:
     return int(within["k"].iloc[0]), int(best["k"])
 
 
+def _spread(rows) -> bool:
+    """Every row has a spread over repeats (two or more), so a difference can be told from chance."""
+    return len(rows) > 0 and bool((pd.DataFrame(rows)["repeats"] >= 2).all())
+
+
+def _verdict(cached, baseline) -> str:
+    """Does cached augmentation pay against on the fly: as accurate within one sd, and faster end
+    to end? Without a spread (one repeat) the accuracy difference is said to be unmeasured."""
+    faster = cached[SPEEDUP] > 1
+    # two decimals near 1, where one would read as "1.0× faster"
+    speedup = f"{cached[SPEEDUP]:.1f}" if cached[SPEEDUP] >= 1.1 else f"{cached[SPEEDUP]:.2f}"
+    speed = f"{speedup}× faster end to end" if faster else "not faster end to end than on the fly"
+    if not _spread([cached, baseline]):
+        return (f"With one repeat, whether cached augmentation is as accurate as on the fly is not measured "
+                f"(set train.repeats to 2 or more for a verdict); it is {speed}.")
+    sd = np.nanmax([cached["final_val_accuracy_sd"], baseline["final_val_accuracy_sd"], 0.0])
+    as_good = cached["final_val_accuracy_mean"] >= baseline["final_val_accuracy_mean"] - sd
+    if as_good and faster:
+        return f"On this data cached augmentation pays: as accurate as on the fly within one sd, {speed}."
+    return ("On this data cached augmentation does not pay: " +
+            ("it is less accurate than on the fly by more than one sd" if not as_good else
+             "it is not faster end to end than on the fly") + ".")
+
+
+def _reuse_html(costs) -> str:
+    """Which jobs' outputs came from the reuse store in their last run, and what those runs took."""
+    if costs is None:
+        return ""
+    reused = costs.reused
+    if not reused:
+        return (f"<p id=\"reuse\">Every job was computed in its last run ({len(costs.jobs)} jobs, "
+                f"{costs.last_run_seconds:.0f} s of job time).</p>")
+    names = ", ".join(html.escape(name.removeprefix("results/benchmarks/").removesuffix(".tsv"))
+                      for name in sorted(reused))
+    return (f"<p id=\"reuse\">{len(reused)} of {len(costs.jobs)} jobs put outputs computed before in place in "
+            f"their last run (<code>results/cache</code>): {names}. Their seconds in these tables are what "
+            f"computing them took ({sum(c.seconds for c in reused.values()):.0f} s); their last runs took "
+            f"{sum(c.last_run_seconds for c in reused.values()):.0f} s, and the last runs of all {len(costs.jobs)} "
+            f"jobs {costs.last_run_seconds:.0f} s of job time.</p>")
+
+
 def headline(table: pd.DataFrame, k_main: int, data_seconds: float) -> str:
     """The report's first paragraph, in plain words: does cached augmentation pay on this data
     (accuracy, end-to-end time, disk against on the fly and no augmentation), and which K to use."""
@@ -119,21 +160,15 @@ def headline(table: pd.DataFrame, k_main: int, data_seconds: float) -> str:
     verdict = ""
     if baseline is not None:
         parts.append(said(baseline, "on the fly"))
-        sd = np.nanmax([cached["final_val_accuracy_sd"], baseline["final_val_accuracy_sd"], 0.0])
-        as_good = cached["final_val_accuracy_mean"] >= baseline["final_val_accuracy_mean"] - sd
-        faster = cached[SPEEDUP] > 1
-        # two decimals near 1, where one would read as "1.0× faster"
-        speedup = f"{cached[SPEEDUP]:.1f}" if cached[SPEEDUP] >= 1.1 else f"{cached[SPEEDUP]:.2f}"
-        verdict = ("On this data cached augmentation pays: as accurate as on the fly within one sd, "
-                   f"{speedup}× faster end to end." if as_good and faster else
-                   "On this data cached augmentation does not pay: " +
-                   ("it is less accurate than on the fly by more than one sd" if not as_good else
-                    "it is not faster end to end than on the fly") + ".")
+        verdict = _verdict(cached, baseline)
     if noaug is not None:
         parts.append(said(noaug, "without augmentation"))
     text = "; ".join(parts) + f" (index and pixel store, shared by all: {data_seconds:.0f} s). {verdict}"
     k = recommended_k(table)
-    if k is not None:
+    if k is not None and not _spread(table[table["mode"] == CACHE_MODE.name]):
+        text += (f" With one repeat, K={k[1]} reached the best accuracy, but no K can be recommended: the "
+                 "differences between K are not measured (set train.repeats to 2 or more).")
+    elif k is not None:
         recommended, best = k
         text += (f" Recommended K: {recommended}, the smallest K whose mean accuracy is within one sd of the best "
                  f"K's ({best})" + (", so more cached epochs buy nothing measurable here." if recommended < best
@@ -297,6 +332,7 @@ img {{ max-width: 100%; }}
 </style></head><body>
 <h1>augcache report</h1>
 <p id="headline"><b>{headline}</b></p>
+{reuse}
 <p>{n_train} training images, classes {classes};
 head trained for {head_epochs} epochs in every mode, with the same head, optimizer and seeds.
 Cached features: {bytes_per} bytes per sample-epoch ({dtype}).</p>
@@ -550,19 +586,21 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
                  out_sweep=None, skipped: pd.DataFrame | None = None, selection: dict | None = None,
                  sweep_table: pd.DataFrame | None = None, test_scores: dict | None = None,
                  variants: dict | None = None, base_info: dict | None = None,
-                 benchmarks_root=None) -> pd.DataFrame:
+                 benchmarks_root=None, extraction_groups=None) -> pd.DataFrame:
     """Write the HTML report (and optionally the table as CSV and the plots as PNG); return the table.
 
     benchmarks_root: the folder whose results/benchmarks hold the jobs' benchmarks (see
-    :mod:`augcache.costs`); without it the times are those measured inside the jobs."""
+    :mod:`augcache.costs`), with extraction_groups the epochs of each extraction job of the plan;
+    without it the times are those measured inside the jobs."""
     summaries, metrics = load_runs(run_dirs)
-    data_seconds = float("nan")
+    data_seconds, costs = float("nan"), None
     if benchmarks_root is not None:
         from augcache.costs import account
         from augcache.settings import Settings
 
-        costs, data_seconds = account(Settings(config), summaries, benchmarks_root)
-        summaries = summaries.merge(costs, on="run", how="left")
+        costs = account(Settings(config), summaries, extraction_groups, benchmarks_root)
+        data_seconds = costs.data_seconds
+        summaries = summaries.merge(costs.runs, on="run", how="left")
     table = mode_table(summaries)
     k_main = int(config["cache"]["epochs"])
     curves_png = _png(curves_figure(summaries, metrics, k_main))
@@ -580,6 +618,7 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
     page = PAGE.format(
         headline=html.escape(" ".join(filter(None, [headline(table, k_main, data_seconds), verdict(side)]))),
         side_by_side=_side_by_side_html(side, side_png),
+        reuse=_reuse_html(costs),
         n_train=int(first["n_train"]),
         classes=html.escape(", ".join(first["classes"])),
         head_epochs=int(first["head_epochs"]),

@@ -1,22 +1,32 @@
 """Outputs keyed by what made them, so that nothing is computed twice.
 
 A heavy job (the pixel store, the base check, every extraction, every training run, the export)
-has a key: sha256 over what decides its outputs, namely its kind (the rule script), its params
-and wildcards, what each input is, the code that computes (the rule script's bytes and those of
-every module of this package), and the versions of this package and of the libraries that
-shape numbers. What an input is: for an HDF5 store its provenance attributes (its content hash
-included: ``pixels_sha256``, ``features_sha256``), for a folder the path, size and bytes of its
-files, for any other file the sha256 of its bytes. So an input rewritten with the same bytes (an
-index rebuilt after an image was touched, a pixel store decoded again) keeps the keys of
-everything made from it.
+has a key: sha256 over what decides its outputs' bytes, namely its kind (the rule script), its
+params and wildcards, what each input is, the code that computes (the rule script's bytes and
+those of every module of this package), the versions of this package and of the libraries that
+shape numbers (:data:`augcache.provenance.LIBRARIES`, and the CUDA libraries and the GPU on a GPU
+job), the Keras backend and, for jobs that compute with it, the thread count. What an input is:
+for an augcache store, which carries the hash of its own content (``pixels_sha256``,
+``features_sha256``), its provenance attributes; for any other file (a weights file, a model file,
+an index, a manifest) the sha256 of its bytes; for a folder (a keras-hub preset) the names and
+bytes of its files. A file's sha256 is remembered by its path, size, times and inode (see
+:func:`augcache.provenance.file_sha256`), so an unchanged 1 GB preset is hashed once, not by
+every job.
 
-A finished job's outputs are hard-linked into ``results/cache/<kind>/<key>/`` (``0``, ``1``, … in
-the order of the job's outputs), beside ``entry.json``: the fields the key was made of and the
-sha256 of every file, written last, so an entry without it is not used. A job whose entry exists
-links its outputs back into place instead of computing (its log says ``reused <key>``), after
-checking every file against its sha256: an entry whose bytes fail is removed and the job
-computes. Hard links cost no space; the cache shares the outputs' disk blocks. ``augcache gc``
-removes the entries no output links to any more.
+A finished job's outputs are kept in ``results/cache/<kind>/<key>/``, each under its own file
+name (a folder output: its files below its name), beside ``entry.json``: the fields the key was
+made of, the sha256 of every file and what computing them cost (seconds, peak memory), written
+last, so an entry without it is not used. A job whose entry exists puts its outputs in place
+instead of computing (its log says ``reused <key>``), after checking every file against its
+sha256 (an entry whose bytes fail is removed and the job computes) and every output's name
+against the record (an entry that names other outputs is not used).
+
+An output and the entry it comes from share their bytes (a hard link) while no other output uses
+them; an output placed from an entry that another output already uses gets a copy, so that no two
+outputs ever share a file: Snakemake judges each output by its own modification time, and a time
+set on one output never moves another's. A copy (or a whole entry where the filesystem cannot
+link) is recorded in the entry's ``uses/``; ``augcache gc`` keeps an entry while any output links
+to it or a recorded copy is still in place, and leaves unfinished entries of running jobs alone.
 """
 
 from __future__ import annotations
@@ -27,54 +37,70 @@ import json
 import logging
 import os
 import shutil
-from importlib import metadata
+import socket
+import subprocess
+import time
+import uuid
 from pathlib import Path
 
-from augcache.provenance import canonical_json, sha256_file
+from augcache import paths
+from augcache.provenance import canonical_json, file_sha256, library_versions, sha256_file
 
 log = logging.getLogger(__name__)
 
-CACHE = Path("results/cache")
+CACHE = Path(paths.REUSE)
 ENTRY = "entry.json"
+# placements of an entry's files that are copies, one record each (see _record_use)
+USES = "uses"
 # Attributes of a store that say how it was made, not what it holds: left out of its identity.
 VOLATILE_ATTRS = ("seconds", "device", "complete")
-# Distributions whose versions shape stored numbers.
-LIBRARIES = ("tensorflow", "keras", "numpy", "h5py", "pillow")
+# Attributes by which a store carries the hash of its own content.
+CONTENT_ATTRS = ("features_sha256", "pixels_sha256")
+# Kinds whose bytes do not depend on their thread count (decoding images): the others compute
+# with the backend, whose reductions may be split differently over another number of threads.
+THREAD_FREE = ("index_dataset",)
+# An unfinished entry older than this, whose job cannot be asked whether it still runs (another
+# host's), is taken to be left by a killed job.
+UNFINISHED_GRACE_SECONDS = 24 * 3600
 
 
-def library_versions() -> dict[str, str]:
-    """Versions of this package and of the libraries that shape numbers (read from their
-    metadata, without importing them)."""
-    from augcache import __version__
-
-    found = {"augcache": __version__}
-    for name in LIBRARIES:
-        for dist in (name, f"{name}-cpu"):
-            try:
-                found[name] = metadata.version(dist)
-                break
-            except metadata.PackageNotFoundError:
-                continue
-    return found
+def hash_memo(root=CACHE) -> Path:
+    """Where files' sha256 are remembered across jobs (see augcache.provenance.file_sha256):
+    paths.HASH_MEMO for the workflow's own reuse folder."""
+    return Path(root) / Path(paths.HASH_MEMO).name
 
 
-def identity(path) -> str:
-    """What an input is, as text: the provenance of an HDF5 store (volatile attributes left
-    out), the listing and bytes of a folder, or the sha256 of a file."""
-    path = Path(path)
-    if path.is_dir():
-        from augcache.dataset import listing_fingerprint
-
-        return "folder " + listing_fingerprint(path, content=True)
+def _is_store(path: Path):
+    """The root attributes of an augcache store that carries its content hash, else None."""
+    if path.suffix != ".h5":
+        return None
     import h5py
 
-    if path.suffix == ".h5" and h5py.is_hdf5(path):
-        from augcache.store.writer import attr_value
+    if not h5py.is_hdf5(path):
+        return None
+    from augcache.store.writer import attr_value
 
-        with h5py.File(path, "r") as handle:
-            attrs = {k: attr_value(v) for k, v in handle.attrs.items() if k not in VOLATILE_ATTRS}
+    with h5py.File(path, "r") as handle:
+        if not any(name in handle.attrs for name in CONTENT_ATTRS):
+            return None
+        return {k: attr_value(v) for k, v in handle.attrs.items() if k not in VOLATILE_ATTRS}
+
+
+def identity(path, root=CACHE) -> str:
+    """What an input is, as text: the provenance of an augcache store (its content hash
+    included, volatile attributes left out), the names and bytes of a folder's files, or the
+    sha256 of any other file's bytes."""
+    path = Path(path)
+    memo = hash_memo(root)
+    if path.is_dir():
+        digest = hashlib.sha256()
+        for file in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(f"{file.relative_to(path).as_posix()}\0{file_sha256(file, memo)}\n".encode())
+        return "folder " + digest.hexdigest()
+    attrs = _is_store(path)
+    if attrs is not None:
         return "store " + hashlib.sha256(canonical_json(attrs).encode()).hexdigest()
-    return "file " + sha256_file(path)
+    return "file " + file_sha256(path, memo)
 
 
 @functools.cache
@@ -89,24 +115,42 @@ def code_sha256(kind: str) -> str:
     return digest.hexdigest()
 
 
+@functools.cache
+def gpu_description() -> str:
+    """The GPUs a GPU job may compute on and their driver ("" where nvidia-smi is absent)."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
 def positional_inputs(paths) -> dict[str, list]:
     """A job's input files by position (how a rule script's inputs enter its key), so that jobs of
     different rules with the same inputs in the same order share keys."""
     return {str(i): [path] for i, path in enumerate(paths)}
 
 
-def job_key(kind: str, params: dict, wildcards: dict, inputs: dict[str, list]) -> tuple[str, dict]:
+def job_key(kind: str, params: dict, wildcards: dict, inputs: dict[str, list], threads: int | None = None,
+            gpu: bool = False, root=CACHE) -> tuple[str, dict]:
     """(key, the fields it was made of) of a job: see the module's description. inputs: name (or
-    position) -> paths."""
+    position) -> paths; threads: the job's threads (left out for THREAD_FREE kinds); gpu: the job
+    computes on a GPU."""
     fields = {
         "kind": kind,
         "params": params,
         # the repeat's folder names where a store lies, not what it holds (the manifest says that)
         "wildcards": {k: v for k, v in wildcards.items() if k != "repeat_dir"},
-        "inputs": {name: [identity(p) for p in paths] for name, paths in inputs.items()},
+        "inputs": {name: [identity(p, root) for p in paths] for name, paths in inputs.items()},
         "code": code_sha256(kind),
-        "versions": library_versions(),
+        "versions": library_versions(gpu=gpu),
+        "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
     }
+    if kind not in THREAD_FREE:
+        fields["threads"] = threads
+    if gpu:
+        fields["gpu"] = gpu_description()
     text = canonical_json(fields)
     return hashlib.sha256(text.encode()).hexdigest(), fields
 
@@ -118,85 +162,184 @@ def _files(path: Path) -> list[Path]:
     return [Path()]
 
 
-def _link(source: Path, target: Path) -> None:
-    """target becomes another name of source (a copy where the filesystem cannot link them)."""
+def _hard_link(source: Path, target: Path) -> bool:
+    """target becomes another name of source; False where the filesystem cannot link them."""
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.link(source, target)
+        return True
     except OSError:
-        shutil.copy2(source, target)
+        return False
+
+
+def _copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    shutil.copy2(source, tmp)
+    os.replace(tmp, target)
+
+
+def _record_use(entry: Path, stored: str, placed: Path) -> None:
+    """Record that `placed` is a copy of the entry's file `stored`, so that gc keeps the entry while
+    that copy is in place."""
+    stat = placed.stat()
+    record = {"path": str(placed.resolve()), "file": stored, "inode": stat.st_ino, "device": stat.st_dev,
+              "size": stat.st_size}
+    name = hashlib.sha256(record["path"].encode()).hexdigest()[:32]
+    (entry / USES).mkdir(exist_ok=True)
+    tmp = entry / USES / f".{name}.{uuid.uuid4().hex}"
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, entry / USES / f"{name}.json")
+
+
+def _in_use(entry: Path) -> bool:
+    """An output links to one of the entry's files, or a recorded copy is still in place: the same
+    file (path, inode, size) with the entry file's bytes."""
+    files = [p for p in entry.rglob("*") if p.is_file() and p.name != ENTRY and p.parent.name != USES]
+    if any(p.stat().st_nlink > 1 for p in files):
+        return True
+    records = sorted((entry / USES).glob("*.json")) if (entry / USES).is_dir() else []
+    if not records or not (entry / ENTRY).is_file():
+        return False
+    hashes = json.loads((entry / ENTRY).read_text())["files"]
+    for record in records:
+        try:
+            use = json.loads(record.read_text())
+            stat = os.stat(use["path"])
+            same = (stat.st_ino, stat.st_dev, stat.st_size) == (use["inode"], use["device"], use["size"])
+            if same and sha256_file(use["path"]) == hashes.get(use["file"]):
+                return True
+        except (OSError, ValueError, KeyError):
+            continue
+    return False
 
 
 def entry_dir(kind: str, key: str, root=CACHE) -> Path:
     return Path(root) / kind / key
 
 
-def reuse(kind: str, key: str, outputs: list, root=CACHE) -> bool:
-    """Put the outputs of entry `key` in place (hard links, their times set to now) and return
-    True; False when there is no complete entry, or when its files fail their sha256 (the entry
-    is removed)."""
+def read_entry(kind: str, key: str, root=CACHE) -> dict | None:
+    """The record of a complete entry, or None."""
+    record = entry_dir(kind, key, root) / ENTRY
+    return json.loads(record.read_text()) if record.is_file() else None
+
+
+def _stored_names(output: Path, files: dict) -> list[str]:
+    """The entry's files that make up output: its name, or the files below it (a folder)."""
+    name = output.name
+    return sorted(f for f in files if f == name or f.startswith(f"{name}/"))
+
+
+def reuse(kind: str, key: str, outputs: list, root=CACHE) -> dict | None:
+    """Put the outputs of entry `key` in place and return its record; None when there is no
+    complete entry, when it does not name exactly these outputs, or when its files fail their
+    sha256 (the entry is removed). Each output gets the entry's file (its time set to now) or, when
+    another output already uses that file, a copy of it: no two outputs ever share a file."""
     entry = entry_dir(kind, key, root)
-    record = entry / ENTRY
-    if not record.is_file():
-        return False
-    files = json.loads(record.read_text())["files"]
+    record = read_entry(kind, key, root)
+    if record is None:
+        return None
+    files = record["files"]
+    outputs = [Path(o) for o in outputs]
+    named = {f.split("/")[0] for f in files}
+    if named != {o.name for o in outputs} or len(named) != len(outputs):
+        log.warning("cached entry %s holds %s, not the outputs %s: computing", key, sorted(named),
+                    sorted(o.name for o in outputs))
+        return None
     for stored, want in files.items():
         part = entry / stored
         if not part.is_file() or sha256_file(part) != want:
             log.warning("cached entry %s: %s fails its sha256 (damaged since it was stored); removing the "
                         "entry and computing again", key, stored)
             shutil.rmtree(entry, ignore_errors=True)
-            return False
-    for i, output in enumerate(map(Path, outputs)):
-        if output.is_dir():
+            return None
+    for output in outputs:
+        if output.is_dir() and not output.is_symlink():
             shutil.rmtree(output)
-        elif output.exists():
+        elif output.exists() or output.is_symlink():
             output.unlink()
-        for stored in sorted(f for f in files if f == str(i) or f.startswith(f"{i}/")):
-            target = output / Path(stored).relative_to(str(i)) if "/" in stored else output
-            _link(entry / stored, target)
+        for stored in _stored_names(output, files):
+            source = entry / stored
+            target = output / Path(stored).relative_to(output.name) if "/" in stored else output
+            if source.stat().st_nlink > 1 or not _hard_link(source, target):
+                _copy(source, target)
+                _record_use(entry, stored, target)
             os.utime(target)
         if output.is_dir():
             os.utime(output)
     log.info("reused %s", key)
-    return True
+    return record
 
 
-def store(kind: str, key: str, fields: dict, outputs: list, root=CACHE) -> None:
-    """Link a finished job's outputs into entry `key` (nothing when it exists already)."""
+def store(kind: str, key: str, fields: dict, outputs: list, cost: dict | None = None, root=CACHE) -> None:
+    """Keep a finished job's outputs as entry `key` (nothing when it exists already), each under
+    its name; cost: what computing them took (seconds, peak memory), for the report of a later
+    run that reuses them."""
     entry = entry_dir(kind, key, root)
     if (entry / ENTRY).is_file():
         return
-    tmp = entry.with_name(f".{key}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    files = {}
-    for i, output in enumerate(map(Path, outputs)):
+    outputs = [Path(o) for o in outputs]
+    if len({o.name for o in outputs}) != len(outputs):
+        raise ValueError(f"outputs of {kind} share a file name, so an entry cannot tell them apart: {outputs}")
+    # unique across the hosts of a cluster that share this folder
+    tmp = entry.with_name(f".{key}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    files, copies = {}, []
+    for output in outputs:
         for relative in _files(output):
-            name = f"{i}/{relative}" if output.is_dir() else str(i)
-            _link(output / relative if output.is_dir() else output, tmp / name)
+            name = f"{output.name}/{relative.as_posix()}" if output.is_dir() else output.name
+            source = output / relative if output.is_dir() else output
+            if not _hard_link(source, tmp / name):
+                _copy(source, tmp / name)
+                copies.append((name, source))
             files[name] = sha256_file(tmp / name)
     (tmp / ENTRY).write_text(json.dumps({"key": key, "fields": fields, "outputs": [str(o) for o in outputs],
-                                         "files": files}, indent=1, default=str))
+                                         "files": files, "cost": cost}, indent=1, default=str))
     try:
         os.replace(tmp, entry)
     except OSError:  # another job stored the same key meanwhile
         shutil.rmtree(tmp, ignore_errors=True)
+        return
+    for name, source in copies:
+        _record_use(entry, name, source)
+
+
+def _unfinished_is_running(entry: Path) -> bool:
+    """An unfinished entry (``.<key>.<host>.<pid>.<random>.tmp``) whose job may still be writing
+    it: its process runs on this host, or it is another host's (or older naming) and younger than
+    UNFINISHED_GRACE_SECONDS."""
+    parts = entry.name.split(".")
+    if len(parts) == 6 and parts[2] == socket.gethostname() and parts[3].isdigit():
+        try:
+            os.kill(int(parts[3]), 0)
+            return True
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+    try:
+        age = time.time() - entry.stat().st_mtime
+    except OSError:
+        return False
+    return age < UNFINISHED_GRACE_SECONDS
 
 
 def collect_garbage(root=CACHE, dry_run: bool = False) -> tuple[list[Path], int]:
-    """(entries removed, bytes freed): the entries none of whose files is linked from anywhere
-    else (no output of any run uses them), and unfinished entries left by killed jobs. An entry
-    one of whose files an output still links to is kept."""
+    """(entries removed, bytes freed): the entries no output uses any more (no output links to
+    them and no recorded copy is in place), and unfinished entries left by killed jobs. Entries in
+    use and unfinished entries of running jobs are kept."""
     root = Path(root)
     removed, freed = [], 0
     if not root.is_dir():
         return removed, freed
-    for entry in sorted(p for p in root.glob("*/*") if p.is_dir()):
-        unfinished = entry.name.startswith(".")
-        files = [p for p in entry.rglob("*") if p.is_file() and p.name != ENTRY]
-        if unfinished or all(p.stat().st_nlink == 1 for p in files):
-            removed.append(entry)
-            freed += sum(p.stat().st_size for p in files)
-            if not dry_run:
-                shutil.rmtree(entry)
+    for entry in sorted(p for p in root.glob("*/*") if p.is_dir() and not p.parent.name.startswith(".")):
+        if entry.name.startswith("."):
+            if _unfinished_is_running(entry):
+                continue
+        elif _in_use(entry):
+            continue
+        files = [p for p in entry.rglob("*") if p.is_file()]
+        removed.append(entry)
+        freed += sum(p.stat().st_size for p in files)
+        if not dry_run:
+            shutil.rmtree(entry, ignore_errors=True)
     return removed, freed

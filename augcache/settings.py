@@ -264,9 +264,10 @@ class Settings:
             raise ValueError(f"data.dir: folder {self.data['dir']!r} does not exist")
         user_base = BaseSpec.from_config({**self.config["conv_base"], "image_size": [1, 1]})
         if user_base.is_hub:
-            check_preset(user_base.preset)
-        elif user_base.preset:
-            raise ValueError(f"conv_base.preset: a preset is a keras-hub backbone's, but conv_base.architecture "
+            check_preset(user_base.preset, user_base.preprocessing)
+        elif user_base.preset or user_base.preprocessing:
+            key = "preset" if user_base.preset else "preprocessing"
+            raise ValueError(f"conv_base.{key}: {key} is for a keras-hub backbone, but conv_base.architecture "
                              f"is {user_base.architecture!r}; set it to keras_hub")
         for key, path in user_base.files.items():
             kind = "model" if key == "conv_base.architecture" else "weights"

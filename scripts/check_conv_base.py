@@ -1,18 +1,17 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import finish_job, start_job
+from augcache.job import finish_job, job_base, start_job
 
 # outputs made before from the same key are reused (augcache.reuse), when the pixels come from the
 # pixel store (whose content hash is part of the key), not from image files decoded here
 start_job(snakemake, reusable="pixels" in snakemake.input.keys())
 
 from augcache.cache import describe_base
-from augcache.conv_base import BaseSpec
 from augcache.dataset import read_index
 from augcache.pixels import open_pixels
 
-spec = BaseSpec.from_config(snakemake.params.base)
+spec = job_base(snakemake)
 describe_base(
     spec,
     snakemake.output[0],

@@ -1,7 +1,7 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import finish_job, start_job
+from augcache.job import finish_job, job_base, start_job
 
 # outputs made before from the same key are reused (augcache.reuse)
 start_job(snakemake, reusable=True)
@@ -9,7 +9,6 @@ start_job(snakemake, reusable=True)
 import json
 from pathlib import Path
 
-from augcache.conv_base import BaseSpec
 from augcache.dataset import class_names, read_index
 from augcache.full_model import export_full_model
 
@@ -18,7 +17,7 @@ selection = json.loads(Path(snakemake.input.selection).read_text())
 if selection["head"] not in snakemake.input.heads:
     raise ValueError(f"{snakemake.input.selection}: chosen head {selection['head']} is not a candidate")
 export_full_model(
-    BaseSpec.from_config(snakemake.params.base),
+    job_base(snakemake),
     selection["head"],
     class_names(read_index(snakemake.input.index)),
     snakemake.output.model,

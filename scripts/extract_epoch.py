@@ -1,11 +1,12 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import finish_job, start_job
+from augcache.job import finish_job, job_base, start_job
 
 # outputs made before from the same key are reused (augcache.reuse), when the pixels come from the
-# pixel store (whose content hash is part of the key), not from image files decoded here
-start_job(snakemake, reusable="pixels" in snakemake.input.keys())
+# pixel store (whose content hash is part of the key), not from image files decoded here, and the
+# output is an epoch's store, not a shard that Snakemake deletes once merged (temp)
+start_job(snakemake, reusable="pixels" in snakemake.input.keys() and "shard" not in snakemake.wildcards.keys())
 
 from augcache.store.plan import check_run_fits, planned_stores
 
@@ -15,7 +16,6 @@ output = snakemake.output[0]
 check_run_fits(planned_stores(snakemake.config, snakemake.input.index, snakemake.input.base, output)[1], output)
 
 from augcache.cache import CacheSettings, extract_epoch
-from augcache.conv_base import BaseSpec
 from augcache.manifest import AugmentConfig
 from augcache.pixels import open_pixels
 
@@ -23,7 +23,7 @@ extract_epoch(
     snakemake.input.manifest,
     snakemake.output[0],
     epoch=int(snakemake.wildcards.epoch),
-    spec=BaseSpec.from_config(snakemake.params.base),
+    spec=job_base(snakemake),
     aug=AugmentConfig.from_config(snakemake.params.augment),
     settings=CacheSettings(threads=snakemake.threads, **snakemake.params.cache),
     pixels=open_pixels(snakemake.params.pixel_size, snakemake.params.base["resize"],

@@ -1,12 +1,13 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import start_job
+from augcache.job import input_files, job_base, process_cost, start_job, uses_gpu, write_reuse_record
 
 start_job(snakemake)
 
+import time
+
 from augcache.cache import CacheSettings, extract_epoch
-from augcache.conv_base import BaseSpec
 from augcache.manifest import AugmentConfig
 from augcache.pixels import open_pixels
 from augcache.reuse import job_key, positional_inputs, reuse, store
@@ -17,25 +18,36 @@ from augcache.store.plan import check_run_fits, planned_stores
 # by this one before it was killed), and kept as soon as it is done.
 inputs, params = snakemake.input, dict(snakemake.params.items())
 epochs = params.pop("epochs")
-todo = []
+todo, reused = [], []
 for epoch, manifest, out in zip(epochs, inputs.manifests, snakemake.output, strict=True):
     sources = [inputs.index, inputs.pixels] if "pixels" in inputs.keys() else [inputs.index]
     # the inputs of extract_epoch, in its order
     key, fields = job_key("extract_epoch", params, {"epoch": str(epoch)},
-                          positional_inputs([*sources, manifest, inputs.base]))
-    if "pixels" not in inputs.keys() or not reuse("extract_epoch", key, [out]):
+                          positional_inputs([*sources, inputs.base, *input_files(snakemake, "base_files"), manifest]),
+                          threads=snakemake.threads, gpu=uses_gpu(snakemake))
+    record = reuse("extract_epoch", key, [out]) if "pixels" in inputs.keys() else None
+    if record is None:
         todo.append((epoch, manifest, out, key, fields))
+    else:
+        reused.append(record)
+if reused:
+    # the job's own seconds cover what it computed; those of the reused epochs are added
+    write_reuse_record(snakemake, reused, whole_job=not todo)
 
 if todo:
     check_run_fits(planned_stores(snakemake.config, inputs.index, inputs.base, todo[0][2])[1], todo[0][2])
-    spec = BaseSpec.from_config(snakemake.params.base)
+    spec = job_base(snakemake)
     pixels = open_pixels(snakemake.params.pixel_size, snakemake.params.base["resize"], inputs.get("pixels"),
                          inputs.index)
     built = None
+    # an epoch's cost: its own seconds, plus the job's start shared by the epochs it computes
+    start = process_cost()["seconds"] / len(todo)
     for epoch, manifest, out, key, fields in todo:
+        began = time.monotonic()
         built = extract_epoch(manifest, out, epoch=epoch, spec=spec,
                               aug=AugmentConfig.from_config(snakemake.params.augment),
                               settings=CacheSettings(threads=snakemake.threads, **snakemake.params.cache),
                               pixels=pixels, built=built)
         if "pixels" in inputs.keys():
-            store("extract_epoch", key, fields, [out])
+            cost = {"seconds": round(start + time.monotonic() - began, 3), "max_rss_mb": process_cost()["max_rss_mb"]}
+            store("extract_epoch", key, fields, [out], cost=cost)

@@ -1,7 +1,7 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import finish_job, start_job
+from augcache.job import finish_job, job_base, start_job
 
 # outputs made before from the same key are reused (augcache.reuse), when the pixels come from the
 # pixel store (whose content hash is part of the key), not from image files decoded here
@@ -15,7 +15,6 @@ output = snakemake.output[0]
 check_run_fits(planned_stores(snakemake.config, snakemake.input.index, snakemake.input.base, output)[1], output)
 
 from augcache.cache import CacheSettings, extract_unaugmented
-from augcache.conv_base import BaseSpec
 from augcache.dataset import read_index
 from augcache.pixels import open_pixels
 
@@ -23,7 +22,7 @@ extract_unaugmented(
     read_index(snakemake.input.index),
     snakemake.params.split,
     snakemake.output[0],
-    spec=BaseSpec.from_config(snakemake.params.base),
+    spec=job_base(snakemake),
     settings=CacheSettings(threads=snakemake.threads, **snakemake.params.cache),
     pixels=open_pixels(snakemake.params.pixel_size, snakemake.params.base["resize"],
                        snakemake.input.get("pixels"), snakemake.input.index),

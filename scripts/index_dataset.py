@@ -1,7 +1,7 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import finish_job, start_job
+from augcache.job import finish_job, input_files, start_job
 
 # outputs made before from the same key are reused (augcache.reuse)
 start_job(snakemake, reusable=True)
@@ -10,14 +10,17 @@ from augcache.dataset import build_index, write_index
 from augcache.pixels import index_with_pixel_store
 
 params = snakemake.params
+# the demo's images as the job's input names them (a variant's below its folder), or the user's data
+images = input_files(snakemake, "images")
+source = images[0] if images else params.source
 if "pixels" in snakemake.output.keys():
     table, skipped = index_with_pixel_store(
-        params.source, params.val_fraction, params.seed, params.on_bad_image, snakemake.threads,
+        source, params.val_fraction, params.seed, params.on_bad_image, snakemake.threads,
         snakemake.output.pixels, params.pixel_size, params.resize, test_dir=params.get("test_dir"),
     )
 else:
     table, skipped = build_index(
-        params.source, params.val_fraction, params.seed, on_bad_image=params.on_bad_image,
+        source, params.val_fraction, params.seed, on_bad_image=params.on_bad_image,
         threads=snakemake.threads, test_dir=params.get("test_dir"),
     )
 write_index(skipped, snakemake.output.skipped)

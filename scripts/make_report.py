@@ -33,5 +33,6 @@ table = write_report(
     base_info=json.loads(Path(inputs.base).read_text()),
     # the folder the benchmarks lie in: this one, or a variant's (results/features/train.h5 below it)
     benchmarks_root=Path(inputs.store).parents[2],
+    extraction_groups=snakemake.params.extraction_groups,
 )
 print(table.to_string())

@@ -1,14 +1,14 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import finish_job, start_job
+from augcache.job import finish_job, job_base, start_job
+from augcache.modes import MODES
 
 # outputs made before from the same key are reused (augcache.reuse), unless the run decodes image files
 # (a mode that runs the base without the pixel store)
-start_job(snakemake, reusable="base" not in snakemake.input.keys() or "pixels" in snakemake.input.keys())
+start_job(snakemake, reusable=not MODES[snakemake.params.mode].runs_base or "pixels" in snakemake.input.keys())
 
 from augcache.cache import CacheSettings
-from augcache.conv_base import BaseSpec
 from augcache.experiment import RunInputs, RunOutputs, RunSettings, RunSpec, run_training
 from augcache.feature_augment import FeatureAugmentConfig
 from augcache.finetune import FinetuneConfig
@@ -32,7 +32,7 @@ run_training(
         pixel_store=inputs.get("pixels"),
     ),
     RunSettings(
-        spec=BaseSpec.from_config(params.base),
+        spec=job_base(snakemake),
         aug=AugmentConfig.from_config(params.get("augment", {})),
         cache=CacheSettings(threads=snakemake.threads, **params.cache),
         head=HeadConfig.from_config(params.head),

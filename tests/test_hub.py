@@ -12,31 +12,42 @@ from conftest import PATCH, SIZE
 GRID = SIZE // PATCH
 
 
-def hub_spec(preset, pooling):
+# ImageNet's mean and std, as DINOv2 expects its pixels (stated in the config where a preset has no
+# image converter)
+IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+
+
+def hub_spec(preset, pooling, preprocessing=None):
     from augcache.conv_base import BaseSpec
 
     return BaseSpec.from_config({"architecture": "keras_hub", "preset": str(preset), "image_size": [SIZE, SIZE],
-                                 "pooling": pooling})
+                                 "pooling": pooling, "preprocessing": preprocessing})
 
 
 def pixels(n=3, seed=0):
     return np.random.default_rng(seed).uniform(0, 255, (n, SIZE, SIZE, 3)).astype(np.float32)
 
 
-@pytest.mark.parametrize("preset_name, scale, offset, prefix", [("vit_preset", 1 / 127.5, -1.0, 1),
-                                                                ("dino_preset", 1 / 255, 0.0, 3)])
-def test_each_pooling_is_the_backbones_tokens_taken_apart(request, preset_name, scale, offset, prefix):
+@pytest.mark.parametrize("preset_name, preprocessing, prefix", [("vit_preset", None, 1), ("dino_preset", IMAGENET, 3)])
+def test_each_pooling_is_the_backbones_tokens_taken_apart(request, preset_name, preprocessing, prefix):
+    """The ViT's pixels scaled by its saved image converter (to [-1, 1]), DINOv2's (saved without
+    one) by the config's mean and std: each pooling is the tokens of those pixels taken apart."""
     from augcache.conv_base import build_base, feature_function, feature_shape
 
     preset = request.getfixturevalue(preset_name)
     backbone = keras_hub.models.Backbone.from_preset(str(preset))
     x = pixels()
-    tokens = np.asarray(backbone(x * np.float32(scale) + np.float32(offset)))
+    if preprocessing is None:
+        scale, offset = np.float32(1 / 127.5), np.float32(-1)
+    else:
+        std = np.asarray(preprocessing["std"], np.float32)
+        scale, offset = 1 / (255 * std), -np.asarray(preprocessing["mean"], np.float32) / std
+    tokens = np.asarray(backbone(x * scale + offset))
     assert tokens.shape == (3, prefix + GRID * GRID, 16)
     want = {"cls": tokens[:, 0], "mean": tokens[:, prefix:].mean(axis=1),
             "none": tokens[:, prefix:].reshape(3, GRID, GRID, 16)}
     for pooling, expected in want.items():
-        model, preprocess = build_base(hub_spec(preset, pooling))
+        model, preprocess = build_base(hub_spec(preset, pooling, preprocessing))
         features = feature_function(model, preprocess, (SIZE, SIZE))
         assert feature_shape(features) == expected.shape[1:]
         np.testing.assert_allclose(np.asarray(features(x)), expected, rtol=1e-4, atol=1e-5)
@@ -53,13 +64,13 @@ def test_a_cnn_backbone_keeps_its_map_or_pools_it(tmp_path):
     x = pixels()
     maps = {}
     for pooling in ("none", "avg", "max"):
-        model, preprocess = build_base(hub_spec(tmp_path / "resnet", pooling))
+        model, preprocess = build_base(hub_spec(tmp_path / "resnet", pooling, {"scale": 1 / 255}))
         maps[pooling] = np.asarray(feature_function(model, preprocess, (SIZE, SIZE))(x))
     assert maps["none"].shape == (3, 4, 4, 16)
     np.testing.assert_allclose(maps["avg"], maps["none"].mean(axis=(1, 2)), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(maps["max"], maps["none"].max(axis=(1, 2)), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="conv_base.pooling: 'cls' is for transformer backbones; ResNetBackbone"):
-        build_base(hub_spec(tmp_path / "resnet", "cls"))
+        build_base(hub_spec(tmp_path / "resnet", "cls", {"scale": 1 / 255}))
 
 
 def test_pooling_that_does_not_fit_the_backbone_is_refused_naming_the_key(vit_preset):
@@ -90,9 +101,11 @@ def test_missing_or_wrong_presets_stop_the_workflow_naming_the_key(tmp_path, tin
 
     with pytest.raises(ValueError, match="conv_base.preset: architecture keras_hub needs a preset"):
         check({"architecture": "keras_hub"})
-    with pytest.raises(ValueError, match="conv_base.preset: a preset is a keras-hub backbone's, but "
+    with pytest.raises(ValueError, match="conv_base.preset: preset is for a keras-hub backbone, but "
                                          "conv_base.architecture is 'MobileNetV2'; set it to keras_hub"):
         check({"architecture": "MobileNetV2", "preset": "somewhere"})
+    with pytest.raises(ValueError, match="conv_base.preprocessing: preprocessing is for a keras-hub backbone"):
+        check({"architecture": "MobileNetV2", "preprocessing": {"scale": 1}})
     with pytest.raises(ValueError, match="feature_augment.flip and feature_augment.crop .*pooling 'cls' makes "
                                          "vectors .*featureaug"):
         config = {"architecture": "keras_hub", "preset": "kaggle://keras/vit/x", "pooling": "cls"}
@@ -103,6 +116,38 @@ def test_missing_or_wrong_presets_stop_the_workflow_naming_the_key(tmp_path, tin
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match=f"conv_base.preset: '{tmp_path / 'empty'}' is not a keras-hub preset"):
         check({"architecture": "keras_hub", "preset": str(tmp_path / "empty")})
+
+
+def test_a_preset_without_an_image_converter_is_refused_unless_the_config_states_the_scaling(
+        dino_preset, tiny_data, tiny_base):
+    """Backbone.save_to_preset writes no image converter: such a folder would otherwise get pixels
+    scaled some default way, silently unlike its own handle. It stops before any job, naming the key,
+    and conv_base.preprocessing (recorded in provenance) lets it through."""
+    from snakemake.utils import validate
+
+    from augcache.manifest import AugmentConfig
+    from augcache.settings import SCHEMA, CacheSettings, Settings
+    from augcache.store.features import config_provenance
+    from conftest import tiny_config
+
+    def settings(**conv_base):
+        config = tiny_config(tiny_data, tiny_base, conv_base={"architecture": "keras_hub",
+                                                              "preset": str(dino_preset), **conv_base})
+        validate(config, str(SCHEMA), set_default=True)
+        return Settings(config)
+
+    with pytest.raises(ValueError, match=r"conv_base.preset: .*dinov2' has no image converter "
+                                         r"\(image_converter.json\).*conv_base.preprocessing"):
+        settings().check()
+    with pytest.raises(ValueError, match="conv_base.preset: .* has no image converter"):
+        from augcache.conv_base import build_base
+
+        build_base(hub_spec(dino_preset, "cls"))
+    settings(preprocessing=IMAGENET).check()
+    fields = config_provenance(hub_spec(dino_preset, "cls", IMAGENET), AugmentConfig(), CacheSettings())
+    assert json.loads(fields["base_preprocessing"]) == IMAGENET
+    with pytest.raises(Exception, match="preprocessing"):
+        settings(preprocessing={"mean": [0.5] * 3}).check()  # std missing: the schema refuses it
 
 
 def test_the_presets_files_are_hashed_into_provenance(vit_preset, tmp_path):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from augcache.reuse import collect_garbage
@@ -96,7 +97,7 @@ def test_a_cached_entry_whose_bytes_fail_their_checksum_is_computed_again(cache_
     store = flow.path("results/features/train/epoch_1.h5")
     with h5py.File(store, "r") as handle:
         features = handle["features"][:]
-    entry = next(p for p in flow.path("results/cache/extract_epoch").glob("*/0") if p.samefile(store))
+    entry = next(p for p in flow.path("results/cache/extract_epoch").glob("*/epoch_1.h5") if p.samefile(store))
     data = bytearray(entry.read_bytes())
     data[len(data) // 2] ^= 0xFF  # the entry and the output share their bytes: both are damaged
     entry.write_bytes(bytes(data))
@@ -145,7 +146,7 @@ def test_gc_removes_only_what_no_output_uses(cache_copy):
     removed, _ = collect_garbage(cache, dry_run=True)
     assert removed == []  # every entry of a finished run is in use
     target = "results/features/train/epoch_0.h5"
-    old = next(p for p in cache.glob("extract_epoch/*/0") if p.samefile(flow.path(target))).parent
+    old = next(p for p in cache.glob("extract_epoch/*/epoch_0.h5") if p.samefile(flow.path(target))).parent
     float16 = dict(config, cache=dict(config["cache"], dtype="float16"))
     flow.run(float16, target)  # epoch 0 replaced by its float16 store: its float32 entry is unused
     unused, freed = collect_garbage(cache, dry_run=True)
@@ -248,3 +249,191 @@ def test_a_job_of_several_epochs_reuses_the_epochs_jobs_of_one_made(float32_runs
     for epoch in range(3):
         store = f"results/features/train/epoch_{epoch}.h5"
         assert flow.path(store).read_bytes() == first.path(store).read_bytes()
+
+
+# --- the reuse store's own contract, on plain files ---------------------------------------------
+
+
+def _weights_file(path: Path, seed: int) -> Path:
+    import keras
+
+    from conftest import conv_base_model
+
+    keras.utils.set_random_seed(seed)
+    conv_base_model(seed=seed).save_weights(path)
+    return path
+
+
+def test_a_weights_file_is_known_by_its_bytes(tmp_path):
+    """Keras .weights.h5 files carry no provenance: each is known by its bytes, so a replaced weights
+    file gives its jobs new keys (its sha256 is remembered by path, size, times and inode)."""
+    import shutil
+
+    from augcache.reuse import hash_memo, identity, job_key
+
+    first = _weights_file(tmp_path / "a.weights.h5", seed=1)
+    second = _weights_file(tmp_path / "b.weights.h5", seed=2)
+    root = tmp_path / "cache"
+    before = identity(first, root)
+    assert before != identity(second, root)
+    key_before = job_key("check_conv_base", {}, {}, {"0": [first]}, threads=2, root=root)[0]
+    assert len(list(hash_memo(root).iterdir())) == 2  # each hashed once, remembered
+    shutil.copyfile(second, first)  # the README's way of changing weights: new bytes, same name
+    assert identity(first, root) == identity(second, root) != before
+    assert job_key("check_conv_base", {}, {}, {"0": [first]}, threads=2, root=root)[0] != key_before
+
+
+def test_a_key_holds_the_thread_count_and_every_library_that_shapes_numbers(tmp_path):
+    from augcache.provenance import LIBRARIES, versions
+    from augcache.reuse import job_key
+
+    key, fields = job_key("extract_epoch", {}, {}, {}, threads=2, root=tmp_path)
+    assert set(LIBRARIES) <= set(fields["versions"]) and fields["threads"] == 2
+    assert job_key("extract_epoch", {}, {}, {}, threads=4, root=tmp_path)[0] != key
+    # decoding images gives the same bytes on any number of threads
+    assert (job_key("index_dataset", {}, {}, {}, threads=2, root=tmp_path)[0]
+            == job_key("index_dataset", {}, {}, {}, threads=8, root=tmp_path)[0])
+    # the same list names the stores' provenance fields
+    assert {f"{name.replace('-', '_')}_version" for name in LIBRARIES} <= set(versions())
+
+
+def _outputs(folder: Path, **files) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return [folder / name for name in files]
+
+
+def test_outputs_are_matched_to_entry_files_by_name(tmp_path):
+    """A rule whose outputs were listed in another order gets each output's own bytes back; an
+    entry that names other outputs is not used."""
+    from augcache.reuse import reuse, store
+
+    root = tmp_path / "cache"
+    a, b = _outputs(tmp_path / "run", **{"head.keras": "head", "metrics.csv": "metrics"})
+    store("train_head", "k1", {}, [a, b], root=root)
+    a.unlink(), b.unlink()
+    assert reuse("train_head", "k1", [b, a], root=root) is not None
+    assert (a.read_text(), b.read_text()) == ("head", "metrics")
+    assert reuse("train_head", "k1", [a, tmp_path / "run" / "summary.json"], root=root) is None
+
+
+def test_reuse_never_moves_another_outputs_time(tmp_path):
+    """An entry used by one output and put in place for another: the second gets a copy, so the
+    first output's modification time (what Snakemake judges it by) does not move, and gc keeps the
+    entry while either is in place."""
+    import time
+
+    from augcache.reuse import collect_garbage, reuse, store
+
+    root = tmp_path / "cache"
+    (main,) = _outputs(tmp_path / "main", **{"val.h5": "features"})
+    store("extract_unaugmented", "k1", {}, [main], root=root)
+    past = time.time() - 1000
+    os.utime(main, (past, past))
+    variant = tmp_path / "variant" / "val.h5"
+    assert reuse("extract_unaugmented", "k1", [variant], root=root) is not None
+    assert main.stat().st_mtime == past
+    assert variant.stat().st_ino != main.stat().st_ino and variant.read_text() == "features"
+    main.unlink()
+    assert collect_garbage(root) == ([], 0)  # the copy in place keeps its entry
+    variant.unlink()
+    assert collect_garbage(root)[0] == [root / "extract_unaugmented" / "k1"]
+
+
+def test_a_copied_entry_is_kept_while_an_output_uses_it(tmp_path, monkeypatch):
+    """Where hard links fail (another filesystem) the entry holds copies; gc still keeps it while the
+    output it was made from is in place, and removes it once that output is replaced."""
+    from augcache import reuse as module
+
+    def no_link(source, target):
+        raise OSError("cross-device link")
+
+    monkeypatch.setattr(module.os, "link", no_link)
+    root = tmp_path / "cache"
+    (output,) = _outputs(tmp_path / "run", **{"epoch_0.h5": "features"})
+    module.store("extract_epoch", "k1", {}, [output], root=root)
+    assert (root / "extract_epoch" / "k1" / "epoch_0.h5").stat().st_nlink == 1
+    assert module.collect_garbage(root) == ([], 0)
+    output.unlink()
+    output.write_text("other features")  # recomputed: another file at the same path
+    assert module.collect_garbage(root)[0] == [root / "extract_epoch" / "k1"]
+
+
+def test_gc_leaves_the_unfinished_entries_of_running_jobs_alone(tmp_path):
+    import socket
+
+    from augcache.reuse import UNFINISHED_GRACE_SECONDS, collect_garbage
+
+    root = tmp_path / "cache" / "extract_epoch"
+    host = socket.gethostname()
+    running = root / f".k1.{host}.{os.getpid()}.0123abcd.tmp"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    killed = root / f".k2.{host}.{dead.pid}.0123abcd.tmp"
+    elsewhere = root / ".k3.node-7.4242.0123abcd.tmp"
+    old = root / ".k4.node-7.4243.0123abcd.tmp"
+    for entry in (running, killed, elsewhere, old):
+        entry.mkdir(parents=True)
+        (entry / "epoch_0.h5").write_text("partial")
+    past = os.stat(old).st_mtime - UNFINISHED_GRACE_SECONDS - 60
+    os.utime(old, (past, past))
+    removed, _ = collect_garbage(tmp_path / "cache")
+    assert sorted(removed) == sorted([killed, old])
+    assert running.is_dir() and elsewhere.is_dir()
+
+
+def test_temporary_entry_names_differ_between_hosts_and_processes(tmp_path, monkeypatch):
+    """Two jobs storing one key at once on two hosts with the same process id never share a
+    temporary folder."""
+    from augcache import reuse as module
+
+    names = []
+    real_replace = module.os.replace
+
+    def record(source, target):
+        names.append(Path(source).name)
+        return real_replace(source, target)
+
+    monkeypatch.setattr(module.os, "replace", record)
+    for host in ("node-1", "node-2"):
+        monkeypatch.setattr(module.socket, "gethostname", lambda host=host: host)
+        (output,) = _outputs(tmp_path / host, **{"epoch_0.h5": "features"})
+        module.store("extract_epoch", f"key-{host}", {}, [output], root=tmp_path / "cache")
+    entries = [n for n in names if n.startswith(".key-")]
+    assert len(entries) == 2 and "node-1" in entries[0] and "node-2" in entries[1]
+
+
+def _mobilenet_weights(path: Path, seed: int) -> Path:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3),
+                                   alpha=0.35).save_weights(path)
+    return path
+
+
+def test_replacing_the_bytes_of_a_weights_file_recomputes_the_features(workflow, tiny_data, tmp_path):
+    """conv_base.weights overwritten with other weights under the same name: the base is checked
+    again and the epoch's features are computed from the new weights, not put back from before."""
+    import shutil
+
+    import h5py
+
+    from conftest import tiny_config
+
+    weights = _mobilenet_weights(tmp_path / "base.weights.h5", seed=1)
+    other = _mobilenet_weights(tmp_path / "other.weights.h5", seed=2)
+    config = tiny_config(tiny_data, "unused", cache={"epochs": 1},
+                         conv_base={"architecture": "MobileNetV2", "weights": str(weights), "options": {"alpha": 0.35},
+                                    "pooling": None})
+    target = "results/features/train/epoch_0.h5"
+    workflow.run(config, target)
+    with h5py.File(workflow.path(target)) as handle:
+        before = handle["features"][:]
+    shutil.copyfile(other, weights)
+    workflow.run(config, target)
+    assert "img/s" in workflow.path("results/logs/extract/epoch_0.log").read_text()
+    with h5py.File(workflow.path(target)) as handle:
+        after = handle["features"][:]
+    assert before.shape == after.shape and not np.array_equal(before, after)

@@ -1,6 +1,7 @@
 """Head training, baselines, export, prediction and the report, on a tiny config."""
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -322,3 +323,51 @@ def test_the_side_by_side_verdict_weighs_the_lead_against_the_spread():
     assert "larger than one sd (0.020)" in clear
     assert "within one sd (0.100)" in verdict(side([0.70, 0.85, 0.90], [0.01, 0.1, 0.02]))
     assert "tie at 0.900" in verdict(side([0.70, 0.90, 0.90], [0.01, 0.1, 0.02]))
+
+
+def _end_to_end(flow) -> dict:
+    import pandas as pd
+
+    table = pd.read_csv(flow.path("results/report/modes.csv"))
+    return {(row.mode, row.k): row.end_to_end_seconds for row in table.itertuples()}
+
+
+def test_a_leftover_benchmark_of_another_plan_is_not_counted(full_run, tmp_path):
+    """A benchmark of a job of several epochs left by an earlier cache.epochs_per_job beside the
+    jobs of one epoch of today's plan: the report counts today's jobs only."""
+    config, finished = full_run
+    flow = finished.clone(tmp_path / "project")
+    before = _end_to_end(flow)
+    table = pd.read_csv(flow.path("results/benchmarks/extract/epoch_0.tsv"), sep="\t")
+    table["s"] = 9999.0
+    table.to_csv(flow.path("results/benchmarks/extract/epochs_0-1.tsv"), sep="\t", index=False)
+    flow.run(config, "results/report/report.html", "--forcerun", "make_report")
+    assert _end_to_end(flow) == pytest.approx(before, rel=1e-9)
+
+
+def test_a_report_after_a_rerun_that_reused_everything_counts_what_computing_took(full_run, tmp_path, tiny_data):
+    """Every image touched (same bytes), everything rerun and reused: the report's end-to-end seconds
+    stay those of computing (within 20 % of the fresh run's), and it names the reused jobs."""
+    config, finished = full_run
+    flow = finished.clone(tmp_path / "project")
+    fresh = _end_to_end(flow)
+    html = flow.path("results/report/report.html").read_text()
+    assert "Every job was computed in its last run" in html
+    images = list(tiny_data.rglob("*.png"))
+    times = {p: p.stat().st_mtime_ns for p in images}
+    try:
+        for image in images:
+            os.utime(image, ns=(times[image] + 10**9, times[image] + 10**9))
+        flow.run(config)
+    finally:
+        for image, ns in times.items():
+            os.utime(image, ns=(ns, ns))
+    rerun = _end_to_end(flow)
+    assert rerun.keys() == fresh.keys()
+    for run, seconds in fresh.items():
+        assert rerun[run] == pytest.approx(seconds, rel=0.2), run
+    html = flow.path("results/report/report.html").read_text()
+    reuse = re.search(r'<p id="reuse">(.*?)</p>', html, re.S).group(1)
+    for job in ("extract/epoch_0", "extract/val", "train/cached/k2_r0", "train/onthefly/r1"):
+        assert job in reuse, reuse
+    assert "put outputs computed before in place" in reuse

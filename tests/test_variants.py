@@ -41,3 +41,58 @@ def test_a_variant_runs_beside_the_default_cache_and_is_reported(swept, tmp_path
     assert 'data-variant="default"' in report and 'data-variant="rot10"' in report
     # computed once: nothing more to do
     assert not scheduled_jobs(flow.run(with_variant, "-n").stdout)
+
+
+def ping_pong_config():
+    """The demo at its smallest (its own images and base, made by the workflow), one cached run, and
+    a variant; pixels kept at 160 px so the pixel store exceeds the 1 MB under which Snakemake
+    compares checksums instead of times."""
+    return {
+        "seed": 1,
+        "data": {"dir": "demo", "image_size": [32, 32], "pixel_size": [160, 160]},
+        "demo": {"image_size": 32, "train_per_class": 4, "val_per_class": 2, "base_pretext_per_class": 8,
+                 "base_epochs": 1},
+        "cache": {"epochs": 2, "dtype": "float32", "batch_size": 8, "epochs_per_job": 1},
+        "head": {"hidden_units": [8], "epochs": 2, "batch_size": 6},
+        "train": {"modes": ["cached"], "sweep_epochs": [], "repeats": 1},
+        "variants": {"rot10": {"augment": {"rotation_range": 10}}},
+    }
+
+
+def test_a_variant_alone_then_the_main_run_then_everything_never_runs_a_job_twice(tmp_path):
+    """The variant's run asked for alone, from nothing (its jobs read their own demo images and base,
+    never the main run's), then the main run's, then each again, then everything: each invocation
+    runs only jobs that never ran before, and the last has nothing to do. Snakemake judges by times
+    alone here (--max-checksum-file-size 0), as it does for stores over 1 MB."""
+    from conftest import Workflow
+
+    flow = Workflow(tmp_path / "project")
+    config = ping_pong_config()
+    by_time = ("--max-checksum-file-size", "0")
+    variant = "results/variants/rot10/results/train/cached/k2_r0/summary.json"
+    main = "results/train/cached/k2_r0/summary.json"
+    ran: list[str] = []
+
+    def step(*targets):
+        jobs = [rule for rule, _ in scheduled_jobs(flow.run(config, *targets, "-n", *by_time).stdout)]
+        again = sorted(set(jobs) & set(ran))
+        assert not again, f"{targets or 'all'} runs again: {again}"
+        flow.run(config, *targets, *by_time)
+        ran.extend(jobs)
+        return jobs
+
+    first = step(variant)
+    assert first and all(rule.startswith("variant_rot10_") for rule in first), first
+    assert not flow.path("results/demo").exists()  # the main run's files were never needed
+    second = step(main)
+    assert second and not any(rule.startswith("variant_") for rule in second), second
+    for target in (variant, main):
+        assert "Nothing to be done" in flow.run(config, target, "-n", *by_time).stdout, target
+    assert "make_report" in step()
+    assert "Nothing to be done" in flow.run(config, "-n", *by_time).stdout
+    # the two runs shared what they could: the main run put the variant's pixel store in place
+    index_log = flow.path("results/logs/index_dataset.log").read_text()
+    assert re.search(r"reused [0-9a-f]{64}", index_log)
+    pixels = [flow.path(p) for p in ("results/dataset/pixels.h5", "results/variants/rot10/results/dataset/pixels.h5")]
+    assert pixels[0].stat().st_size > 1 << 20 and pixels[0].read_bytes() == pixels[1].read_bytes()
+    assert pixels[0].stat().st_ino != pixels[1].stat().st_ino  # each output its own file

@@ -17,7 +17,8 @@ from augcache import backend
 from augcache.conv_base import BaseSpec, weights_sha256
 from augcache.hub import preset_sha256
 from augcache.manifest import AugmentConfig
-from augcache.provenance import canonical_json, check_fields, sha256_file
+from augcache.paths import HASH_MEMO
+from augcache.provenance import canonical_json, check_fields, file_sha256
 from augcache.quantise import QUANTISED, channels, dequantise, quantise, stored_row_bytes
 from augcache.settings import CacheSettings
 from augcache.store.writer import STRING_DTYPE, StoreError, StoreWriter, chunk_rows, complete_attrs
@@ -27,9 +28,11 @@ FORMAT = "augcache-features/1"
 
 def config_provenance(spec: BaseSpec, aug: AugmentConfig | None, settings: CacheSettings) -> dict:
     """Provenance fields known from the settings alone (no model needs to be built)."""
-    files = list(spec.files.values())
-    weights_file = sha256_file(files[0]) if files else ""
-    preset = {"base_preset": spec.preset, "preset_sha256": preset_sha256(spec.preset)} if spec.is_hub else {}
+    files = list(spec.files)
+    weights_file = file_sha256(spec.file_path(files[0]), HASH_MEMO) if files else ""
+    preset = {"base_preset": spec.preset, "preset_sha256": preset_sha256(spec.preset),
+              "base_preprocessing": canonical_json(spec.preprocessing) if spec.preprocessing else "converter",
+              } if spec.is_hub else {}
     return preset | {
         "base_architecture": spec.architecture,
         "base_weights": "null" if spec.weights is None else str(spec.weights),

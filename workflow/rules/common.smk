@@ -120,9 +120,11 @@ def training_input(mode):
         if table.manifests == "cached":
             files["manifests"] = cached_manifests(wildcards)
         if table.runs_base:
-            files.update(pixel_input(wildcards), base=base_input(wildcards))
+            files.update(pixel_input(wildcards))
         else:
             files["index"] = INDEX
+        if table.runs_base or STAGE == "finetune":
+            files.update(base_input(wildcards))
         return files
 
     return inputs
@@ -254,7 +256,8 @@ def final_outputs():
 
 
 def index_input(wildcards):
-    return [DEMO_IMAGES] if SETTINGS.uses_demo_data else []
+    """The demo's images, when the index is built from them (a variant's, below its folder)."""
+    return {"images": DEMO_IMAGES} if SETTINGS.uses_demo_data else {}
 
 
 def data_fingerprint(wildcards):
@@ -325,8 +328,10 @@ def base_files(wildcards):
 
 
 def base_input(wildcards):
-    """What a job running the conv base needs: the checked base description."""
-    return SETTINGS.checked_base()
+    """What a job running the conv base needs: the checked base description, and the files the
+    base is made from, which the job reads (a variant's job its own, below its folder).
+    """
+    return {"base": SETTINGS.checked_base(), "base_files": base_files(wildcards)}
 
 
 def train_mem_mb(wildcards, input):

@@ -52,8 +52,8 @@ rule fetch_weights:
 # record of the good setting alone, so going back to it recomputes nothing.
 rule check_conv_base:
     input:
-        base_files,
         unpack(pixel_input),
+        base_files=base_files,
     output:
         SETTINGS.checked_base(),
     log:
@@ -90,7 +90,7 @@ rule describe_conv_base:
 
 rule index_dataset:
     input:
-        index_input,
+        unpack(index_input),
     output:
         **index_outputs(),
     log:

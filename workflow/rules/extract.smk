@@ -3,8 +3,8 @@
 rule extract_shard:
     input:
         unpack(pixel_input),
+        unpack(base_input),
         manifest=MANIFEST,
-        base=base_input,
     output:
         temp(SHARD_STORE),
     log:
@@ -44,10 +44,10 @@ for EPOCHS in EPOCH_GROUPS if max(map(len, EPOCH_GROUPS)) > 1 else []:
             f"extract_epochs_{EPOCHS[0]}_{EPOCHS[-1]}"
         input:
             unpack(pixel_input),
+            unpack(base_input),
             manifests=[
                 MANIFEST.format(repeat_dir="{repeat_dir}", epoch=e) for e in EPOCHS
             ],
-            base=base_input,
         output:
             [EPOCH_STORE.format(repeat_dir="{repeat_dir}", epoch=e) for e in EPOCHS],
         log:
@@ -69,7 +69,7 @@ for EPOCHS in EPOCH_GROUPS if max(map(len, EPOCH_GROUPS)) > 1 else []:
 rule extract_val:
     input:
         unpack(pixel_input),
-        base=base_input,
+        unpack(base_input),
     output:
         VAL_STORE,
     log:

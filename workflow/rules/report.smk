@@ -33,5 +33,7 @@ rule make_report:
         ENV
     params:
         config=config,
+        # the epochs of each extraction job, whose benchmarks the cost account reads
+        extraction_groups=EPOCH_GROUPS,
     script:
         "../../scripts/make_report.py"

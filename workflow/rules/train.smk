@@ -63,10 +63,10 @@ rule select_head:
 
 rule export_model:
     input:
+        unpack(base_input),
         heads=candidate_files(RUN_FILES["best_head"], first_repeat_only=True),
         selection=SELECTION,
         index=INDEX,
-        base=base_input,
     output:
         model=MODEL,
         classes=MODEL_CLASSES,
