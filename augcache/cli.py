@@ -248,7 +248,7 @@ def estimate_command(args) -> int:
 
 
 def gc_command(args) -> int:
-    """augcache gc: the cache entries no output links to any more (see augcache.reuse)."""
+    """augcache gc: the cache entries no output uses any more (see augcache.reuse)."""
     from augcache.reuse import CACHE, collect_garbage
     from augcache.store.space import mib
 
@@ -259,7 +259,8 @@ def gc_command(args) -> int:
     for entry in removed:
         print(f"{'would remove' if args.dry_run else 'removed'} {entry}")
     print(f"{len(removed)} unused entr{'y' if len(removed) == 1 else 'ies'}, {mib(freed)}"
-          f"{' would be freed' if args.dry_run else ' freed'}; entries an output links to are kept")
+          f"{' would be freed' if args.dry_run else ' freed'}; entries an output uses (a link or a copy in "
+          "place) and those of running jobs are kept")
     return 0
 
 

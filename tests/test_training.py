@@ -371,3 +371,24 @@ def test_a_report_after_a_rerun_that_reused_everything_counts_what_computing_too
     for job in ("extract/epoch_0", "extract/val", "train/cached/k2_r0", "train/onthefly/r1"):
         assert job in reuse, reuse
     assert "put outputs computed before in place" in reuse
+
+
+def test_with_one_repeat_the_headline_gives_no_verdict_on_accuracy():
+    """One repeat has no spread: the headline says the accuracy difference is not measured (and how
+    to measure it) instead of calling it larger than one sd; with two repeats it judges."""
+    from augcache.report import SPEEDUP, headline
+
+    def table(repeats, sd):
+        return pd.DataFrame({
+            "mode": ["cached", "onthefly"], "k": [5, 0], "repeats": [repeats, repeats],
+            "final_val_accuracy_mean": [0.693, 0.725], "final_val_accuracy_sd": [sd, sd],
+            "end_to_end_seconds": [60.0, 61.0], "total_seconds": [50.0, 55.0], "disk_bytes": [1e6, 0.0],
+            SPEEDUP: [61 / 60, 1.0]})
+
+    one = headline(table(1, float("nan")), 5, 10.0)
+    assert "not measured" in one and "train.repeats" in one
+    assert "by more than one sd" not in one and "does not pay" not in one
+    assert "no K can be recommended" in one
+    two = headline(table(2, 0.01), 5, 10.0)
+    assert "does not pay: it is less accurate than on the fly by more than one sd" in two
+    assert "Recommended K: 5" in two

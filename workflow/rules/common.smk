@@ -107,7 +107,8 @@ def train_params(mode):
 
 def training_input(mode):
     """A training job's inputs, from what its mode reads: the epoch stores and their manifests,
-    the unaugmented store, or the pixels and the checked base; always the validation store.
+    the unaugmented store, or the pixels; always the validation store and the checked base with
+    its files.
     """
     table = MODES[mode]
 
@@ -123,8 +124,8 @@ def training_input(mode):
             files.update(pixel_input(wildcards))
         else:
             files["index"] = INDEX
-        if table.runs_base or STAGE == "finetune":
-            files.update(base_input(wildcards))
+        # every training job checks its stores' provenance against the base's files
+        files.update(base_input(wildcards))
         return files
 
     return inputs

@@ -26,6 +26,7 @@ for MODE in MODES:
 
 use rule train_cached as train_sweep_point with:
     input:
+        unpack(base_input),
         stores=main_stores,
         manifests=main_manifests,
         val=VAL_STORE,
