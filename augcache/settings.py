@@ -152,6 +152,11 @@ class Settings:
     def checked_base_benchmark(self) -> str:
         return f"{paths.BENCHMARKS}/check_conv_base/{self.base_check_key()}.tsv"
 
+    def checked_base_log(self) -> str:
+        """The base check's log, named by its key like its record and benchmark (beside which the
+        cost account finds it)."""
+        return f"{paths.LOGS}/check_conv_base/{self.base_check_key()}.log"
+
     # --- the cache -------------------------------------------------------------------------------
 
     @property

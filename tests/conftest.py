@@ -249,6 +249,11 @@ class Started:
             raise AssertionError(f"snakemake failed:\n{self.output.read_text()[-8000:]}")
 
 
+def check_log(flow: Workflow) -> Path:
+    """The log of the base check that ran last (each setting's check has its own, named by its key)."""
+    return max(flow.path("results/logs/check_conv_base").glob("*.log"), key=lambda p: p.stat().st_mtime_ns)
+
+
 @pytest.fixture
 def workflow(tmp_path) -> Workflow:
     return Workflow(tmp_path / "project")

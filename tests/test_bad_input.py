@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from augcache.dataset import DatasetError, build_index
-from conftest import Workflow, make_image_folder, tiny_config
+from conftest import Workflow, check_log, make_image_folder, tiny_config
 
 GOOD_NAMES = ["plain.png", "with space.png", "ünïcödé_形.png", "paren (1).png", "quote'single.png",
               'quote"double.png']
@@ -151,6 +151,6 @@ def test_weights_that_do_not_fit_fail_before_extraction_with_the_path(tmp_path, 
                                                        "options": {"alpha": 1.0}})
     result = flow.run(config, check=False)
     assert result.returncode != 0
-    log = flow.path("results/logs/check_conv_base.log").read_text()
+    log = check_log(flow).read_text()
     assert f"conv_base.weights: {weights} does not fit MobileNetV2" in log
     assert not flow.path("results/logs/extract").exists()

@@ -94,7 +94,7 @@ def test_two_fake_gpus_run_two_extractions_at_once_each_on_its_own(tmp_path, tin
                 overlapping += 1
                 assert dev_a != dev_b, f"{a.name} and {b.name} ran at once on device {dev_a}"
     assert overlapping >= 1, "no two extractions ran at once"
-    for log in [*logs.glob("manifest/*.log"), logs / "index_dataset.log", logs / "check_conv_base.log",
+    for log in [*logs.glob("manifest/*.log"), logs / "index_dataset.log", *logs.glob("check_conv_base/*.log"),
                 logs / "merge_epochs.log"]:
         assert visible_device(log) == '""', log
 

@@ -57,7 +57,7 @@ rule check_conv_base:
     output:
         SETTINGS.checked_base(),
     log:
-        f"{LOGS}/check_conv_base.log",
+        SETTINGS.checked_base_log(),
     benchmark:
         # named by the check's key like its output: a failed check of another setting leaves this alone
         SETTINGS.checked_base_benchmark()
