@@ -8,8 +8,9 @@ shape numbers (:data:`augcache.provenance.LIBRARIES`, and the CUDA libraries and
 job), the Keras backend and, for jobs that compute with it, the thread count. What an input is:
 for an augcache store, which carries the hash of its own content (``pixels_sha256``,
 ``features_sha256``), its provenance attributes; for any other file (a weights file, a model file,
-an index, a manifest) the sha256 of its bytes; for a folder (a keras-hub preset) the names and
-bytes of its files. A file's sha256 is remembered by its path, size, times and inode (see
+an index, a manifest) the sha256 of its bytes; for a folder (a keras-hub preset, the demo's
+images) its path and the names and bytes of its files (a job that reads a folder records the
+paths of what it read, as the index does). A file's sha256 is remembered by its path, size, times and inode (see
 :func:`augcache.provenance.file_sha256`), so an unchanged 1 GB preset is hashed once, not by
 every job.
 
@@ -88,15 +89,15 @@ def _is_store(path: Path):
 
 def identity(path, root=CACHE) -> str:
     """What an input is, as text: the provenance of an augcache store (its content hash
-    included, volatile attributes left out), the names and bytes of a folder's files, or the
-    sha256 of any other file's bytes."""
+    included, volatile attributes left out), a folder's path and its files' names and bytes, or
+    the sha256 of any other file's bytes."""
     path = Path(path)
     memo = hash_memo(root)
     if path.is_dir():
         digest = hashlib.sha256()
         for file in sorted(p for p in path.rglob("*") if p.is_file()):
             digest.update(f"{file.relative_to(path).as_posix()}\0{file_sha256(file, memo)}\n".encode())
-        return "folder " + digest.hexdigest()
+        return f"folder {path} " + digest.hexdigest()
     attrs = _is_store(path)
     if attrs is not None:
         return "store " + hashlib.sha256(canonical_json(attrs).encode()).hexdigest()

@@ -90,9 +90,11 @@ def test_a_variant_alone_then_the_main_run_then_everything_never_runs_a_job_twic
         assert "Nothing to be done" in flow.run(config, target, "-n", *by_time).stdout, target
     assert "make_report" in step()
     assert "Nothing to be done" in flow.run(config, "-n", *by_time).stdout
-    # the two runs shared what they could: the main run put the variant's pixel store in place
-    index_log = flow.path("results/logs/index_dataset.log").read_text()
-    assert re.search(r"reused [0-9a-f]{64}", index_log)
-    pixels = [flow.path(p) for p in ("results/dataset/pixels.h5", "results/variants/rot10/results/dataset/pixels.h5")]
-    assert pixels[0].stat().st_size > 1 << 20 and pixels[0].read_bytes() == pixels[1].read_bytes()
-    assert pixels[0].stat().st_ino != pixels[1].stat().st_ino  # each output its own file
+    # what the runs share was made once: the main run put the variant's demo base in place, as a
+    # file of its own; each indexed its own images (the index names them)
+    assert re.search(r"reused [0-9a-f]{64}", flow.path("results/logs/make_demo_base.log").read_text())
+    bases = [flow.path(p) for p in ("results/demo/base.keras", "results/variants/rot10/results/demo/base.keras")]
+    assert bases[0].read_bytes() == bases[1].read_bytes() and bases[0].stat().st_ino != bases[1].stat().st_ino
+    index = flow.path("results/dataset/index.csv").read_text()
+    assert "results/demo/images/" in index and "variants" not in index
+    assert flow.path("results/dataset/pixels.h5").stat().st_size > 1 << 20
