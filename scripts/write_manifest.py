@@ -1,9 +1,11 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import start_job
+from augcache.job import finish_job, start_job
 
-start_job(snakemake)
+# a manifest made before from the same key is put back (augcache.reuse), so that the report counts
+# what making it cost, like the stores made from it
+start_job(snakemake, reusable=True)
 
 from augcache.dataset import read_index
 from augcache.manifest import AugmentConfig, build_manifest, write_manifest
@@ -17,3 +19,4 @@ table = build_manifest(
     size=tuple(snakemake.params.size),
 )
 write_manifest(table, snakemake.output[0])
+finish_job(snakemake)
