@@ -17,7 +17,15 @@ Op determinism (``cache.deterministic_ops``), per backend:
 
 from __future__ import annotations
 
+import logging
 import os
+
+log = logging.getLogger(__name__)
+
+# The backends by name; TENSORFLOW is the default. This module is the one that names them.
+TENSORFLOW, JAX, TORCH = "tensorflow", "jax", "torch"
+# The variable that says which GPUs a process may use (set per job by augcache.devices).
+VISIBLE = "CUDA_VISIBLE_DEVICES"
 
 JAX_DETERMINISM = "--xla_gpu_deterministic_ops=true"
 
@@ -25,24 +33,22 @@ JAX_DETERMINISM = "--xla_gpu_deterministic_ops=true"
 def name() -> str:
     """The Keras backend of this process (KERAS_BACKEND; the package sets tensorflow unless the
     user chose another), known without importing Keras."""
-    return os.environ.get("KERAS_BACKEND", "tensorflow")
+    return os.environ.get("KERAS_BACKEND", TENSORFLOW)
 
 
 def configure(threads: int = 0, deterministic_ops: bool = True) -> None:
     """Op determinism as asked, and at most `threads` CPU threads when threads > 0, for the
     backend of this process (see the module's description)."""
     backend = name()
-    if backend == "tensorflow":
-        from augcache.cache import configure_tensorflow
-
+    if backend == TENSORFLOW:
         configure_tensorflow(threads, deterministic_ops)
-    elif backend == "jax":
+    elif backend == JAX:
         flags = os.environ.get("XLA_FLAGS", "").split()
         flags = [f for f in flags if not f.startswith("--xla_gpu_deterministic_ops")]
         if deterministic_ops:
             flags.append(JAX_DETERMINISM)
         os.environ["XLA_FLAGS"] = " ".join(flags)
-    elif backend == "torch":
+    elif backend == TORCH:
         import torch
 
         if deterministic_ops:
@@ -52,25 +58,60 @@ def configure(threads: int = 0, deterministic_ops: bool = True) -> None:
             torch.set_num_threads(threads)
 
 
+def configure_tensorflow(threads: int, deterministic_ops: bool = True) -> None:
+    """Deterministic ops (unless turned off: cache.deterministic_ops), memory growth on every
+    visible GPU (a job takes the memory it needs, not the whole device), and at most `threads` CPU
+    threads when threads > 0."""
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError as err:  # already initialised: nothing to change any more
+            log.debug("memory growth on %s: %s", gpu.name, err)
+    if deterministic_ops:
+        tf.config.experimental.enable_op_determinism()
+    else:  # no public switch back; a process configured for both (tests) ends as it asked
+        from tensorflow.python.framework import config as tf_config
+
+        tf_config.disable_op_determinism()
+    if threads > 0:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
 def device_description() -> str:
     """The device this process computes on: ``cpu``, or ``gpu <id>: <name>`` (information for the
     stores' provenance; no reader checks it)."""
     backend = name()
-    if backend == "tensorflow":
-        from augcache.devices import device_description as tensorflow_device
-
-        return tensorflow_device()
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0] or "0"
-    if backend == "jax":
+    if backend == TENSORFLOW:
+        return _tensorflow_device()
+    visible = os.environ.get(VISIBLE, "").split(",")[0] or "0"
+    if backend == JAX:
         import jax
 
         device = jax.devices()[0]
         return "cpu" if device.platform == "cpu" else f"gpu {visible}: {device.device_kind}"
-    if backend == "torch":
+    if backend == TORCH:
         import torch
 
         return f"gpu {visible}: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cpu"
     return "unknown"
+
+
+def _tensorflow_device() -> str:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        if os.environ.get(VISIBLE):
+            log.warning("%s=%s, but TensorFlow sees no GPU (a CPU build of TensorFlow, or no CUDA driver): "
+                        "computing on the CPU", VISIBLE, os.environ[VISIBLE])
+        return "cpu"
+    visible = os.environ.get(VISIBLE, "")
+    device = os.environ.get("AUGCACHE_GPU_NAME") or \
+        tf.config.experimental.get_device_details(gpus[0]).get("device_name", "")
+    return f"gpu {visible.split(',')[0] or 0}" + (f": {device}" if device else "")
 
 
 # What this process compiled, by the objects it was compiled for (kept alive with it), so that
@@ -78,15 +119,15 @@ def device_description() -> str:
 _COMPILED: dict = {}
 
 
-def compiled(function, key: tuple | None = None, keep=None):
-    """`function` (arrays of the backend -> arrays) compiled where the backend compiles: one XLA
-    program under JAX (retraced per batch shape); as it is elsewhere (TensorFlow's callers compile
-    with tf.function themselves). With a key, the function compiled first for that key; keep: the
+def jax_jit(function, key: tuple | None = None, keep=None):
+    """`function` (arrays of the backend -> arrays) as one XLA program under JAX (jax.jit, retraced
+    per batch shape), and as it is under the other backends (TensorFlow's callers compile with
+    tf.function themselves). With a key, the function compiled first for that key; keep: the
     objects whose ids the key holds, kept alive so that no other object takes their ids."""
     if key is not None and key in _COMPILED:
         return _COMPILED[key][0]
     result = function
-    if name() == "jax":
+    if name() == JAX:
         import jax
 
         result = jax.jit(function)
@@ -110,7 +151,7 @@ def inference(model, preprocess):
 
 
 def _inference(model, preprocess, ops):
-    if name() == "jax":
+    if name() == JAX:
         import jax
 
         trainable = [v.value for v in model.trainable_variables]
@@ -123,7 +164,7 @@ def _inference(model, preprocess, ops):
 
         return lambda images: run(trainable, non_trainable, images)
 
-    if name() == "torch":
+    if name() == TORCH:
         import torch
 
         def run(images):

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from augcache.pooling import MAP_POOLING, normalised, pool_map
+
 
 @dataclass(frozen=True)
 class BaseSpec:
@@ -57,7 +59,7 @@ class BaseSpec:
             architecture=str(cfg["architecture"]),
             image_size=tuple(int(s) for s in cfg["image_size"]),
             weights=cfg.get("weights"),
-            pooling=None if cfg.get("pooling") in (None, "none") else str(cfg["pooling"]),
+            pooling=normalised(cfg.get("pooling")),
             options=dict(cfg.get("options") or {}),
             layer=cfg.get("layer"),
             split_at=cfg.get("split"),
@@ -122,21 +124,6 @@ def application(name: str):
 
 def _identity(images):
     return images
-
-
-# conv_base.pooling of a model whose output is a feature map (B, h, w, C): kept (None) or pooled
-MAP_POOLING = ("avg", "max", None)
-
-
-def pool_map(model, pooling):
-    """model with its feature map pooled to a vector by pooling ("avg" or "max"); the model itself
-    for None or an output that is not a map."""
-    import keras
-
-    if pooling is None or len(model.output.shape) != 4:
-        return model
-    pool = keras.layers.GlobalAveragePooling2D() if pooling == "avg" else keras.layers.GlobalMaxPooling2D()
-    return keras.Model(model.inputs, pool(model.output), name=f"{model.name}_{pooling}")
 
 
 def _load_model_file(spec: BaseSpec):
@@ -381,7 +368,7 @@ def feature_function(model, preprocess, image_size):
     """
     from augcache import backend
 
-    if backend.name() != "tensorflow":
+    if backend.name() != backend.TENSORFLOW:
         run = backend.inference(model, preprocess)
         run.feature_shape = tuple(int(d) for d in model.output.shape[1:])
         return run

@@ -23,10 +23,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from augcache.backend import VISIBLE
+from augcache.memory import cgroup_room
+
 log = logging.getLogger(__name__)
 
 GPUS_VARIABLE = "AUGCACHE_GPUS"
-VISIBLE = "CUDA_VISIBLE_DEVICES"
 # One lock file per device, shared by every workflow run on the machine (AUGCACHE_GPU_LOCKS
 # moves it, e.g. for tests).
 LOCKS_VARIABLE = "AUGCACHE_GPU_LOCKS"
@@ -164,23 +166,6 @@ def assign_device(wants_gpu: bool, locks: Path | None = None) -> str:
     return value
 
 
-def device_description() -> str:
-    """The device TensorFlow computes on in this process: ``cpu``, or ``gpu <id>: <name>``
-    (information for the stores' provenance; no reader checks it)."""
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if not gpus:
-        if os.environ.get(VISIBLE):
-            log.warning("%s=%s, but TensorFlow sees no GPU (a CPU build of TensorFlow, or no CUDA driver): "
-                        "computing on the CPU", VISIBLE, os.environ[VISIBLE])
-        return "cpu"
-    visible = os.environ.get(VISIBLE, "")
-    name = os.environ.get("AUGCACHE_GPU_NAME") or \
-        tf.config.experimental.get_device_details(gpus[0]).get("device_name", "")
-    return f"gpu {visible.split(',')[0] or 0}" + (f": {name}" if name else "")
-
-
 def machine_gpu_slots() -> int:
     """How many GPU jobs may run at once on this machine: one per GPU, and one on a machine
     without GPUs (so that TensorFlow jobs do not compete for the same cores)."""
@@ -191,8 +176,6 @@ def machine_memory_mb(share: float = 0.9) -> int:
     """MiB jobs may take together: `share` of the machine's memory (or of this process's cgroup
     limit, when lower)."""
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    from augcache.stream import cgroup_room
-
     room = cgroup_room()
     if room is not None:
         total = min(total, room)

@@ -17,11 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from augcache.conv_base import MAP_POOLING, pool_map
+from augcache.pooling import MAP_POOLING, TOKEN_POOLING, pool_map, pool_tokens
 
 log = logging.getLogger(__name__)
-
-TOKEN_POOLING = ("cls", "mean", None)
 
 
 def is_handle(preset: str) -> bool:
@@ -161,20 +159,14 @@ def pooled(backbone, pooling: str | None, image_size):
     if pooling not in TOKEN_POOLING:
         raise ValueError(f"conv_base.pooling: {pooling!r} is for CNN backbones; "
                          f"{name} outputs tokens: use cls, mean or none")
-    tokens, dim = int(output.shape[1]), int(output.shape[2])
+    tokens = int(output.shape[1])
     grid_h, grid_w = _patch_grid(backbone, image_size)
     prefix = tokens - grid_h * grid_w
     if prefix < 0 or (pooling == "cls" and prefix < 1):
         raise ValueError(f"conv_base.pooling: {name} outputs {tokens} tokens for a {grid_h}x{grid_w} patch "
                          "grid, " + ("so it has no class token: use mean or none" if prefix >= 0 else
                                      "which does not fit data.image_size"))
-    if pooling == "cls":
-        x = keras.layers.Flatten(name="class_token")(keras.layers.Cropping1D((0, tokens - 1))(output))
-    elif pooling == "mean":
-        x = keras.layers.GlobalAveragePooling1D(name="patch_mean")(keras.layers.Cropping1D((prefix, 0))(output))
-    else:
-        x = keras.layers.Reshape((grid_h, grid_w, dim), name="patch_grid")(
-            keras.layers.Cropping1D((prefix, 0))(output))
+    x = pool_tokens(output, pooling, prefix, (grid_h, grid_w))
     return keras.Model(images, x, name=f"{backbone.name}_{pooling or 'grid'}")
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from augcache.store.features import FeatureWriter
 from augcache.store.writer import StoreError
-from augcache.stream import StoreBlocks, block_rows, memory_budget_bytes
+from augcache.memory import memory_budget_bytes
+from augcache.stream import StoreBlocks, block_rows
 
 
 def write_store(path, n=23, shape=(3,)):
@@ -67,7 +68,7 @@ def test_block_rows_fit_the_budget_in_whole_batches():
 
 
 def test_the_tightest_cgroup_limit_caps_the_available_memory(tmp_path):
-    from augcache.stream import cgroup_room
+    from augcache.memory import cgroup_room
 
     def group(path, limit, used, names=("memory.max", "memory.current")):
         path.mkdir(parents=True, exist_ok=True)
