@@ -4,9 +4,11 @@ __version__ = "0.1.0"
 
 import os as _os
 
+from augcache import backend as _backend
+
 # The package computes with TensorFlow; Keras uses it unless the user chose another backend (the
 # workflow's jobs and `augcache predict` always run on TensorFlow).
-_os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+_os.environ.setdefault("KERAS_BACKEND", _backend.TENSORFLOW)
 
 
 def open_run(results="results"):

@@ -52,7 +52,7 @@ class FinishedRun:
 
     def runs(self) -> pd.DataFrame:
         """Every training run's summary, one row each (column ``run``: its folder)."""
-        from augcache.report import load_runs
+        from augcache.report_tables import load_runs
 
         summaries, _ = load_runs(p.parent for p in self._summaries)
         return summaries
@@ -60,7 +60,7 @@ class FinishedRun:
     def modes(self) -> pd.DataFrame:
         """The report's table: one row per mode and K, accuracy mean and sd over repeats, conv,
         head and total seconds, speedup, cache on disk."""
-        from augcache.report import mode_table
+        from augcache.report_tables import mode_table
 
         return mode_table(self.runs())
 

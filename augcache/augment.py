@@ -95,12 +95,12 @@ def _sampling_transforms(params, height, width):
 
 def _transform(images, params, resampling: Resampling):
     """The geometry of every row (rotation, shifts, shear, zoom, flips) in one resampling."""
-    if resampling.fill_mode == "wrap" and backend.name() != "tensorflow":
+    if resampling.fill_mode == "wrap" and backend.name() != backend.TENSORFLOW:
         # Keras' other backends wrap with another period than TensorFlow's kernel
         raise ValueError(f"augment.fill_mode: wrap is computed as the manifests mean only under "
                          f"TensorFlow, not under KERAS_BACKEND={backend.name()}; use nearest, "
                          "reflect or constant")
-    if backend.name() == "tensorflow":
+    if backend.name() == backend.TENSORFLOW:
         # the sizes as tensors computed when the graph runs, not as constants of a traced graph,
         # whose optimisations would round the sampling differently from stores made before
         import tensorflow as tf

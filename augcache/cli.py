@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from augcache import backend
+
 BLOCK_BYTES = 64 << 20
 
 
@@ -178,7 +180,7 @@ def _parser() -> argparse.ArgumentParser:
     estimate_cmd.add_argument("config", nargs="+", help="config file, then overlays")
     estimate_cmd.add_argument("--workdir", default=".", help="where the workflow runs (default: here)")
     estimate_cmd.add_argument("--json", action="store_true", help="print JSON")
-    gc = commands.add_parser("gc", help="remove the cached outputs no run uses any more (results/cache)")
+    gc = commands.add_parser("gc", help="remove the kept outputs no run uses any more (results/reuse)")
     gc.add_argument("--workdir", default=".", help="where the workflow runs (default: here)")
     gc.add_argument("--dry-run", action="store_true", help="list what would be removed, remove nothing")
     return parser
@@ -199,7 +201,7 @@ def predict_command(args) -> int:
         raise CommandError(f"folder: {args.folder} is not a folder")
     if args.top_k < 1:
         raise CommandError(f"--top-k: {args.top_k} is not a number of classes (1 or more)")
-    os.environ["KERAS_BACKEND"] = "tensorflow"  # the exported model and its input pipeline are TensorFlow's
+    os.environ["KERAS_BACKEND"] = backend.TENSORFLOW  # the exported model and its input pipeline are TensorFlow's
     from augcache.full_model import predict_folder
 
     table = predict_folder(model, classes, args.folder, args.batch_size, top_k=args.top_k,
@@ -249,12 +251,13 @@ def estimate_command(args) -> int:
 
 def gc_command(args) -> int:
     """augcache gc: the cache entries no output uses any more (see augcache.reuse)."""
-    from augcache.reuse import CACHE, collect_garbage
+    from augcache.reuse import ENTRIES, collect_garbage, migrate
     from augcache.store.space import mib
 
-    root = Path(args.workdir) / CACHE
+    root = Path(args.workdir) / ENTRIES
     if not root.parent.is_dir():
         raise CommandError(f"--workdir: {Path(args.workdir) / 'results'} does not exist (run gc where the workflow runs)")
+    migrate(root.parent)
     removed, freed = collect_garbage(root, dry_run=args.dry_run)
     for entry in removed:
         print(f"{'would remove' if args.dry_run else 'removed'} {entry}")

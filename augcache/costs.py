@@ -24,6 +24,7 @@ import pandas as pd
 from augcache import paths
 from augcache.modes import MODES
 from augcache.paths import repeat_prefix, reuse_record
+from augcache.store.kinds import EPOCHS, VAL
 
 
 def _bench(relative: str) -> str:
@@ -68,13 +69,13 @@ def store_jobs(settings, repeat: int, k: int, groups) -> list[str]:
 def run_jobs(settings, mode: str, k: int, repeat: int, groups) -> list[str]:
     """Benchmarks of every job one training run needed, the data jobs left out."""
     table = MODES[mode]
-    jobs = base_jobs(settings) + [_bench("extract/val")]
+    jobs = base_jobs(settings) + [_bench(VAL.job)]
     if table.manifests == "cached":
         jobs += manifest_jobs(repeat, k)
-    if table.stored == "epochs":
+    if table.stored is EPOCHS:
         jobs += store_jobs(settings, repeat, k, groups)
-    if table.stored == "noaug":
-        jobs.append(_bench("extract/train_noaug"))
+    elif table.stored is not None:
+        jobs.append(_bench(table.stored.job))
     run = table.run_dir(k, repeat, settings.stage).removeprefix("results/")
     return jobs + [_bench(run)]
 

@@ -8,19 +8,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from augcache.atomic import atomic_path, write_csv, write_json
-from augcache.cache import configure_tensorflow
+from augcache.backend import configure_tensorflow
 from augcache.conv_base import BaseSpec, build_bottom, feature_function, split_base
 from augcache.dataset import class_names, read_index
 from augcache.feature_augment import FeatureAugmentConfig, FeatureAugmented
 from augcache.finetune import FinetuneConfig, phase_summary, train_finetune
 from augcache.head import HeadConfig
 from augcache.manifest import AugmentConfig
+from augcache.memory import memory_budget_bytes
 from augcache.modes import Mode, mode
 from augcache.pixels import open_pixels
 from augcache.provenance import check_fields
 from augcache.settings import CacheSettings
 from augcache.store.features import base_provenance, check_store, config_provenance
-from augcache.stream import StoreBlocks, block_rows, memory_budget_bytes
+from augcache.store.kinds import EPOCHS, NOAUG
+from augcache.stream import StoreBlocks, block_rows
 from augcache.sweep import best_epoch
 from augcache.train import (
     CachedEpochs,
@@ -174,7 +176,7 @@ def feature_source(run_mode: Mode, run: RunSpec, inputs: RunInputs, settings: Ru
     base's bottom (the whole base without a split; see :func:`checked_base`) during training (from
     train_rows, the index's training rows, with fresh numbers)."""
     weights = val_attrs["weights_sha256"]
-    if run_mode.stored == "epochs":
+    if run_mode.stored is EPOCHS:
         expected = dict(config_provenance(settings.spec, settings.aug, settings.cache), split="train",
                         weights_sha256=weights)
         if rows_per_block:
@@ -182,7 +184,7 @@ def feature_source(run_mode: Mode, run: RunSpec, inputs: RunInputs, settings: Ru
         else:
             epochs = CachedEpochs(inputs.epoch_stores, inputs.manifests, expected)
         return FeatureSource(epochs, epochs.extraction_seconds, _bytes_on_disk(inputs.epoch_stores))
-    if run_mode.stored == "noaug":
+    if run_mode.stored is NOAUG:
         expected = dict(config_provenance(settings.spec, None, settings.cache), split="train",
                         weights_sha256=weights)
         epochs = ShuffledStore(inputs.noaug_store, expected, run.seed, rows_per_block)
@@ -265,7 +267,7 @@ def plan_memory(run_mode: Mode, inputs: RunInputs, val_attrs: dict, n_train: int
     """
     budget = memory_budget_bytes(memory_budget_mb)
     per_row = row_bytes(val_attrs)
-    stored_epochs = {"epochs": len(inputs.epoch_stores), "noaug": 1}.get(run_mode.stored, 0)
+    stored_epochs = {EPOCHS: len(inputs.epoch_stores), NOAUG: 1}.get(run_mode.stored, 0)
     needed = per_row * (stored_epochs * n_train + int(val_attrs["n_samples"]))
     rows = block_rows(per_row, batch_size, budget // 2)
     streaming = stored_epochs > 0 and needed > budget

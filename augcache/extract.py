@@ -80,7 +80,7 @@ def feature_batches(table: pd.DataFrame, pixels: Pixels, feature_fn, image_size,
     """
     from augcache import backend
 
-    if backend.name() != "tensorflow":
+    if backend.name() != backend.TENSORFLOW:
         yield from _backend_feature_batches(table, pixels, feature_fn, image_size, batch_size, resampling)
         return
     import tensorflow as tf
@@ -111,7 +111,7 @@ def _backend_feature_batches(table, pixels: Pixels, feature_fn, image_size, batc
     size = tuple(int(s) for s in image_size)
     params = params_array(table).astype(np.float32)
     rows = pixels.store.rows(table["sample_id"].tolist())
-    step = backend.compiled(lambda pixel_batch, batch_params: feature_fn(
+    step = backend.jax_jit(lambda pixel_batch, batch_params: feature_fn(
         augment(ops.cast(pixel_batch, "float32"), batch_params, resampling, size)),
         key=("augment_and_extract", id(feature_fn), resampling, size), keep=feature_fn)
     ahead: queue.Queue = queue.Queue(maxsize=2)

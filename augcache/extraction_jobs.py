@@ -1,4 +1,5 @@
-"""Cache jobs: one epoch's (or the validation set's) features, with the provenance that made them."""
+"""Extraction jobs: one epoch's (or the validation set's) features, with the provenance that made them,
+and the base check that runs before any of them."""
 
 from __future__ import annotations
 
@@ -19,28 +20,6 @@ from augcache.settings import CacheSettings
 from augcache.store.features import expected_provenance
 
 log = logging.getLogger(__name__)
-
-
-def configure_tensorflow(threads: int, deterministic_ops: bool = True) -> None:
-    """Deterministic ops (unless turned off: cache.deterministic_ops), memory growth on every
-    visible GPU (a job takes the memory it needs, not the whole device), and at most `threads` CPU
-    threads when threads > 0."""
-    import tensorflow as tf
-
-    for gpu in tf.config.list_physical_devices("GPU"):
-        try:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError as err:  # already initialised: nothing to change any more
-            log.debug("memory growth on %s: %s", gpu.name, err)
-    if deterministic_ops:
-        tf.config.experimental.enable_op_determinism()
-    else:  # no public switch back; a process configured for both (tests) ends as it asked
-        from tensorflow.python.framework import config as tf_config
-
-        tf_config.disable_op_determinism()
-    if threads > 0:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
 SPREAD_SAMPLE = 32
@@ -86,7 +65,7 @@ def check_feature_spread(spec: BaseSpec, model, preprocess, pixels, index: pd.Da
              "%.3g", len(rows), spread, np.abs(features).max())
 
 
-def describe_base(spec: BaseSpec, out_path, pixels=None, index: pd.DataFrame | None = None,
+def check_base(spec: BaseSpec, out_path, pixels=None, index: pd.DataFrame | None = None,
                   dtype: str = "float32") -> dict:
     """Build the base once (so a bad weights file fails here, before any extraction job), check
     that its features on training images can be learnt from when `pixels` and `index` are given

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from augcache import backend
 from augcache.atomic import write_text_atomic
 from augcache.devices import assign_device
 from augcache.images import set_max_image_pixels
@@ -93,7 +94,7 @@ def start_job(snakemake, reusable: bool = False) -> None:
     :func:`finish_job` stores them once they are made."""
     global _reusable
     log_to(snakemake.log[0])
-    os.environ["KERAS_BACKEND"] = "tensorflow"
+    os.environ["KERAS_BACKEND"] = backend.TENSORFLOW
     log.info("job %s started", snakemake.rule)
     atexit.register(log.info, "job %s ended", snakemake.rule)
     job_reuse_record(snakemake).unlink(missing_ok=True)

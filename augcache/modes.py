@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from augcache.store.kinds import EPOCHS, NOAUG, StoredKind
+
 
 @dataclass(frozen=True)
 class Mode:
@@ -14,8 +16,8 @@ class Mode:
 
     uses_k: a run trains on K cached epochs (its folder and label name K).
     runs_base: the conv base runs inside training (on a GPU when there is one).
-    stored: which stored training features the run reads: "epochs" (K epoch stores), "noaug"
-        (the unaugmented store) or None (features computed during training).
+    stored: the kind of store the run's training features come from (:mod:`augcache.store.kinds`):
+        EPOCHS (K epoch stores), NOAUG (the unaugmented store), or None (computed during training).
     manifests: whose augmentation numbers a run uses: "cached" (the K written manifests),
         "fresh" (drawn anew every head epoch) or None (no augmentation).
     feature_augment: the head's training features are transformed every head epoch by seeded
@@ -25,6 +27,8 @@ class Mode:
         that once, and the report states the largest difference.
     always: runs whatever train.modes says (the exported head and the K sweep come from it).
     speed_baseline: the report's speedups are this mode's seconds divided by each mode's.
+    side_by_side: its row in the report's side-by-side table, which goes from no augmentation to
+        the most expensive; None for a mode that checks another (it has a section of its own).
 
     Everything else follows from these: the runs a config asks for (:meth:`runs`), each training
     rule's inputs and resources, the stores a run writes, the report's rows, curves and baselines.
@@ -34,13 +38,14 @@ class Mode:
     title: str
     uses_k: bool
     runs_base: bool
-    stored: str | None
+    stored: StoredKind | None
     manifests: str | None
     feature_augment: bool = False
     sweeps_k: bool = True
     checks: str | None = None
     always: bool = False
     speed_baseline: bool = False
+    side_by_side: int | None = None
 
     def run_folder(self, stage: str = "train") -> str:
         """Path pattern of a run's folder in a stage (see :func:`stage`), with {k} (when the mode
@@ -74,23 +79,25 @@ class Mode:
 MODES = {
     mode.name: mode
     for mode in (
-        Mode("cached", "cached (augmentation cache)", uses_k=True, runs_base=False, stored="epochs",
-             manifests="cached", always=True),
+        Mode("cached", "cached (augmentation cache)", uses_k=True, runs_base=False, stored=EPOCHS,
+             manifests="cached", always=True, side_by_side=2),
         Mode("hybrid", "hybrid (cached K epochs + feature augmentation)", uses_k=True, runs_base=False,
-             stored="epochs", manifests="cached", feature_augment=True, sweeps_k=False),
+             stored=EPOCHS, manifests="cached", feature_augment=True, sweeps_k=False, side_by_side=3),
         Mode("replay", "replay (on the fly, manifest numbers)", uses_k=True, runs_base=True, stored=None,
              manifests="cached", checks="cached"),
         Mode("onthefly", "on the fly (fresh numbers every epoch)", uses_k=False, runs_base=True,
-             stored=None, manifests="fresh", speed_baseline=True),
-        Mode("noaug", "no augmentation", uses_k=False, runs_base=False, stored="noaug", manifests=None),
+             stored=None, manifests="fresh", speed_baseline=True, side_by_side=4),
+        Mode("noaug", "no augmentation", uses_k=False, runs_base=False, stored=NOAUG, manifests=None, side_by_side=0),
         Mode("featureaug", "feature augmentation (unaugmented features)", uses_k=False, runs_base=False,
-             stored="noaug", manifests=None, feature_augment=True),
+             stored=NOAUG, manifests=None, feature_augment=True, side_by_side=1),
     )
 }
 
 # The mode whose K cached epochs every cached run trains on, and the one speedups are measured against.
-CACHE_MODE = next(m for m in MODES.values() if m.stored == "epochs" and not m.feature_augment)
+CACHE_MODE = next(m for m in MODES.values() if m.stored is EPOCHS and not m.feature_augment)
 SPEED_BASELINE = next(m for m in MODES.values() if m.speed_baseline)
+# The side-by-side table's modes, in its order.
+SIDE_BY_SIDE = tuple(sorted((m for m in MODES.values() if m.side_by_side is not None), key=lambda m: m.side_by_side))
 
 # A run's files, as named outputs of its training job.
 RUN_FILES = {"head": "head.keras", "best_head": "best_head.keras", "metrics": "metrics.csv",

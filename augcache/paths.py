@@ -33,8 +33,10 @@ BASE_INFO = "results/base/base.json"
 # What the base check writes, one file per checked setting ({key}: a hash of the check's params),
 # so a check that fails (a typo) never replaces the record of the good one; BASE_INFO is a copy.
 CHECKED_BASE = "results/base/checked/{key}.json"
-# The outputs of every heavy job under the key of what made them (see augcache.reuse)
-REUSE = "results/cache"
+# The outputs of every heavy job under the key of what made them (see augcache.reuse); earlier
+# versions kept them in FORMER_REUSE, which augcache.reuse.migrate moves here.
+REUSE = "results/reuse"
+FORMER_REUSE = "results/cache"
 # files' sha256, remembered by path, size, times and inode (see augcache.provenance.file_sha256)
 HASH_MEMO = f"{REUSE}/.sha256"
 LOGS = "results/logs"

@@ -1,24 +1,38 @@
-"""The comparison report: one self-contained HTML file (plots embedded), from the runs' outputs."""
+"""The HTML report: what each mode bought on this data, from the training runs' summaries and the
+jobs' benchmarks.
+
+The page's shape is the template ``augcache/templates/report.html`` (Jinja2, every value escaped);
+this module computes each section's numbers in a function of its own, the tables live in
+:mod:`augcache.report_tables`, the plots in :mod:`augcache.report_figures`, the side-by-side
+comparison in :mod:`augcache.side_by_side`.
+"""
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import MaxNLocator
 
-from augcache.atomic import atomic_path, write_csv, write_text_atomic
-from augcache.modes import CACHE_MODE, MODES, SPEED_BASELINE
+from augcache.atomic import write_csv, write_text_atomic
+from augcache.modes import CACHE_MODE, MODES, SIDE_BY_SIDE, SPEED_BASELINE
+from augcache.report_figures import curves_figure, k_figure, png, sweep_figure, write_png
+from augcache.report_tables import (
+    MODE_TITLES,
+    SPEEDUP,
+    finetune_table,
+    load_runs,
+    mean_sd,
+    mode_table,
+    recommended_k,
+    replay_verdict,
+    size_text,
+    variant_table,
+)
 from augcache.side_by_side import row_title, side_by_side_figure, side_by_side_table, verdict
+from augcache.store.kinds import NOAUG
 
-MODE_TITLES = {name: m.title for name, m in MODES.items()}
-SPEEDUP = f"speedup_vs_{SPEED_BASELINE.name}"
+TEMPLATE = "report.html"
 
 LIMITS = [
     "Without conv_base.split the conv base is frozen and only the dense head learns. With it, the "
@@ -41,62 +55,7 @@ LIMITS = [
     "maps), can hurt on another; the side-by-side table measures it on this data.",
 ]
 
-
-def load_runs(run_dirs) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """(summaries, metrics by run dir) of training runs."""
-    summaries, metrics = [], {}
-    for run_dir in map(Path, run_dirs):
-        summary = json.loads((run_dir / "summary.json").read_text())
-        summary["run"] = str(run_dir)
-        summaries.append(summary)
-        metrics[str(run_dir)] = pd.read_csv(run_dir / "metrics.csv")
-    return pd.DataFrame(summaries), metrics
-
-
-def mode_table(summaries: pd.DataFrame) -> pd.DataFrame:
-    """One row per (mode, K): means and standard deviations over repeats, and the speedup against
-    the speed baseline (see :data:`augcache.modes.SPEED_BASELINE`): of the end-to-end seconds where
-    the summaries carry them (a column ``end_to_end_seconds``, see :mod:`augcache.costs`), else of
-    the conv and head seconds measured inside the jobs."""
-    rows = []
-    timed = "end_to_end_seconds" if "end_to_end_seconds" in summaries else "total_seconds"
-    baseline = summaries[summaries["mode"] == SPEED_BASELINE.name][timed]
-    baseline_time = float(baseline.mean()) if len(baseline) else float("nan")
-    order = {m: i for i, m in enumerate(MODE_TITLES)}
-    for (mode, k), group in summaries.groupby(["mode", "k"], sort=False):
-        seconds = float(group[timed].mean())
-        rows.append({
-            "mode": mode,
-            "k": int(k) if MODES[mode].uses_k else None,
-            "repeats": len(group),
-            "final_val_accuracy_mean": float(group["final_val_accuracy"].mean()),
-            # one repeat has no spread: NaN, shown as the mean alone
-            "final_val_accuracy_sd": float(group["final_val_accuracy"].std(ddof=1)),
-            "best_val_accuracy_mean": float(group["best_val_accuracy"].mean()),
-            "best_val_accuracy_sd": float(group["best_val_accuracy"].std(ddof=1)),
-            "conv_seconds": float(group["conv_seconds"].mean()),
-            "head_seconds": float(group["head_seconds"].mean()),
-            "total_seconds": float(group["total_seconds"].mean()),
-            "end_to_end_seconds": float(group["end_to_end_seconds"].mean()) if timed != "total_seconds"
-            else float("nan"),
-            SPEEDUP: baseline_time / seconds if seconds > 0 else float("nan"),
-            "disk_bytes": float(group["disk_bytes"].mean()),
-            "_order": (order.get(mode, 99), int(k)),
-        })
-    table = pd.DataFrame(rows).sort_values("_order").drop(columns="_order").reset_index(drop=True)
-    return table
-
-
-def recommended_k(table: pd.DataFrame) -> tuple[int, int] | None:
-    """(recommended K, best K) of the cached rows: the smallest K whose mean final validation
-    accuracy is within one sd (over repeats) of the best K's mean; None without cached rows."""
-    cached = table[table["mode"] == CACHE_MODE.name].sort_values("k")
-    if cached.empty:
-        return None
-    best = cached.loc[cached["final_val_accuracy_mean"].idxmax()]
-    sd = 0.0 if np.isnan(best["final_val_accuracy_sd"]) else float(best["final_val_accuracy_sd"])
-    within = cached[cached["final_val_accuracy_mean"] >= best["final_val_accuracy_mean"] - sd]
-    return int(within["k"].iloc[0]), int(best["k"])
+# --- the headline ---------------------------------------------------------------------------------
 
 
 def _spread(rows) -> bool:
@@ -123,23 +82,6 @@ def _verdict(cached, baseline) -> str:
              "it is not faster end to end than on the fly") + ".")
 
 
-def _reuse_html(costs) -> str:
-    """Which jobs' outputs came from the reuse store in their last run, and what those runs took."""
-    if costs is None:
-        return ""
-    reused = costs.reused
-    if not reused:
-        return (f"<p id=\"reuse\">Every job was computed in its last run ({len(costs.jobs)} jobs, "
-                f"{costs.last_run_seconds:.0f} s of job time).</p>")
-    names = ", ".join(html.escape(name.removeprefix("results/benchmarks/").removesuffix(".tsv"))
-                      for name in sorted(reused))
-    return (f"<p id=\"reuse\">{len(reused)} of {len(costs.jobs)} jobs put outputs computed before in place in "
-            f"their last run (<code>results/cache</code>): {names}. Their seconds in these tables are what "
-            f"computing them took ({sum(c.seconds for c in reused.values()):.0f} s); their last runs took "
-            f"{sum(c.last_run_seconds for c in reused.values()):.0f} s, and the last runs of all {len(costs.jobs)} "
-            f"jobs {costs.last_run_seconds:.0f} s of job time.</p>")
-
-
 def headline(table: pd.DataFrame, k_main: int, data_seconds: float) -> str:
     """The report's first paragraph, in plain words: does cached augmentation pay on this data
     (accuracy, end-to-end time, disk against on the fly and no augmentation), and which K to use."""
@@ -149,21 +91,21 @@ def headline(table: pd.DataFrame, k_main: int, data_seconds: float) -> str:
 
     def said(r, name):
         seconds = r["end_to_end_seconds"] if not np.isnan(r["end_to_end_seconds"]) else r["total_seconds"]
-        return (f"{name} reaches {_mean_sd(r['final_val_accuracy_mean'], r['final_val_accuracy_sd'])} final "
+        return (f"{name} reaches {mean_sd(r['final_val_accuracy_mean'], r['final_val_accuracy_sd'])} final "
                 f"validation accuracy in {seconds:.0f} s")
 
     cached, baseline = row(CACHE_MODE.name, k_main), row(SPEED_BASELINE.name)
-    noaug = next((row(m.name) for m in MODES.values() if m.stored == "noaug" and not m.feature_augment), None)
+    noaug = next((row(m.name) for m in MODES.values() if m.stored is NOAUG and not m.feature_augment), None)
     if cached is None:
         return ""
-    parts = [said(cached, f"Cached augmentation (K={k_main})") + f", with {_bytes(cached['disk_bytes'])} of cache"]
-    verdict = ""
+    parts = [said(cached, f"Cached augmentation (K={k_main})") + f", with {size_text(cached['disk_bytes'])} of cache"]
+    verdict_text = ""
     if baseline is not None:
         parts.append(said(baseline, "on the fly"))
-        verdict = _verdict(cached, baseline)
+        verdict_text = _verdict(cached, baseline)
     if noaug is not None:
         parts.append(said(noaug, "without augmentation"))
-    text = "; ".join(parts) + f" (index and pixel store, shared by all: {data_seconds:.0f} s). {verdict}"
+    text = "; ".join(parts) + f" (index and pixel store, shared by all: {data_seconds:.0f} s). {verdict_text}"
     k = recommended_k(table)
     if k is not None and not _spread(table[table["mode"] == CACHE_MODE.name]):
         text += (f" With one repeat, K={k[1]} reached the best accuracy, but no K can be recommended: the "
@@ -176,410 +118,180 @@ def headline(table: pd.DataFrame, k_main: int, data_seconds: float) -> str:
     return text
 
 
-def _png(fig) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buffer.getvalue()).decode()
+# --- the sections: each one's numbers, as the template shows them ---------------------------------
 
 
-def curves_figure(summaries: pd.DataFrame, metrics: dict[str, pd.DataFrame], k_main: int):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for mode in MODE_TITLES:
-        runs = summaries[(summaries["mode"] == mode) & (summaries["repeat"] == 0)
-                         & ((summaries["k"] == k_main) | ~summaries["mode"].map(lambda m: MODES[m].uses_k))]
-        if runs.empty:
-            continue
-        curves = [metrics[r] for r in runs["run"]]
-        epochs = curves[0]["epoch"] + 1
-        # a check (replay) lies on the curve it reproduces: thin, dashed, with markers, over a wide line
-        style = (dict(ls="--", lw=1, marker="x", ms=4, zorder=3) if MODES[mode].checks
-                 else dict(ls="-", lw=2.5, alpha=0.8))
-        for ax, col in zip(axes, ("val_accuracy", "accuracy")):
-            ax.plot(epochs, curves[0][col], label=MODE_TITLES[mode], **style)
-    for ax, title in zip(axes, ("validation accuracy", "training accuracy")):
-        ax.set_xlabel("head epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(f"{title} (repeat 0, K={k_main})")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    return fig
+def reuse_section(costs) -> dict | None:
+    """Which jobs' outputs came from the reuse entries in their last run, and what those runs took."""
+    if costs is None:
+        return None
+    reused = costs.reused
+    return {
+        "jobs": len(costs.jobs),
+        "last_run_seconds": f"{costs.last_run_seconds:.0f}",
+        "reused": [name.removeprefix("results/benchmarks/").removesuffix(".tsv") for name in sorted(reused)],
+        "seconds": f"{sum(c.seconds for c in reused.values()):.0f}",
+        "reused_last_run_seconds": f"{sum(c.last_run_seconds for c in reused.values()):.0f}",
+    }
 
 
-def k_figure(table: pd.DataFrame):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cached = table[table["mode"] == CACHE_MODE.name].sort_values("k")
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    axes[0].errorbar(cached["k"], cached["final_val_accuracy_mean"], yerr=cached["final_val_accuracy_sd"].fillna(0),
-                     marker="o", capsize=3, label=CACHE_MODE.name)
-    # modes without K: one line each across the K axis
-    for colour, mode in zip(("C1", "C3", "C4", "C5"), [m for m in MODES.values() if not m.uses_k]):
-        row = table[table["mode"] == mode.name]
-        if len(row):
-            axes[0].axhline(float(row["final_val_accuracy_mean"].iloc[0]), color=colour, ls=":",
-                            label=mode.title)
-    axes[0].set_title("final validation accuracy")
-    axes[0].legend(fontsize=7)
-    axes[1].plot(cached["k"], cached["disk_bytes"] / 1e6, marker="o")
-    axes[1].set_title("cache on disk (MB)")
-    timed = "end_to_end_seconds" if table["end_to_end_seconds"].notna().any() else "total_seconds"
-    axes[2].plot(cached["k"], cached[timed], marker="o", label=CACHE_MODE.name)
-    row = table[table["mode"] == SPEED_BASELINE.name]
-    if len(row):
-        axes[2].axhline(float(row[timed].iloc[0]), color="C1", ls=":", label=SPEED_BASELINE.title)
-    axes[2].set_title("end-to-end seconds" if timed == "end_to_end_seconds" else "conv + head seconds")
-    axes[2].legend(fontsize=7)
-    for ax in axes:
-        ax.set_xlabel("K (cached epochs)")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-    return fig
+def side_by_side_section(side: pd.DataFrame) -> dict:
+    """The side-by-side table's rows, its verdict and its figure."""
+    return {
+        "compared": ", ".join([m.title.split(" (")[0] for m in SIDE_BY_SIDE][:-1]) + " and "
+                    + SIDE_BY_SIDE[-1].title.split(" (")[0],
+        "verdict": verdict(side),
+        "rows": [{"mode": row["mode"], "title": row_title(row), "repeats": row["repeats"],
+                  "value": repr(row["accuracy_mean"]), "accuracy": mean_sd(row["accuracy_mean"], row["accuracy_sd"]),
+                  "seconds": f"{row['seconds']:.1f}", "disk": size_text(row["disk_bytes"])}
+                 for row in side.to_dict("records")],
+        "png": png(side_by_side_figure(side)) if len(side) >= 2 else None,
+    }
 
 
-def _cell(column: str, value, text: str) -> str:
+def _cell(column: str, value, text: str) -> dict:
+    """A cell of the modes table: its column, its number (data-value) and its text."""
     data = "" if value is None or (isinstance(value, float) and np.isnan(value)) else repr(value)
-    return f'<td data-col="{column}" data-value="{html.escape(data)}">{html.escape(text)}</td>'
+    return {"column": column, "value": data, "text": text}
 
 
-def _table_html(table: pd.DataFrame) -> str:
-    head = ("<tr><th>mode</th><th>K</th><th>repeats</th><th>final val acc</th><th>best val acc</th>"
-            "<th>conv-base s</th><th>head s</th><th>total s</th><th>end to end s</th><th>speedup vs on the fly</th>"
-            "<th>cache on disk</th></tr>")
+def modes_section(table: pd.DataFrame) -> list[dict]:
+    """The modes table's rows: one per mode and K, every number also as data-value."""
     rows = []
     for row in table.to_dict("records"):
         k = "" if row["k"] is None or pd.isna(row["k"]) else str(int(row["k"]))
-        cells = [
-            f"<td>{html.escape(MODE_TITLES.get(row['mode'], row['mode']))}</td>",
+        end_to_end, speedup = row["end_to_end_seconds"], row[SPEEDUP]
+        rows.append({"mode": row["mode"], "k": k, "title": MODE_TITLES.get(row["mode"], row["mode"]), "cells": [
             _cell("k", None if k == "" else int(k), k),
             _cell("repeats", int(row["repeats"]), str(int(row["repeats"]))),
             _cell("final_val_accuracy_mean", row["final_val_accuracy_mean"],
-                  _mean_sd(row["final_val_accuracy_mean"], row["final_val_accuracy_sd"])),
+                  mean_sd(row["final_val_accuracy_mean"], row["final_val_accuracy_sd"])),
             _cell("best_val_accuracy_mean", row["best_val_accuracy_mean"],
-                  _mean_sd(row["best_val_accuracy_mean"], row["best_val_accuracy_sd"])),
+                  mean_sd(row["best_val_accuracy_mean"], row["best_val_accuracy_sd"])),
             _cell("conv_seconds", row["conv_seconds"], f"{row['conv_seconds']:.1f}"),
             _cell("head_seconds", row["head_seconds"], f"{row['head_seconds']:.1f}"),
             _cell("total_seconds", row["total_seconds"], f"{row['total_seconds']:.1f}"),
-            _cell("end_to_end_seconds", row["end_to_end_seconds"],
-                  "" if np.isnan(row["end_to_end_seconds"]) else f"{row['end_to_end_seconds']:.1f}"),
-            _cell(SPEEDUP, row[SPEEDUP], "" if np.isnan(row[SPEEDUP]) else f"{row[SPEEDUP]:.1f}×"),
-            _cell("disk_bytes", row["disk_bytes"], _bytes(row["disk_bytes"])),
-        ]
-        rows.append(f'<tr data-mode="{row["mode"]}" data-k="{k}">' + "".join(cells) + "</tr>")
-    return f'<table id="modes">{head}{"".join(rows)}</table>'
+            _cell("end_to_end_seconds", end_to_end, "" if np.isnan(end_to_end) else f"{end_to_end:.1f}"),
+            _cell(SPEEDUP, speedup, "" if np.isnan(speedup) else f"{speedup:.1f}×"),
+            _cell("disk_bytes", row["disk_bytes"], size_text(row["disk_bytes"])),
+        ]})
+    return rows
 
 
-def _side_by_side_html(side: pd.DataFrame, png: str | None) -> str:
-    """The table (id ``side-by-side``), the verdict and the figure, or a note when fewer than two of
-    the compared modes ran."""
-    if len(side) < 2:
-        return ("<p>Fewer than two of no augmentation, feature augmentation, cached, hybrid and on the fly "
-                "ran (train.modes), so there is nothing to set side by side.</p>")
-    head = ("<tr><th>mode</th><th>repeats</th><th>final val acc</th><th>end to end s</th>"
-            "<th>features on disk</th></tr>")
-    rows = "".join(
-        f'<tr data-mode="{row["mode"]}"><td>{html.escape(row_title(row))}</td><td>{row["repeats"]}</td>'
-        f'<td data-value="{row["accuracy_mean"]!r}">{_mean_sd(row["accuracy_mean"], row["accuracy_sd"])}</td>'
-        f'<td>{row["seconds"]:.1f}</td><td>{_bytes(row["disk_bytes"])}</td></tr>'
-        for row in side.to_dict("records"))
-    figure = f'<img alt="side by side" src="data:image/png;base64,{png}">' if png else ""
-    return f'<p>{html.escape(verdict(side))}</p><table id="side-by-side">{head}{rows}</table>{figure}'
+def _main_run(summaries: pd.DataFrame, mode: str, k_main: int) -> str | None:
+    runs = summaries[(summaries["mode"] == mode) & (summaries["k"] == k_main) & (summaries["repeat"] == 0)]
+    return runs["run"].iloc[0] if len(runs) else None
 
 
-def _mean_sd(mean: float, sd: float, digits: int = 3) -> str:
-    """mean ± sd, or the mean alone where there is no spread to show (one repeat)."""
-    if sd is None or np.isnan(sd):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
-
-
-def _bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000.0
-    return f"{n:.1f} GB"
-
-
-def _skipped_html(skipped: pd.DataFrame | None) -> str:
-    if skipped is None or skipped.empty:
-        return "<p>No file was left out.</p>"
-    rows = "".join(f"<tr><td>{html.escape(str(r.path))}</td><td>{html.escape(str(r.reason))}</td></tr>"
-                   for r in skipped.itertuples(index=False))
-    return (f'<p>{len(skipped)} file(s) left out (<code>data.on_bad_image: skip</code>):</p>'
-            f'<table id="skipped"><tr><th>path</th><th>reason</th></tr>{rows}</table>')
-
-
-PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>augcache report</title>
-<style>
-body {{ font-family: sans-serif; max-width: 1150px; margin: 2em auto; color: #222; }}
-table {{ border-collapse: collapse; font-size: 0.9em; }}
-td, th {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
-td:first-child, th:first-child {{ text-align: left; }}
-pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; font-size: 0.8em; }}
-img {{ max-width: 100%; }}
-</style></head><body>
-<h1>augcache report</h1>
-<p id="headline"><b>{headline}</b></p>
-{reuse}
-<p>{n_train} training images, classes {classes};
-head trained for {head_epochs} epochs in every mode, with the same head, optimizer and seeds.
-Cached features: {bytes_per} bytes per sample-epoch ({dtype}).</p>
-<h2>Augmentation side by side</h2>
-<p>None, feature-space augmentation of the unaugmented features (featureaug), the cache of K exactly
-augmented epochs, both together (hybrid) and on the fly, with the same head budget (K = cache.epochs;
-final validation accuracy, mean ± sd over repeats; seconds and disk as in the modes table).</p>
-{side_by_side}
-<h2>Modes</h2>
-<p>Mean ± standard deviation over repeats (each repeat uses seed + r for the manifests and the head).
-Conv-base seconds: extraction of the cached epochs (cached, no augmentation) or the base run inside
-training (on the fly, replay), as measured inside the jobs. End to end: the wall seconds of every job a
-run needed (Snakemake's benchmarks: the base check, the validation store, the epochs and their manifests
-or the unaugmented store, the training job), each job's start included; the index and pixel store, shared
-by every mode, are left out. Speedup: the end-to-end seconds of on the fly divided by the mode's.</p>
-{table}
-<h2>Learning curves</h2>
-<img alt="learning curves" src="data:image/png;base64,{curves_png}">
-<h2>Accuracy, disk and time against K</h2>
-<img alt="K sweep" src="data:image/png;base64,{sweep_png}">
-<h2>Fine-tuning</h2>
-{finetune}
-<h2>Replay check</h2>
-{replay}
-<h2>Exported head</h2>
-{selection}
-<h2>Variants</h2>
-{variants}
-<h2>Data left out</h2>
-{skipped}
-<h2>Limits of the method</h2>
-<ul>{limits}</ul>
-<h2>Provenance</h2>
-<details><summary>what made the cached features (weights, versions, dtype)</summary>
-<pre>{provenance}</pre></details>
-<details><summary>configuration</summary>
-<pre>{config}</pre></details>
-</body></html>
-"""
-
-# The largest difference of any metric, in any head epoch, between the replay run and the cached
-# run it replays for which the replay still counts as reproducing it. Both train on the same stored
-# numbers, so only float reassociation separates them.
-REPLAY_TOLERANCE = 1e-3
-
-
-@dataclass(frozen=True)
-class ReplayVerdict:
-    """Does the replay run reproduce the cached run? differences: largest per metric."""
-
-    differences: dict
-    tolerance: float = REPLAY_TOLERANCE
-
-    @property
-    def largest(self) -> float:
-        return max(self.differences.values())
-
-    @property
-    def reproduces(self) -> bool:
-        return self.largest <= self.tolerance
-
-
-def replay_verdict(cached: pd.DataFrame, replay: pd.DataFrame, tolerance: float = REPLAY_TOLERANCE) -> ReplayVerdict:
-    """Compare the metrics (one row per head epoch) of a cached run and of its replay."""
-    return ReplayVerdict({col: float(np.abs(cached[col].to_numpy() - replay[col].to_numpy()).max())
-                          for col in ("loss", "accuracy", "val_loss", "val_accuracy")}, tolerance)
-
-
-def _replay_html(summaries: pd.DataFrame, metrics: dict, k_main: int, dtype: str) -> str:
-    def main_run(mode):
-        runs = summaries[(summaries["mode"] == mode) & (summaries["k"] == k_main) & (summaries["repeat"] == 0)]
-        return runs["run"].iloc[0] if len(runs) else None
-
+def replay_section(summaries: pd.DataFrame, metrics: dict, k_main: int, dtype: str) -> dict:
+    """Does the checking mode's main run reproduce the run it checks, and by how much."""
     check = next(m for m in MODES.values() if m.checks)
-    cached_run, replay_run = main_run(check.checks), main_run(check.name)
+    cached_run, replay_run = _main_run(summaries, check.checks, k_main), _main_run(summaries, check.name, k_main)
     if cached_run is None or replay_run is None:
-        return f"<p>No {check.name} run in <code>train.modes</code>.</p>"
-    verdict = replay_verdict(metrics[cached_run], metrics[replay_run])
-    word = "reproduces" if verdict.reproduces else "does NOT reproduce"
-    return (
-        f"<p>The replay run (conv base on the fly, with the manifest's numbers, cast to "
-        f"{html.escape(dtype)}) <b>{word}</b> the cached run (K={k_main}, repeat 0): "
-        f"largest difference over {len(metrics[cached_run])} head epochs "
-        f'<span id="replay-max-diff">{verdict.largest:.3g}</span> (tolerance {verdict.tolerance:g}).</p><ul>'
-        + "".join(f"<li>{html.escape(k)}: {v:.3g}</li>" for k, v in verdict.differences.items()) + "</ul>"
-    )
+        return {"ran": False, "check": check.name}
+    result = replay_verdict(metrics[cached_run], metrics[replay_run])
+    return {"ran": True, "dtype": dtype, "k": k_main, "epochs": len(metrics[cached_run]),
+            "word": "reproduces" if result.reproduces else "does NOT reproduce",
+            "largest": f"{result.largest:.3g}", "tolerance": f"{result.tolerance:g}",
+            "differences": [(name, f"{value:.3g}") for name, value in result.differences.items()]}
 
 
-def sweep_figure(table: pd.DataFrame, select_on: str):
-    """Mean of the selection metric against each swept key (one panel per key, other keys pooled)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    settings = pd.DataFrame([json.loads(s) for s in table["settings"]])
-    fig, axes = plt.subplots(1, len(settings.columns), figsize=(4 * len(settings.columns), 3.4), squeeze=False)
-    for ax, key in zip(axes[0], settings.columns):
-        values = settings[key].map(lambda v: "-".join(map(str, v)) if isinstance(v, list) else v)
-        for value, rows in table.groupby(values.to_numpy(), sort=True):
-            ax.scatter([str(value)] * len(rows), rows[f"{select_on}_mean"], color="C0")
-        chosen = table[table["chosen"]]
-        ax.scatter([str(values[chosen.index[0]])], chosen[f"{select_on}_mean"], color="C3", marker="*", s=150,
-                   label="chosen")
-        ax.set_xlabel(key)
-        ax.set_ylabel(f"{select_on} (mean over repeats)")
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    return fig
-
-
-def _selection_html(selection: dict | None, table: pd.DataFrame | None) -> str:
-    if selection is None:
-        return "<p>No head selection.</p>"
-    select_on = selection["select_on"]
-    parts = [f"<p>The exported model's head: <b>{html.escape(selection['point'])}</b>, repeat 0 at head epoch "
-             f"{selection['epoch'] + 1} (validation accuracy {selection['val_accuracy_at_epoch']:.3f}); "
-             f"{html.escape(selection['why'])}.</p>"]
-    if table is not None and len(table) > 1:
-        parts.append(
-            f"<p><b>Optimistic:</b> the head was chosen among {len(table)} points on the validation set, so "
-            "its validation accuracy overstates what it does on new images; <code>data.test_dir</code> "
-            "scores it on images no choice has seen.</p>")
-        head = (f"<tr><th>point</th><th>chosen</th><th>repeats</th><th>{select_on} mean ± sd</th>"
-                "<th>best val acc (mean)</th><th>best epoch (repeat 0)</th><th>head s</th><th>parameters</th></tr>")
-        rows = "".join(
-            f'<tr data-point="{html.escape(r["point"])}"><td>{html.escape(r["point"])}</td>'
-            f'<td>{"✔" if r["chosen"] else ""}</td><td>{int(r["repeats"])}</td>'
-            f'<td>{_mean_sd(r[f"{select_on}_mean"], r[f"{select_on}_sd"] if r["repeats"] > 1 else None, 4)}</td>'
-            f'<td>{r["best_val_accuracy_mean"]:.3f}</td><td>{int(r["best_epoch"]) + 1}</td>'
-            f'<td>{r["head_seconds"]:.1f}</td><td>{int(r["head_parameters"])}</td></tr>'
-            for r in table.to_dict("records"))
-        parts.append(f'<table id="sweep">{head}{rows}</table>')
-        parts.append(f'<img alt="head sweep" src="data:image/png;base64,{_png(sweep_figure(table, select_on))}">')
-    return "".join(parts)
-
-
-def variant_table(default: pd.DataFrame, variants: dict[str, list]) -> pd.DataFrame:
-    """One row per cache (the default and each variant): cached runs of K = their cache.epochs,
-    validation accuracy mean and sd over repeats, conv + head seconds, cache on disk."""
-    runs = {"default": default}
-    runs.update({name: pd.DataFrame([json.loads(Path(p).read_text()) for p in paths])
-                 for name, paths in variants.items()})
-    rows = []
-    for name, group in runs.items():
-        rows.append({
-            "cache": name,
-            "dtype": str(group["cache_dtype"].iloc[0]) if "cache_dtype" in group else "",
-            "k": int(group["k"].iloc[0]),
-            "repeats": len(group),
-            "final_val_accuracy_mean": float(group["final_val_accuracy"].mean()),
-            "final_val_accuracy_sd": float(group["final_val_accuracy"].std(ddof=1)),  # NaN for one repeat
-            "best_val_accuracy_mean": float(group["best_val_accuracy"].mean()),
-            "total_seconds": float(group["total_seconds"].mean()),
-            "disk_bytes": float(group["disk_bytes"].mean()),
-        })
-    return pd.DataFrame(rows)
-
-
-def _variants_html(summaries: pd.DataFrame, k_main: int, variants: dict) -> str:
-    if not variants:
-        return "<p>No <code>variants</code>.</p>"
-    default = summaries[(summaries["mode"] == CACHE_MODE.name) & (summaries["k"] == k_main)]
-    table = variant_table(default, variants)
-    head = ("<tr><th>cache</th><th>dtype</th><th>K</th><th>repeats</th><th>final val acc</th><th>best val acc</th>"
-            "<th>conv + head s</th><th>cache on disk</th></tr>")
-    rows = "".join(
-        f'<tr data-variant="{html.escape(r["cache"])}"><td>{html.escape(r["cache"])}</td>'
-        f'<td>{html.escape(r["dtype"])}</td><td>{r["k"]}</td>'
-        f'<td>{r["repeats"]}</td><td>{_mean_sd(r["final_val_accuracy_mean"], r["final_val_accuracy_sd"])}</td>'
-        f'<td>{r["best_val_accuracy_mean"]:.3f}</td><td>{r["total_seconds"]:.1f}</td>'
-        f'<td>{_bytes(r["disk_bytes"])}</td></tr>'
-        for r in table.to_dict("records"))
-    return ("<p>The cached runs (K = each cache's <code>cache.epochs</code>) of the default cache and of each "
-            "variant (results/variants/&lt;name&gt;/), with the same head and seeds.</p>"
-            f'<table id="variants">{head}{rows}</table>')
-
-
-def finetune_table(summaries: pd.DataFrame, k_main: int) -> pd.DataFrame:
-    """One row per mode (cached of K = cache.epochs): head-only and fine-tuned best validation
-    accuracy (mean over repeats), median seconds per epoch of each phase, cache on disk."""
-    rows = []
-    for mode_name, group in summaries.groupby("mode", sort=False):
-        if MODES[mode_name].uses_k:
-            group = group[group["k"] == k_main]
-        if group.empty:
-            continue
-        rows.append({
-            "mode": mode_name,
-            "repeats": len(group),
-            "head_only_best_val_accuracy": float(group["head_only_best_val_accuracy"].mean()),
-            "finetuned_best_val_accuracy": float(group["finetuned_best_val_accuracy"].mean()),
-            "head_seconds_per_epoch": float(group["head_seconds_per_epoch"].mean()),
-            "finetune_seconds_per_epoch": float(group["finetune_seconds_per_epoch"].mean()),
-            "disk_bytes": float(group["disk_bytes"].mean()),
-        })
-    return pd.DataFrame(rows)
-
-
-def _finetune_html(summaries: pd.DataFrame, k_main: int, base_info: dict | None) -> str:
+def finetune_section(summaries: pd.DataFrame, k_main: int, base_info: dict | None) -> dict | None:
+    """Head-only against fine-tuned accuracy per mode, the split's share of the base, the epoch times;
+    None without conv_base.split."""
     if "split" not in summaries.columns or summaries["split"].isna().all():
-        return "<p>No <code>conv_base.split</code>: the runs train the head only.</p>"
+        return None
     table = finetune_table(summaries, k_main)
     first = summaries.iloc[0]
-    parts = [f"<p>The base is split at <code>{html.escape(str(first['split']))}</code>. Each run trains the head "
-             f"for {int(first['head_epochs'])} epochs with the top frozen (head only), then the top and the head "
-             f"for {int(first['finetune_epochs'])} epochs at learning rate {first['finetune_learning_rate']:g} "
-             "(BatchNorm layers frozen); best validation accuracy of each phase, mean over repeats.</p>"]
+    share = None
     if base_info and "bottom_flops_share" in base_info:
-        parts.append(
-            f'<p id="split-share">The bottom (cached, run once per cached epoch) holds '
-            f'{100 * base_info["bottom_flops_share"]:.1f}% of the base\'s forward FLOPs (conv and dense layers) '
-            f'and {100 * base_info["bottom_parameter_share"]:.1f}% of its parameters; activations at the split take '
-            f'{_bytes(base_info["bytes_per_sample_epoch"])} per sample-epoch as {html.escape(base_info["storage_dtype"])}.</p>')
-    speed = {r["mode"]: r["finetune_seconds_per_epoch"] for r in table.to_dict("records")}
-    cached, baseline = speed.get(CACHE_MODE.name), speed.get(SPEED_BASELINE.name)
+        share = {"flops": f"{100 * base_info['bottom_flops_share']:.1f}",
+                 "parameters": f"{100 * base_info['bottom_parameter_share']:.1f}",
+                 "bytes": size_text(base_info["bytes_per_sample_epoch"]), "dtype": base_info["storage_dtype"]}
+    seconds = {r["mode"]: r["finetune_seconds_per_epoch"] for r in table.to_dict("records")}
+    cached, baseline = seconds.get(CACHE_MODE.name), seconds.get(SPEED_BASELINE.name)
+    speed = None
     if cached and baseline is not None:
-        parts.append(f'<p id="finetune-speed">Fine-tuning epoch: {CACHE_MODE.name} {cached:.2f} s, '
-                     f'{SPEED_BASELINE.title} {baseline:.2f} s ({baseline / cached:.1f}× faster cached).</p>')
-    head = ("<tr><th>mode</th><th>repeats</th><th>head only: best val acc</th><th>fine-tuned: best val acc</th>"
-            "<th>head s/epoch</th><th>fine-tune s/epoch</th><th>cache on disk</th></tr>")
-    rows = "".join(
-        f'<tr data-mode="{r["mode"]}"><td>{html.escape(MODE_TITLES[r["mode"]])}</td><td>{r["repeats"]}</td>'
-        f'<td>{r["head_only_best_val_accuracy"]:.3f}</td><td>{r["finetuned_best_val_accuracy"]:.3f}</td>'
-        f'<td>{r["head_seconds_per_epoch"]:.2f}</td><td>{r["finetune_seconds_per_epoch"]:.2f}</td>'
-        f'<td>{_bytes(r["disk_bytes"])}</td></tr>'
-        for r in table.to_dict("records"))
-    parts.append(f'<table id="finetune">{head}{rows}</table>')
-    parts.append("<p>Activations at the split are larger than the base's output; a variant with "
-                 "<code>cache: {dtype: uint8}</code> stores them in about half the bytes of float16, and the "
-                 "variants table shows what that does to accuracy.</p>")
-    return "".join(parts)
+        speed = {"cached_name": CACHE_MODE.name, "cached": f"{cached:.2f}", "baseline_title": SPEED_BASELINE.title,
+                 "baseline": f"{baseline:.2f}", "ratio": f"{baseline / cached:.1f}"}
+    return {
+        "split": str(first["split"]), "head_epochs": int(first["head_epochs"]),
+        "finetune_epochs": int(first["finetune_epochs"]), "learning_rate": f"{first['finetune_learning_rate']:g}",
+        "share": share, "speed": speed,
+        "rows": [{"mode": r["mode"], "title": MODE_TITLES[r["mode"]], "repeats": r["repeats"],
+                  "head_only": f"{r['head_only_best_val_accuracy']:.3f}",
+                  "finetuned": f"{r['finetuned_best_val_accuracy']:.3f}",
+                  "head_seconds": f"{r['head_seconds_per_epoch']:.2f}",
+                  "finetune_seconds": f"{r['finetune_seconds_per_epoch']:.2f}", "disk": size_text(r["disk_bytes"])}
+                 for r in table.to_dict("records")],
+    }
 
 
-def _test_html(scores: dict | None) -> str:
+def selection_section(selection: dict | None, table: pd.DataFrame | None) -> dict | None:
+    """The exported head's point and epoch, and the sweep's table and figure when it chose among
+    several points; None without a selection."""
+    if selection is None:
+        return None
+    select_on = selection["select_on"]
+    section = {"point": selection["point"], "epoch": selection["epoch"] + 1,
+               "accuracy": f"{selection['val_accuracy_at_epoch']:.3f}", "why": selection["why"],
+               "select_on": select_on, "rows": []}
+    if table is not None and len(table) > 1:
+        section["rows"] = [
+            {"point": r["point"], "chosen": bool(r["chosen"]), "repeats": int(r["repeats"]),
+             "score": mean_sd(r[f"{select_on}_mean"], r[f"{select_on}_sd"] if r["repeats"] > 1 else None, 4),
+             "best": f"{r['best_val_accuracy_mean']:.3f}", "best_epoch": int(r["best_epoch"]) + 1,
+             "head_seconds": f"{r['head_seconds']:.1f}", "parameters": int(r["head_parameters"])}
+            for r in table.to_dict("records")]
+        section["png"] = png(sweep_figure(table, select_on))
+    return section
+
+
+def test_images_section(scores: dict | None) -> dict | None:
+    """The exported model's accuracy on the test images, overall and per class."""
     if scores is None:
-        return "<p>No test images (<code>data.test_dir</code>).</p>"
-    per_class = ", ".join(f"{html.escape(k)} {v:.3f}" for k, v in scores["per_class"].items())
-    return (f'<h3>Test images</h3><p>Scored once, by the exported model only (never trained on, never used to '
-            f'choose): accuracy <b id="test-accuracy">{scores["accuracy"]:.4f}</b> on {scores["n"]} images '
-            f"({per_class}).</p>")
+        return None
+    return {"accuracy": f"{scores['accuracy']:.4f}", "n": scores["n"],
+            "per_class": ", ".join(f"{k} {v:.3f}" for k, v in scores["per_class"].items())}
 
 
-def _write_png(path, png: str) -> None:
-    if path:
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(base64.b64decode(png))
+def variants_section(summaries: pd.DataFrame, k_main: int, variants: dict) -> list[dict]:
+    """One row per cache: the default's and each variant's cached runs."""
+    if not variants:
+        return []
+    default = summaries[(summaries["mode"] == CACHE_MODE.name) & (summaries["k"] == k_main)]
+    return [{"cache": r["cache"], "dtype": r["dtype"], "k": r["k"], "repeats": r["repeats"],
+             "accuracy": mean_sd(r["final_val_accuracy_mean"], r["final_val_accuracy_sd"]),
+             "best": f"{r['best_val_accuracy_mean']:.3f}", "seconds": f"{r['total_seconds']:.1f}",
+             "disk": size_text(r["disk_bytes"])}
+            for r in variant_table(default, variants).to_dict("records")]
+
+
+def skipped_section(skipped: pd.DataFrame | None) -> list[dict]:
+    """The files the index left out, and why."""
+    if skipped is None or skipped.empty:
+        return []
+    return [{"path": str(r.path), "reason": str(r.reason)} for r in skipped.itertuples(index=False)]
+
+
+def provenance_section(store_attrs: dict) -> str:
+    """What made the cached features: weights, versions, dtype (JSON)."""
+    provenance = {k: store_attrs[k] for k in sorted(store_attrs)
+                  if k.endswith("_version") or k in ("weights_sha256", "weights_file_sha256",
+                                                     "base_architecture", "base_weights", "dtype")}
+    return json.dumps(provenance, indent=2, default=str)
+
+
+# --- the page -------------------------------------------------------------------------------------
+
+
+def render(context: dict) -> str:
+    """The report page of a context (the sections' values), by the package's template."""
+    import jinja2
+
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("augcache", "templates"),
+                                     autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    return environment.get_template(TEMPLATE).render(context)
 
 
 def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=None, out_curves=None,
@@ -603,38 +315,35 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
         summaries = summaries.merge(costs.runs, on="run", how="left")
     table = mode_table(summaries)
     k_main = int(config["cache"]["epochs"])
-    curves_png = _png(curves_figure(summaries, metrics, k_main))
-    sweep_png = _png(k_figure(table))
+    curves_png = png(curves_figure(summaries, metrics, k_main))
+    sweep_png = png(k_figure(table))
     side = side_by_side_table(table, k_main)
-    side_png = _png(side_by_side_figure(side)) if len(side) >= 2 else None
-    _write_png(out_curves, curves_png)
-    _write_png(out_sweep, sweep_png)
+    write_png(out_curves, curves_png)
+    write_png(out_sweep, sweep_png)
     if out_table:
         write_csv(out_table, table)
     first = summaries.iloc[0]
-    provenance = {k: store_attrs[k] for k in sorted(store_attrs)
-                  if k.endswith("_version") or k in ("weights_sha256", "weights_file_sha256",
-                                                     "base_architecture", "base_weights", "dtype")}
-    page = PAGE.format(
-        headline=html.escape(" ".join(filter(None, [headline(table, k_main, data_seconds), verdict(side)]))),
-        side_by_side=_side_by_side_html(side, side_png),
-        reuse=_reuse_html(costs),
-        n_train=int(first["n_train"]),
-        classes=html.escape(", ".join(first["classes"])),
-        head_epochs=int(first["head_epochs"]),
-        bytes_per=store_attrs.get("bytes_per_sample_epoch", "?"),
-        dtype=html.escape(str(store_attrs.get("dtype", ""))),
-        table=_table_html(table),
-        curves_png=curves_png,
-        sweep_png=sweep_png,
-        replay=_replay_html(summaries, metrics, k_main, config["cache"]["dtype"]),
-        finetune=_finetune_html(summaries, k_main, base_info),
-        skipped=_skipped_html(skipped),
-        selection=_selection_html(selection, sweep_table) + _test_html(test_scores),
-        variants=_variants_html(summaries, k_main, variants or {}),
-        limits="".join(f"<li>{html.escape(text)}</li>" for text in LIMITS),
-        provenance=html.escape(json.dumps(provenance, indent=2, default=str)),
-        config=html.escape(json.dumps(config, indent=2, sort_keys=True, default=str)),
-    )
+    page = render({
+        "headline": " ".join(filter(None, [headline(table, k_main, data_seconds), verdict(side)])),
+        "reuse": reuse_section(costs),
+        "n_train": int(first["n_train"]),
+        "classes": ", ".join(first["classes"]),
+        "head_epochs": int(first["head_epochs"]),
+        "bytes_per": store_attrs.get("bytes_per_sample_epoch", "?"),
+        "dtype": str(store_attrs.get("dtype", "")),
+        "side": side_by_side_section(side),
+        "modes": modes_section(table),
+        "curves_png": curves_png,
+        "sweep_png": sweep_png,
+        "finetune": finetune_section(summaries, k_main, base_info),
+        "replay": replay_section(summaries, metrics, k_main, config["cache"]["dtype"]),
+        "selection": selection_section(selection, sweep_table),
+        "test": test_images_section(test_scores),
+        "variants": variants_section(summaries, k_main, variants or {}),
+        "skipped": skipped_section(skipped),
+        "limits": LIMITS,
+        "provenance": provenance_section(store_attrs),
+        "config": json.dumps(config, indent=2, sort_keys=True, default=str),
+    })
     write_text_atomic(out_html, page)
     return table

@@ -14,7 +14,7 @@ paths of what it read, as the index does). A file's sha256 is remembered by its 
 :func:`augcache.provenance.file_sha256`), so an unchanged 1 GB preset is hashed once, not by
 every job.
 
-A finished job's outputs are kept in ``results/cache/<kind>/<key>/``, each under its own file
+A finished job's outputs are kept in ``results/reuse/<kind>/<key>/``, each under its own file
 name (a folder output: its files below its name), beside ``entry.json``: the fields the key was
 made of, the sha256 of every file and what computing them cost (seconds, peak memory), written
 last, so an entry without it is not used. A job whose entry exists puts its outputs in place
@@ -28,6 +28,9 @@ outputs ever share a file: Snakemake judges each output by its own modification 
 set on one output never moves another's. A copy (or a whole entry where the filesystem cannot
 link) is recorded in the entry's ``uses/``; ``augcache gc`` keeps an entry while any output links
 to it or a recorded copy is still in place, and leaves unfinished entries of running jobs alone.
+
+Earlier versions kept the entries in ``results/cache/``; :func:`migrate` moves them (a rename:
+the outputs' links stay).
 """
 
 from __future__ import annotations
@@ -44,12 +47,12 @@ import time
 import uuid
 from pathlib import Path
 
-from augcache import paths
+from augcache import backend, paths
 from augcache.provenance import canonical_json, file_sha256, library_versions, sha256_file
 
 log = logging.getLogger(__name__)
 
-CACHE = Path(paths.REUSE)
+ENTRIES = Path(paths.REUSE)
 ENTRY = "entry.json"
 # placements of an entry's files that are copies, one record each (see _record_use)
 USES = "uses"
@@ -65,7 +68,7 @@ THREAD_FREE = ("index_dataset",)
 UNFINISHED_GRACE_SECONDS = 24 * 3600
 
 
-def hash_memo(root=CACHE) -> Path:
+def hash_memo(root=ENTRIES) -> Path:
     """Where files' sha256 are remembered across jobs (see augcache.provenance.file_sha256):
     paths.HASH_MEMO for the workflow's own reuse folder."""
     return Path(root) / Path(paths.HASH_MEMO).name
@@ -87,7 +90,7 @@ def _is_store(path: Path):
         return {k: attr_value(v) for k, v in handle.attrs.items() if k not in VOLATILE_ATTRS}
 
 
-def identity(path, root=CACHE) -> str:
+def identity(path, root=ENTRIES) -> str:
     """What an input is, as text: the provenance of an augcache store (its content hash
     included, volatile attributes left out), a folder's path and its files' names and bytes, or
     the sha256 of any other file's bytes."""
@@ -134,7 +137,7 @@ def positional_inputs(paths) -> dict[str, list]:
 
 
 def job_key(kind: str, params: dict, wildcards: dict, inputs: dict[str, list], threads: int | None = None,
-            gpu: bool = False, root=CACHE) -> tuple[str, dict]:
+            gpu: bool = False, root=ENTRIES) -> tuple[str, dict]:
     """(key, the fields it was made of) of a job: see the module's description. inputs: name (or
     position) -> paths; threads: the job's threads (left out for THREAD_FREE kinds); gpu: the job
     computes on a GPU."""
@@ -146,7 +149,7 @@ def job_key(kind: str, params: dict, wildcards: dict, inputs: dict[str, list], t
         "inputs": {name: [identity(p, root) for p in paths] for name, paths in inputs.items()},
         "code": code_sha256(kind),
         "versions": library_versions(gpu=gpu),
-        "backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+        "backend": backend.name(),
     }
     if kind not in THREAD_FREE:
         fields["threads"] = threads
@@ -215,11 +218,11 @@ def _in_use(entry: Path) -> bool:
     return False
 
 
-def entry_dir(kind: str, key: str, root=CACHE) -> Path:
+def entry_dir(kind: str, key: str, root=ENTRIES) -> Path:
     return Path(root) / kind / key
 
 
-def read_entry(kind: str, key: str, root=CACHE) -> dict | None:
+def read_entry(kind: str, key: str, root=ENTRIES) -> dict | None:
     """The record of a complete entry, or None."""
     record = entry_dir(kind, key, root) / ENTRY
     return json.loads(record.read_text()) if record.is_file() else None
@@ -231,7 +234,7 @@ def _stored_names(output: Path, files: dict) -> list[str]:
     return sorted(f for f in files if f == name or f.startswith(f"{name}/"))
 
 
-def reuse(kind: str, key: str, outputs: list, root=CACHE) -> dict | None:
+def reuse(kind: str, key: str, outputs: list, root=ENTRIES) -> dict | None:
     """Put the outputs of entry `key` in place and return its record; None when there is no
     complete entry, when it does not name exactly these outputs, or when its files fail their
     sha256 (the entry is removed). Each output gets the entry's file (its time set to now) or, when
@@ -272,7 +275,7 @@ def reuse(kind: str, key: str, outputs: list, root=CACHE) -> dict | None:
     return record
 
 
-def store(kind: str, key: str, fields: dict, outputs: list, cost: dict | None = None, root=CACHE) -> None:
+def store(kind: str, key: str, fields: dict, outputs: list, cost: dict | None = None, root=ENTRIES) -> None:
     """Keep a finished job's outputs as entry `key` (nothing when it exists already), each under
     its name; cost: what computing them took (seconds, peak memory), for the report of a later
     run that reuses them."""
@@ -324,7 +327,7 @@ def _unfinished_is_running(entry: Path) -> bool:
     return age < UNFINISHED_GRACE_SECONDS
 
 
-def collect_garbage(root=CACHE, dry_run: bool = False) -> tuple[list[Path], int]:
+def collect_garbage(root=ENTRIES, dry_run: bool = False) -> tuple[list[Path], int]:
     """(entries removed, bytes freed): the entries no output uses any more (no output links to
     them and no recorded copy is in place), and unfinished entries left by killed jobs. Entries in
     use and unfinished entries of running jobs are kept."""
@@ -344,3 +347,42 @@ def collect_garbage(root=CACHE, dry_run: bool = False) -> tuple[list[Path], int]
         if not dry_run:
             shutil.rmtree(entry, ignore_errors=True)
     return removed, freed
+
+
+def _holds_entries(folder: Path) -> bool:
+    """folder holds reuse entries and nothing else: remembered hashes, and <kind>/<key>/ folders."""
+    children = list(folder.iterdir())
+    for child in children:
+        if child.name == Path(paths.HASH_MEMO).name:
+            continue
+        if not child.is_dir() or not all(e.is_dir() for e in child.iterdir()):
+            return False
+    return bool(children)
+
+
+def migrate(results="results") -> Path | None:
+    """Move the entries of an earlier version's ``results/cache`` to ``results/reuse`` (see
+    paths.FORMER_REUSE); the folder they went to, or None when there was nothing to move. A
+    ``results/cache`` that holds anything but entries is left as it is, with a warning."""
+    results = Path(results)
+    former = results / Path(paths.FORMER_REUSE).name
+    target = results / Path(paths.REUSE).name
+    if not former.is_dir():
+        return None
+    if not _holds_entries(former):
+        log.warning("%s holds files that are not reuse entries: left as it is (entries are kept in %s)", former, target)
+        return None
+    if not target.exists():
+        former.rename(target)
+    else:  # both: move what the new folder lacks, drop duplicates of entries it has
+        for kind in former.iterdir():
+            for entry in kind.iterdir():
+                place = target / kind.name / entry.name
+                if place.exists():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    place.parent.mkdir(parents=True, exist_ok=True)
+                    entry.rename(place)
+        shutil.rmtree(former, ignore_errors=True)
+    log.warning("moved the reuse entries of %s to %s", former, target)
+    return target

@@ -1,7 +1,7 @@
 """Ways of augmenting compared side by side: none, in feature space, the exact cache of K epochs,
 both together, and on the fly; which wins on this data and by how much.
 
-Reads the report's modes table (:func:`augcache.report.mode_table`), one row per mode and K.
+Reads the report's modes table (:func:`augcache.report_tables.mode_table`), one row per mode and K.
 """
 
 from __future__ import annotations
@@ -9,26 +9,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from augcache.modes import CACHE_MODE, MODES
-
-# the report's order: from no augmentation to the most expensive
-ORDER = ("noaug", "featureaug", CACHE_MODE.name, "hybrid", "onthefly")
+from augcache.modes import MODES, SIDE_BY_SIDE
 
 
 def side_by_side_table(table: pd.DataFrame, k_main: int) -> pd.DataFrame:
-    """One row per mode of :data:`ORDER` that ran (modes that use K at K = k_main): final
+    """One row per mode of :data:`augcache.modes.SIDE_BY_SIDE` that ran (modes that use K at K = k_main): final
     validation accuracy mean and sd over repeats, end-to-end seconds (or those measured inside
     the jobs, when there is no end-to-end account) and bytes on disk."""
     rows = []
-    for name in ORDER:
-        if name not in MODES:
-            continue
-        found = table[(table["mode"] == name) & ((table["k"] == k_main) if MODES[name].uses_k else True)]
+    for mode in SIDE_BY_SIDE:
+        name = mode.name
+        found = table[(table["mode"] == name) & ((table["k"] == k_main) if mode.uses_k else True)]
         if found.empty:
             continue
         row = found.iloc[0]
         seconds = row["end_to_end_seconds"] if not np.isnan(row["end_to_end_seconds"]) else row["total_seconds"]
-        rows.append({"mode": name, "k": k_main if MODES[name].uses_k else None, "repeats": int(row["repeats"]),
+        rows.append({"mode": name, "k": k_main if mode.uses_k else None, "repeats": int(row["repeats"]),
                      "accuracy_mean": float(row["final_val_accuracy_mean"]),
                      "accuracy_sd": float(row["final_val_accuracy_sd"]),
                      "seconds": float(seconds), "disk_bytes": float(row["disk_bytes"])})

@@ -7,7 +7,12 @@ Modes (each a feature source; the loop, head, optimizer and seeds are the same f
   epoch n mod K, cast to the cache dtype: it must reproduce ``cached``;
 - ``onthefly``: the conv base runs every epoch on images augmented with fresh numbers drawn for
   head epoch n (never repeating);
-- ``noaug``: features of the unaugmented training images, shuffled each epoch.
+- ``noaug``: features of the unaugmented training images, shuffled each epoch;
+- ``featureaug``: the ``noaug`` features, transformed every head epoch by seeded feature
+  transforms (:mod:`augcache.feature_augment`);
+- ``hybrid``: the ``cached`` epochs, transformed the same way.
+
+The modes' table is :data:`augcache.modes.MODES`; :mod:`augcache.experiment` picks the source.
 """
 
 from __future__ import annotations

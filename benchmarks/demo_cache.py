@@ -46,7 +46,7 @@ def demo_cache(root: Path, images: int, size: int, arch: str, k: int) -> DemoCac
     root, and cache K augmented epochs of arch's features (random weights: no download)."""
     import tensorflow as tf
 
-    from augcache.cache import extract_epoch, extract_unaugmented
+    from augcache.extraction_jobs import extract_epoch, extract_unaugmented
     from augcache.conv_base import BaseSpec
     from augcache.dataset import index_folder, write_index
     from augcache.demo import DEMO_CLASSES, TRAIN_SPREAD, VAL_SPREAD, render

@@ -101,7 +101,7 @@ def main() -> None:
 
     import pandas as pd
 
-    from augcache.cache import configure_tensorflow
+    from augcache.backend import configure_tensorflow
     from augcache.conv_base import BaseSpec, build_base, feature_function
     from augcache.extract import decode_workers, extract_to_store
     from augcache.images import decode_file, load_pixels, resize_pixels
@@ -194,7 +194,7 @@ def slot_job(args, store: str, count: str) -> None:
     from augcache.devices import assign_device
 
     assign_device(True)
-    from augcache.cache import configure_tensorflow
+    from augcache.backend import configure_tensorflow
     from augcache.conv_base import BaseSpec, build_base, feature_function
     from augcache.extract import extract_to_store
     from augcache.manifest import AugmentConfig, build_manifest

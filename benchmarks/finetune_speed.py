@@ -53,7 +53,7 @@ def write_images(root: Path, images: int, size: int):
 
 
 def measure(arch: str, split: str, size: int, index, root: Path, epochs: int) -> dict:
-    from augcache.cache import extract_epoch, extract_unaugmented
+    from augcache.extraction_jobs import extract_epoch, extract_unaugmented
     from augcache.conv_base import BaseSpec, build_bottom, feature_function, split_base, split_shares
     from augcache.dataset import class_names
     from augcache.finetune import FinetuneConfig, train_finetune
@@ -121,7 +121,7 @@ def main() -> None:
                         help="comma-separated architecture:split-layer pairs")
     args = parser.parse_args()
 
-    from augcache.cache import configure_tensorflow
+    from augcache.backend import configure_tensorflow
 
     configure_tensorflow(0)
     rows = []

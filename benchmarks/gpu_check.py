@@ -3,7 +3,7 @@ TensorFlow, no Snakemake needed).
 
 In a temporary folder it writes a pixel store of --images synthetic photos (smooth colour fields,
 edges and noise) of --size pixels, a dataset index, and K manifests (--k epochs of rotations,
-shifts, zoom, flips, brightness), then extracts the K epochs with ``augcache.cache.extract_epoch``
+shifts, zoom, flips, brightness), then extracts the K epochs with ``augcache.extraction_jobs.extract_epoch``
 (float16 stores, as the workflow writes them). It prints one JSON line each:
 
 - ``extraction``: images/s of each epoch's extraction (reading, augmenting, the base, storing), the
@@ -131,7 +131,7 @@ def main() -> None:
     from keras import ops
 
     from augcache import backend
-    from augcache.cache import extract_epoch
+    from augcache.extraction_jobs import extract_epoch
     from augcache.conv_base import BaseSpec, feature_function
     from augcache.manifest import AugmentConfig, read_manifest
     from augcache.pixels import PixelStore, open_pixels

@@ -39,7 +39,7 @@ def main() -> None:
     import keras
     from demo_cache import cached_source, demo_cache, onthefly_source
 
-    from augcache.cache import configure_tensorflow
+    from augcache.backend import configure_tensorflow
     from augcache.demo import DEMO_CLASSES
     from augcache.head import HeadConfig, build_head
     from augcache.train import train_head

@@ -70,7 +70,7 @@ def main() -> None:
     # a damaged pixel store, deleted as its refusal advises: its cached entry shares its bytes and
     # fails too (removed here), and the rerun that needs it decodes every image again
     pixels = project / "results/dataset/pixels.h5"
-    for entry in (project / "results/cache/index_dataset").iterdir():
+    for entry in (project / "results/reuse/index_dataset").iterdir():
         if any(part.samefile(pixels) for part in entry.iterdir() if part.name != "entry.json"):
             shutil.rmtree(entry)
     pixels.unlink()

@@ -61,7 +61,7 @@ def write_cache(folder: Path, n: int, k: int, dim: int, n_val: int) -> None:
 
 def child(args) -> None:
     """One training run; prints a JSON line with its peak RSS and samples/s."""
-    from augcache.cache import configure_tensorflow
+    from augcache.backend import configure_tensorflow
     from augcache.head import HeadConfig
     from augcache.stream import StoreBlocks, block_rows
     from augcache.train import CachedEpochs, StreamedEpochs, load_store, train_head

@@ -50,7 +50,7 @@ def main() -> None:
 
     from demo_cache import cached_source, demo_cache, onthefly_source
 
-    from augcache.cache import configure_tensorflow
+    from augcache.backend import configure_tensorflow
     from augcache.demo import DEMO_CLASSES
     from augcache.head import HeadConfig
     from augcache.train import train_head

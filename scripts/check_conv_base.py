@@ -7,12 +7,12 @@ from augcache.job import finish_job, job_base, start_job
 # pixel store (whose content hash is part of the key), not from image files decoded here
 start_job(snakemake, reusable="pixels" in snakemake.input.keys())
 
-from augcache.cache import describe_base
+from augcache.extraction_jobs import check_base
 from augcache.dataset import read_index
 from augcache.pixels import open_pixels
 
 spec = job_base(snakemake)
-describe_base(
+check_base(
     spec,
     snakemake.output[0],
     pixels=open_pixels(snakemake.params.pixel_size, spec.resize, snakemake.input.get("pixels"),

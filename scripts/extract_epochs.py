@@ -7,7 +7,8 @@ start_job(snakemake)
 
 import time
 
-from augcache.cache import CacheSettings, extract_epoch
+from augcache.settings import CacheSettings
+from augcache.extraction_jobs import extract_epoch
 from augcache.manifest import AugmentConfig
 from augcache.pixels import open_pixels
 from augcache.reuse import job_key, positional_inputs, reuse, store

@@ -14,7 +14,8 @@ from augcache.store.plan import check_run_fits, planned_stores
 output = snakemake.output[0]
 check_run_fits(planned_stores(snakemake.config, snakemake.input.index, snakemake.input.base, output)[1], output)
 
-from augcache.cache import CacheSettings, extract_unaugmented
+from augcache.settings import CacheSettings
+from augcache.extraction_jobs import extract_unaugmented
 from augcache.dataset import read_index
 from augcache.pixels import open_pixels
 

@@ -8,12 +8,13 @@ from augcache.modes import MODES
 # (a mode that runs the base without the pixel store)
 start_job(snakemake, reusable=not MODES[snakemake.params.mode].runs_base or "pixels" in snakemake.input.keys())
 
-from augcache.cache import CacheSettings
+from augcache.settings import CacheSettings
 from augcache.experiment import RunInputs, RunOutputs, RunSettings, RunSpec, run_training
 from augcache.feature_augment import FeatureAugmentConfig
 from augcache.finetune import FinetuneConfig
 from augcache.head import HeadConfig
 from augcache.manifest import AugmentConfig
+from augcache.store.kinds import NOAUG, VAL
 
 params, inputs = snakemake.params, snakemake.input
 run_training(
@@ -25,10 +26,10 @@ run_training(
     ),
     RunInputs(
         index=inputs.index,
-        val_store=inputs.val,
+        val_store=inputs[VAL.name],
         epoch_stores=tuple(inputs.get("stores", ())),
         manifests=tuple(inputs.get("manifests", ())),
-        noaug_store=inputs.get("noaug"),
+        noaug_store=inputs.get(NOAUG.name),
         pixel_store=inputs.get("pixels"),
     ),
     RunSettings(

@@ -190,7 +190,7 @@ class Workflow:
 
     def __init__(self, root: Path, finished: "Workflow | None" = None):
         """root: where the copy goes. finished: copy that project instead, with its results and
-        Snakemake's records of them (times and hard links kept, as results/cache links outputs),
+        Snakemake's records of them (times and hard links kept, as results/reuse links outputs),
         for a test that changes a finished run without changing it for the others."""
         self.root = root
         if finished is not None:

@@ -60,7 +60,7 @@ images = np.random.default_rng(3).uniform(0, 255, (12, 40, 48, 3)).astype(np.flo
 params = varied_params(12)
 out = {}
 for name, size in CASES:
-    step = backend.compiled(lambda x, p, r=RESAMPLINGS[name], s=size: augment(x, p, r, s))  # as extraction runs it
+    step = backend.jax_jit(lambda x, p, r=RESAMPLINGS[name], s=size: augment(x, p, r, s))  # as extraction runs it
     out[name] = keras.ops.convert_to_numpy(step(images, params))
 np.savez(sys.argv[1], **out)
 print(keras.backend.backend(), "tensorflow" in sys.modules)
@@ -96,7 +96,7 @@ def test_wrap_is_refused_outside_tensorflow():
 
 EXTRACT = """
 import sys
-from augcache.cache import extract_epoch
+from augcache.extraction_jobs import extract_epoch
 from augcache.conv_base import BaseSpec
 from augcache.manifest import AugmentConfig
 from augcache.paths import INDEX, PIXELS

@@ -119,6 +119,7 @@ def test_the_package_brings_tensorflow_and_the_schema(tmp_path):
     wheel = next(tmp_path.glob("augcache-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "augcache/config.schema.yaml" in names and "augcache/store/features.py" in names
+    assert "augcache/templates/report.html" in names  # the report renders from the installed package
     schema = zipfile.ZipFile(wheel).read("augcache/config.schema.yaml")
     assert schema == (ROOT / "workflow/schemas/config.schema.yaml").read_bytes()
 

@@ -87,7 +87,7 @@ def test_a_stale_manifest_refusal_says_what_to_do(tmp_path):
 # 2. degenerate features
 
 def test_feature_spread_problems_are_named():
-    from augcache.cache import feature_spread_problem
+    from augcache.extraction_jobs import feature_spread_problem
 
     rng = np.random.default_rng(0)
     good = rng.normal(size=(8, 5)).astype(np.float32)
@@ -103,7 +103,7 @@ def test_feature_spread_problems_are_named():
 
 
 def test_an_untrained_imagenet_architecture_stops_the_base_check(tmp_path, tiny_data):
-    from augcache.cache import describe_base
+    from augcache.extraction_jobs import check_base
     from augcache.conv_base import BaseSpec
     from augcache.pixels import open_pixels
 
@@ -111,7 +111,7 @@ def test_an_untrained_imagenet_architecture_stops_the_base_check(tmp_path, tiny_
     spec = BaseSpec("MobileNetV2", (32, 32), weights=None, options={"alpha": 0.35})
     with pytest.raises(ValueError, match=r"conv_base: the features of MobileNetV2 .* once stored as float16 .*"
                                          r"cache.dtype: float32"):
-        describe_base(spec, tmp_path / "base.json", open_pixels((32, 32), "stretch"), index, "float16")
+        check_base(spec, tmp_path / "base.json", open_pixels((32, 32), "stretch"), index, "float16")
     assert not (tmp_path / "base.json").exists()
 
 
@@ -126,7 +126,7 @@ def test_a_store_of_constant_features_is_refused(tmp_path):
 # 4. more shards than batches
 
 def test_empty_shards_are_written_and_merged(tmp_path):
-    from augcache.cache import shard_rows
+    from augcache.extraction_jobs import shard_rows
 
     assert shard_rows(18, 16, 3, 2) == (18, 18)
     features = np.random.default_rng(0).normal(size=(5, 2, 2)).astype(np.float32)

@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from augcache.cache import shard_rows
+from augcache.extraction_jobs import shard_rows
 from augcache.provenance import ProvenanceError
 from augcache.store.features import FeatureWriter
 from augcache.store.merge import merge_shards
@@ -60,13 +60,13 @@ def test_merged_shards_refuse_a_gap_or_another_epoch(tmp_path):
 
 
 def without_epochs(full_run, root: Path) -> Workflow:
-    """A clone of the full run without its cached outputs (results/cache) nor repeat 0's epoch
+    """A clone of the full run without its cached outputs (results/reuse) nor repeat 0's epoch
     stores: the next run of it computes them, and what they are made from is there already."""
     import shutil
 
     _, finished = full_run
     flow = finished.clone(root)
-    shutil.rmtree(flow.path("results/cache"))
+    shutil.rmtree(flow.path("results/reuse"))
     for store in flow.path("results/features/train").glob("epoch_*.h5"):
         store.unlink()
     return flow

@@ -172,7 +172,7 @@ def test_an_epoch_is_extracted_through_a_hub_backbone_as_the_replayed_augmentati
                                                                                  tmp_path):
     """The package's extraction path, on the shared run's manifest and pixel store, with a ViT's
     patch grid as spatial features."""
-    from augcache.cache import extract_epoch
+    from augcache.extraction_jobs import extract_epoch
     from augcache.conv_base import build_base, feature_function
     from augcache.extract import compute_features
     from augcache.manifest import AugmentConfig, read_manifest

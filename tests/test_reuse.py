@@ -1,4 +1,4 @@
-"""Each feature computed once: outputs keyed by what made them (results/cache), reused instead of
+"""Each feature computed once: outputs keyed by what made them (results/reuse), reused instead of
 computed again after a rerun that changes nothing they depend on."""
 
 import os
@@ -35,7 +35,7 @@ def assert_reused_not_computed(logs: dict[str, str]) -> None:
 
 @pytest.fixture
 def cache_copy(float32_runs, tmp_path):
-    """A clone of the shared float32 cache (its results/cache included)."""
+    """A clone of the shared float32 cache (its results/reuse included)."""
     config, (flow, _) = float32_runs
     return config, flow.clone(tmp_path / "project")
 
@@ -97,7 +97,7 @@ def test_a_cached_entry_whose_bytes_fail_their_checksum_is_computed_again(cache_
     store = flow.path("results/features/train/epoch_1.h5")
     with h5py.File(store, "r") as handle:
         features = handle["features"][:]
-    entry = next(p for p in flow.path("results/cache/extract_epoch").glob("*/epoch_1.h5") if p.samefile(store))
+    entry = next(p for p in flow.path("results/reuse/extract_epoch").glob("*/epoch_1.h5") if p.samefile(store))
     data = bytearray(entry.read_bytes())
     data[len(data) // 2] ^= 0xFF  # the entry and the output share their bytes: both are damaged
     entry.write_bytes(bytes(data))
@@ -142,7 +142,7 @@ def test_a_store_finished_while_snakemake_is_killed_is_kept(cache_copy):
 
 def test_gc_removes_only_what_no_output_uses(cache_copy):
     config, flow = cache_copy
-    cache = flow.path("results/cache")
+    cache = flow.path("results/reuse")
     removed, _ = collect_garbage(cache, dry_run=True)
     assert removed == []  # every entry of a finished run is in use
     target = "results/features/train/epoch_0.h5"
@@ -173,7 +173,7 @@ def test_a_killed_job_of_several_epochs_keeps_those_it_finished(float32_runs, tm
 
     config, (_, grouped) = float32_runs
     flow = grouped.clone(tmp_path / "project")
-    shutil.rmtree(flow.path("results/cache"))
+    shutil.rmtree(flow.path("results/reuse"))
     for epoch in range(3):
         flow.path(f"results/features/train/epoch_{epoch}.h5").unlink()
     more = dict(config, cache=dict(config["cache"], **GROUPED))
@@ -437,3 +437,30 @@ def test_replacing_the_bytes_of_a_weights_file_recomputes_the_features(workflow,
     with h5py.File(workflow.path(target)) as handle:
         after = handle["features"][:]
     assert before.shape == after.shape and not np.array_equal(before, after)
+
+
+def test_entries_kept_in_results_cache_move_to_results_reuse(cache_copy):
+    """A project whose entries an earlier version kept in results/cache: the next run moves them
+    to results/reuse first, and a deleted store comes back from its entry, not computed."""
+    config, flow = cache_copy
+    flow.path("results/reuse").rename(flow.path("results/cache"))
+    store = flow.path("results/features/train/epoch_1.h5")
+    store.unlink()
+    log = flow.path("results/logs/extract/epoch_1.log")
+    log.unlink()
+    flow.run(config, "cache")
+    assert not flow.path("results/cache").exists()
+    assert any(flow.path("results/reuse/extract_epoch").glob("*/epoch_1.h5"))
+    assert re.search(r"reused [0-9a-f]{64}", log.read_text()), log.read_text()[-1500:]
+
+
+def test_a_results_cache_of_other_files_is_left_alone(tmp_path):
+    from augcache.reuse import migrate
+
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "notes.txt").write_text("mine")
+    assert migrate(tmp_path) is None
+    assert (tmp_path / "cache" / "notes.txt").read_text() == "mine"
+    assert not (tmp_path / "reuse").exists()
+    empty = tmp_path / "empty"
+    assert migrate(empty) is None

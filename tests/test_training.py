@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from augcache.provenance import ProvenanceError
-from augcache.report import REPLAY_TOLERANCE, replay_verdict
+from augcache.report_tables import REPLAY_TOLERANCE, replay_verdict
 from augcache.store.features import read_attrs
 from augcache.train import CachedEpochs, EpochStream
 from conftest import SIZE
@@ -197,7 +197,7 @@ def test_op_determinism_is_on_unless_turned_off():
     import tensorflow as tf
     from tensorflow.python.framework import config as tf_config
 
-    from augcache.cache import configure_tensorflow
+    from augcache.backend import configure_tensorflow
 
     try:
         configure_tensorflow(0, deterministic_ops=False)
@@ -209,7 +209,8 @@ def test_op_determinism_is_on_unless_turned_off():
 
 
 def test_report_curves_have_whole_epochs_and_keep_the_cached_curve_under_its_replay(full_run):
-    from augcache.report import curves_figure, k_figure, load_runs, mode_table
+    from augcache.report_figures import curves_figure, k_figure
+    from augcache.report_tables import load_runs, mode_table
 
     config, flow = full_run
     summaries, metrics = load_runs(p.parent for p in flow.path("results/train").glob("*/*/summary.json"))
@@ -257,7 +258,7 @@ def test_every_job_has_a_benchmark_and_the_report_counts_what_each_mode_needed(f
 def test_the_recommended_k_is_the_smallest_within_one_sd_of_the_best():
     import pandas as pd
 
-    from augcache.report import recommended_k
+    from augcache.report_tables import recommended_k
 
     table = pd.DataFrame({"mode": ["cached"] * 3 + ["onthefly"], "k": [1, 2, 5, None],
                           "final_val_accuracy_mean": [0.70, 0.79, 0.80, 0.9],
@@ -377,7 +378,8 @@ def test_a_report_after_a_rerun_that_reused_everything_counts_what_computing_too
 def test_with_one_repeat_the_headline_gives_no_verdict_on_accuracy():
     """One repeat has no spread: the headline says the accuracy difference is not measured (and how
     to measure it) instead of calling it larger than one sd; with two repeats it judges."""
-    from augcache.report import SPEEDUP, headline
+    from augcache.report import headline
+    from augcache.report_tables import SPEEDUP
 
     def table(repeats, sd):
         return pd.DataFrame({

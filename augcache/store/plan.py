@@ -33,6 +33,7 @@ from augcache import paths
 from augcache.modes import MODES
 from augcache.quantise import stored_row_bytes
 from augcache.settings import Settings
+from augcache.store.kinds import MERGED, NOAUG, VAL
 from augcache.store.space import DiskFullError, mib
 from augcache.store.writer import chunk_rows
 
@@ -104,12 +105,12 @@ class RunSize:
                   for r in range(config["train"]["repeats"]) for e in range(k)]
         epochs = config["cache"]["epochs"]
         if not variant:
-            stores.append(PlannedStore(paths.TRAIN_STORE, epochs * self.n_train,
+            stores.append(PlannedStore(MERGED.path, epochs * self.n_train,
                                        epochs * store_bytes(self.n_train, 0, self.train_id_chars, chunk=1,
                                                             labels=False) + 8 * epochs * self.n_train))
-        stores.append(PlannedStore(paths.VAL_STORE, self.n_val, store_bytes(self.n_val, row, self.val_id_chars)))
-        if not variant and any(MODES[mode].stored == "noaug" for mode in config["train"]["modes"]):
-            stores.append(PlannedStore(paths.NOAUG_STORE, self.n_train, train))
+        stores.append(PlannedStore(VAL.path, self.n_val, store_bytes(self.n_val, row, self.val_id_chars)))
+        if not variant and any(MODES[mode].stored is NOAUG for mode in config["train"]["modes"]):
+            stores.append(PlannedStore(NOAUG.path, self.n_train, train))
         if config["data"]["pixel_store"]:
             size = config["data"]["pixel_size"] or config["data"]["image_size"]
             n = self.n_train + self.n_val + self.n_test

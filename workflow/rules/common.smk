@@ -10,7 +10,9 @@ from augcache.hub import preset_files
 from augcache.modes import MODES, RUN_FILES, CACHE_MODE
 from augcache.paths import *  # the path pattern of every output
 from augcache.paths import extraction_job, repeat_prefix
+from augcache.reuse import migrate
 from augcache.settings import Settings
+from augcache.store import kinds
 from augcache.sweep import sweep_points
 
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
@@ -18,6 +20,10 @@ validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 # what follows from the config (augcache.settings); a mistake no job is needed to find stops here
 SETTINGS = Settings(config)
 SETTINGS.check()
+
+# the reuse entries an earlier version kept in results/cache move to results/reuse, before any job
+if workflow.is_main_process:
+    migrate()
 
 # "train" (the head on the base's features) or "finetune" (the top of the base and the head, on
 # the activations at conv_base.split): the folder every training run writes to
@@ -113,11 +119,11 @@ def training_input(mode):
     table = MODES[mode]
 
     def inputs(wildcards):
-        files = {"val": VAL_STORE}
-        if table.stored == "epochs":
+        files = {kinds.VAL.name: kinds.VAL.path}
+        if table.stored is kinds.EPOCHS:
             files["stores"] = cached_stores(wildcards)
-        if table.stored == "noaug":
-            files["noaug"] = NOAUG_STORE
+        elif table.stored is not None:
+            files[table.stored.name] = table.stored.path
         if table.manifests == "cached":
             files["manifests"] = cached_manifests(wildcards)
         if table.runs_base:

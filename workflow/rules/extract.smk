@@ -71,28 +71,28 @@ rule extract_val:
         unpack(pixel_input),
         unpack(base_input),
     output:
-        VAL_STORE,
+        kinds.VAL.path,
     log:
-        f"{LOGS}/extract/val.log",
+        f"{LOGS}/{kinds.VAL.job}.log",
     benchmark:
-        f"{BENCHMARKS}/extract/val.tsv"
+        f"{BENCHMARKS}/{kinds.VAL.job}.tsv"
     conda:
         GPU_ENV
     threads: 2
     resources:
         gpu=1,
     params:
-        **SETTINGS.extract_params(split="val"),
+        **SETTINGS.extract_params(split=kinds.VAL.split),
     script:
         "../../scripts/extract_unaugmented.py"
 
 
 use rule extract_val as extract_noaug with:
     output:
-        NOAUG_STORE,
+        kinds.NOAUG.path,
     log:
-        f"{LOGS}/extract/train_noaug.log",
+        f"{LOGS}/{kinds.NOAUG.job}.log",
     benchmark:
-        f"{BENCHMARKS}/extract/train_noaug.tsv"
+        f"{BENCHMARKS}/{kinds.NOAUG.job}.tsv"
     params:
-        split="train",
+        split=kinds.NOAUG.split,
