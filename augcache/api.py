@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from augcache import paths
-from augcache.modes import CACHE_MODE, MODES
+from augcache.modes import CACHE_MODE, MODES, STAGES
 
 
 def _under(results: Path, pattern: str) -> Path:
@@ -46,7 +46,7 @@ class FinishedRun:
             raise ValueError(f"{self.results}: no such folder; open_run takes the results folder of a "
                              "finished workflow run")
         self._summaries = sorted(self.results.glob("*/*/*/summary.json"))
-        self._summaries = [p for p in self._summaries if p.parts[-4] in ("train", "finetune")]
+        self._summaries = [p for p in self._summaries if p.parts[-4] in STAGES]
         if not self._summaries:
             raise ValueError(f"{self.results}: no finished training run (results/train/<mode>/<run>/summary.json)")
 

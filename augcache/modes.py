@@ -10,6 +10,12 @@ from dataclasses import dataclass
 from augcache.store.kinds import EPOCHS, NOAUG, StoredKind
 
 
+# What the training jobs do, which names the folder they write to (results/<stage>/): train the
+# head on the base's features, or fine-tune the layers after conv_base.split with the head.
+TRAIN, FINETUNE = "train", "finetune"
+STAGES = (TRAIN, FINETUNE)
+
+
 @dataclass(frozen=True)
 class Mode:
     """One way of feeding the head its training features.
@@ -47,13 +53,13 @@ class Mode:
     speed_baseline: bool = False
     side_by_side: int | None = None
 
-    def run_folder(self, stage: str = "train") -> str:
+    def run_folder(self, stage: str = TRAIN) -> str:
         """Path pattern of a run's folder in a stage (see :func:`stage`), with {k} (when the mode
         uses K) and {repeat} the repeat number."""
         run = "k{k}_r{repeat}" if self.uses_k else "r{repeat}"
         return f"results/{stage}/{self.name}/{run}"
 
-    def run_dir(self, k: int, repeat: int, stage: str = "train") -> str:
+    def run_dir(self, k: int, repeat: int, stage: str = TRAIN) -> str:
         return self.run_folder(stage).format(k=k, repeat=repeat)
 
     def runs(self, k_values, k_main: int, repeats) -> list[tuple[int, int]]:
@@ -115,6 +121,5 @@ def mode(name: str) -> Mode:
 
 
 def stage(config: dict) -> str:
-    """What the training jobs do: "train" the head on the base's features, or with
-    conv_base.split "finetune" the layers after the split with the head."""
-    return "finetune" if config["conv_base"].get("split") else "train"
+    """The stage of a config's training jobs: FINETUNE with conv_base.split, else TRAIN."""
+    return FINETUNE if config["conv_base"].get("split") else TRAIN
