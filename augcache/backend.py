@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 # The backends by name; TENSORFLOW is the default. This module is the one that names them.
 TENSORFLOW, JAX, TORCH = "tensorflow", "jax", "torch"
+BACKENDS = (TENSORFLOW, JAX, TORCH)
+# The variable Keras reads its backend from.
+ENV = "KERAS_BACKEND"
 # The variable that says which GPUs a process may use (set per job by augcache.devices).
 VISIBLE = "CUDA_VISIBLE_DEVICES"
 
@@ -33,7 +36,37 @@ JAX_DETERMINISM = "--xla_gpu_deterministic_ops=true"
 def name() -> str:
     """The Keras backend of this process (KERAS_BACKEND; the package sets tensorflow unless the
     user chose another), known without importing Keras."""
-    return os.environ.get("KERAS_BACKEND", TENSORFLOW)
+    return os.environ.get(ENV, TENSORFLOW)
+
+
+def chosen(configured: str | None) -> str:
+    """The backend a workflow run computes with: software.backend, else the KERAS_BACKEND the run
+    started with, else TensorFlow. ValueError naming KERAS_BACKEND for a backend Keras lacks."""
+    choice = configured or os.environ.get(ENV) or TENSORFLOW
+    if choice not in BACKENDS:
+        raise ValueError(f"{ENV}={choice} is not a backend augcache runs on ({', '.join(BACKENDS)}): "
+                         "unset it or set software.backend")
+    return choice
+
+
+def use(choice: str) -> None:
+    """Make `choice` this process's backend (and that of the processes it starts): before Keras
+    is imported, which reads it once."""
+    import importlib.util
+    import sys
+
+    try:
+        installed = importlib.util.find_spec(choice) is not None
+    except ImportError:
+        installed = False
+    if not installed:
+        extra = "gpu] or [tensorflow" if choice == TENSORFLOW else choice
+        raise ValueError(f"software.backend (or {ENV}) is {choice}, which is not installed in this environment: "
+                         f"pip install 'augcache[{extra}]', or choose another backend")
+    if "keras" in sys.modules and os.environ.get(ENV, TENSORFLOW) != choice:
+        raise RuntimeError(f"Keras was imported with backend {os.environ.get(ENV, TENSORFLOW)} before {choice} "
+                           "was chosen")
+    os.environ[ENV] = choice
 
 
 def configure(threads: int = 0, deterministic_ops: bool = True) -> None:

@@ -12,13 +12,10 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
-
-from augcache import backend
 
 BLOCK_BYTES = 64 << 20
 
@@ -201,7 +198,6 @@ def predict_command(args) -> int:
         raise CommandError(f"folder: {args.folder} is not a folder")
     if args.top_k < 1:
         raise CommandError(f"--top-k: {args.top_k} is not a number of classes (1 or more)")
-    os.environ["KERAS_BACKEND"] = backend.TENSORFLOW  # the exported model and its input pipeline are TensorFlow's
     from augcache.full_model import predict_folder
 
     table = predict_folder(model, classes, args.folder, args.batch_size, top_k=args.top_k,

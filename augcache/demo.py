@@ -88,7 +88,7 @@ def demo_index(demo: dict):
 
 def write_demo_images(out_dir, size: int, train_per_class: int, val_per_class: int, seed: int) -> None:
     """Write PNGs to out_dir/{train,val}/{class}/{class}_{i:04d}.png, the same bytes for the same seed."""
-    import tensorflow as tf
+    from PIL import Image
 
     out = Path(out_dir)
     for split_no, (split, count, spread) in enumerate(
@@ -99,8 +99,7 @@ def write_demo_images(out_dir, size: int, train_per_class: int, val_per_class: i
             folder.mkdir(parents=True, exist_ok=True)
             rng = np.random.default_rng(np.random.SeedSequence([seed, split_no, class_no]))
             for i in range(count):
-                png = tf.io.encode_png(render(name, size, rng, spread)).numpy()
-                (out / demo_file(split, name, i)).write_bytes(png)
+                Image.fromarray(render(name, size, rng, spread)).save(out / demo_file(split, name, i), format="PNG")
         log.info("%s: %d images per class written", split, count)
 
 
@@ -136,9 +135,10 @@ def train_demo_base(out_path, size: int, per_class: int, epochs: int, seed: int)
     Returns the pretext training accuracy of the last epoch.
     """
     import keras
-    import tensorflow as tf
 
-    tf.config.experimental.enable_op_determinism()
+    from augcache import backend
+
+    backend.configure(deterministic_ops=True)
     keras.utils.set_random_seed(seed)
     images, labels = pretext_data(size, per_class, seed)
     base = build_demo_base(size)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from augcache.atomic import atomic_path, write_csv, write_json
-from augcache.backend import configure_tensorflow
+from augcache import backend
 from augcache.conv_base import BaseSpec, build_bottom, feature_function, split_base
 from augcache.dataset import class_names, read_index
 from augcache.feature_augment import FeatureAugmentConfig, FeatureAugmented
@@ -107,7 +107,7 @@ class FeatureSource:
 def run_training(run: RunSpec, inputs: RunInputs, settings: RunSettings, outputs: RunOutputs) -> dict:
     """Train the head of one run and write its outputs; return its summary."""
     run_mode = mode(run.mode)
-    configure_tensorflow(settings.cache.threads, settings.cache.deterministic_ops)
+    backend.configure(settings.cache.threads, settings.cache.deterministic_ops)
     index = read_index(inputs.index)
     train_rows = index[index["split"] == "train"]
     n_train = len(train_rows)
@@ -137,6 +137,7 @@ def run_training(run: RunSpec, inputs: RunInputs, settings: RunSettings, outputs
                           weights=val_attrs["weights_sha256"], streamed=streaming)
     summary["head_parameters"] = int(model.count_params())
     summary["cache_dtype"] = settings.cache.dtype
+    summary["keras_backend"] = backend.name()
     if run_mode.feature_augment:
         summary["feature_augment"] = settings.feature_augment.to_dict()
     if split_at:

@@ -29,14 +29,23 @@ def decode_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
+def _unchanged(images):
+    return images
+
+
 def augmented_batches(table: pd.DataFrame, pixels: Pixels, image_size, batch_size: int,
                       resampling: Resampling = Resampling()):
-    """tf.data pipeline of augmented image batches, in the table's row order.
+    """Augmented image batches, in the table's row order: a tf.data pipeline under TensorFlow,
+    a generator of arrays under the other backends.
 
     table: rows with ``sample_id``, ``path`` and the augmentation columns of a manifest.
-    Yields (B, H, W, 3) float32 batches in [0, 255] at image_size; reading or decoding runs ahead
-    of the caller, order is kept.
+    Yields (B, H, W, 3) float32 batches in [0, 255] at image_size; under TensorFlow reading or
+    decoding runs ahead of the caller; order is kept.
     """
+    from augcache import backend
+
+    if backend.name() != backend.TENSORFLOW:
+        return _backend_batches(table, pixels, _unchanged, image_size, batch_size, resampling, "augment")
     import tensorflow as tf
 
     size = tuple(int(s) for s in image_size)
@@ -81,7 +90,8 @@ def feature_batches(table: pd.DataFrame, pixels: Pixels, feature_fn, image_size,
     from augcache import backend
 
     if backend.name() != backend.TENSORFLOW:
-        yield from _backend_feature_batches(table, pixels, feature_fn, image_size, batch_size, resampling)
+        yield from _backend_batches(table, pixels, feature_fn, image_size, batch_size, resampling,
+                                    "augment_and_extract")
         return
     import tensorflow as tf
 
@@ -93,10 +103,11 @@ def feature_batches(table: pd.DataFrame, pixels: Pixels, feature_fn, image_size,
         yield step(pixel_batch, rows).numpy()
 
 
-def _backend_feature_batches(table, pixels: Pixels, feature_fn, image_size, batch_size: int,
-                             resampling: Resampling):
-    """feature_batches under a Keras backend other than TensorFlow: pixel store rows read ahead in
-    a thread, each batch augmented and run through the base in one compiled step."""
+def _backend_batches(table, pixels: Pixels, feature_fn, image_size, batch_size: int,
+                     resampling: Resampling, name: str):
+    """Batches under a Keras backend other than TensorFlow: pixels (pixel store rows, or decoded
+    files) read ahead in a thread, each batch augmented and passed through feature_fn in one
+    compiled step (name: what the step is, for the compile cache)."""
     import queue
     import threading
 
@@ -104,21 +115,17 @@ def _backend_feature_batches(table, pixels: Pixels, feature_fn, image_size, batc
 
     from augcache import backend
 
-    if pixels.store is None:
-        raise ValueError(f"data.pixel_store: false decodes image files with TensorFlow; under "
-                         f"KERAS_BACKEND={backend.name()} extraction reads the pixel store "
-                         "(data.pixel_store: true)")
     size = tuple(int(s) for s in image_size)
     params = params_array(table).astype(np.float32)
-    rows = pixels.store.rows(table["sample_id"].tolist())
     step = backend.jax_jit(lambda pixel_batch, batch_params: feature_fn(
         augment(ops.cast(pixel_batch, "float32"), batch_params, resampling, size)),
-        key=("augment_and_extract", id(feature_fn), resampling, size), keep=feature_fn)
+        key=(name, id(feature_fn), resampling, size), keep=feature_fn)
     ahead: queue.Queue = queue.Queue(maxsize=2)
 
     def read():
         try:
-            for batch in pixels.store.batches(rows, batch_size):
+            for batch in pixels.array_batches(table["sample_id"].tolist(), table["path"].tolist(), batch_size,
+                                              decode_workers()):
                 ahead.put(batch)
         except BaseException as err:  # raised again in the caller
             ahead.put(err)

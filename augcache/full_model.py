@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from augcache import backend
 from augcache.atomic import atomic_path, write_json
 from augcache.conv_base import BaseSpec, build_base, split_base, with_policy
 from augcache.extract import augmented_batches
@@ -92,6 +93,9 @@ def export_full_model(spec: BaseSpec, head_path, classes: list[str], out_model, 
     if out_saved_model:
         with atomic_path(out_saved_model) as tmp:
             model.export(str(tmp), format="tf_saved_model", verbose=False)
+    else:
+        log.info("no TensorFlow SavedModel: it is written under the TensorFlow backend only (this one: %s); "
+                 "%s loads under any Keras backend", backend.name(), out_model)
     meta = {"classes": classes, "image_size": list(spec.image_size), "resize": spec.resize,
             "pixel_size": list(pixel_size or spec.image_size)}
     if selection is not None:

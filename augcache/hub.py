@@ -84,14 +84,23 @@ def preset_sha256(preset: str) -> str:
     return digest.hexdigest()
 
 
+def _keras_hub():
+    """The keras_hub module; ValueError naming conv_base.architecture where it is not installed."""
+    try:
+        import keras_hub
+    except ImportError as err:
+        raise ValueError(f"conv_base.architecture: keras_hub needs keras-hub, which is not installed here ({err}): "
+                         "pip install 'augcache[hub]'") from err
+    return keras_hub
+
+
 def _pixel_scale(preset: str, preprocessing: dict | None = None):
     """(scale, offset) mapping pixels in [0, 255] to the backbone's inputs: conv_base.preprocessing
     when given, else the preset's image converter's; ValueError naming conv_base.preset when the
     preset has none."""
     if preprocessing is not None:
         return preprocessing_scale(preprocessing)
-    import keras_hub
-
+    keras_hub = _keras_hub()
     try:
         converter = keras_hub.layers.ImageConverter.from_preset(preset)
     except (ValueError, FileNotFoundError, OSError) as err:
@@ -104,8 +113,7 @@ def _pixel_scale(preset: str, preprocessing: dict | None = None):
 
 def load_backbone(preset: str, image_size, compute_dtype: str):
     """The preset's backbone taking images of image_size (H, W) under compute_dtype."""
-    import keras_hub
-
+    keras_hub = _keras_hub()
     shape = (*image_size, 3)
     try:
         return keras_hub.models.Backbone.from_preset(preset, image_shape=shape, dtype=compute_dtype)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import atexit
 import json
 import logging
-import os
 import sys
 import time
 from pathlib import Path
@@ -86,15 +85,17 @@ def write_reuse_record(snakemake, reused: list[dict], whole_job: bool) -> None:
 
 
 def start_job(snakemake, reusable: bool = False) -> None:
-    """Send the job's output to its log, give it its device (one GPU when its rule declares
-    ``gpu=1``, none otherwise) before TensorFlow is imported, and apply the shared settings.
+    """Send the job's output to its log, choose its Keras backend and give it its device (one GPU
+    when its rule declares ``gpu=1``, none otherwise) before Keras is imported, and apply the
+    shared settings.
 
     reusable: the job's outputs are a function of its key (see :mod:`augcache.reuse`): when an
     entry of that key exists, its outputs are put in place and the process ends here; otherwise
     :func:`finish_job` stores them once they are made."""
     global _reusable
     log_to(snakemake.log[0])
-    os.environ["KERAS_BACKEND"] = backend.TENSORFLOW
+    # the run's backend (software.backend, or the KERAS_BACKEND Snakemake was started with)
+    backend.use(backend.chosen(snakemake.config["software"].get("backend")))
     log.info("job %s started", snakemake.rule)
     atexit.register(log.info, "job %s ended", snakemake.rule)
     job_reuse_record(snakemake).unlink(missing_ok=True)

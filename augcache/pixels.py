@@ -178,6 +178,23 @@ class Pixels:
             return f"decoding every image file ({self.resize} to {self.size[0]}x{self.size[1]})"
         return f"reading pixels from {self.store.path}"
 
+    def array_batches(self, sample_ids, paths, batch_size: int, workers: int = 1):
+        """Yield (B, H, W, 3) uint8 arrays of the given samples, in order, under any backend: rows
+        of the pixel store, or files decoded by `workers` threads (the pixels of
+        :func:`augcache.images.load_pixels`, as :meth:`batches` decodes them)."""
+        if self.store is not None:
+            yield from self.store.batches(self.store.rows(list(sample_ids)), batch_size)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        from augcache.images import load_pixels
+
+        paths = [str(p) for p in paths]
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            for start in range(0, len(paths), batch_size):
+                chunk = paths[start:start + batch_size]
+                yield np.stack(list(pool.map(lambda p: load_pixels(p, self.size, self.resize), chunk)))
+
     def batches(self, sample_ids, paths, batch_size: int, workers: int = 1):
         """tf.data dataset of (B, H, W, 3) uint8 batches of the given samples, in order."""
         import tensorflow as tf

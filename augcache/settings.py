@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from augcache import paths
+from augcache import backend, paths
 from augcache.conv_base import BaseSpec
 from augcache.feature_augment import FeatureAugmentConfig
 from augcache.head import HeadConfig
@@ -135,10 +135,16 @@ class Settings:
     def base_spec(self) -> BaseSpec:
         return BaseSpec.from_config(self.base_params())
 
+    @property
+    def backend(self) -> str:
+        """The Keras backend of every job (see :func:`augcache.backend.chosen`)."""
+        return backend.chosen(self.config["software"].get("backend"))
+
     def base_check_params(self) -> dict:
-        """Everything the base check depends on: the base, the storage dtype and the pixels."""
+        """Everything the base check depends on: the base, the storage dtype, the pixels and the
+        backend."""
         return {"base": self.base_params(), "dtype": self.config["cache"]["dtype"],
-                "pixel_size": self.pixel_size}
+                "pixel_size": self.pixel_size, "backend": self.backend}
 
     def base_check_key(self) -> str:
         """A hash of what the base check depends on, which names its record and its benchmark."""
@@ -174,7 +180,7 @@ class Settings:
     def extract_params(self, **extra) -> dict:
         """What an extraction job's features depend on (plus extra, e.g. its data split)."""
         return {"base": self.base_params(), "cache": self.cache_params(), "pixel_size": self.pixel_size,
-                **extra}
+                "backend": self.backend, **extra}
 
     def epochs(self) -> list[int]:
         """Cached epoch numbers 0..K-1 of K = cache.epochs."""
@@ -228,7 +234,7 @@ class Settings:
         """What a training job's results depend on: its mode, seed, head and base, and for modes
         that augment or run the base, the augmentation (images' or features') and the pixel size."""
         params = {"mode": mode, "seed": seed, "head": self.config["head"], "base": self.base_params(),
-                  "cache": self.cache_params()}
+                  "cache": self.cache_params(), "backend": self.backend}
         if MODES[mode].manifests:
             params["augment"] = self.config["augment"]
         if MODES[mode].feature_augment:

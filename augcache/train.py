@@ -24,6 +24,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from augcache import backend
 from augcache.extract import compute_features
 from augcache.head import HeadConfig, build_head
 from augcache.manifest import AugmentConfig, build_manifest, draw_params, read_manifest
@@ -224,22 +225,37 @@ class EpochStream:
                 raise ValueError(f"head epoch {n}: {fed} training samples, expected {self.n_samples}")
 
     def dataset(self, feature_shape):
+        """What ``fit`` reads (with steps_per_epoch): under TensorFlow a tf.data dataset that reads
+        two batches ahead; under the other backends the stream itself, a generator."""
+        if backend.name() != backend.TENSORFLOW:
+            return iter(self)
         import tensorflow as tf
 
         data = tf.data.Dataset.from_generator(self.__iter__, output_signature=_signature(feature_shape))
         return data.prefetch(2)
 
 
-def validation_data(val, feature_shape, batch_size: int):
-    """Keras validation data: (x, y) arrays as they are, or a dataset over a StoreBlocks."""
+def _cycled(val, batch_size: int):
+    """The validation blocks' batches, over and over: one pass every validation_steps batches."""
+    while True:
+        yield from batches(val, batch_size)
+
+
+def validation_data(val, feature_shape, batch_size: int) -> dict:
+    """``fit``'s validation arguments: (x, y) arrays as they are (in batches of batch_size), or the
+    batches of a StoreBlocks, read again for every validation (a tf.data dataset under
+    TensorFlow, a generator of one pass per validation_steps batches under the others)."""
     if isinstance(val, tuple):
-        return val
+        return {"validation_data": val, "validation_batch_size": batch_size}
+    steps = -(-val.n_rows() // batch_size)
+    if backend.name() != backend.TENSORFLOW:
+        return {"validation_data": _cycled(val, batch_size), "validation_steps": steps}
     import tensorflow as tf
 
     data = tf.data.Dataset.from_generator(lambda: batches(val, batch_size),
                                           output_signature=_signature(feature_shape))
     # a known length lets Keras stop after the last batch instead of running into the end
-    return data.apply(tf.data.experimental.assert_cardinality(-(-val.n_rows() // batch_size))).prefetch(2)
+    return {"validation_data": data.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(2)}
 
 
 def train_head(source, n_samples: int, feature_shape, n_classes: int, val, cfg: HeadConfig,
@@ -296,11 +312,9 @@ class EpochFit:
                          fit.label, epoch + 1, total, row["loss"], row["accuracy"], row["val_loss"],
                          row["val_accuracy"], seconds)
 
-        fit_val = {"validation_batch_size": val_batch} if isinstance(self.val, tuple) else {}
         model.fit(data.dataset(self.feature_shape), initial_epoch=first, epochs=first + epochs,
                   steps_per_epoch=data.steps_per_epoch, shuffle=False,
-                  validation_data=validation_data(self.val, self.feature_shape, val_batch),
-                  callbacks=[Record()], verbose=0, **fit_val)
+                  callbacks=[Record()], verbose=0, **validation_data(self.val, self.feature_shape, val_batch))
         if data.requested != list(range(first, first + epochs)):
             raise RuntimeError(f"{self.label}: epochs were fed out of order: {data.requested}")
 

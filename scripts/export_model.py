@@ -23,7 +23,8 @@ export_full_model(
     snakemake.output.model,
     snakemake.output.classes,
     pixel_size=snakemake.params.pixel_size,
-    out_saved_model=snakemake.output.saved_model,
+    # TensorFlow's SavedModel, under the TensorFlow backend only (see export_outputs)
+    out_saved_model=snakemake.output.get("saved_model"),
     selection=selection,
 )
 finish_job(snakemake)

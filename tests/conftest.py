@@ -35,6 +35,16 @@ sys.meta_path.insert(0, _WithoutTensorFlow())
 """
 
 
+def without_tensorflow(folder: Path, **variables) -> dict:
+    """An environment whose Python processes cannot import TensorFlow (a sitecustomize module in
+    folder, on PYTHONPATH), without this process's KERAS_BACKEND, plus variables."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(WITHOUT_TENSORFLOW)
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(folder), env.get("PYTHONPATH")]))
+    return env | variables
+
+
 def write_png(path: Path, image: np.ndarray) -> None:
     import tensorflow as tf
 
@@ -188,11 +198,13 @@ def tiny_config(data_dir: Path, base: Path, **sections) -> dict:
 class Workflow:
     """A copy of the project in a temp folder, run with an overlay config."""
 
-    def __init__(self, root: Path, finished: "Workflow | None" = None):
+    def __init__(self, root: Path, finished: "Workflow | None" = None, env: dict | None = None):
         """root: where the copy goes. finished: copy that project instead, with its results and
         Snakemake's records of them (times and hard links kept, as results/reuse links outputs),
-        for a test that changes a finished run without changing it for the others."""
+        for a test that changes a finished run without changing it for the others. env: the
+        environment Snakemake runs in (default: this process's)."""
         self.root = root
+        self.env = env if env is not None else (finished.env if finished is not None else None)
         if finished is not None:
             root.parent.mkdir(parents=True, exist_ok=True)
             subprocess.run(["cp", "-a", str(finished.root), str(root)], check=True)
@@ -216,7 +228,7 @@ class Workflow:
             timeout: float | None = None) -> subprocess.CompletedProcess:
         """snakemake ARGS with config as overlay; local runs get LOCAL_RUN's cores and GPU slots."""
         result = subprocess.run(self._command(config, args, local), cwd=self.root, capture_output=True, text=True,
-                                timeout=timeout)
+                                timeout=timeout, env=self.env)
         if check and result.returncode != 0:
             raise AssertionError(f"snakemake failed:\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
         return result
@@ -225,7 +237,7 @@ class Workflow:
         """Workflow.run in the background: the returned run is waited for with Started.wait."""
         out = open(self.root / "snakemake.out", "w")
         process = subprocess.Popen(self._command(config, args, True), cwd=self.root, stdout=out,
-                                   stderr=subprocess.STDOUT, text=True)
+                                   stderr=subprocess.STDOUT, text=True, env=self.env)
         return Started(process, out, self.root / "snakemake.out")
 
     def path(self, relative: str) -> Path:
@@ -440,8 +452,36 @@ def finetuned(finetune_started):
     return config, flow
 
 
+# The full config under Keras' JAX backend, on a machine without TensorFlow (it cannot be imported
+# by any job), twice: the whole workflow, and (the second) its stores and the cached and on-the-fly
+# runs of K = cache.epochs again, for determinism.
+JAX_TARGETS = ("cache", "results/train/cached/k2_r0/head.keras", "results/train/onthefly/r0/head.keras")
+
+
+def jax_config(data, base, predict_dir=None):
+    return dict(full_config(data, base, predict_dir), software={"backend": "jax"})
+
+
+@pytest.fixture(scope="session")
+def jax_started(tmp_path_factory, tiny_data, tiny_base):
+    env = without_tensorflow(tmp_path_factory.mktemp("without_tensorflow"))
+    flows = [Workflow(tmp_path_factory.mktemp(name) / "project", env=env) for name in ("jax", "jax_again")]
+    config = jax_config(tiny_data, tiny_base, predict_dir=tiny_data / "val")
+    return config, flows, [flows[0].start(config), flows[1].start(config, *JAX_TARGETS)]
+
+
+@pytest.fixture(scope="session")
+def jax_runs(jax_started):
+    """The full config (every mode, two repeats, export and prediction) under JAX without
+    TensorFlow, and a second copy that made its stores and two runs again."""
+    config, flows, started = jax_started
+    for run in started:
+        run.wait()
+    return config, flows
+
+
 SHARED_RUNS = {"float32_runs": "float32_started", "full_run": "full_started", "swept": "swept_started",
-               "finetuned": "finetune_started", "hub_run": "hub_started"}
+               "finetuned": "finetune_started", "hub_run": "hub_started", "jax_runs": "jax_started"}
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -110,10 +110,38 @@ def test_importing_the_package_keeps_the_users_keras_backend():
     assert default.stdout.strip() == "tensorflow"
 
 
-def test_the_package_brings_tensorflow_and_the_schema(tmp_path):
+def _name(requirement: str) -> str:
+    return re.match(r"[A-Za-z0-9_.-]+", requirement).group(0).lower().replace("_", "-")
+
+
+def _needs(distribution: str, seen: set) -> set:
+    """distribution and every installed distribution it needs (extras left out), recursively."""
+    name = _name(distribution)
+    if name in seen:
+        return seen
+    seen.add(name)
+    try:
+        requires = metadata.requires(name) or []
+    except metadata.PackageNotFoundError:
+        return seen
+    for requirement in requires:
+        if "extra ==" not in requirement and 'platform_system == "Windows"' not in requirement:
+            _needs(requirement, seen)
+    return seen
+
+
+def test_tensorflow_is_an_extra_and_the_package_brings_the_schema(tmp_path):
+    """`pip install .[jax]` installs no TensorFlow (nor keras-hub, which brings it); the tensorflow
+    extra, which ./run installs, does."""
     requires = metadata.requires("augcache")
     base = [r for r in requires if "extra ==" not in r]
-    assert any(re.match(r"tensorflow\b", r) for r in base), base  # `pip install .` alone gives a working command
+    jax = [r for r in requires if 'extra == "jax"' in r]
+    assert jax and not any(_name(r) in ("tensorflow", "keras-hub") for r in base), base
+    needed = set()
+    for requirement in base + jax:
+        _needs(requirement, needed)
+    assert "keras" in needed and "jax" in needed and "tensorflow" not in needed, sorted(needed)
+    assert any(_name(r) == "tensorflow" for r in requires if 'extra == "tensorflow"' in r)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
                     "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
     wheel = next(tmp_path.glob("augcache-*.whl"))
@@ -133,7 +161,9 @@ def test_every_pyproject_dependency_has_its_exact_version_in_the_constraints():
         if line and not line.startswith("#"):
             name, version = line.split("==")
             pins[name.lower().replace("_", "-")] = version
-    wanted = project["dependencies"] + project["optional-dependencies"]["test"]
+    extras = project["optional-dependencies"]
+    # what ./run installs: the package with TensorFlow, keras-hub and the test tools
+    wanted = project["dependencies"] + extras["tensorflow"] + extras["hub"] + extras["test"]
     for requirement in wanted:
         name = re.match(r"[A-Za-z0-9_.-]+", requirement).group(0).lower().replace("_", "-")
         assert name in pins, f"{name} has no exact version in constraints.txt"

@@ -6,6 +6,7 @@ from snakemake.utils import validate
 # this workflow's own augcache package, wherever snakemake runs from and whatever is installed
 sys.path.insert(0, workflow.basedir)
 
+from augcache import backend
 from augcache.hub import preset_files
 from augcache.modes import MODES, RUN_FILES, CACHE_MODE
 from augcache.paths import *  # the path pattern of every output
@@ -20,6 +21,10 @@ validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 # what follows from the config (augcache.settings); a mistake no job is needed to find stops here
 SETTINGS = Settings(config)
 SETTINGS.check()
+
+# every job computes with the run's Keras backend (software.backend, or the KERAS_BACKEND this
+# run started with): the jobs this process starts inherit it
+os.environ["KERAS_BACKEND"] = SETTINGS.backend
 
 # the reuse entries an earlier version kept in results/cache move to results/reuse, before any job
 if workflow.is_main_process:
@@ -296,6 +301,15 @@ def all_cores():
     run gives no --cores (Snakemake caps local jobs to --local-cores)."""
     cores = workflow.resource_settings.cores
     return cores if isinstance(cores, int) else os.cpu_count()
+
+
+def export_outputs():
+    """The exported model and its classes, and the TensorFlow SavedModel where the run's backend
+    is TensorFlow (the only one that writes it)."""
+    outputs = {"model": MODEL, "classes": MODEL_CLASSES}
+    if SETTINGS.backend == backend.TENSORFLOW:
+        outputs["saved_model"] = directory(SAVED_MODEL)
+    return outputs
 
 
 def index_outputs():

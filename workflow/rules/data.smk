@@ -28,6 +28,8 @@ rule make_demo_base:
         demo=config["demo"],
         image_size=config["data"]["image_size"],
         seed=config["seed"],
+        # the base is trained, so its weights depend on the backend
+        backend=SETTINGS.backend,
     script:
         "../../scripts/make_demo_base.py"
 

@@ -69,9 +69,7 @@ rule export_model:
         selection=SELECTION,
         index=INDEX,
     output:
-        model=MODEL,
-        classes=MODEL_CLASSES,
-        saved_model=directory(SAVED_MODEL),
+        **export_outputs(),
     log:
         f"{LOGS}/export_model.log",
     benchmark:
@@ -81,6 +79,7 @@ rule export_model:
     params:
         base=SETTINGS.base_params(),
         pixel_size=SETTINGS.pixel_size,
+        backend=SETTINGS.backend,
     script:
         "../../scripts/export_model.py"
 

@@ -1,0 +1,149 @@
+"""The whole workflow under Keras' JAX backend on a machine without TensorFlow: every job runs,
+stores and runs record the backend, cached = replay within it, two runs give the same bytes, and
+its numbers agree with TensorFlow's."""
+
+import json
+import re
+import subprocess
+import sys
+
+import h5py
+import keras
+import numpy as np
+import pandas as pd
+
+from augcache.report_tables import REPLAY_TOLERANCE
+from conftest import JAX_TARGETS, Workflow
+
+# How far the JAX run's mean final validation accuracy (over every mode, K and repeat of the full
+# config) may lie from TensorFlow's: a head starts from other random weights under another
+# backend (Keras draws them with the backend's generator), and 6 validation images make one
+# image 0.17 of accuracy.
+ACCURACY_TOLERANCE = 0.2
+# Features of the same base on the same pixels, computed by XLA (JAX) and by TensorFlow's kernels
+# and stored as float16 (relative step 2^-10): at most a step apart.
+FEATURE_RTOL, FEATURE_ATOL = 2e-3, 1e-5
+
+
+def stores(flow) -> list:
+    return sorted(p.relative_to(flow.root) for p in flow.path("results/features").rglob("*.h5"))
+
+
+def head_weights(path) -> list[bytes]:
+    return [np.asarray(w).tobytes() for w in keras.saving.load_model(path, compile=False).get_weights()]
+
+
+def test_no_job_could_import_tensorflow(jax_runs):
+    _, (flow, _) = jax_runs
+    tried = subprocess.run([sys.executable, "-c", "import tensorflow"], env=flow.env, capture_output=True, text=True)
+    assert tried.returncode != 0 and "No module named 'tensorflow'" in tried.stderr
+
+
+def test_every_store_and_run_records_jax(jax_runs):
+    _, (flow, _) = jax_runs
+    assert stores(flow)
+    for store in stores(flow):
+        with h5py.File(flow.path(str(store))) as f:
+            assert f.attrs["keras_backend"] == "jax", store
+    summary = json.loads(flow.path("results/train/cached/k2_r0/summary.json").read_text())
+    assert summary.get("keras_backend") == "jax"
+
+
+def test_the_export_is_a_keras_model_without_a_saved_model(jax_runs, tmp_path):
+    _, (flow, _) = jax_runs
+    assert flow.path("results/model/model.keras").is_file()
+    assert not flow.path("results/model/saved_model").exists()
+    assert "no TensorFlow SavedModel" in flow.path("results/logs/export_model.log").read_text()
+    # the command classifies with it under JAX, without TensorFlow, as the workflow's predict did
+    out = tmp_path / "again.csv"
+    subprocess.run([sys.executable, "-m", "augcache.cli", "predict", str(flow.path("results/model/model.keras")),
+                    _predict_dir(flow), str(out)],
+                   env=dict(flow.env, KERAS_BACKEND="jax"), check=True, capture_output=True, text=True)
+    workflow = pd.read_csv(flow.path("results/predict/predictions.csv"))
+    command = pd.read_csv(out)
+    assert len(workflow) == 6
+    assert workflow["label"].tolist() == command["label"].tolist()
+    np.testing.assert_allclose(workflow["probability"], command["probability"], rtol=1e-5)
+
+
+def _predict_dir(flow) -> str:
+    import yaml
+
+    return yaml.safe_load(flow.path("overlay.yaml").read_text())["predict"]["dir"]
+
+
+def test_replay_reproduces_cached_under_jax(jax_runs):
+    _, (flow, _) = jax_runs
+    cached = pd.read_csv(flow.path("results/train/cached/k2_r0/metrics.csv"))
+    replay = pd.read_csv(flow.path("results/train/replay/k2_r0/metrics.csv"))
+    for column in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert np.abs(cached[column] - replay[column]).max() <= REPLAY_TOLERANCE, column
+    report = flow.path("results/report/report.html").read_text()
+    assert "<b>reproduces</b>" in report
+    assert float(re.search(r'id="replay-max-diff">([^<]+)<', report).group(1)) <= REPLAY_TOLERANCE
+
+
+def test_two_jax_runs_are_byte_identical(jax_runs):
+    _, (first, second) = jax_runs
+    assert stores(second) and set(stores(second)) <= set(stores(first))
+    for store in stores(second):
+        with h5py.File(first.path(str(store))) as a, h5py.File(second.path(str(store))) as b:
+            assert a["features"][:].tobytes() == b["features"][:].tobytes(), store
+    for target in JAX_TARGETS[1:]:
+        assert head_weights(first.path(target)) == head_weights(second.path(target)), target
+        metrics = target.replace("head.keras", "metrics.csv")
+        assert (pd.read_csv(first.path(metrics)).drop(columns=["seconds", "conv_seconds"]).equals(
+            pd.read_csv(second.path(metrics)).drop(columns=["seconds", "conv_seconds"]))), metrics
+
+
+def test_jax_agrees_with_tensorflow(jax_runs, full_run):
+    """The same config under TensorFlow (the shared full run): the same manifests, features equal
+    to float rounding, and final accuracy within ACCURACY_TOLERANCE."""
+    _, (jax, _) = jax_runs
+    _, tensorflow = full_run
+    for epoch in range(2):
+        manifest = f"results/manifest/epoch_{epoch}.csv"
+        assert jax.path(manifest).read_bytes() == tensorflow.path(manifest).read_bytes()
+    for store in ("results/features/val.h5", "results/features/train/epoch_1.h5"):
+        with h5py.File(jax.path(store)) as a, h5py.File(tensorflow.path(store)) as b:
+            assert a.attrs["keras_backend"] == "jax" and b.attrs["keras_backend"] == "tensorflow"
+            np.testing.assert_allclose(a["features"][:].astype(np.float32), b["features"][:].astype(np.float32),
+                                       rtol=FEATURE_RTOL, atol=FEATURE_ATOL)
+    accuracy = {name: pd.read_csv(flow.path("results/report/modes.csv"))["final_val_accuracy_mean"].mean()
+                for name, flow in (("jax", jax), ("tensorflow", tensorflow))}
+    assert abs(accuracy["jax"] - accuracy["tensorflow"]) <= ACCURACY_TOLERANCE, accuracy
+
+
+def test_a_run_under_another_backend_refuses_the_stores_of_this_one(jax_runs, tmp_path):
+    """Training under TensorFlow on the JAX run's stores (only the base check and the training
+    rule allowed to run) stops, naming the store and keras_backend."""
+    import os
+
+    config, (flow, _) = jax_runs
+    clone = Workflow(tmp_path / "project", finished=flow, env={k: v for k, v in os.environ.items()
+                                                               if k != "KERAS_BACKEND"})
+    tensorflow = dict(config, software={"backend": "tensorflow"})
+    result = clone.run(tensorflow, "results/train/cached/k2_r0/summary.json", "--forcerun", "train_cached",
+                       "--allowed-rules", "train_cached", "check_conv_base", check=False)
+    assert result.returncode != 0
+    log = clone.path("results/logs/train/cached/k2_r0.log").read_text()
+    assert "results/features/val.h5: provenance field 'keras_backend' is 'jax', expected 'tensorflow'" in log, \
+        log[-2000:]
+
+
+def test_the_backend_is_chosen_by_config_then_environment(monkeypatch):
+    from augcache import backend
+
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    assert backend.chosen(None) == "tensorflow"
+    assert backend.chosen("jax") == "jax"
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert backend.chosen(None) == "jax"
+    assert backend.chosen("tensorflow") == "tensorflow"
+    monkeypatch.setenv("KERAS_BACKEND", "theano")
+    try:
+        backend.chosen(None)
+    except ValueError as err:
+        assert "KERAS_BACKEND=theano" in str(err)
+    else:
+        raise AssertionError("an unknown backend was accepted")
