@@ -49,6 +49,12 @@ def chosen(configured: str | None) -> str:
     return choice
 
 
+def pass_on(choice: str) -> None:
+    """Make `choice` the backend of the processes this one starts (the workflow's jobs), whether
+    or not it is installed here (a job may run in an environment of its own)."""
+    os.environ[ENV] = choice
+
+
 def use(choice: str) -> None:
     """Make `choice` this process's backend (and that of the processes it starts): before Keras
     is imported, which reads it once."""

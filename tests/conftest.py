@@ -452,14 +452,16 @@ def finetuned(finetune_started):
     return config, flow
 
 
-# The full config under Keras' JAX backend, on a machine without TensorFlow (it cannot be imported
-# by any job), twice: the whole workflow, and (the second) its stores and the cached and on-the-fly
-# runs of K = cache.epochs again, for determinism.
+# The full config's stores and heads (K = 2, float16, one repeat, four modes) under Keras' JAX
+# backend, on a machine without TensorFlow (no job can import it), twice: the whole workflow, and
+# (the second) its stores and the cached and on-the-fly runs again, for determinism.
 JAX_TARGETS = ("cache", "results/train/cached/k2_r0/head.keras", "results/train/onthefly/r0/head.keras")
 
 
 def jax_config(data, base, predict_dir=None):
-    return dict(full_config(data, base, predict_dir), software={"backend": "jax"})
+    full = full_config(data, base, predict_dir)
+    return dict(full, train={"modes": ["cached", "replay", "onthefly", "noaug"], "sweep_epochs": [], "repeats": 1},
+                software={"backend": "jax"})
 
 
 @pytest.fixture(scope="session")
@@ -472,8 +474,8 @@ def jax_started(tmp_path_factory, tiny_data, tiny_base):
 
 @pytest.fixture(scope="session")
 def jax_runs(jax_started):
-    """The full config (every mode, two repeats, export and prediction) under JAX without
-    TensorFlow, and a second copy that made its stores and two runs again."""
+    """jax_config's whole workflow (export and prediction included) under JAX without TensorFlow,
+    and a second copy that made its stores and two runs again."""
     config, flows, started = jax_started
     for run in started:
         run.wait()

@@ -15,10 +15,10 @@ import pandas as pd
 from augcache.report_tables import REPLAY_TOLERANCE
 from conftest import JAX_TARGETS, Workflow
 
-# How far the JAX run's mean final validation accuracy (over every mode, K and repeat of the full
-# config) may lie from TensorFlow's: a head starts from other random weights under another
-# backend (Keras draws them with the backend's generator), and 6 validation images make one
-# image 0.17 of accuracy (measured: 0.43 under JAX against 0.27 under TensorFlow, where chance is 0.33).
+# How far the JAX runs' mean final validation accuracy (cached, replay, on the fly and no
+# augmentation, repeat 0) may lie from TensorFlow's runs of the same config: a head starts from other
+# random weights under another backend (Keras draws them with the backend's generator), and 6
+# validation images make one image 0.17 of accuracy. Measured: 0.33 under JAX, 0.29 under TensorFlow.
 ACCURACY_TOLERANCE = 0.25
 # Features of the same base on the same pixels, computed by XLA (JAX) and by TensorFlow's kernels
 # and stored as float16 (relative step 2^-10): at most a step apart.
@@ -97,8 +97,8 @@ def test_two_jax_runs_are_byte_identical(jax_runs):
 
 
 def test_jax_agrees_with_tensorflow(jax_runs, full_run):
-    """The same config under TensorFlow (the shared full run): the same manifests, features equal
-    to float rounding, and final accuracy within ACCURACY_TOLERANCE."""
+    """The same stores and runs under TensorFlow (the shared full run): the same manifests,
+    features within a float16 step, and final accuracy within ACCURACY_TOLERANCE."""
     _, (jax, _) = jax_runs
     _, tensorflow = full_run
     for epoch in range(2):
@@ -109,7 +109,9 @@ def test_jax_agrees_with_tensorflow(jax_runs, full_run):
             assert a.attrs["keras_backend"] == "jax" and b.attrs["keras_backend"] == "tensorflow"
             np.testing.assert_allclose(a["features"][:].astype(np.float32), b["features"][:].astype(np.float32),
                                        rtol=FEATURE_RTOL, atol=FEATURE_ATOL)
-    accuracy = {name: pd.read_csv(flow.path("results/report/modes.csv"))["final_val_accuracy_mean"].mean()
+    runs = ("cached/k2_r0", "replay/k2_r0", "onthefly/r0", "noaug/r0")
+    accuracy = {name: np.mean([json.loads(flow.path(f"results/train/{run}/summary.json").read_text())
+                               ["final_val_accuracy"] for run in runs])
                 for name, flow in (("jax", jax), ("tensorflow", tensorflow))}
     assert abs(accuracy["jax"] - accuracy["tensorflow"]) <= ACCURACY_TOLERANCE, accuracy
 

@@ -24,7 +24,7 @@ SETTINGS.check()
 
 # every job computes with the run's Keras backend (software.backend, or the KERAS_BACKEND this
 # run started with): the jobs this process starts inherit it
-os.environ["KERAS_BACKEND"] = SETTINGS.backend
+backend.pass_on(SETTINGS.backend)
 
 # the reuse entries an earlier version kept in results/cache move to results/reuse, before any job
 if workflow.is_main_process:
