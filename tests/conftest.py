@@ -493,3 +493,15 @@ def shared_runs_started(request, answering_slurm_controller):
     for name, started in SHARED_RUNS.items():
         if name in wanted:
             request.getfixturevalue(started)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests that read no shared run go first, while the shared runs compute in the background;
+    then those of each shared run, in SHARED_RUNS' order (the order of their files within each)."""
+    order = list(SHARED_RUNS)
+
+    def rank(item) -> int:
+        needed = [order.index(name) for name in getattr(item, "fixturenames", ()) if name in SHARED_RUNS]
+        return max(needed) + 1 if needed else 0
+
+    items.sort(key=rank)
