@@ -1,9 +1,13 @@
-"""The Keras backend extraction computes with, and what each one needs to compute reproducibly.
+"""The Keras backend every job computes with: which one a run uses, and what each one needs to
+compute reproducibly. This module imports nothing from the rest of the package.
 
-TensorFlow is the default and the workflow's tested path. Under ``KERAS_BACKEND=jax`` (checked by
-the suite on CPU) or ``torch``, extraction reads pixels from the pixel store and runs the same
-augmentation (:mod:`augcache.augment`, Keras ops) and the same base; stores record the backend
-(``keras_backend``), so stores of different backends are not mixed.
+A run's backend is ``software.backend``, else the ``KERAS_BACKEND`` Snakemake starts with, else
+TensorFlow (:func:`chosen`); the main process passes it on to its jobs (:func:`pass_on`) and each
+job sets it before Keras is imported (:func:`use`). Every backend runs the same augmentation
+(:mod:`augcache.augment`, Keras ops) and the same base; stores and runs record the backend
+(``keras_backend``), so stores of different backends are not mixed. TensorFlow compiles with
+``tf.function`` and feeds Keras through ``tf.data``; the others compile the augmentation and the
+base in one step (:func:`jax_jit`, :func:`inference`) and feed Keras from Python generators.
 
 Op determinism (``cache.deterministic_ops``), per backend:
 
@@ -66,9 +70,9 @@ def use(choice: str) -> None:
     except ImportError:
         installed = False
     if not installed:
-        extra = "gpu] or [tensorflow" if choice == TENSORFLOW else choice
+        extra = "'augcache[tensorflow]' (or [gpu], its CUDA build)" if choice == TENSORFLOW else f"'augcache[{choice}]'"
         raise ValueError(f"software.backend (or {ENV}) is {choice}, which is not installed in this environment: "
-                         f"pip install 'augcache[{extra}]', or choose another backend")
+                         f"pip install {extra}, or choose another backend")
     if "keras" in sys.modules and os.environ.get(ENV, TENSORFLOW) != choice:
         raise RuntimeError(f"Keras was imported with backend {os.environ.get(ENV, TENSORFLOW)} before {choice} "
                            "was chosen")

@@ -149,3 +149,13 @@ def test_the_backend_is_chosen_by_config_then_environment(monkeypatch):
         assert "KERAS_BACKEND=theano" in str(err)
     else:
         raise AssertionError("an unknown backend was accepted")
+
+
+def test_a_backend_that_is_not_installed_is_named_with_its_extra():
+    from conftest import WITHOUT_TENSORFLOW
+
+    code = WITHOUT_TENSORFLOW + "\nfrom augcache import backend\nbackend.use('tensorflow')\n"
+    tried = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert tried.returncode != 0
+    assert "is tensorflow, which is not installed in this environment: pip install 'augcache[tensorflow]'" \
+        in tried.stderr, tried.stderr[-2000:]
