@@ -15,10 +15,10 @@ from augcache.store.plan import check_run_fits, planned_stores
 output = snakemake.output[0]
 check_run_fits(planned_stores(snakemake.config, snakemake.input.index, snakemake.input.base, output)[1], output)
 
-from augcache.settings import CacheSettings
 from augcache.extraction_jobs import extract_epoch
 from augcache.manifest import AugmentConfig
 from augcache.pixels import open_pixels
+from augcache.settings import CacheSettings
 
 extract_epoch(
     snakemake.input.manifest,

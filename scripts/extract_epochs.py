@@ -7,11 +7,11 @@ start_job(snakemake)
 
 import time
 
-from augcache.settings import CacheSettings
 from augcache.extraction_jobs import extract_epoch
 from augcache.manifest import AugmentConfig
 from augcache.pixels import open_pixels
 from augcache.reuse import job_key, positional_inputs, reuse, store
+from augcache.settings import CacheSettings
 from augcache.store.plan import check_run_fits, planned_stores
 
 # Several epochs in turn, one start of TensorFlow. Each epoch is keyed as a job of one epoch

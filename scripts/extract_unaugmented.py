@@ -14,10 +14,10 @@ from augcache.store.plan import check_run_fits, planned_stores
 output = snakemake.output[0]
 check_run_fits(planned_stores(snakemake.config, snakemake.input.index, snakemake.input.base, output)[1], output)
 
-from augcache.settings import CacheSettings
-from augcache.extraction_jobs import extract_unaugmented
 from augcache.dataset import read_index
+from augcache.extraction_jobs import extract_unaugmented
 from augcache.pixels import open_pixels
+from augcache.settings import CacheSettings
 
 extract_unaugmented(
     read_index(snakemake.input.index),

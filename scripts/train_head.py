@@ -8,12 +8,12 @@ from augcache.modes import MODES
 # (a mode that runs the base without the pixel store)
 start_job(snakemake, reusable=not MODES[snakemake.params.mode].runs_base or "pixels" in snakemake.input.keys())
 
-from augcache.settings import CacheSettings
 from augcache.experiment import RunInputs, RunOutputs, RunSettings, RunSpec, run_training
 from augcache.feature_augment import FeatureAugmentConfig
 from augcache.finetune import FinetuneConfig
 from augcache.head import HeadConfig
 from augcache.manifest import AugmentConfig
+from augcache.settings import CacheSettings
 from augcache.store.kinds import NOAUG, VAL
 
 params, inputs = snakemake.params, snakemake.input

@@ -159,3 +159,34 @@ def test_a_backend_that_is_not_installed_is_named_with_its_extra():
     assert tried.returncode != 0
     assert "is tensorflow, which is not installed in this environment: pip install 'augcache[tensorflow]'" \
         in tried.stderr, tried.stderr[-2000:]
+
+
+def test_streamed_training_under_jax_matches_the_in_memory_run(jax_runs, tmp_path):
+    """The cached run again with a memory budget that streams its training and validation blocks
+    (generators fed to fit outside TensorFlow): the JAX workflow's metrics."""
+    from conftest import ROOT, WITHOUT_TENSORFLOW
+
+    config, (flow, _) = jax_runs
+    code = WITHOUT_TENSORFLOW + f"""
+import json, sys
+from pathlib import Path
+sys.path.insert(0, {str(ROOT / 'tests')!r})
+from test_stream import run_with_budget
+
+class Flow:
+    def path(self, relative):
+        return Path({str(flow.root)!r}) / relative
+
+metrics, summary = run_with_budget(json.loads({json.dumps(config)!r}), Flow(), Path({str(tmp_path)!r}),
+                                   "cached", "cached/k2_r0", budget=0.01)
+print(summary["features_from"], summary["keras_backend"])
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=dict(flow.env, KERAS_BACKEND="jax"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[-2:] == ["stream", "jax"]
+    streamed = pd.read_csv(tmp_path / "cached/k2_r0/metrics.csv")
+    in_memory = pd.read_csv(flow.path("results/train/cached/k2_r0/metrics.csv"))
+    assert len(streamed) == config["head"]["epochs"]
+    for column in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(streamed[column], in_memory[column], rtol=1e-5, atol=1e-6)

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from augcache.memory import memory_budget_bytes
 from augcache.store.features import FeatureWriter
 from augcache.store.writer import StoreError
-from augcache.memory import memory_budget_bytes
 from augcache.stream import StoreBlocks, block_rows
 
 
