@@ -120,7 +120,8 @@ class Settings:
 
     def base_params(self) -> dict:
         """conv_base settings with 'demo' resolved to the demo base file and ImageNet weights to
-        the fetched file, plus what else decides the base's features."""
+        the fetched file, plus what else decides the base's features (the Keras backend among
+        them), so every rule that reads the base recomputes when one changes."""
         base = dict(self.config["conv_base"])
         if self.uses_demo_base:
             base["architecture"] = paths.DEMO_BASE
@@ -130,6 +131,7 @@ class Settings:
         base["resize"] = self.data["resize"]
         base["seed"] = self.config["seed"]
         base["compute_dtype"] = self.config["cache"]["compute_dtype"]
+        base["backend"] = self.backend
         return base
 
     def base_spec(self) -> BaseSpec:
@@ -141,10 +143,9 @@ class Settings:
         return backend.chosen(self.config["software"].get("backend"))
 
     def base_check_params(self) -> dict:
-        """Everything the base check depends on: the base, the storage dtype, the pixels and the
-        backend."""
+        """Everything the base check depends on: the base, the storage dtype and the pixels."""
         return {"base": self.base_params(), "dtype": self.config["cache"]["dtype"],
-                "pixel_size": self.pixel_size, "backend": self.backend}
+                "pixel_size": self.pixel_size}
 
     def base_check_key(self) -> str:
         """A hash of what the base check depends on, which names its record and its benchmark."""
@@ -180,7 +181,7 @@ class Settings:
     def extract_params(self, **extra) -> dict:
         """What an extraction job's features depend on (plus extra, e.g. its data split)."""
         return {"base": self.base_params(), "cache": self.cache_params(), "pixel_size": self.pixel_size,
-                "backend": self.backend, **extra}
+                **extra}
 
     def epochs(self) -> list[int]:
         """Cached epoch numbers 0..K-1 of K = cache.epochs."""
@@ -234,7 +235,7 @@ class Settings:
         """What a training job's results depend on: its mode, seed, head and base, and for modes
         that augment or run the base, the augmentation (images' or features') and the pixel size."""
         params = {"mode": mode, "seed": seed, "head": self.config["head"], "base": self.base_params(),
-                  "cache": self.cache_params(), "backend": self.backend}
+                  "cache": self.cache_params()}
         if MODES[mode].manifests:
             params["augment"] = self.config["augment"]
         if MODES[mode].feature_augment:

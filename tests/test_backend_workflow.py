@@ -50,26 +50,20 @@ def test_every_store_and_run_records_jax(jax_runs):
 
 
 def test_the_export_is_a_keras_model_without_a_saved_model(jax_runs, tmp_path):
-    _, (flow, _) = jax_runs
+    config, (flow, _) = jax_runs
     assert flow.path("results/model/model.keras").is_file()
     assert not flow.path("results/model/saved_model").exists()
     assert "no TensorFlow SavedModel" in flow.path("results/logs/export_model.log").read_text()
     # the command classifies with it under JAX, without TensorFlow, as the workflow's predict did
     out = tmp_path / "again.csv"
     subprocess.run([sys.executable, "-m", "augcache.cli", "predict", str(flow.path("results/model/model.keras")),
-                    _predict_dir(flow), str(out)],
+                    config["predict"]["dir"], str(out)],
                    env=dict(flow.env, KERAS_BACKEND="jax"), check=True, capture_output=True, text=True)
     workflow = pd.read_csv(flow.path("results/predict/predictions.csv"))
     command = pd.read_csv(out)
     assert len(workflow) == 6
     assert workflow["label"].tolist() == command["label"].tolist()
     np.testing.assert_allclose(workflow["probability"], command["probability"], rtol=1e-5)
-
-
-def _predict_dir(flow) -> str:
-    import yaml
-
-    return yaml.safe_load(flow.path("overlay.yaml").read_text())["predict"]["dir"]
 
 
 def test_replay_reproduces_cached_under_jax(jax_runs):

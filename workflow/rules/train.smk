@@ -79,7 +79,6 @@ rule export_model:
     params:
         base=SETTINGS.base_params(),
         pixel_size=SETTINGS.pixel_size,
-        backend=SETTINGS.backend,
     script:
         "../../scripts/export_model.py"
 
