@@ -15,6 +15,7 @@ include: "workflow/rules/manifest.smk"
 include: "workflow/rules/extract.smk"
 include: "workflow/rules/merge.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/variants.smk"
 
@@ -29,6 +30,7 @@ localrules:
     describe_conv_base,
     index_dataset,
     write_manifest,
+    write_view_manifest,
     merge_epochs,
     select_head,
     export_model,

@@ -170,6 +170,9 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--probabilities", action="store_true",
                          help="also every class's probability, one column per class: probability_<class>")
     predict.add_argument("--batch-size", type=int, default=64)
+    predict.add_argument("--tta", type=int, default=0, metavar="V",
+                         help="average over each image and V augmented views of it, drawn as the workflow "
+                              "draws the validation images' views (eval.tta_views; default 0: none)")
     inspect = commands.add_parser("inspect", help="provenance, shape, completeness and checksum of a store")
     inspect.add_argument("store", nargs="+", help="an .h5 store written by augcache")
     inspect.add_argument("--json", action="store_true", help="print JSON")
@@ -198,10 +201,15 @@ def predict_command(args) -> int:
         raise CommandError(f"folder: {args.folder} is not a folder")
     if args.top_k < 1:
         raise CommandError(f"--top-k: {args.top_k} is not a number of classes (1 or more)")
+    if args.tta < 0:
+        raise CommandError(f"--tta: {args.tta} is not a number of views (0 or more)")
+    if args.tta and "tta" not in json.loads(classes.read_text()):
+        raise CommandError(f"--tta: {classes} records no test-time augmentation (exported by an older version); "
+                           "run the workflow again to export the model with it")
     from augcache.full_model import predict_folder
 
     table = predict_folder(model, classes, args.folder, args.batch_size, top_k=args.top_k,
-                           probabilities=args.probabilities, folder_key="folder")
+                           probabilities=args.probabilities, folder_key="folder", tta_views=args.tta)
     write_csv(args.out, table)
     print(f"{len(table)} images classified -> {args.out}")
     return 0

@@ -11,6 +11,7 @@ from augcache.atomic import atomic_path, write_csv, write_json
 from augcache import backend
 from augcache.conv_base import BaseSpec, build_bottom, feature_function, split_base
 from augcache.dataset import class_names, read_index
+from augcache.evaluation import balanced_class_weights, scores
 from augcache.feature_augment import FeatureAugmentConfig, FeatureAugmented
 from augcache.finetune import FinetuneConfig, phase_summary, train_finetune
 from augcache.head import HeadConfig
@@ -125,19 +126,25 @@ def run_training(run: RunSpec, inputs: RunInputs, settings: RunSettings, outputs
                                          feature_shape(val_attrs))
     names = class_names(index)
     label = run_mode.label(run.k, run.repeat)
+    weights = (balanced_class_weights(train_rows["label_index"], len(names))
+               if settings.head.class_weight == "balanced" else None)
     if split_at:
         _, top = split_base(base.model, split_at)
         model, metrics, best_weights, tuned = train_finetune(
             source.epochs, n_train, feature_shape(val_attrs), len(names), val, settings.head, settings.finetune,
-            top, run.seed, f"fine-tune {label}")
+            top, run.seed, f"fine-tune {label}", weights)
     else:
         model, metrics, best_weights = train_head(source.epochs, n_train, feature_shape(val_attrs), len(names),
-                                                  val, settings.head, run.seed, label)
+                                                  val, settings.head, run.seed, label, weights)
     summary = run_summary(run, settings.head, metrics, source, n_train, names,
                           weights=val_attrs["weights_sha256"], streamed=streaming)
+    summary.update(macro_scores(model, best_weights, val, len(names), max(settings.head.batch_size, 256)))
     summary["head_parameters"] = int(model.count_params())
     summary["cache_dtype"] = settings.cache.dtype
     summary["keras_backend"] = backend.name()
+    summary["class_weight"] = settings.head.class_weight
+    if weights is not None:
+        summary["class_weights"] = dict(zip(names, (float(w) for w in weights)))
     if run_mode.feature_augment:
         summary["feature_augment"] = settings.feature_augment.to_dict()
     if split_at:
@@ -147,6 +154,27 @@ def run_training(run: RunSpec, inputs: RunInputs, settings: RunSettings, outputs
         summary["head_parameters"] -= int(top.count_params())
     write_outputs(outputs, model, metrics, summary, best_weights, source)
     return summary
+
+
+def macro_scores(model, best_weights, val, n_classes: int, batch_size: int) -> dict:
+    """Macro-averaged validation accuracy (the mean of per-class recalls) of the final head and of
+    the head at the best epoch; the model keeps its final weights."""
+    import numpy as np
+
+    def predicted():
+        if isinstance(val, tuple):
+            return val[1], model.predict(val[0], batch_size=batch_size, verbose=0)
+        parts = [(y, np.asarray(model.predict_on_batch(x))) for x, y in val]
+        return np.concatenate([y for y, _ in parts]), np.concatenate([p for _, p in parts])
+
+    final = model.get_weights()
+    true, probs = predicted()
+    out = {"final_val_macro_accuracy": scores(true, probs, n_classes)["macro_accuracy"]}
+    model.set_weights(best_weights)
+    true, probs = predicted()
+    out["best_head_val_macro_accuracy"] = scores(true, probs, n_classes)["macro_accuracy"]
+    model.set_weights(final)
+    return out
 
 
 @dataclass(frozen=True)

@@ -167,6 +167,15 @@ def extract_epoch(manifest_path, out_path, epoch: int, spec: BaseSpec, aug: Augm
     return _extract(out_path, table, spec, aug, settings, pixels, attrs, label, built)
 
 
+def extract_view(manifest_path, out_path, view: int, spec: BaseSpec, aug: AugmentConfig,
+                 settings: CacheSettings, pixels: Pixels) -> None:
+    """Features of one test-time view of the validation images (its manifest's numbers, in
+    sample_id order: row for row the validation store's)."""
+    table = read_manifest(manifest_path)
+    attrs = {"split": "val", "epoch": -1, "tta_view": int(view), "manifest_sha256": sha256_file(manifest_path)}
+    _extract(out_path, table, spec, aug, settings, pixels, attrs, f"val view {view}")
+
+
 def extract_unaugmented(index: pd.DataFrame, split: str, out_path, spec: BaseSpec,
                         settings: CacheSettings, pixels: Pixels) -> None:
     """Features of one split's images as they are, in sample_id order."""

@@ -68,7 +68,7 @@ def classifier_on_top(top, head):
 
 
 def train_finetune(source, n_samples: int, activation_shape, n_classes: int, val, cfg: HeadConfig,
-                   tune: FinetuneConfig, top, seed: int, label: str = "finetune"):
+                   tune: FinetuneConfig, top, seed: int, label: str = "finetune", class_weights=None):
     """Train the head with the top frozen, then both (see the module's description); returns
     (model, metrics DataFrame, weights at the best epoch of both phases, trainable top parameters).
 
@@ -79,7 +79,7 @@ def train_finetune(source, n_samples: int, activation_shape, n_classes: int, val
     model = classifier_on_top(top, head)
     loss_scale = computes_in_float16(top)
     compile_classifier(model, cfg.optimizer, cfg.learning_rate, loss_scale)
-    fit = EpochFit(model, source, n_samples, activation_shape, val, cfg, label)
+    fit = EpochFit(model, source, n_samples, activation_shape, val, cfg, label, class_weights)
     total = cfg.epochs + tune.epochs
     fit.run(cfg.epochs, total)
     trainable = unfreeze_top(top)

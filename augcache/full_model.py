@@ -81,11 +81,13 @@ def build_full_model(spec: BaseSpec, head):
 
 
 def export_full_model(spec: BaseSpec, head_path, classes: list[str], out_model, out_classes,
-                      pixel_size=None, out_saved_model=None, selection: dict | None = None) -> None:
+                      pixel_size=None, out_saved_model=None, selection: dict | None = None,
+                      tta: dict | None = None) -> None:
     """Save base + head as one model (.keras), optionally as a TensorFlow SavedModel for serving
     (its ``serve`` signature takes the same images), and classes.json: class names, input size,
     resize policy, the pixel size images are decoded to before they are resized, and which head
-    it is (selection: see :func:`augcache.sweep.select_head`)."""
+    it is (selection: see :func:`augcache.sweep.select_head`), and how test-time views are drawn
+    (tta: the augmentation and seed, see :func:`predict_files`)."""
     head = keras.saving.load_model(head_path, compile=False, safe_mode=True)
     model = build_full_model(spec, head)
     with atomic_path(out_model, ".keras") as tmp:
@@ -100,6 +102,8 @@ def export_full_model(spec: BaseSpec, head_path, classes: list[str], out_model, 
             "pixel_size": list(pixel_size or spec.image_size)}
     if selection is not None:
         meta["head"] = selection
+    if tta is not None:
+        meta["tta"] = tta
     write_json(out_classes, meta)
 
 
@@ -145,7 +149,7 @@ def usable_images(files, key: str = "predict.dir") -> tuple[list[Path], list[tup
 
 
 def predict_folder(model_path, classes_path, folder, batch_size: int = 64, top_k: int = 1,
-                   probabilities: bool = False, folder_key: str = "predict.dir") -> pd.DataFrame:
+                   probabilities: bool = False, folder_key: str = "predict.dir", tta_views: int = 0) -> pd.DataFrame:
     """:func:`predict_files` for every image below `folder`.
 
     Files that do not decode (corrupt, too many pixels, not images) are left out and logged with
@@ -153,24 +157,69 @@ def predict_folder(model_path, classes_path, folder, batch_size: int = 64, top_k
     was given, for the errors.
     """
     files, _ = usable_images(list_images(folder, folder_key), folder_key)
-    return predict_files(model_path, classes_path, files, batch_size, top_k, probabilities)
+    return predict_files(model_path, classes_path, files, batch_size, top_k, probabilities, tta_views)
+
+
+def image_probabilities(model_path, classes_path, files, batch_size: int = 64, tta_views: int = 0,
+                        sample_ids=None) -> np.ndarray:
+    """(n, classes) probabilities of the exported model for each image file, decoded as its
+    classes.json says (pixel size, resize policy, input size).
+
+    tta_views: V > 0 averages the probabilities of each image and of V augmented views of it,
+    drawn as the workflow draws the validation images' views (the augmentation and seed in
+    classes.json; view v's numbers from (seed, v) and the images' sample ids, by default their
+    paths, see :func:`augcache.manifest.view_manifest`).
+    """
+    from augcache.evaluation import tta_probabilities
+
+    return tta_probabilities(*image_views(model_path, classes_path, files, batch_size, tta_views, sample_ids))
+
+
+def image_views(model_path, classes_path, files, batch_size: int = 64, tta_views: int = 0,
+                sample_ids=None) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(probabilities of the images as they are, [those of each test-time view]); see
+    :func:`image_probabilities`."""
+    from augcache.manifest import AugmentConfig, view_manifest
+
+    meta = json.loads(Path(classes_path).read_text())
+    size = tuple(meta["image_size"])
+    model = load_full_model(model_path)
+    ids = [str(p) for p in (files if sample_ids is None else sample_ids)]
+    table = pd.DataFrame({"sample_id": ids, "path": [str(p) for p in files], "label": "", "label_index": 0})
+    pixels = Pixels(meta.get("pixel_size", size), meta.get("resize", "stretch"))
+
+    def predict(rows: pd.DataFrame, resampling=None) -> np.ndarray:
+        batches = augmented_batches(rows, pixels, size, batch_size, *([resampling] if resampling else []))
+        return np.concatenate([model.predict_on_batch(images) for images in batches])
+
+    plain_rows = table.copy()
+    for name, value in zip(PARAM_COLUMNS, IDENTITY_PARAMS):
+        plain_rows[name] = value
+    plain = predict(plain_rows)
+    if not tta_views:
+        return plain, []
+    if "tta" not in meta:
+        raise ValueError(f"{classes_path}: no test-time augmentation recorded (exported by an older version); "
+                         "export the model again to use test-time views")
+    aug = AugmentConfig.from_config(meta["tta"]["augment"])
+    views = []
+    for view in range(tta_views):
+        rows = view_manifest(table, aug, int(meta["tta"]["seed"]), view, tuple(meta.get("pixel_size", size)))
+        # back to the files' order
+        rows = rows.set_index("sample_id").loc[ids].reset_index()
+        views.append(predict(rows, aug.resampling))
+    return plain, views
 
 
 def predict_files(model_path, classes_path, files, batch_size: int = 64, top_k: int = 1,
-                  probabilities: bool = False) -> pd.DataFrame:
+                  probabilities: bool = False, tta_views: int = 0) -> pd.DataFrame:
     """path, label and probability of the most probable class of each image file (decoded as the
     exported model's classes.json says: pixel size, resize policy, input size); with top_k > 1
     also label_i, probability_i of the i-th most probable (i = 2..top_k, at most the number of
-    classes); with probabilities, every class's probability as probability_<class>."""
-    meta = json.loads(Path(classes_path).read_text())
-    classes, size = meta["classes"], tuple(meta["image_size"])
-    model = load_full_model(model_path)
-    table = pd.DataFrame({"sample_id": [str(p) for p in files], "path": [str(p) for p in files]})
-    for name, value in zip(PARAM_COLUMNS, IDENTITY_PARAMS):
-        table[name] = value
-    pixels = Pixels(meta.get("pixel_size", size), meta.get("resize", "stretch"))
-    batches = augmented_batches(table, pixels, size, batch_size)
-    scores = np.concatenate([model.predict_on_batch(images) for images in batches])
+    classes); with probabilities, every class's probability as probability_<class>; with
+    tta_views, probabilities averaged over test-time views (see :func:`image_probabilities`)."""
+    classes = json.loads(Path(classes_path).read_text())["classes"]
+    scores = image_probabilities(model_path, classes_path, files, batch_size, tta_views)
     # most probable first; equal probabilities in class order
     ranked = np.argsort(-scores, axis=1, kind="stable")
     rows = np.arange(len(files))
@@ -186,14 +235,24 @@ def predict_files(model_path, classes_path, files, batch_size: int = 64, top_k: 
 
 
 def score_split(model_path, classes_path, index: pd.DataFrame, split: str = "test",
-                batch_size: int = 64) -> dict:
-    """Accuracy of the exported model on the index's images of one split (each image once), per
-    class too."""
+                batch_size: int = 64, tta_views: int = 0) -> dict:
+    """The exported model on the index's images of one split (each image once): accuracy,
+    macro-averaged accuracy, per-class recall and confusion matrix (see
+    :func:`augcache.evaluation.class_report`); with tta_views, the same with test-time views
+    (drawn from the images' sample ids) under "tta"."""
+    from augcache.evaluation import class_report, tta_probabilities
+
     rows = index[index["split"] == split]
     if rows.empty:
         raise ValueError(f"the index has no {split} images")
-    predicted = predict_files(model_path, classes_path, rows["path"].tolist(), batch_size)
-    correct = predicted["label"].to_numpy() == rows["label"].to_numpy()
-    per_class = {label: float(correct[(rows["label"] == label).to_numpy()].mean())
-                 for label in sorted(rows["label"].unique())}
-    return {"split": split, "n": int(len(rows)), "accuracy": float(correct.mean()), "per_class": per_class}
+    classes = json.loads(Path(classes_path).read_text())["classes"]
+    unknown = sorted(set(rows["label"]) - set(classes))
+    if unknown:
+        raise ValueError(f"{split} images of classes the model does not know: {', '.join(unknown)}")
+    true = np.array([classes.index(label) for label in rows["label"]])
+    plain, views = image_views(model_path, classes_path, rows["path"].tolist(), batch_size, tta_views,
+                               rows["sample_id"].tolist())
+    out = {"split": split, **class_report(true, plain, classes)}
+    if tta_views:
+        out["tta"] = {"views": tta_views, **class_report(true, tta_probabilities(plain, views), classes)}
+    return out

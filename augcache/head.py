@@ -12,6 +12,8 @@ class HeadConfig:
     """flatten: how a conv map becomes a vector (``flatten``, ``avg`` or ``max``; vectors pass).
     hidden_units: sizes of the hidden ReLU layers, each followed by dropout.
     select_on: what a run's best epoch is best at: ``val_accuracy`` (highest) or ``val_loss`` (lowest).
+    class_weight: None, or ``balanced``: each training sample's loss is weighted by
+        n / (classes × its class's count) (see :func:`augcache.evaluation.balanced_class_weights`).
     """
 
     flatten: str = "flatten"
@@ -22,11 +24,14 @@ class HeadConfig:
     batch_size: int = 32
     epochs: int = 20
     select_on: str = "val_accuracy"
+    class_weight: str | None = None
 
     @classmethod
     def from_config(cls, cfg: dict) -> "HeadConfig":
         cfg = dict(cfg)
         cfg["hidden_units"] = tuple(int(u) for u in cfg.get("hidden_units", ()))
+        if cfg.get("class_weight") not in (None, "balanced"):
+            raise ValueError(f"head.class_weight must be null or 'balanced', got {cfg['class_weight']!r}")
         return cls(**cfg)
 
 

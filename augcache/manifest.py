@@ -167,9 +167,11 @@ def _boxes(u: np.ndarray, size, scale, ratio, erasing: bool) -> np.ndarray:
 
 
 def draw_params(aug: AugmentConfig, n: int, seed: int, epoch: int,
-                size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                size: tuple[int, int] | None = None, stream: tuple = ()) -> tuple[np.ndarray, np.ndarray]:
     """Shuffle order and parameters of one epoch.
 
+    stream: () for the training epochs, drawn from SeedSequence([seed, epoch]); another stream's
+        numbers come from SeedSequence([seed, *stream, epoch]) (TTA_STREAM: test-time views).
     size: (height, width) in pixels of the images augmented (needed by crop and erasing, whose
         boxes are whole pixels, stored as fractions of the size).
     Returns (order, params): ``order[i]`` is the index (into the sorted training samples) of the
@@ -178,7 +180,7 @@ def draw_params(aug: AugmentConfig, n: int, seed: int, epoch: int,
     """
     if aug.needs_size and size is None:
         raise ValueError("augment.crop_scale and augment.erasing_probability need the image size")
-    rng = np.random.default_rng(np.random.SeedSequence([seed, epoch]))
+    rng = np.random.default_rng(np.random.SeedSequence([seed, *stream, epoch]))
     order = rng.permutation(n)
     u = rng.random((n, 10))
     u_crop = rng.random((n, CROP_DRAWS))
@@ -228,6 +230,22 @@ def build_manifest(train: pd.DataFrame, aug: AugmentConfig, seed: int, epoch: in
     rows.insert(0, "position", np.arange(len(rows)))
     table = pd.DataFrame(params[order], columns=list(PARAM_COLUMNS))
     return pd.concat([rows, table], axis=1)
+
+
+# The seed stream of test-time views (see :func:`view_manifest`), apart from the training epochs'.
+TTA_STREAM = (7,)
+
+
+def view_manifest(samples: pd.DataFrame, aug: AugmentConfig, seed: int, view: int,
+                  size: tuple[int, int] | None = None) -> pd.DataFrame:
+    """Manifest rows of test-time view `view` (0, 1, …) of a split's samples, in sample_id order
+    (the order of the unaugmented store), drawn from the TTA_STREAM seed stream: view v's numbers
+    depend only on (seed, v) and the samples, never on how many views there are."""
+    rows = samples.sort_values("sample_id", kind="stable").reset_index(drop=True)
+    _, params = draw_params(aug, len(rows), seed, view, size, stream=TTA_STREAM)
+    rows = rows[["sample_id", "path", "label", "label_index"]].copy()
+    rows.insert(0, "position", np.arange(len(rows)))
+    return pd.concat([rows, pd.DataFrame(params, columns=list(PARAM_COLUMNS))], axis=1)
 
 
 def identity_manifest(samples: pd.DataFrame) -> pd.DataFrame:

@@ -22,8 +22,16 @@ SHARD_STORE = "results/{repeat_dir}features/train/epoch_{epoch}/shard_{shard}.h5
 TRAIN_STORE = "results/features/train.h5"
 VAL_STORE = "results/features/val.h5"
 NOAUG_STORE = "results/features/train_noaug.h5"
+# eval.tta_views: test-time view v of the validation images, its manifest and its store
+TTA_MANIFEST = "results/manifest/val_tta/view_{view}.csv"
+TTA_STORE = "results/features/val_tta/view_{view}.h5"
+# every run's heads scored on the validation store (with test-time views), and the k-NN classifier
+EVALUATION = "results/eval/heads.json"
+KNN = "results/eval/knn.json"
 MODEL = "results/model/model.keras"
 MODEL_CLASSES = "results/model/classes.json"
+# The exported head's per-class recall and confusion matrix on the validation store
+VAL_SCORES = "results/model/val_scores.json"
 # The exported model scored on the test images (data.test_dir, or a CSV's test rows)
 TEST_SCORES = "results/model/test_scores.json"
 SAVED_MODEL = "results/model/saved_model"

@@ -16,6 +16,7 @@ import pandas as pd
 
 from augcache.atomic import write_csv, write_text_atomic
 from augcache.modes import CACHE_MODE, MODES, SIDE_BY_SIDE, SPEED_BASELINE
+from augcache.report_eval import classes_section, knn_rows, macro_text, tta_section
 from augcache.report_figures import curves_figure, k_figure, png, sweep_figure, write_png
 from augcache.report_tables import (
     MODE_TITLES,
@@ -135,16 +136,18 @@ def reuse_section(costs) -> dict | None:
     }
 
 
-def side_by_side_section(side: pd.DataFrame) -> dict:
-    """The side-by-side table's rows, its verdict and its figure."""
+def side_by_side_section(side: pd.DataFrame, knn: dict | None = None) -> dict:
+    """The side-by-side table's rows (the k-NN classifier's after the modes', with eval.knn), its
+    verdict and its figure."""
     return {
         "compared": ", ".join([m.title.split(" (")[0] for m in SIDE_BY_SIDE][:-1]) + " and "
                     + SIDE_BY_SIDE[-1].title.split(" (")[0],
         "verdict": verdict(side),
         "rows": [{"mode": row["mode"], "title": row_title(row), "repeats": row["repeats"],
                   "value": repr(row["accuracy_mean"]), "accuracy": mean_sd(row["accuracy_mean"], row["accuracy_sd"]),
+                  "macro": macro_text(row["macro_mean"], row["macro_sd"]),
                   "seconds": f"{row['seconds']:.1f}", "disk": size_text(row["disk_bytes"])}
-                 for row in side.to_dict("records")],
+                 for row in side.to_dict("records")] + knn_rows(knn),
         "png": png(side_by_side_figure(side)) if len(side) >= 2 else None,
     }
 
@@ -166,6 +169,8 @@ def modes_section(table: pd.DataFrame) -> list[dict]:
             _cell("repeats", int(row["repeats"]), str(int(row["repeats"]))),
             _cell("final_val_accuracy_mean", row["final_val_accuracy_mean"],
                   mean_sd(row["final_val_accuracy_mean"], row["final_val_accuracy_sd"])),
+            _cell("final_val_macro_accuracy_mean", row["final_val_macro_accuracy_mean"],
+                  macro_text(row["final_val_macro_accuracy_mean"], row["final_val_macro_accuracy_sd"])),
             _cell("best_val_accuracy_mean", row["best_val_accuracy_mean"],
                   mean_sd(row["best_val_accuracy_mean"], row["best_val_accuracy_sd"])),
             _cell("conv_seconds", row["conv_seconds"], f"{row['conv_seconds']:.1f}"),
@@ -241,6 +246,7 @@ def selection_section(selection: dict | None, table: pd.DataFrame | None) -> dic
             {"point": r["point"], "chosen": bool(r["chosen"]), "repeats": int(r["repeats"]),
              "score": mean_sd(r[f"{select_on}_mean"], r[f"{select_on}_sd"] if r["repeats"] > 1 else None, 4),
              "best": f"{r['best_val_accuracy_mean']:.3f}", "best_epoch": int(r["best_epoch"]) + 1,
+             "macro": macro_text(r.get("best_head_val_macro_accuracy_mean", float("nan")), None),
              "head_seconds": f"{r['head_seconds']:.1f}", "parameters": int(r["head_parameters"])}
             for r in table.to_dict("records")]
         section["png"] = png(sweep_figure(table, select_on))
@@ -248,11 +254,16 @@ def selection_section(selection: dict | None, table: pd.DataFrame | None) -> dic
 
 
 def test_images_section(scores: dict | None) -> dict | None:
-    """The exported model's accuracy on the test images, overall and per class."""
+    """The exported model's accuracy on the test images, macro-averaged too, with the test-time
+    views where there are some (per class: :func:`augcache.report_eval.classes_section`)."""
     if scores is None:
         return None
-    return {"accuracy": f"{scores['accuracy']:.4f}", "n": scores["n"],
-            "per_class": ", ".join(f"{k} {v:.3f}" for k, v in scores["per_class"].items())}
+    tta = scores.get("tta")
+    # scores written before macro-averaged accuracy was recorded have none
+    macro = f"{scores['macro_accuracy']:.4f}" if "macro_accuracy" in scores else None
+    return {"accuracy": f"{scores['accuracy']:.4f}", "n": scores["n"], "macro": macro,
+            "tta": None if not tta else {"views": tta["views"], "accuracy": f"{tta['accuracy']:.4f}",
+                                         "macro": f"{tta['macro_accuracy']:.4f}"}}
 
 
 def variants_section(summaries: pd.DataFrame, k_main: int, variants: dict) -> list[dict]:
@@ -262,6 +273,7 @@ def variants_section(summaries: pd.DataFrame, k_main: int, variants: dict) -> li
     default = summaries[(summaries["mode"] == CACHE_MODE.name) & (summaries["k"] == k_main)]
     return [{"cache": r["cache"], "dtype": r["dtype"], "k": r["k"], "repeats": r["repeats"],
              "accuracy": mean_sd(r["final_val_accuracy_mean"], r["final_val_accuracy_sd"]),
+             "macro": macro_text(r["final_val_macro_accuracy_mean"], r["final_val_macro_accuracy_sd"]),
              "best": f"{r['best_val_accuracy_mean']:.3f}", "seconds": f"{r['total_seconds']:.1f}",
              "disk": size_text(r["disk_bytes"])}
             for r in variant_table(default, variants).to_dict("records")]
@@ -298,8 +310,13 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
                  out_sweep=None, skipped: pd.DataFrame | None = None, selection: dict | None = None,
                  sweep_table: pd.DataFrame | None = None, test_scores: dict | None = None,
                  variants: dict | None = None, base_info: dict | None = None,
-                 benchmarks_root=None, extraction_groups=None) -> pd.DataFrame:
+                 benchmarks_root=None, extraction_groups=None, val_scores: dict | None = None,
+                 evaluation: dict | None = None, knn: dict | None = None, out_confusion=None) -> pd.DataFrame:
     """Write the HTML report (and optionally the table as CSV and the plots as PNG); return the table.
+
+    val_scores: the exported head on the validation store, per class (see
+    :func:`augcache.scoring.head_class_report`); evaluation: every run's heads with test-time views
+    (:func:`augcache.scoring.score_heads`); knn: the k-NN classifier (:func:`augcache.scoring.score_knn`).
 
     benchmarks_root: the folder whose results/benchmarks hold the jobs' benchmarks (see
     :mod:`augcache.costs`), with extraction_groups the epochs of each extraction job of the plan;
@@ -323,6 +340,9 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
     if out_table:
         write_csv(out_table, table)
     first = summaries.iloc[0]
+    per_class = classes_section(val_scores, (evaluation or {}).get("exported") or None, test_scores)
+    if out_confusion and per_class:
+        write_png(out_confusion, per_class["png"])
     page = render({
         "headline": " ".join(filter(None, [headline(table, k_main, data_seconds), verdict(side)])),
         "reuse": reuse_section(costs),
@@ -331,7 +351,9 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
         "head_epochs": int(first["head_epochs"]),
         "bytes_per": store_attrs.get("bytes_per_sample_epoch", "?"),
         "dtype": str(store_attrs.get("dtype", "")),
-        "side": side_by_side_section(side),
+        "side": side_by_side_section(side, knn),
+        "tta": tta_section(evaluation, k_main),
+        "per_class": per_class,
         "modes": modes_section(table),
         "curves_png": curves_png,
         "sweep_png": sweep_png,

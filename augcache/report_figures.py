@@ -111,3 +111,29 @@ def sweep_figure(table: pd.DataFrame, select_on: str):
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     return fig
+
+
+def confusion_figure(reports: dict):
+    """One confusion matrix per split ({title: a class report, see
+    :func:`augcache.evaluation.class_report`}): counts, each row (true class) shaded by its share."""
+    import numpy as np
+
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(reports), figsize=(4.6 * len(reports), 4.2), squeeze=False)
+    for ax, (title, report) in zip(axes[0], reports.items()):
+        counts = np.asarray(report["confusion"], dtype=float)
+        share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+        classes = report["classes"]
+        ticks = range(len(classes))
+        ax.set_xticks(ticks, classes, rotation=45, ha="right", fontsize=8)
+        ax.set_yticks(ticks, classes, fontsize=8)
+        if len(classes) <= 30:
+            for (i, j), value in np.ndenumerate(counts):
+                ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=7,
+                        color="white" if share[i, j] > 0.5 else "black")
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(f"{title}: accuracy {report['accuracy']:.3f}, macro {report['macro_accuracy']:.3f}", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -48,6 +48,20 @@ def load_runs(run_dirs) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     return pd.DataFrame(summaries), metrics
 
 
+def macro_columns(group: pd.DataFrame) -> dict:
+    """Mean and sd over repeats of the final head's macro-averaged validation accuracy (NaN for
+    summaries that lack it)."""
+    if "final_val_macro_accuracy" not in group:
+        return {"final_val_macro_accuracy_mean": float("nan"), "final_val_macro_accuracy_sd": float("nan")}
+    return {"final_val_macro_accuracy_mean": float(group["final_val_macro_accuracy"].mean()),
+            "final_val_macro_accuracy_sd": float(group["final_val_macro_accuracy"].std(ddof=1))}
+
+
+def mean_sd_or_blank(mean: float, sd: float, digits: int = 3) -> str:
+    """:func:`mean_sd`, or "" where there is no mean (a number older runs did not record)."""
+    return "" if mean is None or np.isnan(mean) else mean_sd(mean, sd, digits)
+
+
 def mode_table(summaries: pd.DataFrame) -> pd.DataFrame:
     """One row per (mode, K): means and standard deviations over repeats, and the speedup against
     the speed baseline (see :data:`augcache.modes.SPEED_BASELINE`): of the end-to-end seconds where
@@ -69,6 +83,7 @@ def mode_table(summaries: pd.DataFrame) -> pd.DataFrame:
             "final_val_accuracy_sd": float(group["final_val_accuracy"].std(ddof=1)),
             "best_val_accuracy_mean": float(group["best_val_accuracy"].mean()),
             "best_val_accuracy_sd": float(group["best_val_accuracy"].std(ddof=1)),
+            **macro_columns(group),
             "conv_seconds": float(group["conv_seconds"].mean()),
             "head_seconds": float(group["head_seconds"].mean()),
             "total_seconds": float(group["total_seconds"].mean()),
@@ -110,6 +125,7 @@ def variant_table(default: pd.DataFrame, variants: dict[str, list]) -> pd.DataFr
             "final_val_accuracy_mean": float(group["final_val_accuracy"].mean()),
             "final_val_accuracy_sd": float(group["final_val_accuracy"].std(ddof=1)),  # NaN for one repeat
             "best_val_accuracy_mean": float(group["best_val_accuracy"].mean()),
+            **macro_columns(group),
             "total_seconds": float(group["total_seconds"].mean()),
             "disk_bytes": float(group["disk_bytes"].mean()),
         })

@@ -246,6 +246,24 @@ class Settings:
             params["finetune"] = self.config["finetune"]
         return params
 
+    # --- evaluation ------------------------------------------------------------------------------
+
+    @property
+    def tta_views(self) -> int:
+        """eval.tta_views: augmented views of each validation and test image, 0 for none."""
+        return int(self.config["eval"]["tta_views"])
+
+    def tta_params(self) -> dict:
+        """What the test-time views' numbers depend on: the augmentation (augment with the
+        eval.tta_augment overlay) and the seed."""
+        return {"augment": {**self.config["augment"], **self.config["eval"]["tta_augment"]},
+                "seed": self.config["seed"]}
+
+    def knn_params(self) -> dict | None:
+        """eval.knn with its defaults, None when off."""
+        knn = self.config["eval"]["knn"]
+        return None if knn is None else {"k": 20, "temperature": 0.07, **knn}
+
     # --- variants --------------------------------------------------------------------------------
 
     def variant(self, name: str) -> "Settings":
@@ -289,6 +307,11 @@ class Settings:
             mode(name)  # one of the modes table
         # ranges in order, Keras layer spellings that have a meaning here
         self.augment()
+        if self.tta_views:
+            try:
+                AugmentConfig.from_config(self.tta_params()["augment"])
+            except ValueError as err:
+                raise ValueError(f"eval.tta_augment (over augment): {err}") from None
         feature_augment = FeatureAugmentConfig.from_config(self.config["feature_augment"])
         augmented = [name for name in self.modes if MODES[name].feature_augment]
         # any pooling (None keeps the map) makes vectors

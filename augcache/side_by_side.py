@@ -27,9 +27,11 @@ def side_by_side_table(table: pd.DataFrame, k_main: int) -> pd.DataFrame:
         rows.append({"mode": name, "k": k_main if mode.uses_k else None, "repeats": int(row["repeats"]),
                      "accuracy_mean": float(row["final_val_accuracy_mean"]),
                      "accuracy_sd": float(row["final_val_accuracy_sd"]),
+                     "macro_mean": float(row["final_val_macro_accuracy_mean"]),
+                     "macro_sd": float(row["final_val_macro_accuracy_sd"]),
                      "seconds": float(seconds), "disk_bytes": float(row["disk_bytes"])})
-    return pd.DataFrame(rows, columns=["mode", "k", "repeats", "accuracy_mean", "accuracy_sd", "seconds",
-                                       "disk_bytes"])
+    return pd.DataFrame(rows, columns=["mode", "k", "repeats", "accuracy_mean", "accuracy_sd", "macro_mean",
+                                       "macro_sd", "seconds", "disk_bytes"])
 
 
 def row_title(row) -> str:

@@ -77,6 +77,9 @@ def sweep_table(summaries: list[dict], select_on: str) -> pd.DataFrame:
             f"{select_on}_mean": float(values.mean()),
             f"{select_on}_sd": float(values.std(ddof=1)) if len(group) > 1 else 0.0,
             "best_val_accuracy_mean": float(group["best_val_accuracy"].mean()),
+            # the head at the best epoch, every class counting the same (summaries of older runs lack it)
+            "best_head_val_macro_accuracy_mean": float(group["best_head_val_macro_accuracy"].mean())
+            if "best_head_val_macro_accuracy" in group else float("nan"),
             "best_epoch": int(group["best_epoch"].iloc[0]),
             "head_seconds": float(group["head_seconds"].mean()),
             "head_parameters": int(group["head_parameters"].iloc[0]),

@@ -187,10 +187,11 @@ def batches(blocks, batch_size: int):
         yield carry
 
 
-def _signature(feature_shape):
+def _signature(feature_shape, weighted: bool = False):
     import tensorflow as tf
 
-    return (tf.TensorSpec((None, *feature_shape), tf.float32), tf.TensorSpec((None,), tf.int64))
+    spec = (tf.TensorSpec((None, *feature_shape), tf.float32), tf.TensorSpec((None,), tf.int64))
+    return (*spec, tf.TensorSpec((None,), tf.float32)) if weighted else spec
 
 
 class EpochStream:
@@ -199,11 +200,16 @@ class EpochStream:
 
     One stream (rather than a dataset restarted every epoch) ties each batch to its head epoch by
     its position, so prefetching batches ahead of the trainer cannot feed an epoch the wrong data.
+
+    class_weights: None, or one weight per class: batches are (x, y, sample weights) with each
+    sample weighted by its class's (``fit``'s class_weight, which Keras refuses for generators).
     """
 
-    def __init__(self, source, n_samples: int, batch_size: int, epochs: int, first: int = 0):
+    def __init__(self, source, n_samples: int, batch_size: int, epochs: int, first: int = 0,
+                 class_weights=None):
         self.source, self.n_samples, self.batch_size, self.epochs = source, n_samples, batch_size, epochs
         self.first = first
+        self.class_weights = None if class_weights is None else np.asarray(class_weights, dtype=np.float32)
         self.conv_seconds: dict[int, float] = {}
         self.requested: list[int] = []
 
@@ -220,7 +226,7 @@ class EpochStream:
                 fed += len(y)
                 if fed > self.n_samples:
                     break
-                yield x, y
+                yield (x, y) if self.class_weights is None else (x, y, self.class_weights[y])
             if fed != self.n_samples:
                 raise ValueError(f"head epoch {n}: {fed} training samples, expected {self.n_samples}")
 
@@ -231,7 +237,8 @@ class EpochStream:
             return iter(self)
         import tensorflow as tf
 
-        data = tf.data.Dataset.from_generator(self.__iter__, output_signature=_signature(feature_shape))
+        data = tf.data.Dataset.from_generator(
+            self.__iter__, output_signature=_signature(feature_shape, self.class_weights is not None))
         return data.prefetch(2)
 
 
@@ -259,17 +266,18 @@ def validation_data(val, feature_shape, batch_size: int) -> dict:
 
 
 def train_head(source, n_samples: int, feature_shape, n_classes: int, val, cfg: HeadConfig,
-               seed: int, label: str = "train"):
+               seed: int, label: str = "train", class_weights=None):
     """Train a new head for cfg.epochs head epochs in one ``fit``; returns (model, metrics DataFrame,
     weights at the best epoch by cfg.select_on: the first of equals).
 
     source(n) -> (blocks, conv_seconds): an iterable of (x float32, y) blocks holding the n_samples
     training features of head epoch n, in the order they are fed (no further shuffling). It is
     called once per head epoch, in order. val: (val_x, val_y) arrays, or an iterable of blocks that
-    is read again for every validation.
+    is read again for every validation. class_weights: None, or one loss weight per class (see
+    :class:`EpochStream`).
     """
     model = build_head(feature_shape, n_classes, cfg, seed)
-    fit = EpochFit(model, source, n_samples, feature_shape, val, cfg, label)
+    fit = EpochFit(model, source, n_samples, feature_shape, val, cfg, label, class_weights)
     fit.run(cfg.epochs)
     return model, fit.metrics(), fit.best_weights
 
@@ -279,8 +287,10 @@ class EpochFit:
     (``run`` again, after recompiling), numbering epochs on across phases; keeps one metrics row
     per epoch and the weights at the best epoch by cfg.select_on (the first of equals)."""
 
-    def __init__(self, model, source, n_samples: int, feature_shape, val, cfg: HeadConfig, label: str):
+    def __init__(self, model, source, n_samples: int, feature_shape, val, cfg: HeadConfig, label: str,
+                 class_weights=None):
         self.model, self.source, self.n_samples = model, source, n_samples
+        self.class_weights = class_weights
         self.feature_shape, self.val, self.cfg, self.label = feature_shape, val, cfg, label
         self.rows: list[dict] = []
         self.best_value = self.best_weights = None
@@ -291,7 +301,7 @@ class EpochFit:
 
         cfg, model, first = self.cfg, self.model, len(self.rows)
         total = total or first + epochs
-        data = EpochStream(self.source, self.n_samples, cfg.batch_size, epochs, first)
+        data = EpochStream(self.source, self.n_samples, cfg.batch_size, epochs, first, self.class_weights)
         val_batch = max(cfg.batch_size, 256)
         better = (lambda a, b: a > b) if SELECT_ON[cfg.select_on] == "max" else (lambda a, b: a < b)
         fit = self

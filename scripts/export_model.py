@@ -26,5 +26,13 @@ export_full_model(
     # TensorFlow's SavedModel, under the TensorFlow backend only (see export_outputs)
     out_saved_model=snakemake.output.get("saved_model"),
     selection=selection,
+    tta=snakemake.params.tta,
 )
+
+from augcache.atomic import write_json
+from augcache.scoring import head_class_report
+
+# the exported head on the validation features: per-class recall and confusion matrix
+write_json(snakemake.output.val_scores, head_class_report(selection["head"], snakemake.input.val,
+                                                          class_names(read_index(snakemake.input.index))))
 finish_job(snakemake)

@@ -34,5 +34,9 @@ table = write_report(
     # the folder the benchmarks lie in: this one, or a variant's (results/features/train.h5 below it)
     benchmarks_root=Path(inputs.store).parents[2],
     extraction_groups=snakemake.params.extraction_groups,
+    val_scores=json.loads(Path(inputs.val_scores).read_text()),
+    evaluation=json.loads(Path(inputs.evaluation).read_text()) if "evaluation" in inputs.keys() else None,
+    knn=json.loads(Path(inputs.knn).read_text()) if "knn" in inputs.keys() else None,
+    out_confusion=snakemake.output.confusion,
 )
 print(table.to_string())

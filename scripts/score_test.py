@@ -11,6 +11,8 @@ from augcache.full_model import score_split
 
 # the test images, scored once by the exported (chosen) model only
 scores = score_split(snakemake.input.model, snakemake.input.classes, read_index(snakemake.input.index), "test",
-                     snakemake.params.batch_size)
+                     snakemake.params.batch_size, snakemake.params.tta_views)
 write_json(snakemake.output[0], scores)
-print(f"test accuracy {scores['accuracy']:.4f} on {scores['n']} images")
+print(f"test accuracy {scores['accuracy']:.4f} (macro {scores['macro_accuracy']:.4f}) on {scores['n']} images")
+if "tta" in scores:
+    print(f"with {scores['tta']['views']} test-time views: {scores['tta']['accuracy']:.4f}")

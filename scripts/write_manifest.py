@@ -8,15 +8,16 @@ from augcache.job import finish_job, start_job
 start_job(snakemake, reusable=True)
 
 from augcache.dataset import read_index
-from augcache.manifest import AugmentConfig, build_manifest, write_manifest
+from augcache.manifest import AugmentConfig, build_manifest, view_manifest, write_manifest
 
 index = read_index(snakemake.input[0])
-table = build_manifest(
-    index[index["split"] == "train"],
-    AugmentConfig.from_config(snakemake.params.augment),
-    seed=int(snakemake.params.seed),
-    epoch=int(snakemake.wildcards.epoch),
-    size=tuple(snakemake.params.size),
-)
+aug = AugmentConfig.from_config(snakemake.params.augment)
+if "view" in snakemake.wildcards.keys():
+    # a test-time view of the validation images (their own seed stream, sample_id order)
+    table = view_manifest(index[index["split"] == "val"], aug, seed=int(snakemake.params.seed),
+                          view=int(snakemake.wildcards.view), size=tuple(snakemake.params.size))
+else:
+    table = build_manifest(index[index["split"] == "train"], aug, seed=int(snakemake.params.seed),
+                           epoch=int(snakemake.wildcards.epoch), size=tuple(snakemake.params.size))
 write_manifest(table, snakemake.output[0])
 finish_job(snakemake)

@@ -282,6 +282,8 @@ def full_config(data, base, predict_dir=None):
         feature_augment={"brightness": 0.2, "contrast": 0.2, "posterize_bits": 5, "per_channel": True,
                          "flip": True, "crop": 0.3},
         predict={"dir": str(predict_dir) if predict_dir else None},
+        # two test-time views of the validation images, and the k-NN classifier on both banks
+        eval={"tta_views": 2, "knn": {"k": 3}},
     )
 
 
@@ -400,6 +402,8 @@ def sweep_config(data, base, rates, test_dir=None):
         train={"modes": ["cached"], "sweep_epochs": [], "repeats": 2},
         head_sweep={"learning_rate": rates},
         data={"test_dir": str(test_dir) if test_dir else None},
+        # the exported model scored on the test images with two test-time views too
+        eval={"tta_views": 2},
     )
 
 
@@ -428,7 +432,8 @@ def finetune_config(data, base, **sections):
         data, base,
         conv_base={"split": "cut"},
         cache={"epochs": 2, "dtype": "float32"},
-        head={"hidden_units": [16], "epochs": HEAD_EPOCHS, "batch_size": 5},
+        # balanced class weights (all 1 on the tiny data's equal classes) through both phases
+        head={"hidden_units": [16], "epochs": HEAD_EPOCHS, "batch_size": 5, "class_weight": "balanced"},
         finetune={"epochs": FINETUNE_EPOCHS, "learning_rate": 1e-3},
         train={"modes": ["cached", "replay", "onthefly", "noaug"], "sweep_epochs": [2], "repeats": 1},
     )
@@ -461,7 +466,7 @@ JAX_TARGETS = ("cache", "results/train/cached/k2_r0/head.keras", "results/train/
 def jax_config(data, base, predict_dir=None):
     full = full_config(data, base, predict_dir)
     return dict(full, train={"modes": ["cached", "replay", "onthefly", "noaug"], "sweep_epochs": [], "repeats": 1},
-                software={"backend": "jax"})
+                software={"backend": "jax"}, eval={})
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,8 @@
-"""The report's words and numbers, rendered from kept inputs, against the text a reader saw before
-the page's markup moved to templates (tests/data/report/<name>/visible.txt)."""
+"""The report's words and numbers, rendered from kept inputs, against the text a reader is known to
+see (tests/data/report/<name>/visible.txt): a change of the page's wording or numbers shows here,
+and is made on purpose by writing the new text there. The kept inputs are those of an earlier
+version (no macro-averaged accuracy, test scores without per-class recall), so this also checks
+that such a run's report still renders."""
 
 import pytest
 

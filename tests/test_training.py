@@ -83,7 +83,7 @@ def test_report_table_equals_the_metrics_it_was_made_from(full_run):
     assert "±" not in replay and "±" in cached
     assert html.count("<details>") == 2
     # embedded plots: the report opens offline
-    assert html.count('src="data:image/png;base64,') == 3
+    assert html.count('src="data:image/png;base64,') == 4  # side by side, curves, K, confusion matrices
     assert "http" not in re.sub(r"<pre>.*?</pre>", "", html, flags=re.S)
 
 

@@ -40,4 +40,7 @@ VAL = StoredKind("val", paths.VAL_STORE, "val", augmented=False, per_epoch=False
 # repeat 0's K epoch stores as one store whose rows refer to theirs (for reading the cache whole)
 MERGED = StoredKind("merged", paths.TRAIN_STORE, "train", augmented=True, per_epoch=False)
 
-KINDS = {kind.name: kind for kind in (EPOCHS, NOAUG, VAL, MERGED)}
+# eval.tta_views: one store per test-time view ({view}) of the validation images, rows as VAL's
+TTA = StoredKind("tta", paths.TTA_STORE, "val", augmented=True, per_epoch=False)
+
+KINDS = {kind.name: kind for kind in (EPOCHS, NOAUG, VAL, MERGED, TTA)}

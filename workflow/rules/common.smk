@@ -52,6 +52,7 @@ wildcard_constraints:
     k=r"\d+",
     repeat=r"\d+",
     shard=r"\d+",
+    view=r"\d+",
     point=r"[^/]+",
 
 
@@ -262,6 +263,8 @@ def final_outputs():
     ]
     if config["predict"]["dir"]:
         outputs.append(PREDICTIONS)
+    outputs += [EVALUATION] if SETTINGS.tta_views else []
+    outputs += [KNN] if SETTINGS.knn_params() else []
     if SETTINGS.has_test:
         outputs.append(TEST_SCORES)
     return outputs
@@ -291,6 +294,23 @@ def test_report_input(wildcards):
     return {"test": TEST_SCORES} if SETTINGS.has_test else {}
 
 
+def evaluation_input(wildcards):
+    """What the eval section adds to the report: the heads with test-time views, the k-NN."""
+    files = {"evaluation": EVALUATION} if SETTINGS.tta_views else {}
+    return files | ({"knn": KNN} if SETTINGS.knn_params() else {})
+
+
+def evaluated_runs():
+    """Every run folder whose heads are scored with the test-time views: the modes' runs and
+    the sweep's points."""
+    points = [d for point in SWEEP_POINTS for d in point_dirs(point)]
+    return SETTINGS.run_dirs() + points
+
+
+def evaluated_files(name):
+    return [f"{run}/{name}" for run in evaluated_runs()]
+
+
 def test_params():
     """data.test_dir for the index job, when set (so a config without it keeps its params)."""
     return {"test_dir": SETTINGS.test_dir} if SETTINGS.test_dir else {}
@@ -306,7 +326,7 @@ def all_cores():
 def export_outputs():
     """The exported model and its classes, and the TensorFlow SavedModel where the run's backend
     is TensorFlow (the only one that writes it)."""
-    outputs = {"model": MODEL, "classes": MODEL_CLASSES}
+    outputs = {"model": MODEL, "classes": MODEL_CLASSES, "val_scores": VAL_SCORES}
     if SETTINGS.backend == backend.TENSORFLOW:
         outputs["saved_model"] = directory(SAVED_MODEL)
     return outputs

@@ -1,7 +1,9 @@
 rule make_report:
     input:
         unpack(test_report_input),
+        unpack(evaluation_input),
         unpack(variant_summaries),
+        val_scores=VAL_SCORES,
         summaries=run_files("summary.json"),
         benchmarks=cost_files,
         metrics=run_files("metrics.csv"),
@@ -24,6 +26,11 @@ rule make_report:
         ),
         sweep=report(
             "results/report/sweep.png", caption="../report/sweep.rst", category="Plots"
+        ),
+        confusion=report(
+            "results/report/confusion.png",
+            caption="../report/confusion.rst",
+            category="Plots",
         ),
     log:
         f"{LOGS}/make_report.log",

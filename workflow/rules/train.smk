@@ -68,6 +68,7 @@ rule export_model:
         heads=candidate_files(RUN_FILES["best_head"], first_repeat_only=True),
         selection=SELECTION,
         index=INDEX,
+        val=VAL_STORE,
     output:
         **export_outputs(),
     log:
@@ -79,6 +80,8 @@ rule export_model:
     params:
         base=SETTINGS.base_params(),
         pixel_size=SETTINGS.pixel_size,
+        # how augcache predict --tta draws its views
+        tta=SETTINGS.tta_params(),
     script:
         "../../scripts/export_model.py"
 
@@ -100,6 +103,7 @@ rule score_test:
         gpu=1,
     params:
         batch_size=config["cache"]["batch_size"],
+        tta_views=SETTINGS.tta_views,
     script:
         "../../scripts/score_test.py"
 

@@ -1,0 +1,25 @@
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
+from augcache.job import finish_job, job_base, start_job
+
+# outputs made before from the same key are reused (augcache.reuse), when the pixels come from the
+# pixel store (whose content hash is part of the key), not from image files decoded here
+start_job(snakemake, reusable="pixels" in snakemake.input.keys())
+
+from augcache.extraction_jobs import extract_view
+from augcache.manifest import AugmentConfig
+from augcache.pixels import open_pixels
+from augcache.settings import CacheSettings
+
+extract_view(
+    snakemake.input.manifest,
+    snakemake.output[0],
+    view=int(snakemake.wildcards.view),
+    spec=job_base(snakemake),
+    aug=AugmentConfig.from_config(snakemake.params.augment),
+    settings=CacheSettings(threads=snakemake.threads, **snakemake.params.cache),
+    pixels=open_pixels(snakemake.params.pixel_size, snakemake.params.base["resize"],
+                       snakemake.input.get("pixels"), snakemake.input.index),
+)
+finish_job(snakemake)

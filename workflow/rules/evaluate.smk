@@ -1,0 +1,82 @@
+# How heads are judged beyond plain validation accuracy (the eval section): test-time views of
+# the validation images, every run's heads scored with them, and a k-NN classifier on the cache.
+
+
+# a test-time view's numbers, drawn like an epoch's but from a seed stream of their own
+use rule write_manifest as write_view_manifest with:
+    output:
+        TTA_MANIFEST,
+    log:
+        f"{LOGS}/manifest/val_tta/view_{{view}}.log",
+    benchmark:
+        f"{BENCHMARKS}/manifest/val_tta/view_{{view}}.tsv"
+    params:
+        **SETTINGS.tta_params(),
+        size=SETTINGS.pixel_size,
+
+
+rule extract_view:
+    input:
+        unpack(pixel_input),
+        unpack(base_input),
+        manifest=TTA_MANIFEST,
+    output:
+        kinds.TTA.path,
+    log:
+        f"{LOGS}/extract/val_tta/view_{{view}}.log",
+    benchmark:
+        f"{BENCHMARKS}/extract/val_tta/view_{{view}}.tsv"
+    conda:
+        GPU_ENV
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        **SETTINGS.extract_params(augment=SETTINGS.tta_params()["augment"]),
+    script:
+        "../../scripts/extract_view.py"
+
+
+rule evaluate_heads:
+    input:
+        heads=evaluated_files("head.keras"),
+        best_heads=evaluated_files("best_head.keras"),
+        summaries=evaluated_files("summary.json"),
+        val=VAL_STORE,
+        views=expand(TTA_STORE, view=range(SETTINGS.tta_views)),
+        selection=SELECTION,
+        index=INDEX,
+    output:
+        EVALUATION,
+    log:
+        f"{LOGS}/evaluate_heads.log",
+    benchmark:
+        f"{BENCHMARKS}/evaluate_heads.tsv"
+    conda:
+        STORED_FEATURES_ENV
+    resources:
+        gpu=STORED_FEATURES_GPU,
+    params:
+        runs=evaluated_runs(),
+    script:
+        "../../scripts/evaluate_heads.py"
+
+
+rule evaluate_knn:
+    input:
+        val=VAL_STORE,
+        noaug=NOAUG_STORE,
+        stores=expand(EPOCH_STORE, repeat_dir="", epoch=SETTINGS.epochs()),
+        index=INDEX,
+    output:
+        KNN,
+    log:
+        f"{LOGS}/evaluate_knn.log",
+    benchmark:
+        f"{BENCHMARKS}/evaluate_knn.tsv"
+    conda:
+        ENV
+    params:
+        knn=SETTINGS.knn_params(),
+    script:
+        "../../scripts/evaluate_knn.py"
