@@ -205,6 +205,7 @@ class Settings:
             "cache": {k: self.config["cache"][k] for k in ("epochs", "dtype")},
             "train": {k: self.config["train"][k] for k in ("repeats", "sweep_epochs", "modes")},
             "data": {k: self.data[k] for k in ("pixel_store", "pixel_size", "image_size")},
+            "eval": {k: self.config["eval"][k] for k in ("tta_views", "knn")},
         }
 
     # --- training runs ---------------------------------------------------------------------------

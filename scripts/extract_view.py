@@ -7,6 +7,13 @@ from augcache.job import finish_job, job_base, start_job
 # pixel store (whose content hash is part of the key), not from image files decoded here
 start_job(snakemake, reusable="pixels" in snakemake.input.keys())
 
+from augcache.store.plan import check_run_fits, planned_stores
+
+# before any feature is computed: the run's stores still to write must fit the disk (read from the
+# config, not params: the check changes no result)
+output = snakemake.output[0]
+check_run_fits(planned_stores(snakemake.config, snakemake.input.index, snakemake.input.base, output)[1], output)
+
 from augcache.extraction_jobs import extract_view
 from augcache.manifest import AugmentConfig
 from augcache.pixels import open_pixels

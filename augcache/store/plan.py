@@ -10,7 +10,9 @@ A run writes:
   train.sweep_epochs; repeats: train.repeats), one merged store over repeat 0's epochs (labels and
   ids only: its features are views of the epoch stores);
 - one store of the validation images;
-- one store of the unaugmented training images (with the ``noaug`` mode);
+- one store of the unaugmented training images (with the ``noaug`` mode, or eval.knn, whose bank
+  it is);
+- one store per test-time view of the validation images (eval.tta_views);
 - the pixel store of every image (with data.pixel_store).
 
 A variant (results/variants/<name>/) trains only cached runs of K = its cache.epochs: it writes
@@ -33,7 +35,7 @@ from augcache import paths
 from augcache.modes import MODES
 from augcache.quantise import stored_row_bytes
 from augcache.settings import Settings
-from augcache.store.kinds import MERGED, NOAUG, VAL
+from augcache.store.kinds import MERGED, NOAUG, TTA, VAL
 from augcache.store.space import DiskFullError, mib
 from augcache.store.writer import chunk_rows
 
@@ -108,9 +110,13 @@ class RunSize:
             stores.append(PlannedStore(MERGED.path, epochs * self.n_train,
                                        epochs * store_bytes(self.n_train, 0, self.train_id_chars, chunk=1,
                                                             labels=False) + 8 * epochs * self.n_train))
-        stores.append(PlannedStore(VAL.path, self.n_val, store_bytes(self.n_val, row, self.val_id_chars)))
-        if not variant and any(MODES[mode].stored is NOAUG for mode in config["train"]["modes"]):
+        val = store_bytes(self.n_val, row, self.val_id_chars)
+        stores.append(PlannedStore(VAL.path, self.n_val, val))
+        evaluation = config.get("eval", {}) if not variant else {}
+        if not variant and (any(MODES[mode].stored is NOAUG for mode in config["train"]["modes"])
+                            or evaluation.get("knn") is not None):
             stores.append(PlannedStore(NOAUG.path, self.n_train, train))
+        stores += [PlannedStore(TTA.path.format(view=v), self.n_val, val) for v in range(evaluation.get("tta_views", 0))]
         if config["data"]["pixel_store"]:
             size = config["data"]["pixel_size"] or config["data"]["image_size"]
             n = self.n_train + self.n_val + self.n_test
