@@ -8,7 +8,7 @@ own account); a row per k-NN bank (the classifier's seconds plus what extracting
 validation store took); and what the views themselves cost: their manifests, their extraction, the
 scoring of every head with them, and their stores on disk.
 
-    ./run bench evaluation_demo.py [--views 4] [--k 20] [--cores N] [--keep]
+    ./run bench evaluation_demo.py [--views 4] [--k 20] [--tta-augment '{"rotation_range": 0}'] [--cores N] [--keep]
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--views", type=int, default=4)
     parser.add_argument("--k", type=int, default=20)
+    parser.add_argument("--tta-augment", type=json.loads, default={}, metavar="JSON",
+                        help="eval.tta_augment: augment keys replaced for the views (default: none)")
     parser.add_argument("--cores", type=int, default=os.cpu_count())
     parser.add_argument("--keep", action="store_true", help="keep the project copy and print where it is")
     args = parser.parse_args()
@@ -43,7 +45,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="augcache-evaluation-"))
     project = copy_project(work / "project")
     overlay = project / "evaluation.yaml"
-    overlay.write_text(yaml.safe_dump({"eval": {"tta_views": args.views, "knn": {"k": args.k}}}))
+    overlay.write_text(yaml.safe_dump({"eval": {"tta_views": args.views, "knn": {"k": args.k},
+                                              "tta_augment": args.tta_augment}}))
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "snakemake", "--profile", "profiles/local", "--cores",
                              str(args.cores), "--configfile", str(overlay)], cwd=project, capture_output=True,
