@@ -11,7 +11,7 @@ import pandas as pd
 from augcache.conv_base import BaseSpec, build_bottom, feature_function, split_shares
 from augcache import backend
 from augcache.extract import compute_features, extract_to_store
-from augcache.manifest import AugmentConfig, identity_manifest, read_manifest
+from augcache.manifest import AugmentConfig, identity_manifest, manifest_rows, read_manifest
 from augcache.params import Resampling
 from augcache.pixels import Pixels
 from augcache.provenance import sha256_file, versions
@@ -156,12 +156,14 @@ def extract_epoch(manifest_path, out_path, epoch: int, spec: BaseSpec, aug: Augm
     pixels: where the images' pixels come from (see :class:`augcache.pixels.Pixels`). With shards > 1, only the rows of shard `shard` (see :func:`shard_rows`); the store then also
     records ``shard``, ``shards``, ``row_start`` and ``row_stop`` for :func:`augcache.store.merge.merge_shards`.
     """
-    table = read_manifest(manifest_path)
     attrs = {"split": "train", "epoch": int(epoch), "manifest_sha256": sha256_file(manifest_path)}
     label = f"epoch {epoch}"
-    if shards > 1:
-        start, stop = shard_rows(len(table), settings.batch_size, shards, shard)
-        table = table.iloc[start:stop]
+    if shards == 1:
+        table = read_manifest(manifest_path)
+    else:
+        # only the shard's rows are parsed and held (the hash above covers the whole manifest)
+        start, stop = shard_rows(manifest_rows(manifest_path), settings.batch_size, shards, shard)
+        table = read_manifest(manifest_path, (start, stop))
         attrs.update(shard=int(shard), shards=int(shards), row_start=start, row_stop=stop)
         label = f"epoch {epoch} shard {shard + 1}/{shards} (rows {start}-{stop})"
     return _extract(out_path, table, spec, aug, settings, pixels, attrs, label, built)

@@ -265,15 +265,36 @@ def write_manifest(table: pd.DataFrame, path) -> None:
     write_csv(path, table)
 
 
-def read_manifest(path) -> pd.DataFrame:
-    """Read a manifest back; floats come back bit-identical to what was written."""
-    table = pd.read_csv(path, dtype={"sample_id": str, "path": str, "label": str})
+def manifest_rows(path) -> int:
+    """How many samples a manifest lists (its lines but the header), without parsing it."""
+    lines = 0
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 24):
+            lines += block.count(b"\n")
+    return max(0, lines - 1)
+
+
+def read_manifest(path, rows: tuple[int, int] | None = None) -> pd.DataFrame:
+    """Read a manifest back; floats come back bit-identical to what was written.
+
+    rows: (start, stop) to read only positions start..stop-1 (an extraction shard's), so that a
+    shard's memory and parsing follow its own rows, not the epoch's.
+    """
+    dtype = {"sample_id": str, "path": str, "label": str}
+    if rows is None:
+        table, first = pd.read_csv(path, dtype=dtype), 0
+    else:
+        first, stop = rows
+        if stop > first:
+            table = pd.read_csv(path, dtype=dtype, skiprows=range(1, first + 1), nrows=stop - first)
+        else:  # no rows, the columns' types of the first
+            table = pd.read_csv(path, dtype=dtype, nrows=1).iloc[:0]
     missing = [c for c in (*SAMPLE_COLUMNS, *PARAM_COLUMNS) if c not in table.columns]
     if missing:
         raise ValueError(f"{path}: manifest lacks column(s) {', '.join(missing)}")
-    if not np.array_equal(table["position"].to_numpy(), np.arange(len(table))):
-        raise ValueError(f"{path}: manifest rows are not in position order 0..{len(table) - 1}")
-    return table
+    if not np.array_equal(table["position"].to_numpy(), np.arange(first, first + len(table))):
+        raise ValueError(f"{path}: manifest rows are not in position order {first}..{first + len(table) - 1}")
+    return table.reset_index(drop=True)
 
 
 def params_array(table: pd.DataFrame) -> np.ndarray:

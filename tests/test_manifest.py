@@ -96,3 +96,17 @@ def test_manifest_module_does_not_import_tensorflow():
     code = "import sys, augcache.manifest, augcache.dataset, augcache.pixels; print('tensorflow' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_a_shard_reads_only_its_rows_of_the_manifest(tmp_path):
+    from augcache.manifest import AugmentConfig, build_manifest, manifest_rows, read_manifest, write_manifest
+
+    train = pd.DataFrame({"sample_id": [f"s{i:03d}" for i in range(37)], "path": [f"p{i}" for i in range(37)],
+                          "label": ["a", "b"] * 18 + ["a"], "label_index": [0, 1] * 18 + [0]})
+    table = build_manifest(train, AugmentConfig(rotation_range=20, horizontal_flip=True), seed=1, epoch=0)
+    write_manifest(table, tmp_path / "m.csv")
+    whole = read_manifest(tmp_path / "m.csv")
+    assert manifest_rows(tmp_path / "m.csv") == 37
+    for start, stop in ((0, 8), (8, 16), (32, 37), (37, 37)):
+        part = read_manifest(tmp_path / "m.csv", (start, stop))
+        pd.testing.assert_frame_equal(part, whole.iloc[start:stop].reset_index(drop=True), check_exact=True)
