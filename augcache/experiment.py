@@ -160,11 +160,17 @@ def macro_scores(model, best_weights, val, n_classes: int, batch_size: int) -> d
     """Macro-averaged validation accuracy (the mean of per-class recalls) of the final head and of
     the head at the best epoch; the model keeps its final weights."""
     import numpy as np
+    from keras import ops
+
+    def blocks():
+        if isinstance(val, tuple):
+            yield from ((val[0][i:i + batch_size], val[1][i:i + batch_size]) for i in range(0, len(val[1]), batch_size))
+        else:
+            yield from val
 
     def predicted():
-        if isinstance(val, tuple):
-            return val[1], model.predict(val[0], batch_size=batch_size, verbose=0)
-        parts = [(y, np.asarray(model.predict_on_batch(x))) for x, y in val]
+        # called directly (inference mode), not through predict(), which compiles a function per model
+        parts = [(y, ops.convert_to_numpy(model(x, training=False))) for x, y in blocks()]
         return np.concatenate([y for y, _ in parts]), np.concatenate([p for _, p in parts])
 
     final = model.get_weights()

@@ -22,9 +22,10 @@ KNN_BLOCK_ROWS = 8192
 
 # What a test-time view's store shares with the validation store: everything that made it but the
 # augmentation, so that a view's rows are the validation rows through the same base.
-SHARED_FIELDS = ("base_architecture", "base_weights", "base_options", "base_layer", "base_split", "pooling",
-                 "image_size", "resize", "compute_dtype", "weights_file_sha256", "weights_sha256", "dtype",
-                 "keras_backend", "pixels_sha256", "n_samples", "feature_shape")
+BASE_FIELDS = ("base_architecture", "base_weights", "base_options", "base_layer", "base_split", "pooling",
+               "image_size", "resize", "compute_dtype", "weights_file_sha256", "weights_sha256", "dtype",
+               "keras_backend", "pixels_sha256", "feature_shape")
+SHARED_FIELDS = (*BASE_FIELDS, "n_samples")
 
 
 def sample_ids(path) -> list[str]:
@@ -51,7 +52,10 @@ def check_views(val_store, view_stores) -> dict:
 
 def probabilities(model, store, rows_per_block: int) -> np.ndarray:
     """A classifier's probabilities on every row of a store, read in blocks, in stored order."""
-    parts = [np.asarray(model.predict_on_batch(x)) for x, _ in StoreBlocks(store, rows_per_block)]
+    from keras import ops
+
+    # called directly (inference mode), not through predict(), which compiles a function per model
+    parts = [ops.convert_to_numpy(model(x, training=False)) for x, _ in StoreBlocks(store, rows_per_block)]
     return np.concatenate(parts) if parts else np.zeros((0, 0))
 
 
@@ -116,9 +120,15 @@ def store_seconds(paths) -> float:
 
 def score_knn(val_store, banks: dict, classes: list[str], k: int, temperature: float, rows_per_block: int) -> dict:
     """The k-NN classifier's validation scores with each bank ({name: its stores}), each timed:
-    seconds of the classifier itself, and what extracting the bank's stores took."""
+    seconds of the classifier itself, and what extracting the bank's stores took. A bank store
+    not made through the validation store's base (or not of training images) is refused, naming
+    the file and the field."""
     from augcache.train import read_features
 
+    # every bank holds training features through the validation store's base
+    val = read_attrs(val_store)
+    for path in {store for stores in banks.values() for store in stores}:
+        check_fields(path, read_attrs(path), {f: val[f] for f in BASE_FIELDS if f in val} | {"split": "train"})
     query_features, true = read_features(val_store)
     true = true.astype(np.int64)
     # bank blocks small enough that 1024 queries' similarities to one stay near 32 MiB

@@ -1,6 +1,6 @@
 """Evaluation from the cache: test-time views, the k-NN classifier, per-class results and class
 weights, checked by their numbers on the shared runs (full_run: eval.tta_views 2 and eval.knn;
-swept: test images with two views; finetuned: head.class_weight balanced) and on the demo's images."""
+swept: test images with one view; finetuned: head.class_weight balanced) and on the demo's images."""
 
 import json
 import re
@@ -171,7 +171,7 @@ def test_confusion_rows_sum_to_the_class_counts(full_run, swept):
     for report in (test, test["tta"]):
         assert np.array(report["confusion"]).sum(axis=1).tolist() == [3, 3, 3]
         assert report["accuracy"] == pytest.approx(np.trace(np.array(report["confusion"])) / 9)
-    assert test["tta"]["views"] == 2
+    assert test["tta"]["views"] == 1
 
 
 def test_predict_with_test_time_views_is_the_test_scores(swept, tmp_path):
@@ -248,3 +248,15 @@ def test_class_weights_are_recorded_in_the_summaries(full_run, finetuned):
         # equal classes: balanced weights are all 1
         assert summary["class_weight"] == "balanced"
         assert summary["class_weights"] == {"circle": 1.0, "square": 1.0, "triangle": 1.0}
+
+
+def test_a_knn_bank_of_another_base_is_refused_naming_it(full_run, float32_runs):
+    config, flow = full_run
+    from augcache.provenance import ProvenanceError
+    from augcache.scoring import score_knn
+
+    # the float32 runs' epoch store: the same base, another dtype
+    other = float32_runs[1][0].path("results/features/train/epoch_0.h5")
+    with pytest.raises(ProvenanceError, match=r"epoch_0\.h5.*'dtype'"):
+        score_knn(flow.path("results/features/val.h5"), {"bank": [other]}, ["circle", "square", "triangle"],
+                  3, 0.07, 64)
