@@ -72,3 +72,23 @@ def test_content_fingerprint_sees_bytes_rewritten_with_their_old_time(tmp_path):
     os.utime(image)  # touched: a new time, the same bytes
     assert listing_fingerprint(root, content=True) == rewritten
     assert listing_fingerprint(root) != by_stat
+
+
+def test_a_csv_listings_fingerprint_is_every_listed_files_name_size_and_time(tmp_path):
+    import hashlib
+    import os
+
+    from augcache.dataset import listing_fingerprint
+
+    (tmp_path / "a.png").write_bytes(b"12345")
+    listing = tmp_path / "list.csv"
+    listing.write_text("path,label\na.png,x\ngone.png,y\n")
+    lines = []
+    for path in (listing, tmp_path / "a.png"):
+        stat = os.stat(path)
+        lines.append(f"{path.name if path == listing else 'a.png'}\0{stat.st_size}\0{stat.st_mtime_ns}\n")
+    lines.append("gone.png\0missing\n")
+    assert listing_fingerprint(listing) == hashlib.sha256("".join(lines).encode()).hexdigest()
+    before = listing_fingerprint(listing)
+    os.utime(tmp_path / "a.png", ns=(1, 1))
+    assert listing_fingerprint(listing) != before
