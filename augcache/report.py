@@ -226,6 +226,7 @@ def finetune_section(summaries: pd.DataFrame, k_main: int, base_info: dict | Non
         "rows": [{"mode": r["mode"], "title": MODE_TITLES[r["mode"]], "repeats": r["repeats"],
                   "head_only": f"{r['head_only_best_val_accuracy']:.3f}",
                   "finetuned": f"{r['finetuned_best_val_accuracy']:.3f}",
+                  "macro": macro_text(r["best_head_val_macro_accuracy"], None),
                   "head_seconds": f"{r['head_seconds_per_epoch']:.2f}",
                   "finetune_seconds": f"{r['finetune_seconds_per_epoch']:.2f}", "disk": size_text(r["disk_bytes"])}
                  for r in table.to_dict("records")],

@@ -146,6 +146,9 @@ def finetune_table(summaries: pd.DataFrame, k_main: int) -> pd.DataFrame:
             "repeats": len(group),
             "head_only_best_val_accuracy": float(group["head_only_best_val_accuracy"].mean()),
             "finetuned_best_val_accuracy": float(group["finetuned_best_val_accuracy"].mean()),
+            # the head at the best epoch of both phases, every class counting the same
+            "best_head_val_macro_accuracy": float(group["best_head_val_macro_accuracy"].mean())
+            if "best_head_val_macro_accuracy" in group else float("nan"),
             "head_seconds_per_epoch": float(group["head_seconds_per_epoch"].mean()),
             "finetune_seconds_per_epoch": float(group["finetune_seconds_per_epoch"].mean()),
             "disk_bytes": float(group["disk_bytes"].mean()),

@@ -248,6 +248,11 @@ def test_class_weights_are_recorded_in_the_summaries(full_run, finetuned):
         # equal classes: balanced weights are all 1
         assert summary["class_weight"] == "balanced"
         assert summary["class_weights"] == {"circle": 1.0, "square": 1.0, "triangle": 1.0}
+    # the fine-tuning table shows the best head's macro-averaged accuracy (one repeat)
+    table = re.search(r'<table id="finetune">(.*?)</table>', flow.path("results/report/report.html").read_text()).group(1)
+    cells = re.findall(r"<td>([^<]*)</td>", re.search(r'<tr data-mode="cached">(.*?)</tr>', table).group(1))
+    summary = json.loads(flow.path("results/finetune/cached/k2_r0/summary.json").read_text())
+    assert float(cells[4]) == pytest.approx(summary["best_head_val_macro_accuracy"], abs=5e-4)
 
 
 def test_a_knn_bank_of_another_base_is_refused_naming_it(full_run, float32_runs):
