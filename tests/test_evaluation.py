@@ -265,3 +265,14 @@ def test_a_knn_bank_of_another_base_is_refused_naming_it(full_run, float32_runs)
     with pytest.raises(ProvenanceError, match=r"epoch_0\.h5.*'dtype'"):
         score_knn(flow.path("results/features/val.h5"), {"bank": [other]}, ["circle", "square", "triangle"],
                   3, 0.07, 64)
+
+
+def test_one_more_view_plans_its_view_and_the_scoring_and_trains_nothing_again(full_run, tmp_path):
+    from test_workflow import scheduled_jobs
+
+    config, flow = full_run
+    clone = flow.clone(tmp_path / "project")
+    more = dict(config, eval={"tta_views": 3, "knn": {"k": 3}})
+    rules = sorted(rule for rule, _ in scheduled_jobs(clone.run(more, "-n").stdout))
+    assert rules == ["all", "describe_conv_base", "evaluate_heads", "extract_view", "make_report",
+                     "write_view_manifest"], rules
