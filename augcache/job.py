@@ -42,6 +42,23 @@ def job_base(snakemake):
     return BaseSpec.from_config(snakemake.params.base).located(input_files(snakemake, "base_files"))
 
 
+def job_pixels(snakemake):
+    """Where an extraction job's pixels come from (:func:`augcache.pixels.open_pixels`): the pixel
+    store when the job has one as input, else the image files of the index."""
+    from augcache.pixels import open_pixels
+
+    return open_pixels(snakemake.params.pixel_size, snakemake.params.base["resize"], snakemake.input.get("pixels"),
+                       snakemake.input.index)
+
+
+def check_disk(snakemake, output) -> None:
+    """Before any feature is computed: the run's stores still to write (from the config, not
+    params: the check changes no result) must fit the disk of `output`, one of the job's stores."""
+    from augcache.store.plan import check_run_fits, planned_stores
+
+    check_run_fits(planned_stores(snakemake.config, snakemake.input.index, snakemake.input.base, output)[1], output)
+
+
 def uses_gpu(snakemake) -> bool:
     return int(snakemake.resources.get("gpu", 0) or 0) > 0
 

@@ -1,7 +1,8 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import input_files, job_base, process_cost, start_job, uses_gpu, write_reuse_record
+from augcache.job import (check_disk, input_files, job_base, job_pixels, process_cost, start_job, uses_gpu,
+                          write_reuse_record)
 
 start_job(snakemake)
 
@@ -9,10 +10,8 @@ import time
 
 from augcache.extraction_jobs import extract_epoch
 from augcache.manifest import AugmentConfig
-from augcache.pixels import open_pixels
 from augcache.reuse import job_key, positional_inputs, reuse, store
 from augcache.settings import CacheSettings
-from augcache.store.plan import check_run_fits, planned_stores
 
 # Several epochs in turn, one start of TensorFlow. Each epoch is keyed as a job of one epoch
 # (extract_epoch) would be, so it is reused when it was computed before (by a job of any size, or
@@ -36,10 +35,9 @@ if reused:
     write_reuse_record(snakemake, reused, whole_job=not todo)
 
 if todo:
-    check_run_fits(planned_stores(snakemake.config, inputs.index, inputs.base, todo[0][2])[1], todo[0][2])
+    check_disk(snakemake, todo[0][2])
     spec = job_base(snakemake)
-    pixels = open_pixels(snakemake.params.pixel_size, snakemake.params.base["resize"], inputs.get("pixels"),
-                         inputs.index)
+    pixels = job_pixels(snakemake)
     built = None
     # an epoch's cost: its own seconds, plus the job's start shared by the epochs it computes
     start = process_cost()["seconds"] / len(todo)
