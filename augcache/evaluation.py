@@ -42,24 +42,30 @@ def per_class_recall(confusion: np.ndarray) -> np.ndarray:
         return np.where(counts > 0, np.diag(confusion) / np.maximum(counts, 1), np.nan)
 
 
+def _confusion(true, probabilities, n_classes: int) -> np.ndarray:
+    return confusion_matrix(true, np.asarray(probabilities).argmax(axis=1), n_classes)
+
+
+def _scores(confusion: np.ndarray) -> dict:
+    """n, accuracy and macro_accuracy (mean per-class recall) of a confusion matrix."""
+    n = int(confusion.sum())
+    if not n:
+        return {"n": 0, "accuracy": float("nan"), "macro_accuracy": float("nan")}
+    return {"n": n, "accuracy": float(np.trace(confusion) / n),
+            "macro_accuracy": float(np.nanmean(per_class_recall(confusion)))}
+
+
 def scores(true, probabilities, n_classes: int) -> dict:
     """accuracy, macro_accuracy (mean per-class recall) and n of predictions' argmax."""
-    true = np.asarray(true, dtype=np.int64)
-    predicted = np.asarray(probabilities).argmax(axis=1)
-    confusion = confusion_matrix(true, predicted, n_classes)
-    recall = per_class_recall(confusion)
-    return {"n": int(len(true)), "accuracy": float((predicted == true).mean()) if len(true) else float("nan"),
-            "macro_accuracy": float(np.nanmean(recall)) if len(true) else float("nan")}
+    return _scores(_confusion(true, probabilities, n_classes))
 
 
 def class_report(true, probabilities, classes: list[str]) -> dict:
     """:func:`scores`, each class's recall and count, and the confusion matrix (rows: true class,
     columns: predicted, both in the order of classes)."""
-    n_classes = len(classes)
-    predicted = np.asarray(probabilities).argmax(axis=1)
-    confusion = confusion_matrix(true, predicted, n_classes)
+    confusion = _confusion(true, probabilities, len(classes))
     recall = per_class_recall(confusion)
-    return {**scores(true, probabilities, n_classes), "classes": list(classes),
+    return {**_scores(confusion), "classes": list(classes),
             "recall": {name: (None if np.isnan(r) else float(r)) for name, r in zip(classes, recall)},
             "count": {name: int(c) for name, c in zip(classes, confusion.sum(axis=1))},
             "confusion": confusion.tolist()}

@@ -30,6 +30,7 @@ from augcache.train import (
     ConvOnTheFly,
     ShuffledStore,
     StreamedEpochs,
+    batches,
     fresh_manifests,
     read_features,
     replay_manifests,
@@ -162,15 +163,10 @@ def macro_scores(model, best_weights, val, n_classes: int, batch_size: int) -> d
     import numpy as np
     from keras import ops
 
-    def blocks():
-        if isinstance(val, tuple):
-            yield from ((val[0][i:i + batch_size], val[1][i:i + batch_size]) for i in range(0, len(val[1]), batch_size))
-        else:
-            yield from val
-
     def predicted():
         # called directly (inference mode), not through predict(), which compiles a function per model
-        parts = [(y, ops.convert_to_numpy(model(x, training=False))) for x, y in blocks()]
+        parts = [(y, ops.convert_to_numpy(model(x, training=False)))
+                 for x, y in batches([val] if isinstance(val, tuple) else val, batch_size)]
         return np.concatenate([y for y, _ in parts]), np.concatenate([p for _, p in parts])
 
     final = model.get_weights()

@@ -249,7 +249,7 @@ def score_split(model_path, classes_path, index: pd.DataFrame, split: str = "tes
     unknown = sorted(set(rows["label"]) - set(classes))
     if unknown:
         raise ValueError(f"{split} images of classes the model does not know: {', '.join(unknown)}")
-    true = np.array([classes.index(label) for label in rows["label"]])
+    true = rows["label"].map({name: number for number, name in enumerate(classes)}).to_numpy()
     plain, views = image_views(model_path, classes_path, rows["path"].tolist(), batch_size, tta_views,
                                rows["sample_id"].tolist())
     out = {"split": split, **class_report(true, plain, classes)}

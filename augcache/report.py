@@ -16,7 +16,7 @@ import pandas as pd
 
 from augcache.atomic import write_csv, write_text_atomic
 from augcache.modes import CACHE_MODE, MODES, SIDE_BY_SIDE, SPEED_BASELINE
-from augcache.report_eval import classes_section, knn_rows, macro_text, tta_section
+from augcache.report_eval import classes_section, knn_rows, tta_section
 from augcache.report_figures import curves_figure, k_figure, png, sweep_figure, write_png
 from augcache.report_tables import (
     MODE_TITLES,
@@ -24,6 +24,7 @@ from augcache.report_tables import (
     finetune_table,
     load_runs,
     mean_sd,
+    mean_sd_or_blank,
     mode_table,
     recommended_k,
     replay_verdict,
@@ -145,7 +146,7 @@ def side_by_side_section(side: pd.DataFrame, knn: dict | None = None) -> dict:
         "verdict": verdict(side),
         "rows": [{"mode": row["mode"], "title": row_title(row), "repeats": row["repeats"],
                   "value": repr(row["accuracy_mean"]), "accuracy": mean_sd(row["accuracy_mean"], row["accuracy_sd"]),
-                  "macro": macro_text(row["macro_mean"], row["macro_sd"]),
+                  "macro": mean_sd_or_blank(row["macro_mean"], row["macro_sd"]),
                   "seconds": f"{row['seconds']:.1f}", "disk": size_text(row["disk_bytes"])}
                  for row in side.to_dict("records")] + knn_rows(knn),
         "png": png(side_by_side_figure(side)) if len(side) >= 2 else None,
@@ -170,7 +171,7 @@ def modes_section(table: pd.DataFrame) -> list[dict]:
             _cell("final_val_accuracy_mean", row["final_val_accuracy_mean"],
                   mean_sd(row["final_val_accuracy_mean"], row["final_val_accuracy_sd"])),
             _cell("final_val_macro_accuracy_mean", row["final_val_macro_accuracy_mean"],
-                  macro_text(row["final_val_macro_accuracy_mean"], row["final_val_macro_accuracy_sd"])),
+                  mean_sd_or_blank(row["final_val_macro_accuracy_mean"], row["final_val_macro_accuracy_sd"])),
             _cell("best_val_accuracy_mean", row["best_val_accuracy_mean"],
                   mean_sd(row["best_val_accuracy_mean"], row["best_val_accuracy_sd"])),
             _cell("conv_seconds", row["conv_seconds"], f"{row['conv_seconds']:.1f}"),
@@ -226,7 +227,7 @@ def finetune_section(summaries: pd.DataFrame, k_main: int, base_info: dict | Non
         "rows": [{"mode": r["mode"], "title": MODE_TITLES[r["mode"]], "repeats": r["repeats"],
                   "head_only": f"{r['head_only_best_val_accuracy']:.3f}",
                   "finetuned": f"{r['finetuned_best_val_accuracy']:.3f}",
-                  "macro": macro_text(r["best_head_val_macro_accuracy"], None),
+                  "macro": mean_sd_or_blank(r["best_head_val_macro_accuracy"], None),
                   "head_seconds": f"{r['head_seconds_per_epoch']:.2f}",
                   "finetune_seconds": f"{r['finetune_seconds_per_epoch']:.2f}", "disk": size_text(r["disk_bytes"])}
                  for r in table.to_dict("records")],
@@ -247,7 +248,7 @@ def selection_section(selection: dict | None, table: pd.DataFrame | None) -> dic
             {"point": r["point"], "chosen": bool(r["chosen"]), "repeats": int(r["repeats"]),
              "score": mean_sd(r[f"{select_on}_mean"], r[f"{select_on}_sd"] if r["repeats"] > 1 else None, 4),
              "best": f"{r['best_val_accuracy_mean']:.3f}", "best_epoch": int(r["best_epoch"]) + 1,
-             "macro": macro_text(r.get("best_head_val_macro_accuracy_mean", float("nan")), None),
+             "macro": mean_sd_or_blank(r.get("best_head_val_macro_accuracy_mean", float("nan")), None),
              "head_seconds": f"{r['head_seconds']:.1f}", "parameters": int(r["head_parameters"])}
             for r in table.to_dict("records")]
         section["png"] = png(sweep_figure(table, select_on))
@@ -274,7 +275,7 @@ def variants_section(summaries: pd.DataFrame, k_main: int, variants: dict) -> li
     default = summaries[(summaries["mode"] == CACHE_MODE.name) & (summaries["k"] == k_main)]
     return [{"cache": r["cache"], "dtype": r["dtype"], "k": r["k"], "repeats": r["repeats"],
              "accuracy": mean_sd(r["final_val_accuracy_mean"], r["final_val_accuracy_sd"]),
-             "macro": macro_text(r["final_val_macro_accuracy_mean"], r["final_val_macro_accuracy_sd"]),
+             "macro": mean_sd_or_blank(r["final_val_macro_accuracy_mean"], r["final_val_macro_accuracy_sd"]),
              "best": f"{r['best_val_accuracy_mean']:.3f}", "seconds": f"{r['total_seconds']:.1f}",
              "disk": size_text(r["disk_bytes"])}
             for r in variant_table(default, variants).to_dict("records")]

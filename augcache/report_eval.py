@@ -3,7 +3,6 @@ of the side-by-side table, and the exported head per class (recall, confusion ma
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from augcache.modes import MODES
@@ -73,7 +72,3 @@ def classes_section(val: dict | None, val_tta: dict | None, test: dict | None) -
                         "n": r["n"]} for title, r in reports.items()],
             "worst": None if worst is None else {"name": worst[1], "recall": f"{worst[0]:.3f}"},
             "png": png(confusion_figure(reports))}
-
-
-def macro_text(mean, sd) -> str:
-    return "" if mean is None or np.isnan(mean) else mean_sd(mean, sd)

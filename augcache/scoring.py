@@ -113,9 +113,14 @@ def head_class_report(head_path, val_store, classes: list[str], rows_per_block: 
     return {"head": str(head_path), "split": "val", **report}
 
 
-def store_seconds(paths) -> float:
-    """What extracting stores took, as each records it."""
-    return float(sum(float(read_attrs(p).get("seconds", 0.0)) for p in paths))
+def block_rows_of(store, memory_budget_mb) -> int:
+    """Rows of a store read at a time by the evaluation jobs: blocks sized to half the memory
+    budget (train.memory_budget_mb), as training streams them."""
+    from augcache.memory import memory_budget_bytes
+    from augcache.stream import block_rows
+    from augcache.train import row_bytes
+
+    return block_rows(row_bytes(read_attrs(store)), 256, memory_budget_bytes(memory_budget_mb) // 2)
 
 
 def score_knn(val_store, banks: dict, classes: list[str], k: int, temperature: float, rows_per_block: int) -> dict:
@@ -127,8 +132,9 @@ def score_knn(val_store, banks: dict, classes: list[str], k: int, temperature: f
 
     # every bank holds training features through the validation store's base
     val = read_attrs(val_store)
-    for path in {store for stores in banks.values() for store in stores}:
-        check_fields(path, read_attrs(path), {f: val[f] for f in BASE_FIELDS if f in val} | {"split": "train"})
+    attrs = {path: read_attrs(path) for stores in banks.values() for path in stores}
+    for path, found in attrs.items():
+        check_fields(path, found, {f: val[f] for f in BASE_FIELDS if f in val} | {"split": "train"})
     query_features, true = read_features(val_store)
     true = true.astype(np.int64)
     # bank blocks small enough that 1024 queries' similarities to one stay near 32 MiB
@@ -144,9 +150,10 @@ def score_knn(val_store, banks: dict, classes: list[str], k: int, temperature: f
         probs, _ = knn_classify(query_features, blocks, len(classes), k, temperature)
         seconds = time.perf_counter() - start
         found = scores(true, probs, len(classes))
-        bank_rows = int(sum(len(labels_of(s)) for s in stores))
+        bank_rows = int(sum(int(attrs[s]["n_samples"]) for s in stores))
         results.append({"bank": name, "bank_rows": bank_rows, "stores": len(stores), **found, "seconds": seconds,
-                        "extraction_seconds": store_seconds([val_store, *stores]),
+                        "extraction_seconds": float(sum(float(a.get("seconds", 0.0))
+                                                        for a in (val, *(attrs[s] for s in stores)))),
                         "disk_bytes": int(sum(Path(s).stat().st_size for s in stores))})
         log.info("k-NN (k %d, temperature %g) on the %s bank (%d rows): accuracy %.4f, macro %.4f, %.2f s",
                  k, temperature, name, bank_rows, found["accuracy"], found["macro_accuracy"], seconds)
