@@ -92,3 +92,84 @@ def test_a_csv_listings_fingerprint_is_every_listed_files_name_size_and_time(tmp
     before = listing_fingerprint(listing)
     os.utime(tmp_path / "a.png", ns=(1, 1))
     assert listing_fingerprint(listing) != before
+
+
+def _listing_row_by_row(csv_path):
+    """A CSV listing's candidates and problems, one row at a time through pathlib (the definition
+    the column-at-a-time listing keeps)."""
+    import os
+    from pathlib import Path
+
+    import pandas as pd
+
+    from augcache.dataset import SPLITS, TEST, Candidate
+    from augcache.images import IMAGE_EXTENSIONS
+
+    table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    has_split = "split" in table.columns
+    candidates, problems, seen = [], [], {}
+    for line, row in enumerate(table.itertuples(index=False), start=2):
+        raw, where = str(row.path).strip(), f"{csv_path}:{line}"
+        if not raw:
+            problems.append((where, "empty path"))
+            continue
+        path = os.path.normpath(os.path.join(csv_path.parent, raw))
+        label, split = str(row.label).strip(), str(row.split).strip() if has_split else None
+        if path in seen:
+            problems.append((path, f"listed twice ({where} and {seen[path]})"))
+            continue
+        seen[path] = where
+        if not label:
+            problems.append((path, f"no label ({where})"))
+        elif has_split and split not in (*SPLITS, TEST):
+            problems.append((path, f"split {split!r} is not train, val or test ({where})"))
+        elif Path(raw).suffix.lower() not in IMAGE_EXTENSIONS:
+            problems.append((path, f"extension is not one of {', '.join(IMAGE_EXTENSIONS)} ({where})"))
+        else:
+            candidates.append(Candidate(Path(os.path.normpath(raw)).as_posix(), path, label, split))
+    return candidates, problems
+
+
+@pytest.mark.parametrize("base", ["absolute", "relative", "here"])
+def test_a_csv_listing_is_read_as_row_by_row_reading_defines_it(tmp_path, monkeypatch, base):
+    """Odd paths (./, //, .., absolute, trailing dots and slashes, hidden names, case, spaces) give
+    the same candidates and problems, in the same order, as reading the rows one by one."""
+    from augcache.dataset import _csv_candidates
+
+    (tmp_path / "lists").mkdir()
+    rows = ["path,label,split", "a/x.png,c,train", " ./a//y.PNG ,c,val", "a/x.png,c,train", "a/../a/x.png,d,val",
+            "../up/z.jpg,c,train", f"{tmp_path}/abs/w.jpeg,d,test", ",c,train", "a/n.txt,c,train",
+            "a/.png,c,train", "a/..png,c,train", "a/b.,c,train", "a/q.png,,train", "a/r.png,c,holdout",
+            "a/s.png/.,d,train", "a/t t.webp, d ,train", "b/x.png,c,train", ".,c,train", "a/u.GIF,c,val"]
+    listing = tmp_path / "lists" / "listing.csv"
+    listing.write_text("\n".join(rows) + "\n")
+    if base == "relative":
+        monkeypatch.chdir(tmp_path)
+        listing = listing.relative_to(tmp_path)
+    elif base == "here":
+        monkeypatch.chdir(tmp_path / "lists")
+        listing = type(listing)("listing.csv")
+    candidates, problems = _csv_candidates(listing)
+    assert (candidates, problems) == _listing_row_by_row(listing)
+    assert len(candidates) == 9 and len(problems) == 9
+
+
+def test_files_reached_twice_through_linked_folders_or_files_are_found(tmp_path):
+    """A file listed through a linked folder, or through a linked file, is the same file as the one
+    listed first; each kept file's real path is os.path.realpath's."""
+    import os
+
+    from augcache.dataset import Candidate, _unique_targets
+
+    root = make_image_folder(tmp_path / "data", {"circle": 3, "square": 2}, size=8)
+    os.symlink(root / "circle", root / "ring")
+    os.symlink(root / "square" / "square_000.png", root / "circle_alias.png")
+    paths = [root / "circle" / "circle_000.png", root / "ring" / "circle_000.png", root / "ring" / "circle_001.png",
+             root / "square" / "square_000.png", root / "circle_alias.png", root / "circle" / "missing.png",
+             root / "circle" / "circle_001.png", tmp_path / "data" / "." / "circle" / "circle_002.png"]
+    candidates = [Candidate(str(p), str(p), "x", None) for p in paths]
+    unique, problems = _unique_targets(candidates)
+    assert [c.path for c in unique] == [str(paths[i]) for i in (0, 2, 3, 5, 7)]
+    assert [(p, r.split(" (")[0]) for p, r in problems] == [
+        (str(paths[1]), f"same file as {paths[0]}"), (str(paths[4]), f"same file as {paths[3]}"),
+        (str(paths[6]), f"same file as {paths[2]}")]
