@@ -60,15 +60,24 @@ def write_store(path, images, ids, attrs=None):
         writer.attrs_at_close["index_sha256"] = "x"
 
 
-def test_pixel_store_rows_are_read_back_by_sample_id(tmp_path):
+@pytest.mark.parametrize("ids", [["s0", "s1", "s2", "s3", "s4形"], ["s3", "s1", "s0", "s4形", "s2"]],
+                         ids=["in order", "out of order"])
+def test_pixel_store_rows_are_read_back_by_sample_id(tmp_path, ids):
+    """Ids in order (as the index writes them) are found by binary search, others by a mapping:
+    the same rows either way, and a missing id is named wherever it would fall."""
     images = np.random.default_rng(0).integers(0, 256, (5, 6, 7, 3), dtype=np.uint8)
-    ids = [f"s{i}" for i in range(5)]
     write_store(tmp_path / "pixels.h5", images, ids)
     store = PixelStore(tmp_path / "pixels.h5", size=(6, 7), resize="stretch")
-    rows = store.rows(["s4", "s0", "s2"])
+    wanted = ["s4形", "s0", "s2"]
+    rows = store.rows(wanted)
+    assert rows.tolist() == [ids.index(s) for s in wanted]
     batches = list(store.batches(rows, 2))
     assert [len(b) for b in batches] == [2, 1]
-    np.testing.assert_array_equal(np.concatenate(batches), images[[4, 0, 2]])
+    np.testing.assert_array_equal(np.concatenate(batches), images[rows])
+    assert store.rows([]).tolist() == []
+    for outside in ("a", "s1x", "zz"):
+        with pytest.raises(StoreError, match=f"no image for sample '{outside}'"):
+            store.rows(["s1", outside, "s2"])
     with h5py.File(tmp_path / "pixels.h5", "r") as handle:
         assert handle["pixels"].shape == (5, 6, 7, 3)  # cut to the rows written
         assert handle["pixels"].chunks == (1, 6, 7, 3)

@@ -126,3 +126,19 @@ def test_the_augcache_command_predicts_inspects_and_estimates(full_run, tmp_path
     assert run.returncode == 0, run.stderr[-2000:]
     assert json.loads(run.stdout)["stores"] == estimate([ROOT / "config/config.yaml", tmp_path / "overlay.yaml"],
                                                          workdir=flow.root)["stores"]
+
+
+def test_the_string_heap_of_sample_ids_is_their_utf8_bytes_rounded_up_to_8(tmp_path):
+    """The disk plan counts a store's ids as their UTF-8 bytes, each rounded up to 8; a file holding
+    them grows by at least that."""
+    from augcache.store.plan import id_chars
+
+    ids = ["a", "abcdefgh", "abcdefghi", "形状/x.png", "é" * 9]
+    assert id_chars(ids) == 8 + 8 + 16 + 16 + 24
+    assert id_chars([]) == 0
+    sizes = {}
+    for name, rows in (("few", ids[:1]), ("all", ids)):
+        with h5py.File(tmp_path / f"{name}.h5", "w") as handle:
+            handle.create_dataset("sample_ids", data=np.array(rows, dtype=object), dtype=h5py.string_dtype())
+        sizes[name] = os.path.getsize(tmp_path / f"{name}.h5")
+    assert sizes["all"] - sizes["few"] >= id_chars(ids) - id_chars(ids[:1])

@@ -45,10 +45,6 @@ METADATA_PER_STORE = 64 << 10
 METADATA_PER_ROW = 128
 
 
-def _ceil8(n: int) -> int:
-    return (n + 7) // 8 * 8
-
-
 @dataclass(frozen=True)
 class PlannedStore:
     """One store of a run: where, how many rows, and bytes (payload; metadata comes on top)."""
@@ -198,7 +194,11 @@ def _reserved(path: Path) -> int:
 
 def id_chars(sample_ids) -> int:
     """What a store's sample ids take in its string heap (UTF-8, 8-byte aligned)."""
-    return sum(_ceil8(len(str(i).encode())) for i in sample_ids)
+    ids = [str(i) for i in (sample_ids.tolist() if hasattr(sample_ids, "tolist") else sample_ids)]
+    # ASCII ids (the usual) are as many bytes as characters: no encoding per id
+    measure = len if "".join(ids).isascii() else (lambda i: len(i.encode()))
+    lengths = np.fromiter(map(measure, ids), dtype=np.int64, count=len(ids))
+    return int(((lengths + 7) // 8 * 8).sum())
 
 
 def run_size(index, feature_shape, dtype: str) -> RunSize:
@@ -220,5 +220,5 @@ def planned_stores(config: dict, index_path, base_info_path, output) -> tuple[Ru
     from augcache.dataset import read_index
 
     info = json.loads(Path(base_info_path).read_text())
-    run = run_size(read_index(index_path), info["feature_shape"], config["cache"]["dtype"])
+    run = run_size(read_index(index_path, ["sample_id", "split"]), info["feature_shape"], config["cache"]["dtype"])
     return run, run.plan(config, variant=is_variant_output(output))
