@@ -90,7 +90,8 @@ def _counts(settings, workdir: Path):
     listing (the demo's own names for the built-in demo)."""
     import pandas as pd
 
-    from augcache.dataset import assign_splits, list_source, read_index
+    from augcache.dataset import assign_splits, read_index
+    from augcache.listing import list_source
 
     index_path = workdir / "results/dataset/index.csv"
     if index_path.is_file():

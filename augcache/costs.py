@@ -36,6 +36,7 @@ def data_jobs(settings) -> list[str]:
     jobs = [_bench("make_demo_data")] if settings.uses_demo_data else []
     jobs.append(_bench("index_dataset"))
     if settings.decode_shards > 1:
+        jobs.append(_bench("list_dataset"))
         jobs += [_bench(f"decode_pixels/shard_{s}") for s in range(settings.decode_shards)]
         jobs.append(_bench("merge_pixels"))
     return jobs

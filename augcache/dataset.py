@@ -1,7 +1,6 @@
 """The dataset index: one row per image with its id, path, label and split, checked before any job.
 
-Sources: a folder of class subfolders (``train/`` and ``val/`` inside, or split by a seeded
-stratified fraction), or a CSV listing ``path,label[,split]`` with paths relative to the CSV.
+The candidates come from :mod:`augcache.listing` (a folder of class subfolders or a CSV listing).
 Every listed image is decoded once here, so a corrupt, truncated, empty or foreign file is found
 before a GPU job starts. ``on_bad_image: error`` stops with one message listing every problem;
 ``skip`` leaves the bad files out and returns them with their reasons.
@@ -9,127 +8,23 @@ before a GPU job starts. ``on_bad_image: error`` stops with one message listing 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from augcache.atomic import write_csv
-from augcache.images import IMAGE_EXTENSIONS, ImageTooLarge, decode_file
+from augcache.images import ImageTooLarge, decode_file
+from augcache.listing import (SKIPPED_COLUMNS, SPLITS, TEST, DatasetError, candidates_of, list_source,
+                              read_candidates, read_problems, source_key)
 from augcache.progress import Progress
 
 log = logging.getLogger(__name__)
 
 INDEX_COLUMNS = ("sample_id", "path", "label", "label_index", "split")
-SKIPPED_COLUMNS = ("path", "reason")
-SPLITS = ("train", "val")
-# Images scored once, by the exported model only (data.test_dir, or a CSV's split column).
-TEST = "test"
-# Sample ids of data.test_dir's images start with this.
-TEST_PREFIX = "test_dir/"
-
-
-class DatasetError(ValueError):
-    """The data source cannot be indexed as it is."""
-
-
-@dataclass(frozen=True)
-class Candidate:
-    sample_id: str
-    path: str
-    label: str
-    split: str | None
-
-
-def files_below(folder) -> list[Path]:
-    """Every file below a folder, folder by folder in name order, following symbolic links to
-    files and to folders (each real folder once, so a link back up does not loop); broken links
-    are listed too."""
-    seen, files = set(), []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        real = os.path.realpath(dirpath)
-        if real in seen:
-            dirnames[:] = []
-            continue
-        seen.add(real)
-        dirnames.sort()
-        files.extend(Path(dirpath, name) for name in sorted(filenames))
-    return files
-
-
-def _folder_candidates(root: Path):
-    """Candidates and problems (path, reason) of a folder source."""
-    candidates, problems = [], []
-    if all((root / s).is_dir() for s in SPLITS):
-        split_dirs = [(root / s, s) for s in SPLITS]
-    else:
-        split_dirs = [(root, None)]
-    for base, split in split_dirs:
-        for class_dir in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            files = sorted(p for p in files_below(class_dir) if p.suffix.lower() in IMAGE_EXTENSIONS)
-            if not files:
-                problems.append((str(class_dir), "class folder has no images"))
-            for path in files:
-                relative = path.relative_to(root)
-                candidates.append(Candidate(relative.as_posix(), os.path.join(root, relative),
-                                            class_dir.name, split))
-    return candidates, problems
-
-
-def _suffix(name: str) -> str:
-    """A file name's suffix as pathlib gives it: from the last dot, unless that dot is the name's
-    first or last character."""
-    dot = name.rfind(".")
-    return name[dot:] if 0 < dot < len(name) - 1 else ""
-
-
-def _csv_candidates(csv_path: Path):
-    """Candidates and problems of a CSV listing (path,label[,split]), problems in line order.
-
-    Strings only, no Path per row: a million rows are listed in a few seconds."""
-    try:
-        table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as err:
-        raise DatasetError(f"data.csv: {csv_path} cannot be read as CSV: {err}") from err
-    missing = [c for c in ("path", "label") if c not in table.columns]
-    if missing:
-        raise DatasetError(f"data.csv: {csv_path} has no column(s) {', '.join(missing)} "
-                           f"(columns: path,label[,split])")
-    has_split = "split" in table.columns
-    raws = table["path"].str.strip().tolist()
-    labels = table["label"].str.strip().tolist()
-    splits = table["split"].str.strip().tolist() if has_split else [None] * len(raws)
-    base = str(csv_path.parent)
-    # the file's path is base/relative normalised; a relative path that is absolute or climbs out
-    # of base is joined and normalised whole
-    prefix = os.path.join(os.path.normpath(base), "") if os.path.normpath(base) != "." else ""
-    known_splits = {*SPLITS, TEST}
-    candidates, problems, first_line = [], [], {}
-    for line, raw, label, split in zip(range(2, len(raws) + 2), raws, labels, splits):
-        if not raw:
-            problems.append((f"{csv_path}:{line}", "empty path"))
-            continue
-        relative = os.path.normpath(raw)
-        path = (os.path.normpath(os.path.join(base, raw)) if relative.startswith(("/", "..")) or relative == "."
-                else prefix + relative)
-        if path in first_line:
-            problems.append((path, f"listed twice ({csv_path}:{line} and {csv_path}:{first_line[path]})"))
-            continue
-        first_line[path] = line
-        if not label:
-            problems.append((path, f"no label ({csv_path}:{line})"))
-        elif has_split and split not in known_splits:
-            problems.append((path, f"split {split!r} is not train, val or test ({csv_path}:{line})"))
-        elif _suffix(relative.rpartition("/")[2]).lower() not in IMAGE_EXTENSIONS:
-            problems.append((path, f"extension is not one of {', '.join(IMAGE_EXTENSIONS)} ({csv_path}:{line})"))
-        else:
-            candidates.append(Candidate(relative, path, label, split))
-    return candidates, problems
 
 
 def quick_check_decode(path) -> None:
@@ -165,29 +60,6 @@ def check_image(path: str, decode=quick_check_decode):
     if pixels is not None and (pixels.shape[0] == 0 or pixels.shape[1] == 0):
         return None, "image has no pixels"
     return pixels, None
-
-
-def _unique_targets(candidates):
-    """Candidates whose files are not the same file as an earlier one, and problems for the rest.
-
-    A file's real path is its folder's real path (resolved once per folder) and its name, unless
-    the file itself is a symbolic link."""
-    real_folders, by_target, unique, problems = {}, {}, [], []
-    for c in candidates:
-        folder, _, name = c.path.rpartition("/")
-        if not folder or name in ("", ".", "..") or os.path.islink(c.path):
-            target = os.path.realpath(c.path)
-        else:
-            real = real_folders.get(folder)
-            if real is None:
-                real = real_folders[folder] = os.path.realpath(folder)
-            target = os.path.join(real, name)
-        if target in by_target:
-            problems.append((c.path, f"same file as {by_target[target]} (symbolic link)"))
-        else:
-            by_target[target] = c.path
-            unique.append(c)
-    return unique, problems
 
 
 def check_all(candidates, threads: int, decode=quick_check_decode, sink=None, block: int = 64,
@@ -226,29 +98,6 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> np.n
     return is_val
 
 
-def list_source(source, test_dir=None) -> tuple[list[Candidate], list, str]:
-    """(candidates sorted by sample id, problems, config key) of a folder or CSV source, and of the
-    class folders of test_dir (split ``test``, sample ids starting with TEST_PREFIX)."""
-    source = Path(source)
-    test, test_problems = [], []
-    if test_dir:
-        if not Path(test_dir).is_dir():
-            raise DatasetError(f"data.test_dir: {test_dir} does not exist")
-        found, test_problems = _folder_candidates(Path(test_dir))
-        test = [Candidate(TEST_PREFIX + c.sample_id, c.path, c.label, TEST) for c in found]
-    if source.is_dir():
-        candidates, problems = _folder_candidates(source)
-        key = "data.dir"
-    elif source.is_file():
-        candidates, problems = _csv_candidates(source)
-        key = "data.csv"
-    else:
-        key = "data.csv" if source.suffix.lower() == ".csv" else "data.dir"
-        raise DatasetError(f"{key}: {source} does not exist")
-    candidates, duplicates = _unique_targets(candidates + test)
-    return sorted(candidates, key=lambda c: c.sample_id), problems + test_problems + duplicates, key
-
-
 def assign_splits(table: pd.DataFrame, val_fraction: float, seed: int) -> pd.DataFrame:
     """Rows of a source without splits (sorted by sample_id) split into train and val by a seeded
     stratified fraction; a source that names its splits keeps them."""
@@ -271,7 +120,13 @@ def build_index(source, val_fraction: float, seed: int, on_bad_image: str = "err
     source = Path(source)
     candidates, problems, key = listing or list_source(source, test_dir)
     candidates, bad = check_all(candidates, threads, decode, sink)
-    problems = problems + bad
+    return index_of_checked(candidates, problems + bad, key, source, val_fraction, seed, on_bad_image)
+
+
+def index_of_checked(candidates, problems, key: str, source, val_fraction: float, seed: int,
+                     on_bad_image: str = "error") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(index, skipped) of candidates whose files were checked (the good ones, in sample id order)
+    and the problems found listing and checking them, as :func:`build_index` returns them."""
     if problems and on_bad_image == "error":
         lines = "\n".join(f"  {path}: {reason}" for path, reason in problems)
         raise DatasetError(f"{key}: {len(problems)} bad file(s) or folder(s) in {source} "
@@ -295,60 +150,21 @@ def build_index(source, val_fraction: float, seed: int, on_bad_image: str = "err
     return table[list(INDEX_COLUMNS)], skipped
 
 
+def index_of_shards(candidates_path, listing_skipped_path, shard_skipped_paths, source, val_fraction: float,
+                    seed: int, on_bad_image: str = "error") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(index, skipped) of a listing (:func:`write_listing`) whose files shard jobs checked, each
+    writing its bad files (:func:`augcache.pixels.decode_shard`): what :func:`build_index` gives
+    for the same files, its problems in the same order."""
+    bad = [problem for path in shard_skipped_paths for problem in read_problems(path)]
+    bad_paths = {path for path, _ in bad}
+    candidates = [c for c in candidates_of(read_candidates(candidates_path)) if c.path not in bad_paths]
+    return index_of_checked(candidates, read_problems(listing_skipped_path) + bad, source_key(source), source,
+                            val_fraction, seed, on_bad_image)
+
+
 def index_folder(data_dir, val_fraction: float, seed: int) -> pd.DataFrame:
     """Index of a clean source (any bad file is an error)."""
     return build_index(data_dir, val_fraction, seed)[0]
-
-
-def listing_fingerprint(source, content: bool = False) -> str:
-    """sha256 over relative path, size and mtime of every file of a source folder (symbolic links
-    followed), or of a CSV listing and the files it names: changes when an image is added, removed
-    or rewritten. content: over each file's bytes instead of its mtime, for files rewritten in
-    place with their old time (slower: every file is read)."""
-    root = Path(source)
-    digest = hashlib.sha256()
-
-    def add(path: Path, name: str) -> None:
-        try:
-            stat = path.stat()
-            detail = _file_sha256(path) if content else stat.st_mtime_ns
-            digest.update(f"{name}\0{stat.st_size}\0{detail}\n".encode())
-        except OSError:
-            digest.update(f"{name}\0missing\n".encode())
-
-    if root.is_dir():
-        for path in files_below(root):
-            add(path, path.relative_to(root).as_posix())
-    elif root.is_file():
-        add(root, root.name)
-        try:
-            listed = pd.read_csv(root, dtype=str, keep_default_na=False).get("path", pd.Series([])).tolist()
-        except (OSError, ValueError):
-            listed = []
-        if content:
-            for raw in listed:
-                add(root.parent / raw, raw)
-        else:
-            # the same lines as add() writes, from plain strings (a million files in about 5 s),
-            # hashed 10,000 at a time
-            parent, lines = str(root.parent), []
-            for raw in listed:
-                try:
-                    stat = os.stat(os.path.join(parent, raw))
-                    lines.append(f"{raw}\0{stat.st_size}\0{stat.st_mtime_ns}\n")
-                except OSError:
-                    lines.append(f"{raw}\0missing\n")
-                if len(lines) == 10_000:
-                    digest.update("".join(lines).encode())
-                    lines = []
-            digest.update("".join(lines).encode())
-    return digest.hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    from augcache.provenance import sha256_file
-
-    return sha256_file(path)
 
 
 def write_index(table: pd.DataFrame, path) -> None:

@@ -12,8 +12,13 @@ FETCHED_WEIGHTS = "results/base/{architecture}_imagenet.weights.h5"
 INDEX = "results/dataset/index.csv"
 SKIPPED = "results/dataset/skipped.csv"
 PIXELS = "results/dataset/pixels.h5"
-# With data.decode_shards > 1, the pixel store is merged from these (deleted once merged).
+# With data.decode_shards > 1: the listed files and the problems found listing them; each shard's
+# pixels and bad files (the index is made from the lists, the pixel store merged from the shards,
+# and these are deleted once both are made).
+CANDIDATES = "results/dataset/listed/candidates.csv"
+LISTING_SKIPPED = "results/dataset/listed/skipped.csv"
 PIXEL_SHARD = "results/dataset/pixels/shard_{shard}.h5"
+PIXEL_SHARD_SKIPPED = "results/dataset/pixels/shard_{shard}.skipped.csv"
 # {repeat_dir} is "" for repeat 0 (seed) and "repeat_{r}/" for repeat r (seed + r); {repeat} is the number r itself.
 MANIFEST = "results/{repeat_dir}manifest/epoch_{epoch}.csv"
 EPOCH_STORE = "results/{repeat_dir}features/train/epoch_{epoch}.h5"

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pandas as pd
 
-from augcache.provenance import check_fields, sha256_file
+from augcache.provenance import ProvenanceError, check_fields, sha256_file
 from augcache.store.merge import SHARD_FIELDS, check_parts
 from augcache.store.space import DiskFullError, mib
 from augcache.store.writer import RECOMPUTE, STRING_DTYPE, StoreError, StoreWriter, complete_attrs, reading
@@ -229,6 +230,10 @@ def open_pixels(size, resize: str, store=None, index=None) -> Pixels:
     return Pixels(size, resize, checked)
 
 
+# From this many images on, the index job says that data.decode_shards can spread its decoding.
+MANY_IMAGES = 50_000
+
+
 def index_with_pixel_store(source, val_fraction: float, seed: int, on_bad_image: str, threads: int,
                            out_path, size, resize: str, test_dir=None):
     """(index, skipped) of a source, as :func:`augcache.dataset.build_index`, and the pixel store
@@ -237,7 +242,8 @@ def index_with_pixel_store(source, val_fraction: float, seed: int, on_bad_image:
     A store that cannot fit on its disk fails before any image is decoded.
     """
     from augcache.atomic import csv_text
-    from augcache.dataset import build_index, list_source
+    from augcache.dataset import build_index
+    from augcache.listing import list_source
     from augcache.images import decoder_versions, load_pixels
 
     size = tuple(int(s) for s in size)
@@ -245,6 +251,9 @@ def index_with_pixel_store(source, val_fraction: float, seed: int, on_bad_image:
     n = len(listing[0])
     log.info("pixel store: up to %d images of %dx%d, %s, at %s", n, *size, mib(store_bytes(n, size)),
              out_path)
+    if n >= MANY_IMAGES:
+        log.info("%d images are checked and decoded by this one job (on %d threads); data.decode_shards splits "
+                 "that work into cluster jobs", n, threads)
     attrs = dict(decoder_versions(), resize=resize)
     try:
         with PixelWriter(out_path, n, size, attrs) as writer:
@@ -272,32 +281,39 @@ def shard_range(n: int, shards: int, shard: int) -> tuple[int, int]:
     return start, min(n, start + per_shard)
 
 
-def decode_shard(index_path, out_path, size, resize: str, threads: int, shard: int = 0,
+def decode_shard(candidates_path, out_path, skipped_path, size, resize: str, threads: int, shard: int = 0,
                  shards: int = 1) -> None:
-    """Pixels of one shard of the index's rows (the index step has checked every file), for
-    :func:`merge_pixel_shards`. A file that no longer decodes stops the job, naming it."""
-    from augcache.dataset import Candidate, check_all, read_index
+    """One shard of the listed files (:func:`augcache.dataset.write_listing`): each file decoded
+    once, its check and its pixels at the same time, as the index step does with one shard.
+
+    out_path: the pixels of the shard's good files, for :func:`merge_pixel_shards`; skipped_path:
+    the shard's bad files and why, for the index step (:func:`augcache.dataset.index_of_checked`)."""
+    from augcache.atomic import write_csv
+    from augcache.dataset import check_all
+    from augcache.listing import SKIPPED_COLUMNS, candidates_of, read_candidates
     from augcache.images import decoder_versions, load_pixels
 
     size = tuple(int(s) for s in size)
-    index = read_index(index_path)
-    start, stop = shard_range(len(index), shards, shard)
-    rows = index.iloc[start:stop]
-    attrs = dict(decoder_versions(), resize=resize, index_sha256=sha256_file(index_path), shard=shard,
+    listed = read_candidates(candidates_path)
+    start, stop = shard_range(len(listed), shards, shard)
+    candidates = candidates_of(listed.iloc[start:stop])
+    attrs = dict(decoder_versions(), resize=resize, candidates_sha256=sha256_file(candidates_path), shard=shard,
                  shards=shards, row_start=start, row_stop=stop)
-    candidates = [Candidate(row.sample_id, row.path, row.label, row.split) for row in rows.itertuples()]
-    with PixelWriter(out_path, len(rows), size, attrs) as writer:
+    with PixelWriter(out_path, len(candidates), size, attrs) as writer:
         _, problems = check_all(candidates, threads, lambda path: load_pixels(path, size, resize), writer.write,
-                                label=f"decode shard {shard + 1}/{shards} (rows {start}-{stop})")
-        if problems:
-            raise ValueError("; ".join(f"{path}: {reason}" for path, reason in problems)
-                             + f"; it was readable when {index_path} was made. Restore the file(s), or "
-                             f"delete {index_path} to index the data again")
+                                label=f"decode shard {shard + 1}/{shards} (files {start}-{stop})")
+        write_csv(skipped_path, pd.DataFrame(problems, columns=list(SKIPPED_COLUMNS)))
+    if problems:
+        log.warning("%d bad file(s) in this shard, left for the index step to report (%s)", len(problems),
+                    skipped_path)
 
 
-def merge_pixel_shards(shard_paths, out_path) -> dict:
-    """One pixel store from the shards of :func:`decode_shard`, checked to be consecutive rows of
-    the same index, size and decoders: the store the index step would have written."""
+def merge_pixel_shards(shard_paths, index_path, out_path) -> dict:
+    """One pixel store from the shards of :func:`decode_shard`, checked to be consecutive parts of
+    one listing, of the same size and decoders, holding exactly the index's images in its order:
+    the store the index step would have written."""
+    from augcache.dataset import read_index
+
     shard_paths = [Path(p) for p in shard_paths]
 
     def shard_fields(i, checked):
@@ -306,12 +322,21 @@ def merge_pixel_shards(shard_paths, out_path) -> dict:
     shared, parts = check_parts(shard_paths, PER_SHARD_PIXEL_FIELDS, shard_fields, read=read_pixel_attrs)
     size = tuple(json.loads(shared["pixel_size"]))
     attrs = {k: v for k, v in shared.items() if k not in SHARD_FIELDS + ("format", "complete", "pixel_size",
-                                                                          "index_sha256")}
-    with PixelWriter(out_path, int(parts[-1]["row_stop"]), size, attrs) as writer:
+                                                                          "candidates_sha256")}
+    expected = read_index(index_path, ["sample_id"])["sample_id"].tolist()
+    written = 0
+    with PixelWriter(out_path, sum(int(p["n_images"]) for p in parts), size, attrs) as writer:
         for path in shard_paths:
             with reading(path), h5py.File(path, "r") as handle:
                 for start in range(0, len(handle["sample_ids"]), 256):
                     ids = [s.decode() for s in handle["sample_ids"][start:start + 256]]
+                    if ids != expected[written:written + len(ids)]:
+                        raise ProvenanceError(f"{path}: its images are not the rows {written}.. of {index_path} "
+                                              f"(the shards were decoded from another listing); {RECOMPUTE}")
                     writer.write(handle["pixels"][start:start + 256], ids)
-        writer.attrs_at_close["index_sha256"] = shared["index_sha256"]
+                    written += len(ids)
+        if written != len(expected):
+            raise ProvenanceError(f"{index_path} lists {len(expected)} images, the shards hold {written}; "
+                                  f"{RECOMPUTE}")
+        writer.attrs_at_close["index_sha256"] = sha256_file(index_path)
     return read_pixel_attrs(out_path)

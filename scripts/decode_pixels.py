@@ -9,7 +9,8 @@ from augcache.pixels import decode_shard
 
 decode_shard(
     snakemake.input[0],
-    snakemake.output[0],
+    snakemake.output.pixels,
+    snakemake.output.skipped,
     snakemake.params.pixel_size,
     snakemake.params.resize,
     threads=snakemake.threads,

@@ -6,14 +6,19 @@ from augcache.job import finish_job, input_files, start_job
 # outputs made before from the same key are reused (augcache.reuse)
 start_job(snakemake, reusable=True)
 
-from augcache.dataset import build_index, write_index
+from augcache.dataset import build_index, index_of_shards, write_index
 from augcache.pixels import index_with_pixel_store
 
 params = snakemake.params
 # the demo's images as the job's input names them (a variant's below its folder), or the user's data
 images = input_files(snakemake, "images")
 source = images[0] if images else params.source
-if "pixels" in snakemake.output.keys():
+if "candidates" in snakemake.input.keys():
+    # data.decode_shards > 1: the files were listed, then checked and decoded by the shard jobs
+    table, skipped = index_of_shards(snakemake.input.candidates, snakemake.input.listing_skipped,
+                                     input_files(snakemake, "shard_skipped"), source, params.val_fraction,
+                                     params.seed, params.on_bad_image)
+elif "pixels" in snakemake.output.keys():
     table, skipped = index_with_pixel_store(
         source, params.val_fraction, params.seed, params.on_bad_image, snakemake.threads,
         snakemake.output.pixels, params.pixel_size, params.resize, test_dir=params.get("test_dir"),

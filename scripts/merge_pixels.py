@@ -7,5 +7,5 @@ start_job(snakemake)
 
 from augcache.pixels import merge_pixel_shards
 
-attrs = merge_pixel_shards(snakemake.input, snakemake.output[0])
+attrs = merge_pixel_shards(snakemake.input.shards, snakemake.input.index, snakemake.output[0])
 print(f"{attrs['n_images']} images, pixels sha256 {attrs['pixels_sha256']}")

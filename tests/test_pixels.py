@@ -230,36 +230,88 @@ def test_decoding_split_into_shard_jobs_gives_the_same_pixel_store(pixel_runs, t
     flow.run(dict(config, data=dict(config["data"], decode_shards=3)), "results/dataset/pixels.h5",
              "results/features/train/epoch_1.h5")
     index_log = flow.path("results/logs/index_dataset.log").read_text()
-    assert "pixel store" not in index_log
+    assert "pixel store" not in index_log and "decode" not in index_log  # the shards checked the files
+    assert "file(s) listed" in flow.path("results/logs/list_dataset.log").read_text()
     for shard in range(3):
         assert "decode shard" in flow.path(f"results/logs/decode_pixels/shard_{shard}.log").read_text()
-    assert not flow.path("results/dataset/pixels").exists() or not any(flow.path("results/dataset/pixels").iterdir())
-    with h5py.File(flow.path("results/dataset/pixels.h5"), "r") as a, \
-            h5py.File(unsharded.path("results/dataset/pixels.h5"), "r") as b:
-        assert a["pixels"][:].tobytes() == b["pixels"][:].tobytes()
-        assert a["sample_ids"][:].tolist() == b["sample_ids"][:].tolist()
-        assert dict(a.attrs) == dict(b.attrs)
+    for parts in ("results/dataset/pixels", "results/dataset/listed"):  # deleted once used
+        assert not flow.path(parts).exists() or not any(flow.path(parts).iterdir()), parts
+    assert flow.path("results/dataset/index.csv").read_bytes() == unsharded.path("results/dataset/index.csv").read_bytes()
+    assert_same_pixel_store(flow.path("results/dataset/pixels.h5"), unsharded.path("results/dataset/pixels.h5"))
     with h5py.File(flow.path("results/features/train/epoch_1.h5"), "r") as a, \
             h5py.File(unsharded.path("results/features/train/epoch_1.h5"), "r") as b:
         assert a["features"][:].tobytes() == b["features"][:].tobytes()
 
 
-def test_pixel_shards_must_be_consecutive_rows_of_one_index(tmp_path):
-    from augcache.pixels import decode_shard, merge_pixel_shards, shard_range
+def sharded_index(source, folder, shards, on_bad_image="error", size=(16, 16)):
+    """What the workflow does with data.decode_shards = shards, in one process: the listing, each
+    shard's check and decode, the index from what they found, the merged pixel store.
+    Returns (index, skipped, pixel store path) and leaves the parts in `folder`."""
+    from augcache.dataset import index_of_shards, write_index
+    from augcache.listing import list_source, write_listing
+    from augcache.pixels import decode_shard, merge_pixel_shards
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_listing(list_source(source), folder / "candidates.csv", folder / "listed.csv")
+    for shard in range(shards):
+        decode_shard(folder / "candidates.csv", folder / f"{shard}.h5", folder / f"{shard}.csv", size, "stretch", 2,
+                     shard, shards)
+    table, skipped = index_of_shards(folder / "candidates.csv", folder / "listed.csv",
+                                     [folder / f"{shard}.csv" for shard in range(shards)], source, 0.4, 0, on_bad_image)
+    write_index(table, folder / "index.csv")
+    merge_pixel_shards([folder / f"{shard}.h5" for shard in range(shards)], folder / "index.csv", folder / "pixels.h5")
+    return table, skipped, folder / "pixels.h5"
+
+
+def assert_same_pixel_store(a, b):
+    with h5py.File(a, "r") as x, h5py.File(b, "r") as y:
+        assert x["pixels"][:].tobytes() == y["pixels"][:].tobytes()
+        assert x["sample_ids"][:].tolist() == y["sample_ids"][:].tolist()
+        assert dict(x.attrs) == dict(y.attrs)
+
+
+def test_pixel_shards_must_be_consecutive_parts_of_one_listing_holding_the_index(tmp_path):
+    from augcache.pixels import merge_pixel_shards, shard_range
 
     assert [shard_range(7, 3, s) for s in range(3)] == [(0, 3), (3, 6), (6, 7)]
     assert shard_range(2, 3, 2) == (2, 2)
     root = make_image_folder(tmp_path / "data", {"circle": 3, "square": 2}, size=20)
-    table, _ = build_index(root, 0.4, 0)
-    index = tmp_path / "index.csv"
-    index.write_text(csv_text(table))
-    for shard in range(2):
-        decode_shard(index, tmp_path / f"{shard}.h5", (16, 16), "stretch", 2, shard, 2)
-    merged = merge_pixel_shards([tmp_path / "0.h5", tmp_path / "1.h5"], tmp_path / "pixels.h5")
-    assert merged["n_images"] == 5 and "shard" not in merged
-    with pytest.raises(ProvenanceError, match=f"{tmp_path / '0.h5'}: provenance field 'shard' is 0, expected 1"):
-        merge_pixel_shards([tmp_path / "0.h5", tmp_path / "0.h5"], tmp_path / "bad.h5")
-    (root / "circle" / "circle_001.png").write_bytes(b"broken")
-    with pytest.raises(ValueError, match="circle_001.png: .*it was readable when"):
-        decode_shard(index, tmp_path / "again.h5", (16, 16), "stretch", 2, 0, 2)
-    assert not (tmp_path / "bad.h5").exists() and not (tmp_path / "again.h5").exists()
+    table, skipped, merged = sharded_index(root, tmp_path / "parts", 2)
+    assert len(table) == 5 and skipped.empty
+    assert PixelStore(merged, tmp_path / "parts" / "index.csv").attrs["n_images"] == 5
+    parts = [tmp_path / "parts" / f"{shard}.h5" for shard in range(2)]
+    with pytest.raises(ProvenanceError, match=f"{parts[0]}: provenance field 'shard' is 0, expected 1"):
+        merge_pixel_shards([parts[0], parts[0]], tmp_path / "parts" / "index.csv", tmp_path / "bad.h5")
+    other = tmp_path / "other.csv"
+    other.write_text(csv_text(table.iloc[1:]))
+    with pytest.raises(ProvenanceError, match="not the rows 0.. of .*other.csv"):
+        merge_pixel_shards(parts, other, tmp_path / "bad.h5")
+    other.write_text(csv_text(table.iloc[:4]))
+    with pytest.raises(ProvenanceError, match="(not the rows|lists 4 images, the shards hold)"):
+        merge_pixel_shards(parts, other, tmp_path / "bad.h5")
+    assert not (tmp_path / "bad.h5").exists()
+
+
+@pytest.mark.parametrize("shards", [2, 5])
+def test_sharded_decoding_finds_every_bad_file_and_keeps_the_same_index_and_store(tmp_path, shards):
+    """Bad files spread over the shards: with skip, the index, the skipped files and the pixel store
+    equal one index job's; with error, one message names every bad file, as one index job's does."""
+    from augcache.dataset import DatasetError
+
+    root = make_image_folder(tmp_path / "data", {"circle": 4, "square": 4}, size=20)
+    (root / "circle" / "zero.png").write_bytes(b"")
+    (root / "square" / "garbled.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 20)
+    (root / "square" / "notes.jpg").write_text("text\n")
+    os.symlink(root / "circle" / "circle_000.png", root / "square" / "dup_link.png")
+    one_table, one_skipped = index_with_pixel_store(root, 0.4, 0, "skip", 2, tmp_path / "one.h5", (16, 16), "stretch")
+    table, skipped, merged = sharded_index(root, tmp_path / "parts", shards, "skip")
+    pd.testing.assert_frame_equal(table, one_table)
+    pd.testing.assert_frame_equal(skipped, one_skipped)
+    assert len(skipped) == 4
+    assert_same_pixel_store(merged, tmp_path / "one.h5")
+    with pytest.raises(DatasetError) as one:
+        build_index(root, 0.4, 0, on_bad_image="error")
+    with pytest.raises(DatasetError) as sharded:
+        sharded_index(root, tmp_path / "again", shards, "error")
+    assert str(sharded.value) == str(one.value)
+    assert "4 bad file(s)" in str(sharded.value)

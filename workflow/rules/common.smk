@@ -270,9 +270,18 @@ def final_outputs():
     return outputs
 
 
-def index_input(wildcards):
-    """The demo's images, when the index is built from them (a variant's, below its folder)."""
+def demo_images_input(wildcards):
+    """The demo's images, when the data are the demo's (a variant's, below its folder)."""
     return {"images": DEMO_IMAGES} if SETTINGS.uses_demo_data else {}
+
+
+def index_input(wildcards):
+    """What the index is made from: the demo's images (or nothing: the user's data, named by
+    params); with data.decode_shards > 1, the listed files and the bad files of each shard."""
+    if SETTINGS.decode_shards == 1:
+        return demo_images_input(wildcards)
+    return {"candidates": CANDIDATES, "listing_skipped": LISTING_SKIPPED,
+            "shard_skipped": expand(PIXEL_SHARD_SKIPPED, shard=range(SETTINGS.decode_shards))}
 
 
 def data_fingerprint(wildcards):
@@ -281,7 +290,7 @@ def data_fingerprint(wildcards):
 
     A function of the index job, so the data are walked only when Snakemake plans that job (once
     per run, in the main process), not when a job process parses the workflow."""
-    from augcache.dataset import listing_fingerprint
+    from augcache.listing import listing_fingerprint
 
     content = config["data"]["fingerprint"] == "content"
     test = listing_fingerprint(SETTINGS.test_dir, content) if SETTINGS.test_dir else ""

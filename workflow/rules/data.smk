@@ -101,7 +101,7 @@ rule index_dataset:
         f"{BENCHMARKS}/index_dataset.tsv"
     conda:
         ENV
-    threads: all_cores()
+    threads: all_cores() if SETTINGS.decode_shards == 1 else 1
     params:
         **index_pixel_params(),
         **test_params(),
@@ -110,18 +110,41 @@ rule index_dataset:
         on_bad_image=config["data"]["on_bad_image"],
         max_image_pixels=config["data"]["max_image_pixels"],
         seed=config["seed"],
-        fingerprint=data_fingerprint,
+        # with decode shards, the files are walked by list_dataset, whose candidates are an input
+        fingerprint=data_fingerprint if SETTINGS.decode_shards == 1 else "listed",
     script:
         "../../scripts/index_dataset.py"
 
 
 if SETTINGS.decode_shards > 1:
 
+    # The files are listed once; shard jobs check and decode a part each (one decode per file);
+    # the index is made from their lists of bad files, the pixel store merged from their pixels.
+    rule list_dataset:
+        input:
+            unpack(demo_images_input),
+        output:
+            candidates=temp(CANDIDATES),
+            skipped=temp(LISTING_SKIPPED),
+        log:
+            f"{LOGS}/list_dataset.log",
+        benchmark:
+            f"{BENCHMARKS}/list_dataset.tsv"
+        conda:
+            ENV
+        params:
+            **test_params(),
+            source=SETTINGS.data_source(),
+            fingerprint=data_fingerprint,
+        script:
+            "../../scripts/list_dataset.py"
+
     rule decode_pixels:
         input:
-            INDEX,
+            CANDIDATES,
         output:
-            temp(PIXEL_SHARD),
+            pixels=temp(PIXEL_SHARD),
+            skipped=temp(PIXEL_SHARD_SKIPPED),
         log:
             f"{LOGS}/decode_pixels/shard_{{shard}}.log",
         benchmark:
@@ -131,13 +154,15 @@ if SETTINGS.decode_shards > 1:
         threads: 4
         params:
             **SETTINGS.pixel_params(),
+            max_image_pixels=config["data"]["max_image_pixels"],
             shards=SETTINGS.decode_shards,
         script:
             "../../scripts/decode_pixels.py"
 
     rule merge_pixels:
         input:
-            pixel_shards,
+            shards=pixel_shards,
+            index=INDEX,
         output:
             PIXELS,
         log:
