@@ -9,6 +9,8 @@ rule write_manifest:
         f"{BENCHMARKS}/{{repeat_dir}}manifest/epoch_{{epoch}}.tsv"
     conda:
         ENV
+    resources:
+        mem_mb=manifest_mem_mb,
     params:
         augment=config["augment"],
         seed=manifest_seed,
