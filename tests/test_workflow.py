@@ -7,6 +7,7 @@ import sys
 import h5py
 import numpy as np
 import pytest
+import yaml
 
 from augcache.augment import augment
 from augcache.conv_base import BaseSpec, build_base, feature_function
@@ -137,6 +138,12 @@ def test_a_whole_run_with_epochs_grouped_per_job_plans_every_job_and_its_benchma
     assert "extract_epoch" not in rules and "make_report" in rules
     for job in ("epochs_0-1", "epoch_2"):
         assert f"results/benchmarks/extract/{job}.tsv" in planned
+    # a job of several epochs declares extract_epoch's memory (profiles/default) and its runtime per epoch
+    profile = yaml.safe_load((ROOT / "profiles/default/config.yaml").read_text())["set-resources"]["extract_epoch"]
+    for rule, epochs in (("extract_epochs_0_1", 2), ("extract_epochs_2_2", 1)):
+        block = planned[planned.index(f"rule {rule}:"):]
+        resources = re.search(r"resources: (.*)", block[:block.index("\n\n")]).group(1)
+        assert f"mem_mb={profile['mem_mb']}," in resources and f"runtime={profile['runtime'] * epochs}," in resources
 
 
 def test_more_epochs_schedule_only_the_new_ones(float32_runs):

@@ -82,6 +82,17 @@ def extraction_threads():
     return workflow.resource_settings.overwrite_threads.get("extract_epoch", 2)
 
 
+def grouped_extraction_resources(epochs):
+    """gpu=1 and the memory and runtime extract_epoch declares (profiles/default's set-resources,
+    which name rules and so miss the jobs of several epochs), the runtime once for each epoch."""
+    declared = workflow.resource_settings.overwrite_resources.get("extract_epoch", {})
+    values = {name: getattr(declared[name], "value", declared[name]) for name in ("mem_mb", "runtime")
+              if name in declared}
+    if isinstance(values.get("runtime"), (int, float)):
+        values["runtime"] = values["runtime"] * len(epochs)
+    return {"gpu": 1, **values}
+
+
 def repeat_number(repeat_dir):
     return (
         0 if repeat_dir == "" else int(repeat_dir.removeprefix("repeat_").rstrip("/"))

@@ -58,7 +58,7 @@ for EPOCHS in EPOCH_GROUPS if max(map(len, EPOCH_GROUPS)) > 1 else []:
             GPU_ENV
         threads: extraction_threads()
         resources:
-            gpu=1,
+            **grouped_extraction_resources(EPOCHS),
         params:
             **SETTINGS.extract_params(augment=config["augment"], shards=1),
             epochs=EPOCHS,
