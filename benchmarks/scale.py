@@ -99,15 +99,35 @@ def plan(args) -> None:
     keep_or_remove(work, project, args.keep)
 
 
+def rule_of(project: Path, benchmark: str) -> str:
+    """A job's row of the table: its benchmark's path below results/benchmarks, numbers as #."""
+    relative = Path(benchmark).resolve().relative_to((project / "results/benchmarks").resolve()).as_posix()
+    return re.sub(r"\d+", "#", relative.removesuffix(".tsv"))
+
+
+def planned_mb(project: Path) -> dict[str, float]:
+    """The memory (mem_mb) each job declared, by rule as in :func:`rule_of`, from Snakemake's log
+    of the run (its job blocks name the benchmark and the resources); jobs without one are absent."""
+    log = max((project / ".snakemake/log").glob("*.snakemake.log"))
+    planned = {}
+    for block in log.read_text().split("\n\n"):
+        benchmark = re.search(r"^\s+benchmark: (\S+)", block, re.M)
+        memory = re.search(r"^\s+resources: .*\bmem_mb=(\d+)", block, re.M)
+        if benchmark and memory:
+            rule = rule_of(project, project / benchmark.group(1))
+            planned[rule] = max(planned.get(rule, 0.0), float(memory.group(1)))
+    return planned
+
+
 def bench_table(project: Path) -> pd.DataFrame:
-    """Seconds and peak MB of every job, by rule (the benchmark's folder name apart from numbers)."""
+    """Seconds, peak MB and declared MB of every job, by rule (:func:`rule_of`)."""
     rows = []
     for path in (project / "results/benchmarks").rglob("*.tsv"):
-        relative = path.relative_to(project / "results/benchmarks").as_posix()
-        rule = re.sub(r"\d+", "#", relative.removesuffix(".tsv"))
         bench = pd.read_csv(path, sep="\t").iloc[0]
-        rows.append({"rule": rule, "s": float(bench["s"]), "max_rss MB": float(bench["max_rss"])})
-    return pd.DataFrame(rows).groupby("rule").agg({"s": "mean", "max_rss MB": "max"})
+        rows.append({"rule": rule_of(project, path), "s": float(bench["s"]), "max_rss MB": float(bench["max_rss"])})
+    table = pd.DataFrame(rows).groupby("rule").agg({"s": "mean", "max_rss MB": "max"})
+    table["plan MB"] = pd.Series(planned_mb(project))
+    return table
 
 
 def run(args) -> None:
@@ -138,13 +158,21 @@ def run(args) -> None:
     ns = sorted(tables)
     # a job whose work takes under a second beyond its start-up is within the noise of that start-up:
     # no per-image cost is given for it (NaN)
-    out = pd.DataFrame({f"s/image N={n}": ((tables[n]["s"] - startup) / n).where(tables[n]["s"] - startup >= 1.0)
-                        for n in ns})
+    per_image = pd.DataFrame({n: ((tables[n]["s"] - startup) / n).where(tables[n]["s"] - startup >= 1.0)
+                              for n in ns})
+    out = per_image.rename(columns=lambda n: f"s/image N={n}")
     for n in ns:
         out[f"peak MB N={n}"] = tables[n]["max_rss MB"]
-    out[f"ratio {ns[-1]}/{ns[0]}"] = out[f"s/image N={ns[-1]}"] / out[f"s/image N={ns[0]}"]
+    out[f"plan MB N={ns[-1]}"] = tables[ns[-1]]["plan MB"]
+    # the per-image cost at the largest N against that at the smallest N where it is measured
+    first = per_image.apply(lambda row: row.first_valid_index(), axis=1)
+    out["ratio"] = per_image[ns[-1]] / per_image.apply(lambda row: row.dropna().iloc[0] if row.notna().any()
+                                                       else float("nan"), axis=1)
+    out["ratio from N"] = first.where(per_image[ns[-1]].notna())
     pd.set_option("display.width", 200)
     print(out.to_string(float_format=lambda v: f"{v:.3g}"))
+    print(f"\nratio: s/image at N={ns[-1]} over s/image at the smallest N where it is measured (ratio from N); "
+          "plan MB: the memory the job declared (mem_mb), none where it declares none")
     print("\nplanning (snakemake -n): " + ", ".join(f"N={n}: {w:.1f} s, {p:.0f} MB" for n, (w, p) in planning.items()))
     keep_or_remove(work, work, args.keep)
 
