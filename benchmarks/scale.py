@@ -110,7 +110,7 @@ def planned_mb(project: Path) -> dict[str, float]:
     of the run (its job blocks name the benchmark and the resources); jobs without one are absent."""
     log = max((project / ".snakemake/log").glob("*.snakemake.log"))
     planned = {}
-    for block in log.read_text().split("\n\n"):
+    for block in re.split(r"^\[.*\]$", log.read_text(), flags=re.M):  # each job's block starts with its time
         benchmark = re.search(r"^\s+benchmark: (\S+)", block, re.M)
         memory = re.search(r"^\s+resources: .*\bmem_mb=(\d+)", block, re.M)
         if benchmark and memory:
