@@ -14,6 +14,7 @@ per-image cost at the largest N to that at the smallest.
 
     ./run bench scale.py --plan 1000000
     ./run bench scale.py --run 1000 10000 [100000] [--cores N] [--keep]
+    ./run bench scale.py --report /tmp/augcache-scale-run-…   # the table again, of runs kept
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def bench_table(project: Path) -> pd.DataFrame:
 
 def run(args) -> None:
     work = Path(tempfile.mkdtemp(prefix="augcache-scale-run-"))
-    tables, planning = {}, {}
+    planning = {}
     for n in [args.startup_n, *args.run]:
         project = copy_project(work / f"n{n}")
         overlay = project / "scale.yaml"
@@ -148,13 +149,24 @@ def run(args) -> None:
         wall, peak, _ = peak_rss_mb([sys.executable, "-m", "snakemake", "-n", "--quiet", "--configfile",
                                      str(overlay)], project)
         planning[n] = (wall, peak)
+        (project / "planning.txt").write_text(f"{wall} {peak}\n")
         result = subprocess.run([sys.executable, "-m", "snakemake", "--profile", "profiles/local", "--cores",
                                  str(args.cores), "--configfile", str(overlay)], cwd=project, capture_output=True,
                                 text=True)
         if result.returncode != 0:
             sys.exit(f"N={n}: snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    report(work, args.startup_n)
+    keep_or_remove(work, work, args.keep)
+
+
+def report(work: Path, startup_n: int) -> None:
+    """The table of the runs in `work` (a folder n<N> for each N, n<startup_n> the start-up's)."""
+    tables, planning = {}, {}
+    for project in work.glob("n*"):
+        n = int(project.name[1:])
         tables[n] = bench_table(project)
-    startup = tables.pop(args.startup_n)["s"]
+        planning[n] = tuple(float(v) for v in (project / "planning.txt").read_text().split())
+    startup = tables.pop(startup_n)["s"]
     ns = sorted(tables)
     # a job whose work takes under a second beyond its start-up is within the noise of that start-up:
     # no per-image cost is given for it (NaN)
@@ -164,17 +176,19 @@ def run(args) -> None:
     for n in ns:
         out[f"peak MB N={n}"] = tables[n]["max_rss MB"]
     out[f"plan MB N={ns[-1]}"] = tables[ns[-1]]["plan MB"]
-    # the per-image cost at the largest N against that at the smallest N where it is measured
+    # the per-image cost at the largest N against that at the smallest N where it is measured, for
+    # the jobs measured at two sizes or more
     first = per_image.apply(lambda row: row.first_valid_index(), axis=1)
-    out["ratio"] = per_image[ns[-1]] / per_image.apply(lambda row: row.dropna().iloc[0] if row.notna().any()
-                                                       else float("nan"), axis=1)
-    out["ratio from N"] = first.where(per_image[ns[-1]].notna())
+    measured = per_image[ns[-1]].notna() & (first < ns[-1])
+    out["ratio"] = (per_image[ns[-1]] / per_image.apply(lambda row: row.dropna().iloc[0] if row.notna().any()
+                                                        else float("nan"), axis=1)).where(measured)
+    out["ratio from N"] = first.where(measured)
     pd.set_option("display.width", 200)
     print(out.to_string(float_format=lambda v: f"{v:.3g}"))
     print(f"\nratio: s/image at N={ns[-1]} over s/image at the smallest N where it is measured (ratio from N); "
           "plan MB: the memory the job declared (mem_mb), none where it declares none")
-    print("\nplanning (snakemake -n): " + ", ".join(f"N={n}: {w:.1f} s, {p:.0f} MB" for n, (w, p) in planning.items()))
-    keep_or_remove(work, work, args.keep)
+    print("\nplanning (snakemake -n): " + ", ".join(f"N={n}: {w:.1f} s, {p:.0f} MB"
+                                                  for n, (w, p) in sorted(planning.items())))
 
 
 def main() -> None:
@@ -184,6 +198,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--shards", type=int, default=64)
     parser.add_argument("--run", type=int, nargs="+", metavar="N", help="run the workflow at each N")
+    parser.add_argument("--report", type=Path, metavar="DIR", help="the table again, of runs kept with --keep")
     parser.add_argument("--startup-n", type=int, default=40, help="training images of the start-up run")
     parser.add_argument("--cores", type=int, default=os.cpu_count())
     parser.add_argument("--keep", action="store_true", help="keep the project copies and print where they are")
@@ -192,8 +207,10 @@ def main() -> None:
         plan(args)
     if args.run:
         run(args)
-    if not (args.plan or args.run):
-        parser.error("give --plan N or --run N1 N2 …")
+    if args.report:
+        report(args.report, args.startup_n)
+    if not (args.plan or args.run or args.report):
+        parser.error("give --plan N, --run N1 N2 … or --report DIR")
 
 
 if __name__ == "__main__":
