@@ -243,8 +243,8 @@ def index_with_pixel_store(source, val_fraction: float, seed: int, on_bad_image:
     """
     from augcache.atomic import csv_text
     from augcache.dataset import build_index
-    from augcache.listing import list_source
     from augcache.images import decoder_versions, load_pixels
+    from augcache.listing import list_source
 
     size = tuple(int(s) for s in size)
     listing = list_source(source, test_dir)
@@ -283,15 +283,15 @@ def shard_range(n: int, shards: int, shard: int) -> tuple[int, int]:
 
 def decode_shard(candidates_path, out_path, skipped_path, size, resize: str, threads: int, shard: int = 0,
                  shards: int = 1) -> None:
-    """One shard of the listed files (:func:`augcache.dataset.write_listing`): each file decoded
+    """One shard of the listed files (:func:`augcache.listing.write_listing`): each file decoded
     once, its check and its pixels at the same time, as the index step does with one shard.
 
     out_path: the pixels of the shard's good files, for :func:`merge_pixel_shards`; skipped_path:
-    the shard's bad files and why, for the index step (:func:`augcache.dataset.index_of_checked`)."""
+    the shard's bad files and why, for the index step (:func:`augcache.dataset.index_of_shards`)."""
     from augcache.atomic import write_csv
     from augcache.dataset import check_all
-    from augcache.listing import SKIPPED_COLUMNS, candidates_of, read_candidates
     from augcache.images import decoder_versions, load_pixels
+    from augcache.listing import SKIPPED_COLUMNS, candidates_of, read_candidates
 
     size = tuple(int(s) for s in size)
     listed = read_candidates(candidates_path)
