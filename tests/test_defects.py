@@ -252,7 +252,7 @@ def test_the_dataset_is_not_walked_when_the_workflow_is_parsed(tmp_path, tiny_da
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(
-        "import augcache.dataset as d\n"
+        "import augcache.listing as d\n"
         "_walk = d.listing_fingerprint\n"
         "def listing_fingerprint(source, *args, **kwargs):\n"
         f"    open({str(calls)!r}, 'a').write(str(source) + '\\n')\n"
