@@ -84,10 +84,14 @@ def extraction_threads():
 
 def grouped_extraction_resources(epochs):
     """gpu=1 and the memory and runtime extract_epoch declares (profiles/default's set-resources,
-    which name rules and so miss the jobs of several epochs), the runtime once for each epoch."""
+    which name rules and so miss the jobs of several epochs), the runtime once for each epoch.
+    """
     declared = workflow.resource_settings.overwrite_resources.get("extract_epoch", {})
-    values = {name: getattr(declared[name], "value", declared[name]) for name in ("mem_mb", "runtime")
-              if name in declared}
+    values = {
+        name: getattr(declared[name], "value", declared[name])
+        for name in ("mem_mb", "runtime")
+        if name in declared
+    }
     if isinstance(values.get("runtime"), (int, float)):
         values["runtime"] = values["runtime"] * len(epochs)
     return {"gpu": 1, **values}
@@ -288,11 +292,17 @@ def demo_images_input(wildcards):
 
 def index_input(wildcards):
     """What the index is made from: the demo's images (or nothing: the user's data, named by
-    params); with data.decode_shards > 1, the listed files and the bad files of each shard."""
+    params); with data.decode_shards > 1, the listed files and the bad files of each shard.
+    """
     if SETTINGS.decode_shards == 1:
         return demo_images_input(wildcards)
-    return {"candidates": CANDIDATES, "listing_skipped": LISTING_SKIPPED,
-            "shard_skipped": expand(PIXEL_SHARD_SKIPPED, shard=range(SETTINGS.decode_shards))}
+    return {
+        "candidates": CANDIDATES,
+        "listing_skipped": LISTING_SKIPPED,
+        "shard_skipped": expand(
+            PIXEL_SHARD_SKIPPED, shard=range(SETTINGS.decode_shards)
+        ),
+    }
 
 
 def data_fingerprint(wildcards):
@@ -397,7 +407,8 @@ def base_input(wildcards):
 
 def manifest_mem_mb(wildcards, input):
     """Memory (MB) of a manifest job: Python's own and the index and the epoch's table, about 20
-    times the index CSV (measured: 221 MB for 90,000 training images, whose index takes 10 MB)."""
+    times the index CSV (measured: 222 MB for 100,000 training images, whose index takes 10 MB).
+    """
     return int(300 + 20 * input.size_mb)
 
 
