@@ -295,7 +295,8 @@ def test_pixel_shards_must_be_consecutive_parts_of_one_listing_holding_the_index
 @pytest.mark.parametrize("shards", [2, 5])
 def test_sharded_decoding_finds_every_bad_file_and_keeps_the_same_index_and_store(tmp_path, shards):
     """Bad files spread over the shards: with skip, the index, the skipped files and the pixel store
-    equal one index job's; with error, one message names every bad file, as one index job's does."""
+    equal one index job's (a name with a quote and a comma included); with error, one message
+    names every bad file, as one index job's does."""
     from augcache.dataset import DatasetError
 
     root = make_image_folder(tmp_path / "data", {"circle": 4, "square": 4}, size=20)
@@ -303,6 +304,8 @@ def test_sharded_decoding_finds_every_bad_file_and_keeps_the_same_index_and_stor
     (root / "square" / "garbled.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 20)
     (root / "square" / "notes.jpg").write_text("text\n")
     os.symlink(root / "circle" / "circle_000.png", root / "square" / "dup_link.png")
+    # names the listing's CSV must quote
+    os.rename(root / "square" / "square_001.png", root / "square" / 'quote"d, comma ü.png')
     one_table, one_skipped = index_with_pixel_store(root, 0.4, 0, "skip", 2, tmp_path / "one.h5", (16, 16), "stretch")
     table, skipped, merged = sharded_index(root, tmp_path / "parts", shards, "skip")
     pd.testing.assert_frame_equal(table, one_table)
