@@ -100,7 +100,8 @@ def _csv_candidates(csv_path: Path):
     base = str(csv_path.parent)
     # the file's path is base/relative normalised; a relative path that is absolute or climbs out
     # of base is joined and normalised whole
-    prefix = os.path.join(os.path.normpath(base), "") if os.path.normpath(base) != "." else ""
+    normal_base = os.path.normpath(base)
+    prefix = os.path.join(normal_base, "") if normal_base != "." else ""
     known_splits = {*SPLITS, TEST}
     candidates, problems, first_line = [], [], {}
     for line, raw, label, split in zip(range(2, len(raws) + 2), raws, labels, splits):

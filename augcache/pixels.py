@@ -117,8 +117,8 @@ class PixelStore:
             self._ids = handle["sample_ids"][:]  # UTF-8 bytes, in sample id order as written
         # ids in order are looked up by binary search, without a string or a mapping per row
         # (a shard job of a million-image store reads them in a third of the time); otherwise by a mapping
-        self._sorted = bool(np.all(self._ids[:-1] < self._ids[1:]))
-        self._row = None if self._sorted else {s.decode(): i for i, s in enumerate(self._ids)}
+        in_order = bool(np.all(self._ids[:-1] < self._ids[1:]))
+        self._row = None if in_order else {s.decode(): i for i, s in enumerate(self._ids)}
 
     @property
     def sha256(self) -> str:
