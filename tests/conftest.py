@@ -23,15 +23,25 @@ LOCAL_RUN = ("--cores", "4", "--max-threads", "2", "--resources", "gpu=2")
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# Python code that makes importing TensorFlow fail as on a machine without it (nothing enters
-# sys.modules, which Keras reads to tell whether TensorFlow is in use)
+# Python code that hides TensorFlow as a machine without it lacks it: no import finds it (importing
+# it raises ModuleNotFoundError, importlib.util.find_spec answers None, nothing enters sys.modules,
+# which Keras reads to tell whether TensorFlow is in use) and no distribution metadata names it.
 WITHOUT_TENSORFLOW = """
 import sys
 class _WithoutTensorFlow:
+    def __init__(self, finder):
+        self._finder = finder
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] == "tensorflow":
-            raise ModuleNotFoundError("No module named 'tensorflow'")
-sys.meta_path.insert(0, _WithoutTensorFlow())
+            return None
+        return self._finder.find_spec(name, path, target)
+    def find_distributions(self, *args, **kwargs):
+        found = getattr(self._finder, "find_distributions", None)
+        return [] if found is None else [d for d in found(*args, **kwargs)
+                                         if (d.metadata["Name"] or "").lower() != "tensorflow"]
+    def __getattr__(self, attribute):
+        return getattr(self._finder, attribute)
+sys.meta_path[:] = [_WithoutTensorFlow(finder) for finder in sys.meta_path]
 """
 
 
@@ -487,14 +497,49 @@ def jax_runs(jax_started):
     return config, flows
 
 
+# The same config's cached and replay runs (extraction, training with the base and without, export
+# and prediction) under Keras' torch backend, on the CPU build of PyTorch that ./run tests installs
+# (the extra [torch]), without TensorFlow.
+def torch_config(data, base, predict_dir=None):
+    return dict(jax_config(data, base, predict_dir), software={"backend": "torch"},
+                train={"modes": ["cached", "replay"], "sweep_epochs": [], "repeats": 1})
+
+
+@pytest.fixture(scope="session")
+def torch_started(tmp_path_factory, tiny_data, tiny_base):
+    env = without_tensorflow(tmp_path_factory.mktemp("without_tensorflow_torch"))
+    flow = Workflow(tmp_path_factory.mktemp("torch") / "project", env=env)
+    config = torch_config(tiny_data, tiny_base, predict_dir=tiny_data / "val")
+    return config, flow, flow.start(config)
+
+
+@pytest.fixture(scope="session")
+def torch_run(torch_started):
+    """torch_config's whole workflow under torch without TensorFlow."""
+    config, flow, started = torch_started
+    started.wait()
+    return config, (flow,)
+
+
 SHARED_RUNS = {"float32_runs": "float32_started", "full_run": "full_started", "swept": "swept_started",
-               "finetuned": "finetune_started", "hub_run": "hub_started", "jax_runs": "jax_started"}
+               "finetuned": "finetune_started", "hub_run": "hub_started", "jax_runs": "jax_started",
+               "torch_run": "torch_started"}
+
+
+def shared_runs_read(item) -> set[str]:
+    """The shared runs a test reads: fixtures it names, and parameters that name one (a test run
+    once per backend's run, which it asks for with request.getfixturevalue)."""
+    names = set(getattr(item, "fixturenames", ()))
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None:
+        names |= {value for value in callspec.params.values() if isinstance(value, str)}
+    return names & set(SHARED_RUNS)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def shared_runs_started(request, answering_slurm_controller):
     """Start, at once and in the background, every shared run a selected test reads."""
-    wanted = {name for item in request.session.items for name in item.fixturenames}
+    wanted = set().union(*map(shared_runs_read, request.session.items))
     for name, started in SHARED_RUNS.items():
         if name in wanted:
             request.getfixturevalue(started)
@@ -506,7 +551,7 @@ def pytest_collection_modifyitems(session, config, items):
     order = list(SHARED_RUNS)
 
     def rank(item) -> int:
-        needed = [order.index(name) for name in getattr(item, "fixturenames", ()) if name in SHARED_RUNS]
+        needed = [order.index(name) for name in shared_runs_read(item)]
         return max(needed) + 1 if needed else 0
 
     items.sort(key=rank)

@@ -1,16 +1,20 @@
-"""The device check (benchmarks/gpu_check.py) at CPU sizes under JAX: every figure it prints."""
+"""The device check (benchmarks/gpu_check.py) at CPU sizes under JAX and under torch: every figure
+it prints, two extractions of an epoch byte-identical among them."""
 
 import json
 import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT, WITHOUT_TENSORFLOW
 
 
-def test_the_device_check_runs_under_jax_without_tensorflow_and_prints_every_figure():
-    env = dict(os.environ, KERAS_BACKEND="jax")
-    # no TensorFlow in the process, as on a GPU machine that has only JAX
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_device_check_runs_without_tensorflow_and_prints_every_figure(backend):
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    # no TensorFlow in the process, as on a GPU machine that has only JAX or PyTorch
     code = (WITHOUT_TENSORFLOW + "import runpy; sys.argv = ['gpu_check.py', '--small']; "
             f"runpy.run_path({str(ROOT / 'benchmarks/gpu_check.py')!r}, run_name='__main__'); "
             "assert 'tensorflow' not in sys.modules")
@@ -19,7 +23,7 @@ def test_the_device_check_runs_under_jax_without_tensorflow_and_prints_every_fig
     assert result.returncode == 0, result.stderr[-3000:]
     lines = {line["check"]: line for line in map(json.loads, result.stdout.splitlines())}
     assert list(lines) == ["device", "extraction", "feed", "bfloat16", "determinism", "memory"]
-    assert lines["device"]["backend"] == "jax" and lines["device"]["device"] == "cpu"
+    assert lines["device"]["backend"] == backend and lines["device"]["device"] == "cpu"
     extraction = lines["extraction"]
     assert len(extraction["epochs_images_per_s"]) == 2 and min(extraction["epochs_images_per_s"]) > 0
     assert extraction["bare_base_images_per_s"] > 0 < extraction["extraction_over_bare"]
