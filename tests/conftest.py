@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -257,11 +258,16 @@ class Workflow:
         return Workflow(root, finished=self)
 
 
+# Every workflow run started in the background this session, in the order started.
+BACKGROUND: list[Started] = []
+
+
 class Started:
     """A workflow run going on in the background (see Workflow.start)."""
 
     def __init__(self, process: subprocess.Popen, out, output: Path):
         self.process, self.out, self.output = process, out, output
+        BACKGROUND.append(self)
 
     def wait(self) -> None:
         """Wait for the run; AssertionError with its output's tail when it failed."""
@@ -269,6 +275,34 @@ class Started:
         self.out.close()
         if returncode != 0:
             raise AssertionError(f"snakemake failed:\n{self.output.read_text()[-8000:]}")
+
+
+class Later:
+    """Workflow runs made in the background one after another (Workflow.run's arguments: config,
+    args, options) once every background run started before this one has ended: a second wave,
+    whose jobs use the cores that the tests reading the first wave, one at a time, leave idle."""
+
+    def __init__(self, flow: Workflow, *runs: tuple[dict, tuple, dict]):
+        self.flow, self.runs, self.failure = flow, runs, None
+        self.before = list(BACKGROUND)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        for started in self.before:
+            started.process.wait()
+        for config, args, options in self.runs:
+            try:
+                self.flow.run(config, *args, **options)
+            except (AssertionError, subprocess.TimeoutExpired) as err:
+                self.failure = f"{' '.join(args) or 'the workflow'}: {err}"
+                return
+
+    def wait(self) -> None:
+        """Wait for the runs; AssertionError with the failed run's output when one failed."""
+        self.thread.join()
+        if self.failure:
+            raise AssertionError(self.failure)
 
 
 def check_log(flow: Workflow) -> Path:
@@ -299,7 +333,9 @@ def full_config(data, base, predict_dir=None):
 
 # The runs many tests share start together when the session starts (each in the background, see
 # shared_runs_started), so that their jobs fill the cores while other tests run; a test that reads
-# one waits for it to finish. Tests only read them; one that changes a run works on a clone.
+# one waits for it to finish. A second wave (Later: the torch run, the second JAX run, the SLURM
+# run) starts when the first has ended, while the tests that read the first run one at a time.
+# Tests only read them; one that changes a run works on a clone.
 
 # cache.epochs_per_job of the second float32 run: with LOCAL_RUN's 2 GPU slots and K=5 (the default
 # train.sweep_epochs reach 5), epochs 0-2 in one job and 3-4 in another; target `cache` needs the first
@@ -469,7 +505,8 @@ def finetuned(finetune_started):
 
 # The full config's stores and heads (K = 2, float16, one repeat, four modes) under Keras' JAX
 # backend, on a machine without TensorFlow (no job can import it), twice: the whole workflow, and
-# (the second) its stores and the cached and on-the-fly runs again, for determinism.
+# (the second, in the second wave) its stores and the cached and on-the-fly runs again, for
+# determinism.
 JAX_TARGETS = ("cache", "results/train/cached/k2_r0/head.keras", "results/train/onthefly/r0/head.keras")
 
 
@@ -484,7 +521,7 @@ def jax_started(tmp_path_factory, tiny_data, tiny_base):
     env = without_tensorflow(tmp_path_factory.mktemp("without_tensorflow"))
     flows = [Workflow(tmp_path_factory.mktemp(name) / "project", env=env) for name in ("jax", "jax_again")]
     config = jax_config(tiny_data, tiny_base, predict_dir=tiny_data / "val")
-    return config, flows, [flows[0].start(config), flows[1].start(config, *JAX_TARGETS)]
+    return config, flows, [flows[0].start(config), Later(flows[1], (config, JAX_TARGETS, {}))]
 
 
 @pytest.fixture(scope="session")
@@ -510,20 +547,57 @@ def torch_started(tmp_path_factory, tiny_data, tiny_base):
     env = without_tensorflow(tmp_path_factory.mktemp("without_tensorflow_torch"))
     flow = Workflow(tmp_path_factory.mktemp("torch") / "project", env=env)
     config = torch_config(tiny_data, tiny_base, predict_dir=tiny_data / "val")
-    return config, flow, flow.start(config)
+    return config, flow, Later(flow, (config, (), {}))
 
 
 @pytest.fixture(scope="session")
 def torch_run(torch_started):
-    """torch_config's whole workflow under torch without TensorFlow."""
+    """torch_config's whole workflow under torch without TensorFlow (in the second wave)."""
     config, flow, started = torch_started
     started.wait()
     return config, (flow,)
 
 
+def slurm_config(full_config):
+    """The shared full run's config with the modes that read stores only, one repeat, no prediction:
+    its stores and heads (the feature transforms drawn too) are the full run's."""
+    return dict(full_config, train=dict(full_config["train"], modes=["cached", "noaug", "featureaug", "hybrid"],
+                                        sweep_epochs=[],
+                                        repeats=1), predict={"dir": None})
+
+
+def slurm_args(*extra):
+    return ("--profile", "profiles/slurm", "--slurm-status-command", "squeue",
+            "--slurm-keep-successful-logs", "--slurm-init-seconds-before-status-checks", "1",
+            "--retries", "0", *extra)
+
+
+# The extraction epochs as one job array, every other job as an sbatch of its own
+SLURM_ARRAY = ("--slurm-array-jobs", "extract_epoch")
+
+
+@pytest.fixture(scope="session")
+def slurm_started(cluster, tmp_path_factory, full_started):
+    full, _, _ = full_started
+    flow = Workflow(tmp_path_factory.mktemp("slurm") / "project")
+    config = slurm_config(full)
+    # an array groups the jobs that are ready together: make their inputs (local rules) first
+    inputs = [f"results/manifest/epoch_{e}.csv" for e in range(config["cache"]["epochs"])] + ["results/base/base.json"]
+    return config, flow, Later(flow, (config, (*inputs, *slurm_args(*SLURM_ARRAY)), {"local": False, "timeout": 600}),
+                               (config, slurm_args(*SLURM_ARRAY), {"local": False, "timeout": 1200}))
+
+
+@pytest.fixture(scope="session")
+def slurm_run(slurm_started):
+    """slurm_config's pipeline through the slurm profile on the test cluster (in the second wave)."""
+    config, flow, started = slurm_started
+    started.wait()
+    return config, flow
+
+
 SHARED_RUNS = {"float32_runs": "float32_started", "full_run": "full_started", "swept": "swept_started",
                "finetuned": "finetune_started", "hub_run": "hub_started", "jax_runs": "jax_started",
-               "torch_run": "torch_started"}
+               "torch_run": "torch_started", "slurm_run": "slurm_started"}
 
 
 def shared_runs_read(item) -> set[str]:
@@ -542,7 +616,10 @@ def shared_runs_started(request, answering_slurm_controller):
     wanted = set().union(*map(shared_runs_read, request.session.items))
     for name, started in SHARED_RUNS.items():
         if name in wanted:
-            request.getfixturevalue(started)
+            try:
+                request.getfixturevalue(started)
+            except pytest.skip.Exception:  # a run that cannot start here: its tests skip, saying why
+                pass
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -12,25 +12,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from conftest import Workflow
 
 GPU_RULES = ("extract_epoch", "extract_val", "extract_noaug")
 LOCAL_RULES = ("check_conv_base", "index_dataset", "write_manifest", "merge_epochs", "export_model",
                "make_report")
-
-
-def slurm_config(full_config):
-    """The shared full run's config with the modes that read stores only, one repeat, no prediction:
-    its stores and heads (the feature transforms drawn too) are the full run's."""
-    return dict(full_config, train=dict(full_config["train"], modes=["cached", "noaug", "featureaug", "hybrid"],
-                                        sweep_epochs=[],
-                                        repeats=1), predict={"dir": None})
-
-
-def slurm_args(*extra):
-    return ("--profile", "profiles/slurm", "--slurm-status-command", "squeue",
-            "--slurm-keep-successful-logs", "--slurm-init-seconds-before-status-checks", "1",
-            "--retries", "0", *extra)
 
 
 def jobcomp(cluster_dir: Path) -> dict[str, dict]:
@@ -64,18 +49,12 @@ def weights(path: Path) -> list[bytes]:
     return [np.asarray(w).tobytes() for w in keras.saving.load_model(path).get_weights()]
 
 
-def test_pipeline_on_slurm_equals_a_local_run(cluster, full_run, tmp_path):
-    """One run covers both ways of submitting: the extraction epochs as one job array, every
-    other job as an sbatch of its own."""
-    full_config, local_run = full_run
-    flow = Workflow(tmp_path / "project")
-    config = slurm_config(full_config)
+def test_pipeline_on_slurm_equals_a_local_run(cluster, full_run, slurm_run):
+    """One run (conftest's slurm_run) covers both ways of submitting: the extraction epochs as one
+    job array, every other job as an sbatch of its own."""
+    _, local_run = full_run
+    config, flow = slurm_run
     epochs = config["cache"]["epochs"]
-    extra = ("--slurm-array-jobs", "extract_epoch")
-    # an array groups the jobs that are ready together: make their inputs (local rules) first
-    inputs = [f"results/manifest/epoch_{e}.csv" for e in range(epochs)] + ["results/base/base.json"]
-    flow.run(config, *inputs, *slurm_args(*extra), local=False, timeout=300)
-    flow.run(config, *slurm_args(*extra), local=False, timeout=900)
 
     # every GPU job ran as its own SLURM job, granted exactly one GPU
     finished = jobcomp(cluster)
