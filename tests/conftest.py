@@ -277,22 +277,10 @@ class Started:
             raise AssertionError(f"snakemake failed:\n{self.output.read_text()[-8000:]}")
 
 
-# Set when the first test that reads a shared run starts: the tests before it (those that read
-# none) have run, beside the first wave.
-SECOND_WAVE = threading.Event()
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item):
-    if shared_runs_read(item):
-        SECOND_WAVE.set()
-
-
 class Later:
     """Workflow runs made in the background one after another (Workflow.run's arguments: config,
-    args, options) once the tests that read no shared run have run (SECOND_WAVE) and every
-    background run started before this one has ended: a second wave, whose jobs use the core that
-    the tests reading shared runs, one at a time, leave idle."""
+    args, options) once every background run started before this one has ended: a second wave,
+    whose jobs use the cores that the tests reading the first wave, one at a time, leave idle."""
 
     def __init__(self, flow: Workflow, *runs: tuple[dict, tuple, dict]):
         self.flow, self.runs, self.failure = flow, runs, None
@@ -301,7 +289,6 @@ class Later:
         self.thread.start()
 
     def _run(self) -> None:
-        SECOND_WAVE.wait()
         for started in self.before:
             started.process.wait()
         for config, args, options in self.runs:
@@ -347,8 +334,7 @@ def full_config(data, base, predict_dir=None):
 # The runs many tests share start together when the session starts (each in the background, see
 # shared_runs_started), so that their jobs fill the cores while other tests run; a test that reads
 # one waits for it to finish. A second wave (Later: the torch run, the second JAX run, the SLURM
-# run) starts when the first has ended and the tests that read no shared run are done, beside the
-# tests that read shared runs, which run one at a time.
+# run) starts when the first has ended, while the tests that read the first run one at a time.
 # Tests only read them; one that changes a run works on a clone.
 
 # cache.epochs_per_job of the second float32 run: with LOCAL_RUN's 2 GPU slots and K=5 (the default
