@@ -294,8 +294,8 @@ class Later:
         for config, args, options in self.runs:
             try:
                 self.flow.run(config, *args, **options)
-            except (AssertionError, subprocess.TimeoutExpired) as err:
-                self.failure = f"{' '.join(args) or 'the workflow'}: {err}"
+            except Exception as err:  # a failed or timed-out run, or one that could not start
+                self.failure = f"{' '.join(args) or 'the workflow'}: {type(err).__name__}: {err}"
                 return
 
     def wait(self) -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-
 GPU_RULES = ("extract_epoch", "extract_val", "extract_noaug")
 LOCAL_RULES = ("check_conv_base", "index_dataset", "write_manifest", "merge_epochs", "export_model",
                "make_report")
