@@ -5,6 +5,7 @@ bytes, and its numbers agree with TensorFlow's."""
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from augcache.modes import mode
 from augcache.report_tables import REPLAY_TOLERANCE
 from conftest import JAX_TARGETS, Workflow
 
@@ -48,9 +50,14 @@ def head_weights(path) -> list[bytes]:
 
 
 def run_modes(config) -> list[str]:
-    """The runs of repeat 0 a config trains, as results/train/ folders."""
-    k = config["cache"]["epochs"]
-    return [f"{mode}/k{k}_r0" if mode in ("cached", "replay") else f"{mode}/r0" for mode in config["train"]["modes"]]
+    """The folders of the runs of repeat 0 (K = cache.epochs) a config trains."""
+    return [mode(name).run_dir(config["cache"]["epochs"], 0) for name in config["train"]["modes"]]
+
+
+def same_metrics(a, b) -> bool:
+    """Two runs' metrics.csv equal but for what the epochs took."""
+    timings = ["seconds", "conv_seconds"]
+    return pd.read_csv(a).drop(columns=timings).equals(pd.read_csv(b).drop(columns=timings))
 
 
 @EACH_BACKEND
@@ -68,7 +75,7 @@ def test_every_store_and_run_records_its_backend(request, shared):
         with h5py.File(flow.path(str(store))) as f:
             assert f.attrs["keras_backend"] == backend, store
     for run in run_modes(config):
-        summary = json.loads(flow.path(f"results/train/{run}/summary.json").read_text())
+        summary = json.loads(flow.path(f"{run}/summary.json").read_text())
         assert summary.get("keras_backend") == backend, run
 
 
@@ -111,8 +118,7 @@ def test_two_jax_runs_are_byte_identical(jax_runs):
     for target in JAX_TARGETS[1:]:
         assert head_weights(first.path(target)) == head_weights(second.path(target)), target
         metrics = target.replace("head.keras", "metrics.csv")
-        assert (pd.read_csv(first.path(metrics)).drop(columns=["seconds", "conv_seconds"]).equals(
-            pd.read_csv(second.path(metrics)).drop(columns=["seconds", "conv_seconds"]))), metrics
+        assert same_metrics(first.path(metrics), second.path(metrics)), metrics
 
 
 @EACH_BACKEND
@@ -130,8 +136,8 @@ def test_the_backend_agrees_with_tensorflow(request, shared, full_run):
             np.testing.assert_allclose(a["features"][:].astype(np.float32), b["features"][:].astype(np.float32),
                                        rtol=FEATURE_RTOL, atol=FEATURE_ATOL)
     runs = run_modes(config)
-    accuracy = {name: np.mean([json.loads(flow.path(f"results/train/{run}/summary.json").read_text())
-                               ["final_val_accuracy"] for run in runs])
+    accuracy = {name: np.mean([json.loads(flow.path(f"{run}/summary.json").read_text())["final_val_accuracy"]
+                               for run in runs])
                 for name, flow in ((backend, other), ("tensorflow", tensorflow))}
     assert abs(accuracy[backend] - accuracy["tensorflow"]) <= ACCURACY_TOLERANCE, accuracy
 
@@ -213,8 +219,6 @@ print(summary["features_from"], summary["keras_backend"])
 def test_training_under_torch_again_gives_the_same_bytes(torch_run, tmp_path):
     """The cached run trained again on a copy of the torch run (its stores kept): the same head
     weights and metrics, byte for byte. (Extraction twice under torch: tests/test_gpu_check.py.)"""
-    import shutil
-
     config, (flow,) = torch_run
     again = Workflow(tmp_path / "project", finished=flow)
     shutil.rmtree(again.path("results/reuse/train_head"))  # computed, not put back from its kept outputs
@@ -224,5 +228,4 @@ def test_training_under_torch_again_gives_the_same_bytes(torch_run, tmp_path):
     assert "computing" in log.split("job train_cached started")[-1], log[-2000:]
     assert head_weights(again.path(target)) == head_weights(flow.path(target))
     metrics = "results/train/cached/k2_r0/metrics.csv"
-    assert (pd.read_csv(again.path(metrics)).drop(columns=["seconds", "conv_seconds"]).equals(
-        pd.read_csv(flow.path(metrics)).drop(columns=["seconds", "conv_seconds"])))
+    assert same_metrics(again.path(metrics), flow.path(metrics))
