@@ -119,3 +119,13 @@ def canonical_augment(section: dict) -> tuple[dict, list[str]]:
             section[key] = new
         notes.append(f"augment.{alias}: {value!r} read as " + ", ".join(f"{k}: {v}" for k, v in converted.items()))
     return section, notes
+
+
+def overlay_augment(section: dict, overlay: dict) -> dict:
+    """The augment section `section` with the keys of `overlay` set over it (eval.tta_augment, a
+    variant's augment), each side's layer spellings read into augcache's keys first, so that a key
+    the overlay sets, to its default too, replaces what a spelling of the section set. Without an
+    overlay, the section as it is."""
+    if not overlay:
+        return dict(section)
+    return {**canonical_augment(section)[0], **canonical_augment(overlay)[0]}

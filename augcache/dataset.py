@@ -20,6 +20,7 @@ from augcache.atomic import write_csv
 from augcache.images import ImageTooLarge, decode_file
 from augcache.listing import (SKIPPED_COLUMNS, SPLITS, TEST, DatasetError, candidates_of, list_source,
                               read_candidates, read_problems, source_key)
+from augcache.manifest import seed_sequence
 from augcache.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def check_all(candidates, threads: int, decode=quick_check_decode, sink=None, bl
 
 def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
     """Boolean mask of validation rows: round(n_c * val_fraction) rows of each class c, seeded."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5917]))
+    rng = np.random.default_rng(seed_sequence(seed, "split"))
     is_val = np.zeros(len(labels), dtype=bool)
     for label in sorted(set(labels)):
         rows = np.flatnonzero(labels == label)

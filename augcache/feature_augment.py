@@ -24,9 +24,7 @@ import numpy as np
 import pandas as pd
 
 from augcache.atomic import atomic_path, csv_text
-
-# the stream the numbers are drawn from, apart from the manifests' (seed, epoch)
-STREAM = 0xFEA7
+from augcache.manifest import seed_sequence
 
 FEATURE_PARAM_COLUMNS = ("head_epoch", "position", "brightness", "contrast", "posterize_bits", "flip",
                          "crop_top", "crop_left", "crop_height", "crop_width", "channel_seed")
@@ -84,7 +82,8 @@ def draw_feature_params(cfg: FeatureAugmentConfig, n: int, seed: int, head_epoch
     """The feature transforms of head epoch `head_epoch`: one row per feed position 0..n-1, columns
     :data:`FEATURE_PARAM_COLUMNS`. Identity values where a transform is off. map_size: (H, W) of
     spatial features, whose crop boxes are whole cells."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, STREAM, head_epoch]))
+    # a stream of its own, apart from the manifests' (see augcache.manifest)
+    rng = np.random.default_rng(seed_sequence(seed, "feature_augment", head_epoch))
     u = rng.random((n, 6))
     table = pd.DataFrame({
         "head_epoch": np.full(n, head_epoch, dtype=np.int64),

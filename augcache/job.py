@@ -38,8 +38,10 @@ def job_base(snakemake):
     """The job's conv base (:class:`augcache.conv_base.BaseSpec`): what params.base configures, its
     files read from the job's ``base_files`` input (below a variant's folder in a variant)."""
     from augcache.conv_base import BaseSpec
+    from augcache.paths import base_with_files
 
-    return BaseSpec.from_config(snakemake.params.base).located(input_files(snakemake, "base_files"))
+    spec = BaseSpec.from_config(base_with_files(snakemake.params.base))
+    return spec.located(input_files(snakemake, "base_files"))
 
 
 def job_pixels(snakemake):

@@ -5,6 +5,31 @@ never depend on how many epochs are cached. Every parameter column is drawn on e
 whatever the ranges, so switching one option off leaves the other columns' numbers unchanged.
 Rows are written in the epoch's shuffle order (``position`` 0, 1, …) with floats in their
 shortest round-trip form.
+
+Random streams. Every random number of a run comes from one of these, each its own numpy
+``SeedSequence`` (:func:`seed_sequence`), so that no two streams share numbers:
+
+====================================  =============================================================
+training epoch e (its shuffle order   ``SeedSequence([seed, e])``: the original form, which keeps
+and augmentation; the unaugmented     every existing manifest's bytes. Epoch numbers stay below
+mode's shuffle; on-the-fly epochs)    the split's word (:data:`MAX_EPOCH`; the schema caps every
+                                      number of epochs at 9999).
+train/val split of a source without   ``SeedSequence([seed, 0x5917])``, kept as it was, so that
+splits (:mod:`augcache.dataset`)      existing splits (and so every manifest) keep their rows.
+test-time view v of an image          ``SeedSequence(seed, spawn_key=(VIEW, v, *id words))``: per
+                                      image, from the sha256 of its sample id (the path for
+                                      ``augcache predict``), never from its rank among others.
+feature-space augmentation, head      ``SeedSequence(seed, spawn_key=(FEATURE_AUGMENT, n))``
+epoch n (:mod:`augcache.feature_augment`)
+fold split (eval.folds)               ``SeedSequence(seed, spawn_key=(FOLDS,))``
+heads' initial weights and dropout    Keras' generators, seeded by ``keras.utils.set_random_seed``
+                                      with the run's seed (seed + repeat): Keras' own algorithms,
+                                      not numpy's PCG64 streams.
+====================================  =============================================================
+
+A spawn key puts the seed in a pool of four words and appends the key, so a spawned stream's
+entropy has at least six words, where an epoch's has two: the two never coincide (numpy pads
+short entropy with zeros, which is why ``[seed, 7, 0]`` and ``[seed, 7]`` are one stream).
 """
 
 from __future__ import annotations
@@ -20,6 +45,36 @@ from augcache.params import COLUMN, IDENTITY_PARAMS, PARAM_COLUMNS, Resampling
 log = logging.getLogger(__name__)
 
 SAMPLE_COLUMNS = ("position", "sample_id", "path", "label", "label_index")
+
+# Spawn keys of the streams apart from the training epochs (see the module's description).
+VIEW, FEATURE_AUGMENT, FOLDS = 1, 2, 3
+# The split's second word (dataset.stratified_split); epoch numbers stay below it.
+SPLIT_WORD = 0x5917
+# Epoch numbers stay below the split's word: the schema caps cache.epochs, head.epochs,
+# finetune.epochs and sweeps at 9999, so even a head and a fine-tuning phase together stay below.
+MAX_EPOCH = SPLIT_WORD
+
+
+def seed_sequence(seed: int, stream: str, *numbers: int) -> np.random.SeedSequence:
+    """The SeedSequence of one stream (see the module's description): ``"epoch"`` (numbers: e),
+    ``"split"``, ``"view"`` (v and the words of an image's id), ``"feature_augment"`` (n),
+    ``"folds"``."""
+    if stream == "epoch":
+        (epoch,) = numbers
+        if not 0 <= epoch < MAX_EPOCH:
+            raise ValueError(f"epoch {epoch} is outside 0..{MAX_EPOCH - 1}")
+        return np.random.SeedSequence([seed, epoch])
+    if stream == "split":
+        return np.random.SeedSequence([seed, SPLIT_WORD])
+    keys = {"view": VIEW, "feature_augment": FEATURE_AUGMENT, "folds": FOLDS}
+    return np.random.SeedSequence(seed, spawn_key=(keys[stream], *numbers))
+
+
+def id_words(sample_id: str) -> tuple[int, ...]:
+    """Four 32-bit words of the sha256 of a sample id: an image's own part of its view streams."""
+    import hashlib
+
+    return tuple(int(w) for w in np.frombuffer(hashlib.sha256(sample_id.encode()).digest()[:16], dtype="<u4"))
 
 
 def _pair(value, name: str, centre: float) -> tuple[float, float]:
@@ -167,20 +222,24 @@ def _boxes(u: np.ndarray, size, scale, ratio, erasing: bool) -> np.ndarray:
 
 
 def draw_params(aug: AugmentConfig, n: int, seed: int, epoch: int,
-                size: tuple[int, int] | None = None, stream: tuple = ()) -> tuple[np.ndarray, np.ndarray]:
-    """Shuffle order and parameters of one epoch.
+                size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Shuffle order and parameters of training epoch `epoch`, drawn from its stream alone
+    (``seed_sequence(seed, "epoch", epoch)``).
 
-    stream: () for the training epochs, drawn from SeedSequence([seed, epoch]); another stream's
-        numbers come from SeedSequence([seed, *stream, epoch]) (TTA_STREAM: test-time views).
     size: (height, width) in pixels of the images augmented (needed by crop and erasing, whose
         boxes are whole pixels, stored as fractions of the size).
     Returns (order, params): ``order[i]`` is the index (into the sorted training samples) of the
     sample seen at position i; ``params`` is (n, len(PARAM_COLUMNS)) float64, row j for sample j,
     columns as in ``augcache.params.PARAM_COLUMNS``.
     """
+    return _draw(aug, n, np.random.default_rng(seed_sequence(seed, "epoch", epoch)), size)
+
+
+def _draw(aug: AugmentConfig, n: int, rng: np.random.Generator,
+          size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
+    """(order, params) of n samples from one generator (see :func:`draw_params`)."""
     if aug.needs_size and size is None:
         raise ValueError("augment.crop_scale and augment.erasing_probability need the image size")
-    rng = np.random.default_rng(np.random.SeedSequence([seed, *stream, epoch]))
     order = rng.permutation(n)
     u = rng.random((n, 10))
     u_crop = rng.random((n, CROP_DRAWS))
@@ -232,17 +291,17 @@ def build_manifest(train: pd.DataFrame, aug: AugmentConfig, seed: int, epoch: in
     return pd.concat([rows, table], axis=1)
 
 
-# The seed stream of test-time views (see :func:`view_manifest`), apart from the training epochs'.
-TTA_STREAM = (7,)
-
-
 def view_manifest(samples: pd.DataFrame, aug: AugmentConfig, seed: int, view: int,
                   size: tuple[int, int] | None = None) -> pd.DataFrame:
     """Manifest rows of test-time view `view` (0, 1, …) of a split's samples, in sample_id order
-    (the order of the unaugmented store), drawn from the TTA_STREAM seed stream: view v's numbers
-    depend only on (seed, v) and the samples, never on how many views there are."""
+    (the order of the unaugmented store). Each image's numbers come from its own stream,
+    ``seed_sequence(seed, "view", view, *id_words(sample_id))``: they depend on (seed, v) and
+    the image's id alone, never on how many views there are or which other images are drawn."""
     rows = samples.sort_values("sample_id", kind="stable").reset_index(drop=True)
-    _, params = draw_params(aug, len(rows), seed, view, size, stream=TTA_STREAM)
+    params = np.zeros((len(rows), len(PARAM_COLUMNS)))
+    for number, sample_id in enumerate(rows["sample_id"]):
+        rng = np.random.default_rng(seed_sequence(seed, "view", view, *id_words(str(sample_id))))
+        params[number] = _draw(aug, 1, rng, size)[1][0]
     rows = rows[["sample_id", "path", "label", "label_index"]].copy()
     rows.insert(0, "position", np.arange(len(rows)))
     return pd.concat([rows, pd.DataFrame(params, columns=list(PARAM_COLUMNS))], axis=1)

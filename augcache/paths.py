@@ -66,6 +66,27 @@ SWEEP_TABLE = "results/sweep/sweep.csv"
 __all__ = [name for name in dir() if name.isupper()]
 
 
+def fetched_weights(architecture: str) -> str:
+    """Where the ImageNet weights of an architecture are kept once fetched (a base given as a file
+    path, which fetches nothing, still gets a plain file name)."""
+    import re
+
+    return FETCHED_WEIGHTS.format(architecture=re.sub(r"[^\w.-]", "_", architecture))
+
+
+def base_with_files(base: dict) -> dict:
+    """A base's settings as rule params name them (``architecture: demo``, ``weights: imagenet``:
+    the config's words, never a path the workflow writes, which a variant would not rewrite) with
+    the workflow's own files in their place: the demo base file, the fetched ImageNet weights.
+    A job reads those files from its inputs (:meth:`augcache.conv_base.BaseSpec.located`)."""
+    base = dict(base)
+    if base["architecture"] == "demo":
+        base["architecture"] = DEMO_BASE
+    elif base.get("weights") == "imagenet":
+        base["weights"] = fetched_weights(base["architecture"])
+    return base
+
+
 def epoch_store(repeat: int, epoch: int) -> str:
     """The store of one cached epoch of one repeat."""
     return EPOCH_STORE.format(repeat_dir=repeat_prefix(repeat), epoch=epoch)

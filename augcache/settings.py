@@ -10,12 +10,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from augcache import backend, paths
+from augcache.aliases import overlay_augment
 from augcache.conv_base import BaseSpec
 from augcache.feature_augment import FeatureAugmentConfig
 from augcache.head import HeadConfig
@@ -48,7 +48,11 @@ def load_config(config_paths) -> dict:
 
     config: dict = {}
     for path in config_paths:
-        update_config(config, yaml.safe_load(Path(path).read_text()) or {})
+        overlay = yaml.safe_load(Path(path).read_text()) or {}
+        augment = overlay_augment(config.get("augment", {}), overlay.get("augment", {}))
+        update_config(config, overlay)
+        if augment:
+            config["augment"] = augment
     validate(config, str(SCHEMA), set_default=True)
     return config
 
@@ -97,6 +101,12 @@ class Settings:
             return self.data["csv"]
         return paths.DEMO_IMAGES if self.uses_demo_data else self.data["dir"]
 
+    @property
+    def named_source(self) -> str:
+        """The data source as the config names it, for the jobs' params: data.csv, or data.dir
+        (``demo`` for the demo's images, which those jobs read from their inputs)."""
+        return self.data["csv"] if self.uses_csv else self.data["dir"]
+
     def pixel_params(self) -> dict:
         return {"pixel_size": self.pixel_size, "resize": self.data["resize"]}
 
@@ -113,20 +123,15 @@ class Settings:
 
     @property
     def fetched_weights(self) -> str:
-        """Where fetched ImageNet weights are kept: one file per architecture name (a base given as a
-        file path, which fetches nothing, still gets a plain file name)."""
-        name = re.sub(r"[^\w.-]", "_", self.config["conv_base"]["architecture"])
-        return paths.FETCHED_WEIGHTS.format(architecture=name)
+        """Where fetched ImageNet weights are kept: one file per architecture name."""
+        return paths.fetched_weights(self.config["conv_base"]["architecture"])
 
     def base_params(self) -> dict:
-        """conv_base settings with 'demo' resolved to the demo base file and ImageNet weights to
-        the fetched file, plus what else decides the base's features (the Keras backend among
-        them), so every rule that reads the base recomputes when one changes."""
+        """conv_base settings plus what else decides the base's features (the Keras backend among
+        them), so every rule that reads the base recomputes when one changes. The demo base and
+        fetched ImageNet weights are named as the config names them (``demo``, ``imagenet``): the
+        jobs read those files from their inputs (see :func:`augcache.paths.base_with_files`)."""
         base = dict(self.config["conv_base"])
-        if self.uses_demo_base:
-            base["architecture"] = paths.DEMO_BASE
-        if self.fetches_weights:
-            base["weights"] = self.fetched_weights
         base["image_size"] = list(self.data["image_size"])
         base["resize"] = self.data["resize"]
         base["seed"] = self.config["seed"]
@@ -135,7 +140,7 @@ class Settings:
         return base
 
     def base_spec(self) -> BaseSpec:
-        return BaseSpec.from_config(self.base_params())
+        return BaseSpec.from_config(paths.base_with_files(self.base_params()))
 
     @property
     def backend(self) -> str:
@@ -257,7 +262,7 @@ class Settings:
     def tta_params(self) -> dict:
         """What the test-time views' numbers depend on: the augmentation (augment with the
         eval.tta_augment overlay) and the seed."""
-        return {"augment": {**self.config["augment"], **self.config["eval"]["tta_augment"]},
+        return {"augment": overlay_augment(self.config["augment"], self.config["eval"]["tta_augment"]),
                 "seed": self.config["seed"]}
 
     def knn_params(self) -> dict | None:
@@ -273,9 +278,11 @@ class Settings:
         from snakemake.utils import update_config, validate
 
         merged = copy.deepcopy(self.config)
-        update_config(merged, copy.deepcopy(self.config["variants"][name]))
+        overlay = copy.deepcopy(self.config["variants"][name])
+        update_config(merged, overlay)
         merged["variants"] = {}
         try:
+            merged["augment"] = overlay_augment(self.config["augment"], overlay.get("augment", {}))
             validate(merged, str(SCHEMA), set_default=True)
             variant = Settings(merged)
             variant.check()

@@ -15,6 +15,8 @@ from augcache.scoring import block_rows_of, score_heads
 val = snakemake.input.val
 rows = block_rows_of(val, snakemake.config["train"]["memory_budget_mb"])
 selection = json.loads(Path(snakemake.input.selection).read_text())
-write_json(snakemake.output[0], score_heads(snakemake.params.runs, val, list(snakemake.input.views),
+# each run's folder as the inputs name it (below results/variants/{name}/ in a variant)
+runs = [str(Path(head).parent) for head in snakemake.input.heads]
+write_json(snakemake.output[0], score_heads(runs, val, list(snakemake.input.views),
                                             class_names(read_index(snakemake.input.index)),
                                             selection["head"], rows))

@@ -12,8 +12,8 @@ from augcache.sweep import select_head
 
 # each candidate's run folders, as the inputs name them (below results/variants/{name}/ in a variant)
 summaries = iter(snakemake.input)
-candidates = {point: [str(Path(next(summaries)).parent) for _ in dirs]
-              for point, dirs in snakemake.params.candidates.items()}
+candidates = {point: [str(Path(next(summaries)).parent) for _ in range(repeats)]
+              for point, repeats in snakemake.params.repeats.items()}
 choice, table = select_head(candidates, snakemake.params.select_on, snakemake.params.swept)
 write_csv(snakemake.output.table, table)
 write_json(snakemake.output.selection, choice)

@@ -217,6 +217,34 @@ def test_keras_layer_spellings_become_the_canonical_keys_with_a_note():
     assert AugmentConfig.from_config({"RandomZoom": [0.1, 0.1]}).zoom_range == (0.9, 1.1)
 
 
+def test_an_overlay_sets_its_keys_over_layer_spellings(tmp_path):
+    """eval.tta_augment, a variant's augment and a config overlay switch off what a layer spelling of
+    augment set, with a key set back to its default."""
+    import yaml
+    from snakemake.utils import validate
+
+    from augcache.settings import SCHEMA, Settings, load_config
+
+    spelled = {"RandomFlip": "horizontal", "RandomRotation": 0.1}
+    off = {"rotation_range": 0, "horizontal_flip": False}
+    config = {"data": {"dir": str(tmp_path)}, "augment": spelled, "eval": {"tta_augment": off},
+              "variants": {"still": {"augment": off}}}
+    validate(config, str(SCHEMA), set_default=True)
+    settings = Settings(config)
+    for section in (settings.tta_params()["augment"], settings.variant("still").config["augment"]):
+        aug = AugmentConfig.from_config(section)
+        assert aug.rotation_range == 0 and not aug.horizontal_flip, section
+    # what the overlay leaves alone keeps the spelling's meaning
+    assert AugmentConfig.from_config(settings.variant("still").config["augment"]).vertical_flip is False
+    files = [tmp_path / "config.yaml", tmp_path / "over.yaml"]
+    files[0].write_text(yaml.safe_dump({"data": {"dir": str(tmp_path)}, "augment": spelled}))
+    files[1].write_text(yaml.safe_dump({"augment": off}))
+    aug = AugmentConfig.from_config(load_config(files)["augment"])
+    assert aug.rotation_range == 0 and not aug.horizontal_flip
+    # without an overlay, the spelling holds
+    assert AugmentConfig.from_config(load_config(files[:1])["augment"]).rotation_range == pytest.approx(36.0)
+
+
 @pytest.mark.parametrize("section, message", [
     ({"RandomRotation": [-0.1, 0.2]}, "not symmetric"),
     ({"RandomZoom": 0.2}, "keeping the aspect ratio"),

@@ -204,6 +204,12 @@ def test_predict_with_test_time_views_is_the_test_scores(swept, tmp_path):
                           predicted["path"].tolist())
     assert float((plain["label"] == pd.Series(truth)).mean()) == pytest.approx(scores["accuracy"])
     assert not np.allclose(plain["probability"], again["probability"])
+    # an image's views are its own: predicted alone, it gets the probabilities it got among the others
+    for number in (0, len(predicted) - 1):
+        alone = predict_files(flow.path("results/model/model.keras"), flow.path("results/model/classes.json"),
+                              [predicted["path"][number]], tta_views=2)
+        assert alone["probability"][0] == pytest.approx(again["probability"][number], abs=1e-6)
+        assert alone["label"][0] == again["label"][number]
 
 
 def test_balanced_class_weights_raise_the_minority_recall_on_a_1_to_9_demo_split(tmp_path):

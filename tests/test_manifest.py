@@ -110,3 +110,55 @@ def test_a_shard_reads_only_its_rows_of_the_manifest(tmp_path):
     for start, stop in ((0, 8), (8, 16), (32, 37), (37, 37)):
         part = read_manifest(tmp_path / "m.csv", (start, stop))
         pd.testing.assert_frame_equal(part, whole.iloc[start:stop].reset_index(drop=True), check_exact=True)
+
+
+def test_a_training_manifest_keeps_its_bytes(tmp_path):
+    """The training epochs' stream is the original one: a manifest written today has the bytes it
+    had when its golden hash was taken (with crops and erasing, which need the size, too)."""
+    import hashlib
+
+    modern = AugmentConfig.from_config({"rotation_range": 30, "crop_scale": [0.5, 1.0], "erasing_probability": 0.5,
+                                        "contrast_range": 0.2, "hue_range": 0.1, "horizontal_flip": True})
+    digests = []
+    for aug, size in ((AUG, None), (modern, (32, 40))):
+        write_manifest(build_manifest(samples(), aug, seed=3, epoch=2, size=size), tmp_path / "m.csv")
+        digests.append(hashlib.sha256((tmp_path / "m.csv").read_bytes()).hexdigest())
+    assert digests == GOLDEN_MANIFEST_SHA256
+
+
+# taken before the random streams were given spawn keys: the training epochs' stream is unchanged
+GOLDEN_MANIFEST_SHA256 = ["f58dc76c955b9c7293b6f102002f9fab750f706c284433a686db8d3f6b9b8092",
+                          "05c52aad2e53281fa16eeb2eb7960f62a66c23f9211dc6287680c6789f6a4816"]
+
+
+def test_every_random_stream_is_its_own():
+    """Training epochs, the split, test-time views of each image, feature-space augmentation and
+    fold splits each draw from a SeedSequence of their own: for a few seeds, no two streams give
+    the same numbers (view 0 of an image once shared training epoch 7's)."""
+    from augcache.manifest import MAX_EPOCH, id_words, seed_sequence
+
+    for seed in (0, 1, 7, 2024):
+        streams = {f"epoch {e}": seed_sequence(seed, "epoch", e) for e in (*range(12), MAX_EPOCH - 1)}
+        streams["split"] = seed_sequence(seed, "split")
+        streams |= {f"view {v} of {name}": seed_sequence(seed, "view", v, *id_words(name))
+                    for v in range(4) for name in ("a.png", "b.png", "")}
+        streams |= {f"feature augmentation {n}": seed_sequence(seed, "feature_augment", n) for n in range(12)}
+        streams["folds"] = seed_sequence(seed, "folds")
+        first = {name: tuple(np.random.default_rng(sequence).integers(0, 2**63, 4)) for name, sequence in streams.items()}
+        assert len(set(first.values())) == len(first), seed
+    # the old spelling of the views' stream shows what the spawn keys avoid
+    assert np.random.SeedSequence([5, 7, 0]).generate_state(4).tolist() == \
+        np.random.SeedSequence([5, 7]).generate_state(4).tolist()
+    with pytest.raises(ValueError, match="epoch"):
+        seed_sequence(0, "epoch", MAX_EPOCH)
+
+
+def test_an_images_test_time_views_do_not_depend_on_the_other_images():
+    from augcache.manifest import view_manifest
+
+    table = samples(20)
+    alone = view_manifest(table.iloc[[7]], AUG, seed=4, view=1)
+    among = view_manifest(table, AUG, seed=4, view=1).set_index("sample_id").loc[[table["sample_id"][7]]]
+    np.testing.assert_array_equal(params_array(alone), params_array(among.reset_index()))
+    other_view = view_manifest(table.iloc[[7]], AUG, seed=4, view=2)
+    assert not np.array_equal(params_array(alone), params_array(other_view))

@@ -2,7 +2,14 @@
 touching the default cache, compared in one report."""
 
 import hashlib
+import json
 import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+from conftest import ROOT, full_config
 
 from test_workflow import scheduled_jobs
 
@@ -39,6 +46,12 @@ def test_a_variant_runs_beside_the_default_cache_and_is_reported(swept, tmp_path
     assert "img/s" in (variant / "logs/extract/epoch_0.log").read_text()  # its own augmentation: computed
     report = flow.path("results/report/report.html").read_text()
     assert 'data-variant="default"' in report and 'data-variant="rot10"' in report
+    # the variant's test-time evaluation scores the variant's own heads, not the main run's
+    scored = json.loads((variant / "eval/heads.json").read_text())["runs"]
+    assert scored and all(row["run"].startswith("results/variants/rot10/results/") for row in scored)
+    for row in (r for r in scored if r["head"] == "final"):
+        summary = json.loads(flow.path(f"{row['run']}/summary.json").read_text())
+        assert row["accuracy"] == pytest.approx(summary["final_val_accuracy"])
     # computed once: nothing more to do
     assert not scheduled_jobs(flow.run(with_variant, "-n").stdout)
 
@@ -98,3 +111,46 @@ def test_a_variant_alone_then_the_main_run_then_everything_never_runs_a_job_twic
     index = flow.path("results/dataset/index.csv").read_text()
     assert "results/demo/images/" in index and "variants" not in index
     assert flow.path("results/dataset/pixels.h5").stat().st_size > 1 << 20
+
+
+def paths_the_workflow_writes(value, where="params"):
+    """(where, text) of every string inside value (nested mappings and lists) that names a path
+    below results/: what a variant's module rewrites in inputs and outputs, and never in params."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from paths_the_workflow_writes(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for number, item in enumerate(value):
+            yield from paths_the_workflow_writes(item, f"{where}[{number}]")
+    elif isinstance(value, str) and ("results/" in value or value.startswith("results")):
+        yield where, value
+
+
+def planned_params(flow, config, *targets) -> list[dict]:
+    """Every job of the DAG of targets (all of it, as with --forceall) with its evaluated params."""
+    overlay = flow.path("overlay.yaml")
+    overlay.write_text(yaml.safe_dump(config))
+    result = subprocess.run([sys.executable, str(ROOT / "tests" / "dag_params.py"), str(overlay), *targets],
+                            cwd=flow.root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout)
+
+
+def test_no_rule_is_given_a_path_through_params(workflow, tiny_data, tiny_base):
+    """Paths reach jobs only as inputs and outputs: no job of the main run or of a variant (with
+    the demo's own images and base, test-time views, a sweep, decode and extraction shards) has a
+    param naming a file the workflow writes."""
+    config = full_config(tiny_data, tiny_base)
+    config["data"] = {"dir": "demo", "image_size": [32, 32], "decode_shards": 2}
+    config["conv_base"] = {"architecture": "demo"}
+    config["cache"] |= {"shards_per_epoch": 2}
+    config["head_sweep"] = {"learning_rate": [0.01, 0.001]}
+    config["variants"] = {"rot10": {"augment": {"rotation_range": 10}}}
+    jobs = planned_params(workflow, config, "all", "variant_rot10_all")
+    rules = {job["rule"] for job in jobs}
+    for rule in ("evaluate_heads", "select_head", "index_dataset", "check_conv_base", "extract_shard",
+                 "train_cached", "train_sweep_point", "export_model", "make_report"):
+        assert rule in rules and f"variant_rot10_{rule}" in rules, rule
+    offenders = [(job["rule"], where, text) for job in jobs
+                 for where, text in paths_the_workflow_writes(job["params"])]
+    assert not offenders, offenders

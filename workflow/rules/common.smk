@@ -187,6 +187,12 @@ def selection_candidates():
     return {"head": [CACHE_MODE.run_dir(k, r, STAGE) for r in SETTINGS.repeats()]}
 
 
+def candidate_repeats():
+    """{candidate: how many run folders it has}, for select_head, which reads the folders from its
+    inputs (a variant's below its folder)."""
+    return {point: len(dirs) for point, dirs in selection_candidates().items()}
+
+
 def candidate_files(name, first_repeat_only=False):
     """A file of every candidate run (or of each candidate's repeat 0)."""
     dirs = selection_candidates().values()
@@ -296,7 +302,7 @@ def index_input(wildcards):
     """
     if SETTINGS.decode_shards == 1:
         return demo_images_input(wildcards)
-    return {
+    return demo_images_input(wildcards) | {
         "candidates": CANDIDATES,
         "listing_skipped": LISTING_SKIPPED,
         "shard_skipped": expand(

@@ -105,7 +105,7 @@ rule index_dataset:
     params:
         **index_pixel_params(),
         **test_params(),
-        source=SETTINGS.data_source(),
+        source=SETTINGS.named_source,
         val_fraction=config["data"]["val_fraction"],
         on_bad_image=config["data"]["on_bad_image"],
         max_image_pixels=config["data"]["max_image_pixels"],
@@ -134,7 +134,7 @@ if SETTINGS.decode_shards > 1:
             ENV
         params:
             **test_params(),
-            source=SETTINGS.data_source(),
+            source=SETTINGS.named_source,
             fingerprint=data_fingerprint,
         script:
             "../../scripts/list_dataset.py"

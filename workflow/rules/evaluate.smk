@@ -56,8 +56,6 @@ rule evaluate_heads:
         STORED_FEATURES_ENV
     resources:
         gpu=STORED_FEATURES_GPU,
-    params:
-        runs=evaluated_runs(),
     script:
         "../../scripts/evaluate_heads.py"
 

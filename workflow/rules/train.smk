@@ -55,7 +55,7 @@ rule select_head:
     conda:
         ENV
     params:
-        candidates=selection_candidates(),
+        repeats=candidate_repeats(),
         swept=swept_settings(),
         select_on=config["head"]["select_on"],
     script:
