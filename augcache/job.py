@@ -103,6 +103,14 @@ def write_reuse_record(snakemake, reused: list[dict], whole_job: bool) -> None:
     write_text_atomic(job_reuse_record(snakemake), json.dumps(record, indent=1))
 
 
+def told_to_compute(snakemake) -> str | None:
+    """Why this job computes whatever entries exist (see :func:`augcache.reuse.why_compute`), or
+    None."""
+    from augcache.reuse import why_compute
+
+    return why_compute(snakemake.rule, snakemake.output, snakemake.config["cache"].get("reuse", True))
+
+
 def start_job(snakemake, reusable: bool = False) -> None:
     """Send the job's output to its log, choose its Keras backend and give it its device (one GPU
     when its rule declares ``gpu=1``, none otherwise) before Keras is imported, and apply the
@@ -110,7 +118,8 @@ def start_job(snakemake, reusable: bool = False) -> None:
 
     reusable: the job's outputs are a function of its key (see :mod:`augcache.reuse`): when an
     entry of that key exists, its outputs are put in place and the process ends here; otherwise
-    :func:`finish_job` stores them once they are made."""
+    :func:`finish_job` stores them once they are made. A job Snakemake was told to run again, or
+    any job with cache.reuse false, computes and replaces the entry."""
     global _reusable
     log_to(snakemake.log[0])
     # the run's backend (software.backend, or the KERAS_BACKEND Snakemake was started with)
@@ -125,12 +134,13 @@ def start_job(snakemake, reusable: bool = False) -> None:
         key, fields = job_key(kind, dict(snakemake.params.items()), dict(snakemake.wildcards.items()),
                               positional_inputs(snakemake.input), threads=snakemake.threads,
                               gpu=uses_gpu(snakemake))
-        record = reuse(kind, key, list(snakemake.output))
+        told = told_to_compute(snakemake)
+        record = None if told else reuse(kind, key, list(snakemake.output))
         if record is not None:
             write_reuse_record(snakemake, [record], whole_job=True)
             sys.exit(0)
-        log.info("computing %s (no cached outputs of this key)", key)
-        _reusable = (kind, key, fields)
+        log.info("computing %s (%s)", key, f"{told}: the entry is replaced" if told else "no entry of this key")
+        _reusable = (kind, key, fields, bool(told))
     assign_device(uses_gpu(snakemake))
     set_max_image_pixels(snakemake.config["data"]["max_image_pixels"])
 
@@ -141,6 +151,6 @@ def finish_job(snakemake) -> None:
     if _reusable is not None:
         from augcache.reuse import store
 
-        kind, key, fields = _reusable
-        store(kind, key, fields, list(snakemake.output), cost=process_cost())
+        kind, key, fields, replace = _reusable
+        store(kind, key, fields, list(snakemake.output), cost=process_cost(), replace=replace)
         log.info("outputs kept as %s", key)

@@ -63,6 +63,9 @@ CONTENT_ATTRS = ("features_sha256", "pixels_sha256")
 # Kinds whose bytes do not depend on their thread count (decoding images): the others compute
 # with the backend, whose reductions may be split differently over another number of threads.
 THREAD_FREE = ("index_dataset",)
+# What Snakemake was told to run again in this invocation (--forcerun/-R, --forceall/-F,
+# --force/-f): {"rules": [names], "files": [outputs]}, passed on by the main process to its jobs.
+FORCED_ENV = "AUGCACHE_FORCED"
 # An unfinished entry older than this, whose job cannot be asked whether it still runs (another
 # host's), is taken to be left by a killed job.
 UNFINISHED_GRACE_SECONDS = 24 * 3600
@@ -157,6 +160,28 @@ def job_key(kind: str, params: dict, wildcards: dict, inputs: dict[str, list], t
         fields["gpu"] = gpu_description()
     text = canonical_json(fields)
     return hashlib.sha256(text.encode()).hexdigest(), fields
+
+
+def pass_on_forced(dag) -> None:
+    """Tell the jobs this process starts what Snakemake was told to run again (its DAG's forced
+    rules and files; called when the run starts), so that they compute instead of reusing."""
+    if getattr(dag, "forceall", False):
+        forced = {"all": True}
+    else:
+        forced = {"rules": sorted(rule.name for rule in dag.forcerules),
+                  "files": sorted(str(f) for f in dag.forcefiles)}
+    os.environ[FORCED_ENV] = json.dumps(forced)
+
+
+def why_compute(rule: str, outputs, reuse_enabled: bool = True) -> str | None:
+    """Why a job must compute even when an entry of its key exists: Snakemake was told to run it
+    again (--forcerun, --forceall, --force), or cache.reuse is false; None when it may reuse."""
+    if not reuse_enabled:
+        return "cache.reuse is false"
+    forced = json.loads(os.environ.get(FORCED_ENV) or "{}")
+    if forced.get("all") or rule in forced.get("rules", ()) or not set(map(str, outputs)).isdisjoint(forced.get("files", ())):
+        return "Snakemake was told to run it again"
+    return None
 
 
 def _files(path: Path) -> list[Path]:
@@ -275,12 +300,13 @@ def reuse(kind: str, key: str, outputs: list, root=ENTRIES) -> dict | None:
     return record
 
 
-def store(kind: str, key: str, fields: dict, outputs: list, cost: dict | None = None, root=ENTRIES) -> None:
-    """Keep a finished job's outputs as entry `key` (nothing when it exists already), each under
-    its name; cost: what computing them took (seconds, peak memory), for the report of a later
-    run that reuses them."""
+def store(kind: str, key: str, fields: dict, outputs: list, cost: dict | None = None, root=ENTRIES,
+          replace: bool = False) -> None:
+    """Keep a finished job's outputs as entry `key` (nothing when it exists already, unless
+    replace: a job told to compute replaces the entry), each under its name; cost: what computing
+    them took (seconds, peak memory), for the report of a later run that reuses them."""
     entry = entry_dir(kind, key, root)
-    if (entry / ENTRY).is_file():
+    if (entry / ENTRY).is_file() and not replace:
         return
     outputs = [Path(o) for o in outputs]
     if len({o.name for o in outputs}) != len(outputs):
@@ -298,6 +324,14 @@ def store(kind: str, key: str, fields: dict, outputs: list, cost: dict | None = 
             files[name] = sha256_file(tmp / name)
     (tmp / ENTRY).write_text(json.dumps({"key": key, "fields": fields, "outputs": [str(o) for o in outputs],
                                          "files": files, "cost": cost}, indent=1, default=str))
+    if replace and entry.exists():
+        # the old entry leaves under an unfinished name (gc removes what a crash leaves of it)
+        old = entry.with_name(f".{key}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.old")
+        try:
+            entry.rename(old)
+        except OSError:
+            pass
+        shutil.rmtree(old, ignore_errors=True)
     try:
         os.replace(tmp, entry)
     except OSError:  # another job stored the same key meanwhile

@@ -1,8 +1,8 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import (check_disk, input_files, job_base, job_pixels, process_cost, start_job, uses_gpu,
-                          write_reuse_record)
+from augcache.job import (check_disk, input_files, job_base, job_pixels, process_cost, start_job, told_to_compute,
+                          uses_gpu, write_reuse_record)
 
 start_job(snakemake)
 
@@ -19,13 +19,14 @@ from augcache.settings import CacheSettings
 inputs, params = snakemake.input, dict(snakemake.params.items())
 epochs = params.pop("epochs")
 todo, reused = [], []
+told = told_to_compute(snakemake)
 for epoch, manifest, out in zip(epochs, inputs.manifests, snakemake.output, strict=True):
     sources = [inputs.index, inputs.pixels] if "pixels" in inputs.keys() else [inputs.index]
     # the inputs of extract_epoch, in its order
     key, fields = job_key("extract_epoch", params, {"epoch": str(epoch)},
                           positional_inputs([*sources, inputs.base, *input_files(snakemake, "base_files"), manifest]),
                           threads=snakemake.threads, gpu=uses_gpu(snakemake))
-    record = reuse("extract_epoch", key, [out]) if "pixels" in inputs.keys() else None
+    record = reuse("extract_epoch", key, [out]) if "pixels" in inputs.keys() and not told else None
     if record is None:
         todo.append((epoch, manifest, out, key, fields))
     else:
@@ -49,4 +50,4 @@ if todo:
                               pixels=pixels, built=built)
         if "pixels" in inputs.keys():
             cost = {"seconds": round(start + time.monotonic() - began, 3), "max_rss_mb": process_cost()["max_rss_mb"]}
-            store("extract_epoch", key, fields, [out], cost=cost)
+            store("extract_epoch", key, fields, [out], cost=cost, replace=bool(told))

@@ -140,6 +140,34 @@ def test_a_store_finished_while_snakemake_is_killed_is_kept(cache_copy):
         "job extract_epoch started")[-1]
 
 
+def test_a_job_snakemake_is_told_to_run_again_computes_and_replaces_its_entry(cache_copy):
+    """--forcerun (and -R, --forceall, --force) means compute: the index job computes (after an image
+    was replaced with the same size and time, the only way to say so) and replaces its entry; the
+    jobs after it rerun and, their inputs' bytes unchanged, reuse theirs. cache.reuse: false
+    computes a job whose entry exists."""
+    config, flow = cache_copy
+    entries = list(flow.path("results/reuse/index_dataset").glob("*/entry.json"))
+    assert len(entries) == 1
+    before = entries[0].stat().st_ino
+    for log in flow.path("results/logs/extract").rglob("*.log"):
+        log.unlink()
+    flow.run(config, "cache", "--forcerun", "index_dataset")
+    index_log = flow.path("results/logs/index_dataset.log").read_text()
+    assert "told to run it again" in index_log and not re.search(r"reused [0-9a-f]{64}", index_log)
+    assert entries[0].is_file() and entries[0].stat().st_ino != before  # the entry was replaced
+    assert_reused_not_computed(extraction_logs(flow))
+
+    no_reuse = dict(config, cache=dict(config["cache"], reuse=False))
+    flow.path("results/features/train/epoch_1.h5").unlink()
+    flow.run(no_reuse, "results/features/train/epoch_1.h5")
+    log = flow.path("results/logs/extract/epoch_1.log").read_text()
+    assert "cache.reuse is false" in log and "img/s" in log and not re.search(r"reused [0-9a-f]{64}", log)
+    # and a plain rerun reuses again, whatever was forced before
+    flow.path("results/features/train/epoch_1.h5").unlink()
+    flow.run(config, "results/features/train/epoch_1.h5")
+    assert re.search(r"reused [0-9a-f]{64}", flow.path("results/logs/extract/epoch_1.log").read_text())
+
+
 def test_gc_removes_only_what_no_output_uses(cache_copy):
     config, flow = cache_copy
     cache = flow.path("results/reuse")

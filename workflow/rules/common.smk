@@ -11,7 +11,7 @@ from augcache.hub import preset_files
 from augcache.modes import MODES, RUN_FILES, CACHE_MODE
 from augcache.paths import *  # the path pattern of every output
 from augcache.paths import extraction_job, repeat_prefix
-from augcache.reuse import migrate
+from augcache.reuse import migrate, pass_on_forced
 from augcache.settings import Settings
 from augcache.store import kinds
 from augcache.sweep import sweep_points
@@ -29,6 +29,12 @@ backend.pass_on(SETTINGS.backend)
 # the reuse entries an earlier version kept in results/cache move to results/reuse, before any job
 if workflow.is_main_process:
     migrate()
+
+
+# the jobs Snakemake was told to run again (--forcerun, --forceall, --force) compute instead of
+# reusing what was kept: the jobs this process starts are told which
+onstart:
+    pass_on_forced(workflow.dag)
 
 # "train" (the head on the base's features) or "finetune" (the top of the base and the head, on
 # the activations at conv_base.split): the folder every training run writes to
