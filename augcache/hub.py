@@ -46,6 +46,7 @@ def check_preset(preset: str | None, preprocessing: dict | None = None) -> None:
         raise ValueError("conv_base.preset: architecture keras_hub needs a preset (a folder written by "
                          "Backbone.save_to_preset, or a kaggle:// or hf:// handle)")
     if is_handle(preset):
+        check_pinned(preset)
         return
     if not (Path(preset) / "config.json").is_file():
         raise ValueError(f"conv_base.preset: {preset!r} is not a keras-hub preset folder (no config.json "
@@ -58,6 +59,32 @@ def check_preset(preset: str | None, preprocessing: dict | None = None) -> None:
             "converter into the folder too (keras_hub.layers.ImageConverter.from_preset(handle)"
             ".save_to_preset(folder)), or state the scaling in conv_base.preprocessing: {scale, offset} "
             "(model input = pixel in [0, 255] * scale + offset) or {mean, std} (of pixels in [0, 1])")
+
+
+# A handle's results are keyed by its text, so its text must name one version of the files.
+SAVE_AS_FOLDER = ("or save it once as a folder (keras_hub.models.Backbone.from_preset(handle).save_to_preset(folder) "
+                  "and keras_hub.layers.ImageConverter.from_preset(handle).save_to_preset(folder)) and give the "
+                  "folder, whose files key every result")
+
+
+def check_pinned(handle: str) -> None:
+    """ValueError, naming conv_base.preset, for a handle that does not name one version of its
+    files: its weights could change upstream under the same text, while the base check, the
+    stores and the heads made with the old ones would still be reused. A Kaggle handle needs its
+    version (kaggle://org/model/framework/variation/version); a Hugging Face handle cannot be
+    pinned in keras-hub."""
+    scheme, _, rest = handle.partition("://")
+    parts = rest.strip("/").split("/")
+    if scheme == "kaggle" and len(parts) == 5 and parts[-1].isdigit():
+        return
+    if scheme == "kaggle":
+        raise ValueError(f"conv_base.preset: {handle!r} names no version, so its weights may change upstream "
+                         f"while results made with the old ones are reused; pin it as "
+                         f"kaggle://org/model/framework/variation/version (e.g. {handle.rstrip('/')}/1, the versions "
+                         f"are listed on its Kaggle page), {SAVE_AS_FOLDER}")
+    raise ValueError(f"conv_base.preset: {handle!r} cannot be pinned to a version ({scheme}:// handles are loaded "
+                     f"as they are upstream now), so results made with older weights would be reused; use a "
+                     f"kaggle:// handle with its version, {SAVE_AS_FOLDER}")
 
 
 def preprocessing_scale(preprocessing: dict) -> tuple:

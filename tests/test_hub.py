@@ -108,7 +108,7 @@ def test_missing_or_wrong_presets_stop_the_workflow_naming_the_key(tmp_path, tin
         check({"architecture": "MobileNetV2", "preprocessing": {"scale": 1}})
     with pytest.raises(ValueError, match="feature_augment.flip and feature_augment.crop .*pooling 'cls' makes "
                                          "vectors .*featureaug"):
-        config = {"architecture": "keras_hub", "preset": "kaggle://keras/vit/x", "pooling": "cls"}
+        config = {"architecture": "keras_hub", "preset": "kaggle://keras/vit/keras/x/1", "pooling": "cls"}
         tiny = tiny_config(tiny_data, tiny_base, conv_base=config, feature_augment={"flip": True},
                            train={"modes": ["cached", "featureaug"]})
         validate(tiny, str(SCHEMA), set_default=True)
@@ -116,6 +116,11 @@ def test_missing_or_wrong_presets_stop_the_workflow_naming_the_key(tmp_path, tin
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match=f"conv_base.preset: '{tmp_path / 'empty'}' is not a keras-hub preset"):
         check({"architecture": "keras_hub", "preset": str(tmp_path / "empty")})
+    # a handle that does not name one version of its files is refused, with how to pin it
+    for handle, message in (("kaggle://keras/dinov2/keras/dinov2_small", "dinov2_small/1"),
+                            ("hf://org/model", "cannot be pinned"), ("kaggle://keras/vit/x", "names no version")):
+        with pytest.raises(ValueError, match=f"conv_base.preset: '{handle}' .*{message}.*save_to_preset"):
+            check({"architecture": "keras_hub", "preset": handle})
 
 
 def test_a_preset_without_an_image_converter_is_refused_unless_the_config_states_the_scaling(
