@@ -24,6 +24,8 @@ MANIFEST = "results/{repeat_dir}manifest/epoch_{epoch}.csv"
 EPOCH_STORE = "results/{repeat_dir}features/train/epoch_{epoch}.h5"
 # With cache.shards_per_epoch > 1, an epoch store is merged from these (deleted once merged).
 SHARD_STORE = "results/{repeat_dir}features/train/epoch_{epoch}/shard_{shard}.h5"
+# beside each shard store, its job's record: the epoch's key, and what the shard cost (see augcache.sharded)
+SHARD_RECORD = "results/{repeat_dir}features/train/epoch_{epoch}/shard_{shard}.json"
 TRAIN_STORE = "results/features/train.h5"
 VAL_STORE = "results/features/val.h5"
 NOAUG_STORE = "results/features/train_noaug.h5"

@@ -4,9 +4,15 @@ sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache 
 from augcache.job import check_disk, finish_job, job_base, job_pixels, start_job
 
 # outputs made before from the same key are reused (augcache.reuse), when the pixels come from the
-# pixel store (whose content hash is part of the key), not from image files decoded here, and the
-# output is an epoch's store, not a shard that Snakemake deletes once merged (temp)
-start_job(snakemake, reusable="pixels" in snakemake.input.keys() and "shard" not in snakemake.wildcards.keys())
+# pixel store (whose content hash is part of the key), not from image files decoded here; a shard
+# of an epoch (cache.shards_per_epoch > 1) is not computed when its epoch was kept before, and the
+# merge keeps the epoch (augcache.sharded)
+sharded = "shard" in snakemake.wildcards.keys()
+start_job(snakemake, reusable="pixels" in snakemake.input.keys() and not sharded)
+if sharded:
+    from augcache.sharded import finish_shard, start_shard
+
+    started = start_shard(snakemake)
 
 # before any feature is computed: the run's stores still to write must fit the disk
 check_disk(snakemake, snakemake.output[0])
@@ -26,4 +32,6 @@ extract_epoch(
     shard=int(snakemake.wildcards.get("shard", 0)),
     shards=int(snakemake.params.get("shards", 1)),
 )
+if sharded:
+    finish_shard(snakemake, started)
 finish_job(snakemake)

@@ -1,11 +1,14 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import start_job
+from augcache.job import start_job, write_reuse_record
 
 start_job(snakemake)
 
-from augcache.store.merge import merge_shards
+from augcache.sharded import merge_epoch
 
-attrs = merge_shards(snakemake.input, snakemake.output[0])
-print(f"merged {attrs['shards']} shards of epoch {attrs['epoch']}: {attrs['n_samples']} samples")
+# the epoch's kept store, when its shards name one; else the shards merged, and kept (augcache.sharded)
+done, entry = merge_epoch(list(snakemake.input.stores), list(snakemake.input.records), snakemake.output[0])
+if entry is not None:
+    write_reuse_record(snakemake, [entry], whole_job=True)
+print(done)

@@ -1,5 +1,6 @@
 """Faults and scale: sharded epochs, killed jobs, corrupted or foreign stores, a full disk."""
 
+import re
 from pathlib import Path
 
 import h5py
@@ -87,6 +88,24 @@ def test_sharded_epochs_equal_one_job_per_epoch(full_run, tmp_path):
         assert_same_store_data(flow.path(f"results/features/train/epoch_{epoch}.h5"),
                                unsharded.path(f"results/features/train/epoch_{epoch}.h5"))
         assert not flow.path(f"results/features/train/epoch_{epoch}").exists()  # shards removed
+    # a merged epoch takes the key of one job per epoch: the unsharded run kept the same entries
+    kept = {p.parent.name for p in flow.path("results/reuse/extract_epoch").glob("*/entry.json")}
+    assert len(kept) == config["cache"]["epochs"]
+    assert kept <= {p.parent.name for p in unsharded.path("results/reuse/extract_epoch").glob("*/entry.json")}
+    # and sharded epochs are reused: lost, they are put in place again, no shard computed
+    for store in flow.path("results/features/train").glob("epoch_*.h5"):
+        store.unlink()
+    for log in flow.path("results/logs/extract").rglob("*.log"):
+        log.unlink()
+    flow.run(sharded_config, "cache")
+    for epoch in range(config["cache"]["epochs"]):
+        for log in flow.path(f"results/logs/extract/epoch_{epoch}").glob("shard_*.log"):
+            assert "shard not computed" in log.read_text() and "img/s" not in log.read_text()
+        merge_log = flow.path(f"results/logs/merge_shards/epoch_{epoch}.log").read_text()
+        assert re.search(r"reused [0-9a-f]{64}", merge_log), merge_log[-2000:]
+        assert_same_store_data(flow.path(f"results/features/train/epoch_{epoch}.h5"),
+                               unsharded.path(f"results/features/train/epoch_{epoch}.h5"))
+        assert not flow.path(f"results/features/train/epoch_{epoch}").exists()
 
 
 # --- corrupted or foreign stores -------------------------------------------------------------------

@@ -258,15 +258,16 @@ def cached_stores(wildcards):
     return epoch_files(EPOCH_STORE, wildcards.repeat, wildcards.k)
 
 
-def epoch_shards(wildcards):
-    """The shard stores an epoch store is merged from."""
-    shards = range(config["cache"]["shards_per_epoch"])
-    return [
-        SHARD_STORE.format(
-            repeat_dir=wildcards.repeat_dir, epoch=wildcards.epoch, shard=s
-        )
-        for s in shards
-    ]
+def epoch_shards(pattern):
+    """The shard files (stores or records, by pattern) an epoch store is merged from."""
+
+    def files(wildcards):
+        return [
+            pattern.format(repeat_dir=wildcards.repeat_dir, epoch=wildcards.epoch, shard=s)
+            for s in range(config["cache"]["shards_per_epoch"])
+        ]
+
+    return files
 
 
 def cached_manifests(wildcards):

@@ -6,7 +6,8 @@ rule extract_shard:
         unpack(base_input),
         manifest=MANIFEST,
     output:
-        temp(SHARD_STORE),
+        store=temp(SHARD_STORE),
+        record=temp(SHARD_RECORD),
     log:
         f"{LOGS}/{{repeat_dir}}extract/epoch_{{epoch}}/shard_{{shard}}.log",
     benchmark:

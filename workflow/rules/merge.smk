@@ -18,7 +18,8 @@ if config["cache"]["shards_per_epoch"] > 1:
 
     rule merge_shards:
         input:
-            epoch_shards,
+            stores=epoch_shards(SHARD_STORE),
+            records=epoch_shards(SHARD_RECORD),
         output:
             EPOCH_STORE,
         log:
