@@ -255,15 +255,23 @@ def estimate_command(args) -> int:
 
 
 def gc_command(args) -> int:
-    """augcache gc: the cache entries no output uses any more (see augcache.reuse)."""
+    """augcache gc: the reuse entries no output uses any more (see augcache.reuse)."""
+    from augcache.paths import FORMER_REUSE
     from augcache.reuse import ENTRIES, collect_garbage, migrate
     from augcache.store.space import mib
 
     root = Path(args.workdir) / ENTRIES
     if not root.parent.is_dir():
         raise CommandError(f"--workdir: {Path(args.workdir) / 'results'} does not exist (run gc where the workflow runs)")
-    migrate(root.parent)
-    removed, freed = collect_garbage(root, dry_run=args.dry_run)
+    if args.dry_run:  # changes nothing: the entries an earlier version kept in results/cache are listed where they are
+        former = Path(args.workdir) / FORMER_REUSE
+        removed, freed = collect_garbage(root, dry_run=True)
+        if former.is_dir():
+            more, more_freed = collect_garbage(former, dry_run=True)
+            removed, freed = removed + more, freed + more_freed
+    else:
+        migrate(root.parent)
+        removed, freed = collect_garbage(root)
     for entry in removed:
         print(f"{'would remove' if args.dry_run else 'removed'} {entry}")
     print(f"{len(removed)} unused entr{'y' if len(removed) == 1 else 'ies'}, {mib(freed)}"

@@ -35,6 +35,7 @@ the outputs' links stay).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -247,6 +248,28 @@ def entry_dir(kind: str, key: str, root=ENTRIES) -> Path:
     return Path(root) / kind / key
 
 
+@contextlib.contextmanager
+def entry_lock(entry: Path, blocking: bool = True):
+    """Hold an entry's lock (a file beside it, ``.<key>.lock``): placing its files (reuse) and
+    removing it (gc) take it, so gc never removes an entry while a job puts it in place, and two
+    jobs placing one entry do so in turn (the second sees the first's link and copies). Yields
+    False, without the lock, when blocking is False and another process holds it."""
+    import fcntl
+
+    lock = entry.with_name(f".{entry.name}.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def read_entry(kind: str, key: str, root=ENTRIES) -> dict | None:
     """The record of a complete entry, or None."""
     record = entry_dir(kind, key, root) / ENTRY
@@ -265,6 +288,15 @@ def reuse(kind: str, key: str, outputs: list, root=ENTRIES) -> dict | None:
     sha256 (the entry is removed). Each output gets the entry's file (its time set to now) or, when
     another output already uses that file, a copy of it: no two outputs ever share a file."""
     entry = entry_dir(kind, key, root)
+    if read_entry(kind, key, root) is None:
+        return None
+    with entry_lock(entry):
+        return _place(kind, key, outputs, root)
+
+
+def _place(kind: str, key: str, outputs: list, root) -> dict | None:
+    """reuse, with the entry's lock held."""
+    entry = entry_dir(kind, key, root)
     record = read_entry(kind, key, root)
     if record is None:
         return None
@@ -272,13 +304,13 @@ def reuse(kind: str, key: str, outputs: list, root=ENTRIES) -> dict | None:
     outputs = [Path(o) for o in outputs]
     named = {f.split("/")[0] for f in files}
     if named != {o.name for o in outputs} or len(named) != len(outputs):
-        log.warning("cached entry %s holds %s, not the outputs %s: computing", key, sorted(named),
+        log.warning("reuse entry %s holds %s, not the outputs %s: computing", key, sorted(named),
                     sorted(o.name for o in outputs))
         return None
     for stored, want in files.items():
         part = entry / stored
         if not part.is_file() or sha256_file(part) != want:
-            log.warning("cached entry %s: %s fails its sha256 (damaged since it was stored); removing the "
+            log.warning("reuse entry %s: %s fails its sha256 (damaged since it was stored); removing the "
                         "entry and computing again", key, stored)
             shutil.rmtree(entry, ignore_errors=True)
             return None
@@ -324,19 +356,18 @@ def store(kind: str, key: str, fields: dict, outputs: list, cost: dict | None = 
             files[name] = sha256_file(tmp / name)
     (tmp / ENTRY).write_text(json.dumps({"key": key, "fields": fields, "outputs": [str(o) for o in outputs],
                                          "files": files, "cost": cost}, indent=1, default=str))
-    if replace and entry.exists():
-        # the old entry leaves under an unfinished name (gc removes what a crash leaves of it)
-        old = entry.with_name(f".{key}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.old")
+    with entry_lock(entry):
+        if replace and entry.exists():
+            # the old entry leaves under an unfinished name (gc removes what a crash leaves of it)
+            old = entry.with_name(f".{key}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:8]}.old")
+            with contextlib.suppress(OSError):
+                entry.rename(old)
+            shutil.rmtree(old, ignore_errors=True)
         try:
-            entry.rename(old)
-        except OSError:
-            pass
-        shutil.rmtree(old, ignore_errors=True)
-    try:
-        os.replace(tmp, entry)
-    except OSError:  # another job stored the same key meanwhile
-        shutil.rmtree(tmp, ignore_errors=True)
-        return
+            os.replace(tmp, entry)
+        except OSError:  # another job stored the same key meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
     for name, source in copies:
         _record_use(entry, name, source)
 
@@ -361,6 +392,15 @@ def _unfinished_is_running(entry: Path) -> bool:
     return age < UNFINISHED_GRACE_SECONDS
 
 
+def _remove(entry: Path, removed: list, dry_run: bool) -> int:
+    """Remove an entry (nothing with dry_run), add it to removed; the bytes it held."""
+    size = sum(p.stat().st_size for p in entry.rglob("*") if p.is_file())
+    removed.append(entry)
+    if not dry_run:
+        shutil.rmtree(entry, ignore_errors=True)
+    return size
+
+
 def collect_garbage(root=ENTRIES, dry_run: bool = False) -> tuple[list[Path], int]:
     """(entries removed, bytes freed): the entries no output uses any more (no output links to
     them and no recorded copy is in place), and unfinished entries left by killed jobs. Entries in
@@ -371,15 +411,19 @@ def collect_garbage(root=ENTRIES, dry_run: bool = False) -> tuple[list[Path], in
         return removed, freed
     for entry in sorted(p for p in root.glob("*/*") if p.is_dir() and not p.parent.name.startswith(".")):
         if entry.name.startswith("."):
-            if _unfinished_is_running(entry):
-                continue
-        elif _in_use(entry):
+            if not _unfinished_is_running(entry):
+                freed += _remove(entry, removed, dry_run)
             continue
-        files = [p for p in entry.rglob("*") if p.is_file()]
-        removed.append(entry)
-        freed += sum(p.stat().st_size for p in files)
-        if not dry_run:
-            shutil.rmtree(entry, ignore_errors=True)
+        if _in_use(entry):
+            continue
+        if dry_run:
+            freed += _remove(entry, removed, dry_run)
+            continue
+        with entry_lock(entry, blocking=False) as held:
+            # held by a job putting the entry in place: it will be in use
+            if held and not _in_use(entry):
+                freed += _remove(entry, removed, dry_run)
+                entry.with_name(f".{entry.name}.lock").unlink(missing_ok=True)
     return removed, freed
 
 

@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -386,6 +387,77 @@ def test_a_copied_entry_is_kept_while_an_output_uses_it(tmp_path, monkeypatch):
     output.unlink()
     output.write_text("other features")  # recomputed: another file at the same path
     assert module.collect_garbage(root)[0] == [root / "extract_epoch" / "k1"]
+
+
+def test_gc_never_removes_an_entry_while_a_job_puts_it_in_place(tmp_path, monkeypatch):
+    """gc running while a job places an entry (the job has already removed its old output) finds
+    the entry's lock held and keeps it; the job's output is put in place."""
+    from augcache import reuse as module
+
+    root = tmp_path / "reuse"
+    (output,) = _outputs(tmp_path / "run", **{"epoch_0.h5": "features"})
+    module.store("extract_epoch", "k1", {}, [output], root=root)
+    output.unlink()  # lost: unused, the entry is gc's to remove
+    seen = []
+    real_link = module._hard_link
+
+    def link_while_gc_runs(source, target):
+        seen.append(module.collect_garbage(root))
+        return real_link(source, target)
+
+    monkeypatch.setattr(module, "_hard_link", link_while_gc_runs)
+    assert module.reuse("extract_epoch", "k1", [output], root=root) is not None
+    assert seen == [([], 0)] and output.read_text() == "features"
+    monkeypatch.setattr(module, "_hard_link", real_link)
+    assert module.collect_garbage(root) == ([], 0)  # in use now
+    output.unlink()
+    assert module.collect_garbage(root)[0] == [root / "extract_epoch" / "k1"]
+
+
+def test_two_jobs_placing_one_entry_at_once_never_share_a_file(tmp_path, monkeypatch):
+    """Two jobs with one key reuse it at the same moment (a variant and the main run): they place
+    it in turn, so the second sees the first's link and gets a copy."""
+    import threading
+
+    from augcache import reuse as module
+
+    root = tmp_path / "reuse"
+    (made,) = _outputs(tmp_path / "made", **{"val.h5": "features"})
+    module.store("extract_unaugmented", "k1", {}, [made], root=root)
+    made.unlink()
+    first, second = tmp_path / "main" / "val.h5", tmp_path / "variant" / "val.h5"
+    inside, done = threading.Event(), []
+    real_link = module._hard_link
+
+    def slow_link(source, target):
+        if target == first:
+            inside.set()
+            time.sleep(0.5)  # the second job tries meanwhile
+        return real_link(source, target)
+
+    monkeypatch.setattr(module, "_hard_link", slow_link)
+    thread = threading.Thread(target=lambda: done.append(module.reuse("extract_unaugmented", "k1", [first], root=root)))
+    thread.start()
+    inside.wait(5)
+    assert module.reuse("extract_unaugmented", "k1", [second], root=root) is not None
+    thread.join()
+    assert done[0] is not None
+    assert first.read_text() == second.read_text() == "features"
+    assert first.stat().st_ino != second.stat().st_ino
+
+
+def test_gc_dry_run_changes_nothing(tmp_path):
+    """--dry-run lists what would go, an earlier version's results/cache included, and moves nothing."""
+    from augcache.reuse import store
+
+    former = tmp_path / "results" / "cache"
+    (lost,) = _outputs(tmp_path / "run", **{"val.h5": "features"})
+    store("extract_unaugmented", "k1", {}, [lost], root=former)
+    lost.unlink()
+    command = subprocess.run([Path(sys.executable).with_name("augcache"), "gc", "--dry-run", "--workdir", tmp_path],
+                             capture_output=True, text=True)
+    assert command.returncode == 0 and "1 unused entry" in command.stdout, command.stdout + command.stderr
+    assert (former / "extract_unaugmented" / "k1").is_dir() and not (tmp_path / "results" / "reuse").exists()
 
 
 def test_gc_leaves_the_unfinished_entries_of_running_jobs_alone(tmp_path):
