@@ -1,13 +1,18 @@
-"""What each training run cost end to end, from Snakemake's benchmark of every job it needed.
+"""What each training run cost end to end: the seconds of every job it needed, added up.
 
-A job's benchmark (``results/benchmarks/…tsv``, beside its log) holds its wall seconds and peak
-memory, the start of its process (Python, TensorFlow) included. A run needed: the base check (and
-the demo base or the ImageNet weights), the validation store and its own training job; a cached
-run also its K epoch stores and manifests, a replay run the manifests, a ``noaug`` run the
-unaugmented store. The index and the pixel store serve every mode; they are shown apart. A job
-whose outputs were reused (see :mod:`augcache.reuse`) counts what computing them took, kept with
-the entry (its record beside the benchmark, ``X.reused.json``, says so); the report also says which
-jobs were reused in their last run and what those runs took.
+Every job records what its last run cost by its own process clock (``X.cost.json`` beside its
+benchmark ``results/benchmarks/X.tsv``: wall seconds from its process's start, Python and
+TensorFlow included, when it started and ended); peak memory comes from Snakemake's benchmark. A
+run needed: the base check (and the demo base or the ImageNet weights), the validation store and
+its own training job; a cached run also its K epoch stores and manifests, a replay run the
+manifests, a ``noaug`` run the unaugmented store. The index and the pixel store serve every mode;
+they are shown apart. A job whose outputs were reused (see :mod:`augcache.reuse`) counts what
+computing them took, kept with the entry by the same clock (its record beside the benchmark,
+``X.reused.json``, says so); the report also names every job that was reused in its last run
+(the test-time views, the export and the sweep's points among them) and what those runs took.
+
+Job seconds added up are not wall-clock time: jobs run side by side. :attr:`Account.wall_seconds`
+is the span of the last runs, from the first job's start to the last one's end.
 
 The extraction jobs are those of today's plan (the epochs of each job, from cache.epochs_per_job),
 never guessed from benchmark files that an earlier plan left.
@@ -23,8 +28,8 @@ import pandas as pd
 
 from augcache import paths
 from augcache.modes import MODES
-from augcache.paths import repeat_prefix, reuse_record
-from augcache.store.kinds import EPOCHS, VAL
+from augcache.paths import cost_record, repeat_prefix, reuse_record
+from augcache.store.kinds import EPOCHS, NOAUG, VAL
 
 
 def _bench(relative: str) -> str:
@@ -81,10 +86,42 @@ def run_jobs(settings, mode: str, k: int, repeat: int, groups) -> list[str]:
     return jobs + [_bench(run)]
 
 
+KNN_JOB = _bench("evaluate_knn")
+
+
+def knn_jobs(settings, groups) -> dict[str, list[str]]:
+    """{k-NN bank: benchmarks of the jobs it needed besides the k-NN job}: the base, the validation
+    store and the bank's stores (the unaugmented store; repeat 0's K epochs and their manifests),
+    as :mod:`augcache.scoring`'s banks are named."""
+    k = settings.config["cache"]["epochs"]
+    shared = base_jobs(settings) + [_bench(VAL.job)]
+    return {"unaugmented": shared + [_bench(NOAUG.job)],
+            f"{k} cached epochs": shared + manifest_jobs(0, k) + store_jobs(settings, 0, k, groups)}
+
+
+def other_jobs(settings) -> list[str]:
+    """Benchmarks of the jobs the report reads beside the runs': the sweep's points, the choice of
+    the head and its export, the test-time views and their manifests, the evaluation jobs."""
+    from augcache.sweep import sweep_points
+
+    # a config of an earlier version may lack the newer sections
+    config, evaluation = settings.config, settings.config.get("eval") or {}
+    points = sweep_points(config["head_sweep"], config["head"]) if config.get("head_sweep") else {}
+    jobs = [_bench(f"sweep/{point}/r{repeat}") for point in points for repeat in settings.repeats()]
+    jobs += [_bench("select_head"), _bench("export_model")]
+    views = int(evaluation.get("tta_views") or 0)
+    for view in range(views):
+        jobs += [_bench(f"manifest/val_tta/view_{view}"), _bench(f"extract/val_tta/view_{view}")]
+    jobs += [_bench("evaluate_heads")] if views else []
+    jobs += [KNN_JOB] if evaluation.get("knn") else []
+    jobs += [_bench("score_test")] if settings.has_test else []
+    return jobs
+
+
 def needed_benchmarks(settings, groups) -> list[str]:
     """Every benchmark the account of the config's runs reads (groups: the epochs of each
     extraction job)."""
-    needed = dict.fromkeys(data_jobs(settings))
+    needed = dict.fromkeys(data_jobs(settings) + other_jobs(settings))
     k_main = settings.config["cache"]["epochs"]
     for mode in (m for m in MODES.values() if m.always or m.name in settings.modes):
         for k, repeat in mode.runs(settings.k_values(), k_main, settings.repeats()):
@@ -110,9 +147,22 @@ class JobCost:
     reused: bool
 
 
+def own_cost(bench: Path) -> dict | None:
+    """What the last run of the job of benchmark `bench` recorded of itself (see
+    :func:`augcache.job.write_cost_record`): seconds, peak MiB, started and ended; None for a job
+    of an earlier version, which recorded nothing."""
+    record = Path(cost_record(str(bench)))
+    return json.loads(record.read_text()) if record.is_file() else None
+
+
 def job_cost(bench: Path) -> JobCost:
-    """The cost of the job of benchmark `bench` (see the module's description)."""
+    """The cost of the job of benchmark `bench` (see the module's description): seconds by the
+    job's own process clock, the one a reuse entry keeps too (Snakemake's benchmark where the
+    job recorded none), peak memory from the benchmark."""
     seconds, rss = read_benchmark(bench)
+    own = own_cost(bench)
+    if own is not None:
+        seconds = float(own["seconds"])
     record = Path(reuse_record(str(bench)))
     if not record.is_file():
         return JobCost(seconds, rss, seconds, False)
@@ -137,10 +187,30 @@ class Account:
     def reused(self) -> dict:
         return {name: cost for name, cost in self.jobs.items() if cost.reused}
 
+    # when the last runs of the jobs began and ended (seconds since the epoch), where they recorded it
+    spans: list = field(default_factory=list)
+    # {k-NN bank: seconds of the jobs it needed but the k-NN job}, with eval.knn
+    knn_seconds: dict = field(default_factory=dict)
+
+    def knn_bank_seconds(self, bank: str, classifier_seconds: dict) -> float:
+        """A k-NN bank's seconds end to end, as a run's: the jobs it needed, plus the k-NN job's
+        own classifier seconds for the bank and an even share of the rest of that job (its start,
+        reading the validation store) among its banks. classifier_seconds: {bank: seconds}."""
+        shared = self.jobs[KNN_JOB].seconds - sum(classifier_seconds.values())
+        return self.knn_seconds[bank] + classifier_seconds[bank] + max(shared, 0.0) / len(classifier_seconds)
+
     @property
     def last_run_seconds(self) -> float:
         """The seconds of every needed job's last run, added up."""
         return sum(cost.last_run_seconds for cost in self.jobs.values())
+
+    @property
+    def wall_seconds(self) -> float:
+        """Wall-clock seconds from the first job's start to the last job's end, over the last runs
+        of the jobs that recorded when they ran (nan when none did)."""
+        if not self.spans:
+            return float("nan")
+        return max(end for _, end in self.spans) - min(start for start, _ in self.spans)
 
 
 def account(settings, summaries: pd.DataFrame, groups, root=".") -> Account:
@@ -158,4 +228,9 @@ def account(settings, summaries: pd.DataFrame, groups, root=".") -> Account:
         seconds, rss = cost(run_jobs(settings, row.mode, int(row.k), int(row.repeat), groups))
         rows.append({"run": row.run, "end_to_end_seconds": seconds, "peak_rss_mb": rss})
     data_seconds, _ = cost(data_jobs(settings))
-    return Account(pd.DataFrame(rows), data_seconds, read)
+    cost(other_jobs(settings))
+    # each k-NN bank's jobs but the k-NN job itself, counted as a run's
+    knn_seconds = {bank: cost(jobs)[0] for bank, jobs in knn_jobs(settings, groups).items()} \
+        if KNN_JOB in read else {}
+    spans = [(own["started"], own["ended"]) for own in map(own_cost, (root / j for j in read)) if own]
+    return Account(pd.DataFrame(rows), data_seconds, read, spans, knn_seconds)

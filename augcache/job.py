@@ -15,7 +15,7 @@ from augcache.atomic import write_text_atomic
 from augcache.devices import assign_device
 from augcache.images import set_max_image_pixels
 from augcache.log import log_to
-from augcache.paths import benchmark_of_log, reuse_record
+from augcache.paths import benchmark_of_log, cost_record, reuse_record
 
 log = logging.getLogger("augcache.job")
 
@@ -65,19 +65,24 @@ def uses_gpu(snakemake) -> bool:
     return int(snakemake.resources.get("gpu", 0) or 0) > 0
 
 
-def process_cost() -> dict:
-    """What this process has cost so far: wall seconds since it started (Python's start
-    included) and its peak resident memory in MiB."""
-    import resource
-
+def process_started() -> float:
+    """When this process started (Python's start included), in seconds since the epoch."""
     try:
         import psutil
 
-        started = psutil.Process().create_time()
+        return psutil.Process().create_time()
     except (ImportError, OSError):
-        started = _IMPORTED
+        return _IMPORTED
+
+
+def process_cost() -> dict:
+    """What this process has cost so far: wall seconds since it started (Python's start
+    included) and its peak resident memory in MiB. The one clock of every job's cost: what a
+    computed job records (:func:`write_cost_record`) and what a reuse entry keeps."""
+    import resource
+
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"seconds": round(time.time() - started, 3), "max_rss_mb": round(rss_kib / 1024, 1)}
+    return {"seconds": round(time.time() - process_started(), 3), "max_rss_mb": round(rss_kib / 1024, 1)}
 
 
 _IMPORTED = time.time()
@@ -87,6 +92,24 @@ def job_reuse_record(snakemake) -> Path:
     """Where this job says which outputs it reused (beside its benchmark, see
     :func:`augcache.costs.account`)."""
     return Path(reuse_record(benchmark_of_log(snakemake.log[0])))
+
+
+_cost_recorded = False
+
+
+def write_cost_record(snakemake, cost: dict | None = None) -> None:
+    """Record what this job's run cost by the process clock (cost, or what it has cost so far),
+    with when it started and ended, beside its benchmark (see :func:`augcache.costs.job_cost`):
+    the same clock as the cost a reuse entry keeps, so a reused job and a computed one are told
+    in one unit. Written once: by :func:`finish_job` for a job that keeps its outputs (the cost it
+    keeps), else when the process ends."""
+    global _cost_recorded
+    if _cost_recorded:
+        return
+    _cost_recorded = True
+    cost = cost or process_cost()
+    record = {**cost, "started": round(process_started(), 3), "ended": round(time.time(), 3)}
+    write_text_atomic(cost_record(benchmark_of_log(snakemake.log[0])), json.dumps(record, indent=1))
 
 
 def write_reuse_record(snakemake, reused: list[dict], whole_job: bool) -> None:
@@ -126,6 +149,7 @@ def start_job(snakemake, reusable: bool = False) -> None:
     backend.use(backend.chosen(snakemake.config["software"].get("backend")))
     log.info("job %s started", snakemake.rule)
     atexit.register(log.info, "job %s ended", snakemake.rule)
+    atexit.register(write_cost_record, snakemake)
     job_reuse_record(snakemake).unlink(missing_ok=True)
     if reusable:
         from augcache.reuse import job_key, positional_inputs, reuse
@@ -152,5 +176,7 @@ def finish_job(snakemake) -> None:
         from augcache.reuse import store
 
         kind, key, fields, replace = _reusable
-        store(kind, key, fields, list(snakemake.output), cost=process_cost(), replace=replace)
+        cost = process_cost()
+        store(kind, key, fields, list(snakemake.output), cost=cost, replace=replace)
+        write_cost_record(snakemake, cost)
         log.info("outputs kept as %s", key)

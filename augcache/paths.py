@@ -109,6 +109,12 @@ def reuse_record(benchmark: str) -> str:
     return f"{str(benchmark).removesuffix('.tsv')}.reused.json"
 
 
+def cost_record(benchmark: str) -> str:
+    """Beside a job's benchmark, what its last run cost by its own clock (see augcache.job): X.tsv ->
+    X.cost.json."""
+    return f"{str(benchmark).removesuffix('.tsv')}.cost.json"
+
+
 def repeat_prefix(repeat: int) -> str:
     """Path prefix of a repeat's manifests and features."""
     return "" if int(repeat) == 0 else f"repeat_{int(repeat)}/"

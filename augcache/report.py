@@ -84,9 +84,10 @@ def _verdict(cached, baseline) -> str:
              "it is not faster end to end than on the fly") + ".")
 
 
-def headline(table: pd.DataFrame, k_main: int, data_seconds: float) -> str:
+def headline(table: pd.DataFrame, k_main: int, data_seconds: float, wall: tuple | None = None) -> str:
     """The report's first paragraph, in plain words: does cached augmentation pay on this data
-    (accuracy, end-to-end time, disk against on the fly and no augmentation), and which K to use."""
+    (accuracy, end-to-end time, disk against on the fly and no augmentation), and which K to use.
+    wall: (wall-clock seconds, job seconds added up) of the jobs' last runs, said beside."""
     def row(mode, k=None):
         rows = table[(table["mode"] == mode) & ((table["k"] == k) if k is not None else True)]
         return rows.iloc[0] if len(rows) else None
@@ -108,6 +109,9 @@ def headline(table: pd.DataFrame, k_main: int, data_seconds: float) -> str:
     if noaug is not None:
         parts.append(said(noaug, "without augmentation"))
     text = "; ".join(parts) + f" (index and pixel store, shared by all: {data_seconds:.0f} s). {verdict_text}"
+    if wall is not None and not np.isnan(wall[0]):
+        text += (f" Seconds here are job seconds added up; jobs run side by side, and the last runs of this "
+                 f"report's {wall[2]} jobs took {wall[0]:.0f} s of wall-clock time for {wall[1]:.0f} s of job time.")
     k = recommended_k(table)
     if k is not None and not _spread(table[table["mode"] == CACHE_MODE.name]):
         text += (f" With one repeat, K={k[1]} reached the best accuracy, but no K can be recommended: the "
@@ -121,6 +125,13 @@ def headline(table: pd.DataFrame, k_main: int, data_seconds: float) -> str:
 
 
 # --- the sections: each one's numbers, as the template shows them ---------------------------------
+
+
+def wall_clock(costs) -> tuple | None:
+    """(wall-clock seconds, job seconds added up, jobs) of the last runs of the report's jobs."""
+    if costs is None:
+        return None
+    return costs.wall_seconds, costs.last_run_seconds, len(costs.jobs)
 
 
 def reuse_section(costs) -> dict | None:
@@ -137,7 +148,7 @@ def reuse_section(costs) -> dict | None:
     }
 
 
-def side_by_side_section(side: pd.DataFrame, knn: dict | None = None) -> dict:
+def side_by_side_section(side: pd.DataFrame, knn: dict | None = None, costs=None) -> dict:
     """The side-by-side table's rows (the k-NN classifier's after the modes', with eval.knn), its
     verdict and its figure."""
     return {
@@ -148,7 +159,7 @@ def side_by_side_section(side: pd.DataFrame, knn: dict | None = None) -> dict:
                   "value": repr(row["accuracy_mean"]), "accuracy": mean_sd(row["accuracy_mean"], row["accuracy_sd"]),
                   "macro": mean_sd_or_blank(row["macro_mean"], row["macro_sd"]),
                   "seconds": f"{row['seconds']:.1f}", "disk": size_text(row["disk_bytes"])}
-                 for row in side.to_dict("records")] + knn_rows(knn),
+                 for row in side.to_dict("records")] + knn_rows(knn, costs),
         "png": png(side_by_side_figure(side)) if len(side) >= 2 else None,
     }
 
@@ -346,14 +357,14 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
     if out_confusion and per_class:
         write_png(out_confusion, per_class["png"])
     page = render({
-        "headline": " ".join(filter(None, [headline(table, k_main, data_seconds), verdict(side)])),
+        "headline": " ".join(filter(None, [headline(table, k_main, data_seconds, wall_clock(costs)), verdict(side)])),
         "reuse": reuse_section(costs),
         "n_train": int(first["n_train"]),
         "classes": ", ".join(first["classes"]),
         "head_epochs": int(first["head_epochs"]),
         "bytes_per": store_attrs.get("bytes_per_sample_epoch", "?"),
         "dtype": str(store_attrs.get("dtype", "")),
-        "side": side_by_side_section(side, knn),
+        "side": side_by_side_section(side, knn, costs),
         "tta": tta_section(evaluation, k_main),
         "per_class": per_class,
         "modes": modes_section(table),

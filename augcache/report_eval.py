@@ -33,16 +33,25 @@ def tta_section(evaluation: dict | None, k_main: int) -> dict | None:
     return {"views": evaluation["tta_views"], "k": k_main, "rows": rows}
 
 
-def knn_rows(knn: dict | None) -> list[dict]:
+def knn_rows(knn: dict | None, costs=None) -> list[dict]:
     """The k-NN classifier's rows of the side-by-side table, one per bank: validation accuracy
-    (deterministic: no spread), the classifier's seconds plus what extracting its bank and the
-    validation store took, the bank's bytes on disk."""
+    (deterministic: no spread), seconds end to end as a run's (the jobs its bank and the
+    validation store needed, and its share of the k-NN job, start included: see
+    :meth:`augcache.costs.Account.knn_bank_seconds`; without the jobs' account, the classifier's
+    seconds and those measured inside the extraction jobs), the bank's bytes on disk."""
     if not knn:
         return []
+    classifier = {bank["bank"]: bank["seconds"] for bank in knn["banks"]}
+    counted = costs is not None and bool(costs.knn_seconds)
+
+    def seconds(bank):
+        if counted:
+            return costs.knn_bank_seconds(bank["bank"], classifier)
+        return bank["seconds"] + bank["extraction_seconds"]
+
     return [{"mode": "knn", "title": f"k-NN (k={knn['k']}, temperature {knn['temperature']:g}), {bank['bank']} bank",
              "repeats": 1, "value": repr(bank["accuracy"]), "accuracy": f"{bank['accuracy']:.3f}",
-             "macro": f"{bank['macro_accuracy']:.3f}",
-             "seconds": f"{bank['seconds'] + bank['extraction_seconds']:.1f}",
+             "macro": f"{bank['macro_accuracy']:.3f}", "seconds": f"{seconds(bank):.1f}",
              "disk": size_text(bank["disk_bytes"])} for bank in knn["banks"]]
 
 

@@ -83,6 +83,21 @@ def test_the_knn_of_a_point_in_the_bank_finds_itself(full_run):
         assert found["bank_rows"] == sum(len(y) for _, y in blocks) and found["seconds"] > 0
     html = flow.path("results/report/report.html").read_text()
     assert html.count('<tr data-mode="knn">') == 2
+    # a k-NN row's seconds are counted as a run's: its bank's jobs and the validation store's, and its
+    # share of the k-NN job, each job's start included (as in every other row), not the classifier alone
+    from augcache.costs import job_cost, knn_jobs
+    from augcache.settings import Settings, load_config
+
+    settings = Settings(load_config([flow.path("config/config.yaml"), flow.path("overlay.yaml")]))
+    jobs = knn_jobs(settings, [[0], [1]])
+    knn_job = job_cost(flow.path("results/benchmarks/evaluate_knn.tsv")).seconds
+    classifier = {b["bank"]: b["seconds"] for b in knn["banks"]}
+    shown = [float(cells[4]) for cells in re.findall(
+        r'<tr data-mode="knn"><td>(.*?)</td><td>(.*?)</td><td.*?>(.*?)</td><td.*?>(.*?)</td><td>(.*?)</td>', html)]
+    for bank, seconds in zip(classifier, shown):
+        needed = sum(job_cost(flow.path(j)).seconds for j in jobs[bank])
+        assert seconds == pytest.approx(needed + classifier[bank] + (knn_job - sum(classifier.values())) / 2, abs=0.06)
+        assert seconds > needed + classifier[bank]
 
 
 def test_tta_views_are_seeded_manifests_of_the_validation_rows(full_run):

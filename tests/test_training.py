@@ -239,7 +239,14 @@ def test_every_job_has_a_benchmark_and_the_report_counts_what_each_mode_needed(f
     assert len(check) == 1 and flow.path(f"results/base/checked/{check[0].name}.json").is_file()
 
     def seconds(*jobs):
-        return sum(float(pd.read_csv(flow.path(f"results/benchmarks/{j}.tsv"), sep="\t")["s"].iloc[0]) for j in jobs)
+        """The jobs' seconds by their own clock (X.cost.json beside each benchmark), added up."""
+        return sum(json.loads(flow.path(f"results/benchmarks/{j}.cost.json").read_text())["seconds"] for j in jobs)
+
+    # every job recorded its cost by its own clock, within the wall time Snakemake measured around it
+    for job in benchmarks:
+        own = json.loads(flow.path(f"results/benchmarks/{job}.cost.json").read_text())
+        measured = float(pd.read_csv(flow.path(f"results/benchmarks/{job}.tsv"), sep="\t")["s"].iloc[0])
+        assert 0 < own["seconds"] <= measured and own["ended"] - own["started"] == pytest.approx(own["seconds"], abs=0.01)
 
     shared = (f"check_conv_base/{check[0].name}", "extract/val")
     cached = [seconds(*shared, *(f"{prefix}{kind}/epoch_{e}" for kind in ("manifest", "extract") for e in range(2)),
@@ -353,11 +360,17 @@ def test_a_leftover_benchmark_of_another_plan_is_not_counted(full_run, tmp_path)
 def test_a_report_after_a_rerun_that_reused_everything_counts_what_computing_took(full_run, tmp_path, tiny_data):
     """Every image touched (same bytes), everything rerun and reused: the report's end-to-end seconds
     stay those of computing (within 20 % of the fresh run's), and it names the reused jobs."""
+    from augcache.costs import job_cost
+
     config, finished = full_run
     flow = finished.clone(tmp_path / "project")
     fresh = _end_to_end(flow)
+    benchmarks = sorted(flow.path("results/benchmarks").rglob("*.tsv"))
+    fresh_jobs = {b: job_cost(b).seconds for b in benchmarks}
     html = flow.path("results/report/report.html").read_text()
     assert "Every job was computed in its last run" in html
+    assert re.search(r"the last runs of this report's \d+ jobs took \d+ s of wall-clock time for \d+ s of job time",
+                     html)
     images = list(tiny_data.rglob("*.png"))
     times = {p: p.stat().st_mtime_ns for p in images}
     try:
@@ -371,9 +384,15 @@ def test_a_report_after_a_rerun_that_reused_everything_counts_what_computing_too
     assert rerun.keys() == fresh.keys()
     for run, seconds in fresh.items():
         assert rerun[run] == pytest.approx(seconds, rel=0.2), run
+    # a reused job counts what computing it took by the clock computed jobs are counted by: exactly
+    reused = [b for b in benchmarks if b.with_suffix("").with_suffix(".reused.json").is_file()]
+    assert len(reused) > 10
+    for bench in reused:
+        assert job_cost(bench).seconds == pytest.approx(fresh_jobs[bench], abs=1e-3), bench
     html = flow.path("results/report/report.html").read_text()
     reuse = re.search(r'<p id="reuse">(.*?)</p>', html, re.S).group(1)
-    for job in ("extract/epoch_0", "extract/val", "train/cached/k2_r0", "train/onthefly/r1"):
+    for job in ("extract/epoch_0", "extract/val", "train/cached/k2_r0", "train/onthefly/r1", "export_model",
+                "manifest/val_tta/view_0", "extract/val_tta/view_1"):
         assert job in reuse, reuse
     assert "put outputs computed before in place" in reuse
 
