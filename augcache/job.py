@@ -108,7 +108,8 @@ def write_cost_record(snakemake, cost: dict | None = None) -> None:
         return
     _cost_recorded = True
     cost = cost or process_cost()
-    record = {**cost, "started": round(process_started(), 3), "ended": round(time.time(), 3)}
+    started = process_started()
+    record = {**cost, "started": round(started, 3), "ended": round(started + cost["seconds"], 3)}
     write_text_atomic(cost_record(benchmark_of_log(snakemake.log[0])), json.dumps(record, indent=1))
 
 

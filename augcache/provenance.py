@@ -15,7 +15,7 @@ class ProvenanceError(ValueError):
 
 # Distributions whose versions shape stored numbers: in every reuse key and in every store's
 # provenance (``<name>_version``, "none" where one is not installed).
-LIBRARIES = ("tensorflow", "keras", "keras-hub", "jax", "jaxlib", "torch", "h5py", "numpy", "pillow")
+LIBRARIES = ("tensorflow", "keras", "keras-hub", "jax", "jaxlib", "torch", "h5py", "numpy", "pandas", "pillow")
 # What else a distribution may be installed as (TensorFlow's CPU-only build).
 _ALIASES = {"tensorflow": ("tensorflow", "tensorflow-cpu")}
 # On a GPU job, the CUDA libraries (NVIDIA's wheels, JAX's CUDA plugins) shape numbers too.

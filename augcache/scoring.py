@@ -20,12 +20,18 @@ log = logging.getLogger(__name__)
 
 KNN_BLOCK_ROWS = 8192
 
-# What a test-time view's store shares with the validation store: everything that made it but the
-# augmentation, so that a view's rows are the validation rows through the same base.
-BASE_FIELDS = ("base_architecture", "base_weights", "base_options", "base_layer", "base_split", "pooling",
-               "image_size", "resize", "compute_dtype", "weights_file_sha256", "weights_sha256", "dtype",
-               "keras_backend", "pixels_sha256", "feature_shape")
-SHARED_FIELDS = (*BASE_FIELDS, "n_samples")
+# What may differ between stores read together through one base (a test-time view and the
+# validation store, a k-NN bank and its queries): what each holds (its split, epoch or view, its
+# augmentation and manifest, its rows and their hash) and where and how long it was made. Every other
+# provenance field (the base, its weights, preset and preprocessing, the pixels, dtype, backend and
+# versions, and any field added later) must match.
+VARYING_FIELDS = ("augmentation", "manifest_sha256", "epoch", "tta_view", "split", "n_samples", "features_sha256",
+                  "features_constant", "seconds", "device", "complete")
+
+
+def base_fields(attrs: dict) -> dict:
+    """The provenance fields of a store that stores read beside it must share (see VARYING_FIELDS)."""
+    return {field: value for field, value in attrs.items() if field not in VARYING_FIELDS}
 
 
 def sample_ids(path) -> list[str]:
@@ -43,7 +49,7 @@ def check_views(val_store, view_stores) -> dict:
     ids = sample_ids(val_store)
     for view, path in enumerate(view_stores):
         attrs = read_attrs(path)
-        check_fields(path, attrs, {f: val[f] for f in SHARED_FIELDS if f in val})
+        check_fields(path, attrs, base_fields(val) | {"n_samples": val["n_samples"]})
         check_fields(path, attrs, {"split": "val", "tta_view": view})
         if sample_ids(path) != ids:
             raise ValueError(f"{path}: sample_ids differ from {val_store}'s; delete it and rerun the workflow")
@@ -134,7 +140,7 @@ def score_knn(val_store, banks: dict, classes: list[str], k: int, temperature: f
     val = read_attrs(val_store)
     attrs = {path: read_attrs(path) for stores in banks.values() for path in stores}
     for path, found in attrs.items():
-        check_fields(path, found, {f: val[f] for f in BASE_FIELDS if f in val} | {"split": "train"})
+        check_fields(path, found, base_fields(val) | {"split": "train"})
     query_features, true = read_features(val_store)
     true = true.astype(np.int64)
     # bank blocks small enough that 1024 queries' similarities to one stay near 32 MiB

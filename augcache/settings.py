@@ -270,6 +270,23 @@ class Settings:
         knn = self.config["eval"]["knn"]
         return None if knn is None else {"k": 20, "temperature": 0.07, **knn}
 
+    def check_knn_bank(self, n_train: int) -> None:
+        """ValueError naming eval.knn.k when it asks for more neighbours than the smaller bank (the
+        unaugmented features of the n_train training images) holds."""
+        knn = self.knn_params()
+        if knn is not None and int(knn["k"]) > n_train:
+            raise ValueError(f"eval.knn.k: {knn['k']} neighbours, but the k-NN's unaugmented bank holds the "
+                             f"{n_train} training images; set k to at most {n_train}")
+
+    def check_knn_against(self, index_path) -> None:
+        """check_knn_bank with the training images of an index made before (nothing without one),
+        so that a k too large stops a run before any job, not at its end."""
+        if self.knn_params() is None or not Path(index_path).is_file():
+            return
+        from augcache.dataset import read_index
+
+        self.check_knn_bank(int((read_index(index_path, ["split"])["split"] == "train").sum()))
+
     # --- variants --------------------------------------------------------------------------------
 
     def variant(self, name: str) -> "Settings":

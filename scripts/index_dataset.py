@@ -35,3 +35,8 @@ if len(skipped):
     print(f"{len(skipped)} file(s) skipped (data.on_bad_image: skip), listed in {snakemake.output.skipped}:")
     print(skipped.to_string(index=False))
 finish_job(snakemake)
+# a k-NN asking for more neighbours than there are training images stops the run now, not at its end
+# (the index is kept: the next run reuses it)
+from augcache.settings import Settings
+
+Settings(snakemake.config).check_knn_bank(int((table["split"] == "train").sum()))

@@ -297,3 +297,47 @@ def test_one_more_view_plans_its_view_and_the_scoring_and_trains_nothing_again(f
     rules = sorted(rule for rule, _ in scheduled_jobs(clone.run(more, "-n").stdout))
     assert rules == ["all", "describe_conv_base", "evaluate_heads", "extract_view", "make_report",
                      "write_view_manifest"], rules
+
+
+def test_a_bank_or_view_through_another_base_is_refused_by_any_field(tmp_path):
+    """Stores read together must share every provenance field but what each holds: a k-NN bank
+    whose base had another preprocessing (a field a hand list of base fields left out) or another
+    preset is refused, naming the file and the field."""
+    from augcache.provenance import ProvenanceError
+    from augcache.scoring import check_views, score_knn
+    from augcache.store.features import FeatureWriter
+
+    base = {"base_architecture": "keras_hub", "base_preset": "presets/dino", "preset_sha256": "p1",
+            "base_preprocessing": "converter", "weights_sha256": "w1", "dtype": "float32", "pixels_sha256": "x1"}
+
+    def store(name, n=6, **fields):
+        attrs = base | {"split": "train", "epoch": -1, "augmentation": "none"} | fields
+        rng = np.random.default_rng(len(name))
+        with FeatureWriter(tmp_path / name, n, (4,), "float32", attrs) as writer:
+            writer.write(rng.normal(size=(n, 4)), np.arange(n) % 3, [f"s{i}" for i in range(n)])
+        return tmp_path / name
+
+    val = store("val.h5", split="val")
+    assert score_knn(val, {"bank": [store("bank.h5")]}, ["a", "b", "c"], 3, 0.07, 64)["banks"][0]["bank_rows"] == 6
+    other = store("other.h5", base_preprocessing='{"scale": 1}')
+    with pytest.raises(ProvenanceError, match=rf"{other}: provenance field 'base_preprocessing'"):
+        score_knn(val, {"bank": [other]}, ["a", "b", "c"], 3, 0.07, 64)
+    view = store("view.h5", split="val", tta_view=0, augmentation="rot", preset_sha256="p2")
+    with pytest.raises(ProvenanceError, match=rf"{view}: provenance field 'preset_sha256'"):
+        check_views(val, [view])
+
+
+def test_a_knn_asking_for_more_neighbours_than_images_stops_before_any_job(full_run, tmp_path):
+    from augcache.settings import Settings, load_config
+
+    config, finished = full_run
+    flow = finished.clone(tmp_path / "project")
+    too_many = dict(config, eval=dict(config["eval"], knn={"k": 19}))
+    result = flow.run(too_many, "-n", check=False)
+    assert result.returncode != 0
+    assert "eval.knn.k: 19 neighbours, but the k-NN's unaugmented bank holds the 18 training images" in \
+        result.stdout + result.stderr
+    settings = Settings(load_config([flow.path("config/config.yaml"), flow.path("overlay.yaml")]))
+    settings.check_knn_bank(19)  # 19 training images: k = 19 fits
+    with pytest.raises(ValueError, match="set k to at most 18"):
+        settings.check_knn_bank(18)

@@ -26,9 +26,11 @@ SETTINGS.check()
 # run started with): the jobs this process starts inherit it
 backend.pass_on(SETTINGS.backend)
 
-# the reuse entries an earlier version kept in results/cache move to results/reuse, before any job
+# the reuse entries an earlier version kept in results/cache move to results/reuse, before any job;
+# a k-NN asking for more neighbours than an index made before has training images stops here
 if workflow.is_main_process:
     migrate()
+    SETTINGS.check_knn_against(INDEX)
 
 
 # the jobs Snakemake was told to run again (--forcerun, --forceall, --force) compute instead of
