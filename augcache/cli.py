@@ -257,7 +257,8 @@ def estimate_command(args) -> int:
 def gc_command(args) -> int:
     """augcache gc: the reuse entries no output uses any more (see augcache.reuse)."""
     from augcache.paths import FORMER_REUSE
-    from augcache.reuse import ENTRIES, collect_garbage, migrate
+    from augcache.gc import collect_garbage, migrate
+    from augcache.reuse import ENTRIES
     from augcache.store.space import mib
 
     root = Path(args.workdir) / ENTRIES

@@ -49,7 +49,7 @@ BASE_INFO = "results/base/base.json"
 # so a check that fails (a typo) never replaces the record of the good one; BASE_INFO is a copy.
 CHECKED_BASE = "results/base/checked/{key}.json"
 # The outputs of every heavy job under the key of what made them (see augcache.reuse); earlier
-# versions kept them in FORMER_REUSE, which augcache.reuse.migrate moves here.
+# versions kept them in FORMER_REUSE, which augcache.gc.migrate moves here.
 REUSE = "results/reuse"
 FORMER_REUSE = "results/cache"
 # files' sha256, remembered by path, size, times and inode (see augcache.provenance.file_sha256)

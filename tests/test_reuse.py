@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from augcache.reuse import collect_garbage
+from augcache.gc import collect_garbage
 from conftest import LOCAL_RUN
 from test_faults import job_pids
 
@@ -353,7 +353,8 @@ def test_reuse_never_moves_another_outputs_time(tmp_path):
     entry while either is in place."""
     import time
 
-    from augcache.reuse import collect_garbage, reuse, store
+    from augcache.gc import collect_garbage
+    from augcache.reuse import reuse, store
 
     root = tmp_path / "cache"
     (main,) = _outputs(tmp_path / "main", **{"val.h5": "features"})
@@ -373,6 +374,7 @@ def test_reuse_never_moves_another_outputs_time(tmp_path):
 def test_a_copied_entry_is_kept_while_an_output_uses_it(tmp_path, monkeypatch):
     """Where hard links fail (another filesystem) the entry holds copies; gc still keeps it while the
     output it was made from is in place, and removes it once that output is replaced."""
+    from augcache import gc
     from augcache import reuse as module
 
     def no_link(source, target):
@@ -383,15 +385,16 @@ def test_a_copied_entry_is_kept_while_an_output_uses_it(tmp_path, monkeypatch):
     (output,) = _outputs(tmp_path / "run", **{"epoch_0.h5": "features"})
     module.store("extract_epoch", "k1", {}, [output], root=root)
     assert (root / "extract_epoch" / "k1" / "epoch_0.h5").stat().st_nlink == 1
-    assert module.collect_garbage(root) == ([], 0)
+    assert gc.collect_garbage(root) == ([], 0)
     output.unlink()
     output.write_text("other features")  # recomputed: another file at the same path
-    assert module.collect_garbage(root)[0] == [root / "extract_epoch" / "k1"]
+    assert gc.collect_garbage(root)[0] == [root / "extract_epoch" / "k1"]
 
 
 def test_gc_never_removes_an_entry_while_a_job_puts_it_in_place(tmp_path, monkeypatch):
     """gc running while a job places an entry (the job has already removed its old output) finds
     the entry's lock held and keeps it; the job's output is put in place."""
+    from augcache import gc
     from augcache import reuse as module
 
     root = tmp_path / "reuse"
@@ -402,16 +405,16 @@ def test_gc_never_removes_an_entry_while_a_job_puts_it_in_place(tmp_path, monkey
     real_link = module._hard_link
 
     def link_while_gc_runs(source, target):
-        seen.append(module.collect_garbage(root))
+        seen.append(gc.collect_garbage(root))
         return real_link(source, target)
 
     monkeypatch.setattr(module, "_hard_link", link_while_gc_runs)
     assert module.reuse("extract_epoch", "k1", [output], root=root) is not None
     assert seen == [([], 0)] and output.read_text() == "features"
     monkeypatch.setattr(module, "_hard_link", real_link)
-    assert module.collect_garbage(root) == ([], 0)  # in use now
+    assert gc.collect_garbage(root) == ([], 0)  # in use now
     output.unlink()
-    assert module.collect_garbage(root)[0] == [root / "extract_epoch" / "k1"]
+    assert gc.collect_garbage(root)[0] == [root / "extract_epoch" / "k1"]
 
 
 def test_two_jobs_placing_one_entry_at_once_never_share_a_file(tmp_path, monkeypatch):
@@ -463,7 +466,7 @@ def test_gc_dry_run_changes_nothing(tmp_path):
 def test_gc_leaves_the_unfinished_entries_of_running_jobs_alone(tmp_path):
     import socket
 
-    from augcache.reuse import UNFINISHED_GRACE_SECONDS, collect_garbage
+    from augcache.gc import UNFINISHED_GRACE_SECONDS, collect_garbage
 
     root = tmp_path / "cache" / "extract_epoch"
     host = socket.gethostname()
@@ -555,7 +558,7 @@ def test_entries_kept_in_results_cache_move_to_results_reuse(cache_copy):
 
 
 def test_a_results_cache_of_other_files_is_left_alone(tmp_path):
-    from augcache.reuse import migrate
+    from augcache.gc import migrate
 
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / "notes.txt").write_text("mine")

@@ -11,7 +11,8 @@ from augcache.hub import preset_files
 from augcache.modes import MODES, RUN_FILES, CACHE_MODE
 from augcache.paths import *  # the path pattern of every output
 from augcache.paths import extraction_job, repeat_prefix
-from augcache.reuse import migrate, pass_on_forced
+from augcache.gc import migrate
+from augcache.reuse import pass_on_forced
 from augcache.settings import Settings
 from augcache.store import kinds
 from augcache.sweep import sweep_points
@@ -37,6 +38,7 @@ if workflow.is_main_process:
 # reusing what was kept: the jobs this process starts are told which
 onstart:
     pass_on_forced(workflow.dag)
+
 
 # "train" (the head on the base's features) or "finetune" (the top of the base and the head, on
 # the activations at conv_base.split): the folder every training run writes to
@@ -265,7 +267,9 @@ def epoch_shards(pattern):
 
     def files(wildcards):
         return [
-            pattern.format(repeat_dir=wildcards.repeat_dir, epoch=wildcards.epoch, shard=s)
+            pattern.format(
+                repeat_dir=wildcards.repeat_dir, epoch=wildcards.epoch, shard=s
+            )
             for s in range(config["cache"]["shards_per_epoch"])
         ]
 
