@@ -157,14 +157,19 @@ def job_key(kind: str, params: dict, wildcards: dict, inputs: dict[str, list], t
     return hashlib.sha256(text.encode()).hexdigest(), fields
 
 
-def pass_on_forced(dag) -> None:
-    """Tell the jobs this process starts what Snakemake was told to run again (its DAG's forced
-    rules and files; called when the run starts), so that they compute instead of reusing."""
-    if getattr(dag, "forceall", False):
+def pass_on_forced(workflow) -> None:
+    """Tell the jobs this process starts what Snakemake was told to run again (called when the run
+    starts): the rules and files of --forcerun/-R, the targets with --force/-f, or everything with
+    --forceall/-F, so that they compute instead of reusing. Outputs Snakemake reruns because they are
+    incomplete (--rerun-incomplete) are not among them: a job killed after it kept its outputs
+    reuses them."""
+    settings = workflow.dag_settings
+    if settings.forceall:
         forced = {"all": True}
     else:
-        forced = {"rules": sorted(rule.name for rule in dag.forcerules),
-                  "files": sorted(str(f) for f in dag.forcefiles)}
+        named = set(settings.forcerun or ()) | (set(settings.targets or ()) if settings.forcetargets else set())
+        rules = {name for name in named if workflow.is_rule(name)}
+        forced = {"rules": sorted(rules), "files": sorted(os.path.normpath(f) for f in named - rules)}
     os.environ[FORCED_ENV] = json.dumps(forced)
 
 
@@ -174,7 +179,8 @@ def why_compute(rule: str, outputs, reuse_enabled: bool = True) -> str | None:
     if not reuse_enabled:
         return "cache.reuse is false"
     forced = json.loads(os.environ.get(FORCED_ENV) or "{}")
-    if forced.get("all") or rule in forced.get("rules", ()) or not set(map(str, outputs)).isdisjoint(forced.get("files", ())):
+    files = {os.path.normpath(str(output)) for output in outputs}
+    if forced.get("all") or rule in forced.get("rules", ()) or not files.isdisjoint(forced.get("files", ())):
         return "Snakemake was told to run it again"
     return None
 

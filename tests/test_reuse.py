@@ -167,6 +167,10 @@ def test_a_job_snakemake_is_told_to_run_again_computes_and_replaces_its_entry(ca
     flow.path("results/features/train/epoch_1.h5").unlink()
     flow.run(config, "results/features/train/epoch_1.h5")
     assert re.search(r"reused [0-9a-f]{64}", flow.path("results/logs/extract/epoch_1.log").read_text())
+    # --force of a file target computes that file's job
+    flow.run(config, "results/features/train/epoch_0.h5", "--force")
+    log = flow.path("results/logs/extract/epoch_0.log").read_text()
+    assert "told to run it again" in log and "img/s" in log
 
 
 def test_gc_removes_only_what_no_output_uses(cache_copy):

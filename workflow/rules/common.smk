@@ -37,7 +37,7 @@ if workflow.is_main_process:
 # the jobs Snakemake was told to run again (--forcerun, --forceall, --force) compute instead of
 # reusing what was kept: the jobs this process starts are told which
 onstart:
-    pass_on_forced(workflow.dag)
+    pass_on_forced(workflow)
 
 
 # "train" (the head on the base's features) or "finetune" (the top of the base and the head, on
