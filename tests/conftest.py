@@ -89,8 +89,10 @@ def cluster():
 def answering_slurm_controller(request):
     """Snakemake's SLURM plugin runs `scontrol show config` in every snakemake process, each job's
     included; with SLURM installed and its controller stopped, that waits 9 s every time. Where
-    SLURM is installed, the test cluster runs for the whole session (as root), so it answers."""
-    if shutil.which("scontrol") and os.geteuid() == 0:
+    SLURM is installed, the test cluster runs for the whole session (as root), so it answers; a
+    session of unit tests alone runs no Snakemake and starts no cluster."""
+    runs_snakemake = any(item.get_closest_marker("unit") is None for item in request.session.items)
+    if runs_snakemake and shutil.which("scontrol") and os.geteuid() == 0:
         request.getfixturevalue("cluster")
 
 
@@ -622,9 +624,36 @@ def shared_runs_started(request, answering_slurm_controller):
                 pass
 
 
+# The suite's tiers, one marker each (./run tests -m unit): unit tests run no workflow; workflow
+# tests run Snakemake on tiny data (or read a shared run); backend tests read the runs under JAX or
+# torch; slurm tests start the test cluster. Each test gets its tier from what it uses.
+TIERS = ("unit", "workflow", "backend", "slurm")
+
+
+def tier(item) -> str:
+    """The tier of a test: the fixtures it uses (its closure), else whether its code runs the
+    workflow (a Workflow of its own, or snakemake itself)."""
+    import inspect
+
+    names = set(getattr(item, "fixturenames", ())) | shared_runs_read(item)
+    if names & {"cluster", "slurm_run", "slurm_started"}:
+        return "slurm"
+    if names & {"jax_runs", "jax_started", "torch_run", "torch_started"}:
+        return "backend"
+    if names & (set(SHARED_RUNS) | set(SHARED_RUNS.values()) | {"workflow"}):
+        return "workflow"
+    function = getattr(item, "function", None)
+    source = inspect.getsource(function) if function is not None else ""
+    return "workflow" if "Workflow(" in source or "snakemake" in source else "unit"
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session, config, items):
-    """Tests that read no shared run go first, while the shared runs compute in the background;
-    then those of each shared run, in SHARED_RUNS' order (the order of their files within each)."""
+    """Each test marked with its tier (before -m selects); tests that read no shared run go first,
+    while the shared runs compute in the background; then those of each shared run, in
+    SHARED_RUNS' order (the order of their files within each)."""
+    for item in items:
+        item.add_marker(tier(item))
     order = list(SHARED_RUNS)
 
     def rank(item) -> int:
