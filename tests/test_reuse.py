@@ -268,6 +268,45 @@ def test_a_key_changes_with_the_code_that_computes(tmp_path):
     assert key("train_head") != after_module[1]
 
 
+def test_a_key_holds_the_code_its_job_runs_and_no_other(tmp_path):
+    """The code part of a key is the job's script, the modules it imports (transitively, imports
+    inside functions too) and the data files they read: a word of the report (its template, a
+    table's module) changes no extraction or training key, only the report's; the augmentation
+    function changes the epochs' keys."""
+    import shutil
+
+    from augcache.reuse import code_files, code_sha256
+    from conftest import ROOT
+
+    for part in ("augcache", "scripts"):
+        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
+    package = tmp_path / "augcache"
+    kinds = ("extract_epoch", "train_head", "write_manifest", "make_report")
+
+    def keys():
+        return {kind: code_sha256.__wrapped__(kind, package) for kind in kinds}
+
+    def edit(relative):
+        with open(tmp_path / relative, "a") as handle:
+            handle.write("\n<!-- edited -->\n" if relative.endswith(".html") else "\n# edited\n")
+
+    files = {kind: {str(p.relative_to(tmp_path)) for p in code_files(tmp_path / f"scripts/{kind}.py", package)}
+             for kind in kinds}
+    assert "augcache/augment.py" in files["extract_epoch"] and "augcache/config.schema.yaml" in files["extract_epoch"]
+    assert "augcache/templates/report.html" in files["make_report"]
+    assert not any("report" in f for f in files["extract_epoch"] | files["train_head"] | files["write_manifest"])
+    before = keys()
+    edit("augcache/report_tables.py")
+    edit("augcache/templates/report.html")
+    after_report = keys()
+    assert {k: after_report[k] == before[k] for k in kinds} == \
+        {"extract_epoch": True, "train_head": True, "write_manifest": True, "make_report": False}
+    edit("augcache/augment.py")
+    after_augment = keys()
+    assert after_augment["extract_epoch"] != after_report["extract_epoch"]
+    assert after_augment["train_head"] != after_report["train_head"]  # replay and on the fly augment
+
+
 def test_a_job_of_several_epochs_reuses_the_epochs_jobs_of_one_made(float32_runs, tmp_path):
     """Epoch stores made one per job, lost, then wanted by a job of several epochs: each is reused."""
     from conftest import GROUPED
