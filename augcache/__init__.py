@@ -1,10 +1,9 @@
 """augcache: seeded augmentation cache for transfer learning with a frozen conv base."""
 
-__version__ = "0.1.0"
-
 import os as _os
 
 from augcache import backend as _backend
+from augcache.version import __version__
 
 # The package computes with TensorFlow; Keras uses it unless the user chose another backend (the
 # workflow's jobs and `augcache predict` always run on TensorFlow).

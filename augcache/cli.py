@@ -156,7 +156,7 @@ class CommandError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from augcache import __version__
+    from augcache.version import __version__
 
     parser = argparse.ArgumentParser(prog="augcache", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"augcache {__version__}")

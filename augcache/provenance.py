@@ -67,9 +67,9 @@ def library_versions(gpu: bool = False) -> dict[str, str]:
     library a GPU job computes with."""
     from importlib import metadata
 
-    import augcache
+    from augcache.version import __version__
 
-    found = {"augcache": augcache.__version__}
+    found = {"augcache": __version__}
     for name in LIBRARIES:
         found[name] = "none"
         for dist in _ALIASES.get(name, (name,)):

@@ -3,7 +3,7 @@
 A heavy job (the pixel store, the base check, every extraction, every training run, the export)
 has a key: sha256 over what decides its outputs' bytes, namely its kind (the rule script), its
 params and wildcards, what each input is, the code that computes (the rule script's bytes and
-those of the package's modules and data files it runs, see :func:`code_files`), the versions of this package and of the libraries that
+those of the package's modules and data files it runs, see :func:`augcache.job_code.code_files`), the versions of this package and of the libraries that
 shape numbers (:data:`augcache.provenance.LIBRARIES`, and the CUDA libraries and the GPU on a GPU
 job), the Keras backend and, for jobs that compute with it, the thread count. What an input is:
 for an augcache store, which carries the hash of its own content (``pixels_sha256``,
@@ -48,6 +48,7 @@ import uuid
 from pathlib import Path
 
 from augcache import backend, paths
+from augcache.job_code import code_files
 from augcache.provenance import canonical_json, file_sha256, library_versions, sha256_file
 
 log = logging.getLogger(__name__)
@@ -105,76 +106,10 @@ def identity(path, root=ENTRIES) -> str:
     return "file " + file_sha256(path, memo)
 
 
-def _module_file(root: Path, name: str) -> Path | None:
-    """The file of module `name` (augcache.x or augcache.x.y) below root, or None."""
-    base = root.joinpath(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _package_imports(path: Path, package: str) -> set[str]:
-    """The modules of `package` a file imports, anywhere in it (inside functions too): for
-    ``from a.b import c``, both a.b and a.b.c (c may be a module)."""
-    import ast
-
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
-    return {name for name in names if name == package or name.startswith(f"{package}.")}
-
-
-def _named_data(path: Path) -> set[Path]:
-    """The data files beside a module that it names by a string (the config schema, the report's
-    templates folder): such a file, or every file below such a folder."""
-    import ast
-
-    beside = {entry.name: entry for entry in path.parent.iterdir() if entry.name != "__pycache__" and (
-        entry.is_file() and entry.suffix not in (".py", ".pyc") or entry.is_dir() and not (entry / "__init__.py").exists())}
-    names = {node.value for node in ast.walk(ast.parse(path.read_text()))
-             if isinstance(node, ast.Constant) and isinstance(node.value, str)}
-    found = set()
-    for name in names & beside.keys():
-        entry = beside[name]
-        found |= {entry} if entry.is_file() else {p for p in entry.rglob("*") if p.is_file()}
-    return found
-
-
-def code_files(script: Path, package_dir: Path) -> list[Path]:
-    """The files a job running `script` runs: the script, every module of the package it imports,
-    transitively (imports inside functions included, and each package's ``__init__`` on the way),
-    and the data files those modules read (the schema, the templates). The package's own
-    ``__init__`` is counted without the import inside its one function (``open_run``, the
-    notebook's entry, which no job calls)."""
-    root, package = package_dir.parent, package_dir.name
-    init = package_dir / "__init__.py"
-    todo, seen = [script], set()
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        imports = _package_imports(path, package)
-        if path == init:  # its module-level imports only
-            import ast
-
-            imports = {f"{package}.{alias.name}" for node in ast.parse(path.read_text()).body
-                       if isinstance(node, ast.ImportFrom) and node.module == package for alias in node.names}
-        for name in imports:
-            parts = name.split(".")
-            todo += [f for i in range(1, len(parts) + 1) if (f := _module_file(root, ".".join(parts[:i])))]
-    data = set().union(*(_named_data(p) for p in seen if p != script))
-    return sorted(seen | data)
-
-
 @functools.cache
 def code_sha256(kind: str, package_dir: Path | None = None) -> str:
     """sha256 of the code a job of this kind runs: its rule script (scripts/<kind>.py beside the
-    package) and the package's modules and data files it runs (:func:`code_files`); for a kind
+    package) and the package's modules and data files it runs (:func:`augcache.job_code.code_files`); for a kind
     without a script, every module of the package. So an edit of the report leaves the entries of
     extraction alone, and an edit of the augmentation recomputes the epochs."""
     package_dir = Path(package_dir or Path(__file__).resolve().parent)

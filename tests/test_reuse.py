@@ -275,7 +275,8 @@ def test_a_key_holds_the_code_its_job_runs_and_no_other(tmp_path):
     function changes the epochs' keys."""
     import shutil
 
-    from augcache.reuse import code_files, code_sha256
+    from augcache.job_code import code_files
+    from augcache.reuse import code_sha256
     from conftest import ROOT
 
     for part in ("augcache", "scripts"):

@@ -32,13 +32,16 @@ def imports(path: Path, known: set[str]) -> set[str]:
             base = node.module or ""
             if node.level:
                 base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
-            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+            taken = [f"{base}.{alias.name}" for alias in node.names]
+            # `from augcache import backend` imports a module; `from augcache import __version__` (or
+            # `import augcache`) the package itself, whose __init__ counts like any module
+            names = taken + ([base] if base != "augcache" or any(name not in known for name in taken) else [])
         else:
             continue
         for name in names:
             while name and name not in known:
                 name = name.rpartition(".")[0]
-            if name and name != "augcache":
+            if name:
                 found.add(name)
     found.discard(module_name(path))
     return found
