@@ -611,3 +611,21 @@ def test_a_results_cache_of_other_files_is_left_alone(tmp_path):
     assert not (tmp_path / "reuse").exists()
     empty = tmp_path / "empty"
     assert migrate(empty) is None
+
+
+def test_an_entry_is_placed_where_the_filesystem_has_no_locks(tmp_path, monkeypatch, caplog):
+    """flock failing (Lustre mounted without flock) warns and places the entry all the same."""
+    import fcntl
+
+    from augcache import reuse as module
+
+    def no_locks(handle, operation):
+        raise OSError(38, "Function not implemented")
+
+    root = tmp_path / "reuse"
+    (output,) = _outputs(tmp_path / "run", **{"val.h5": "features"})
+    module.store("extract_unaugmented", "k1", {}, [output], root=root)
+    output.unlink()
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    assert module.reuse("extract_unaugmented", "k1", [output], root=root) is not None
+    assert output.read_text() == "features" and "cannot lock" in caplog.text
