@@ -100,14 +100,20 @@ def collect_garbage(root=ENTRIES, dry_run: bool = False) -> tuple[list[Path], in
 
 
 def _holds_entries(folder: Path) -> bool:
-    """folder holds reuse entries and nothing else: remembered hashes, and <kind>/<key>/ folders."""
+    """folder holds reuse entries and nothing else: remembered hashes, and <kind>/<key>/ folders
+    with their locks (.<key>.lock)."""
     children = list(folder.iterdir())
     for child in children:
         if child.name == Path(paths.HASH_MEMO).name:
             continue
-        if not child.is_dir() or not all(e.is_dir() for e in child.iterdir()):
+        if not child.is_dir() or not all(e.is_dir() or _is_lock(e) for e in child.iterdir()):
             return False
     return bool(children)
+
+
+def _is_lock(path: Path) -> bool:
+    """An entry's lock file (see augcache.reuse.entry_lock)."""
+    return path.is_file() and path.name.startswith(".") and path.name.endswith(".lock")
 
 
 def migrate(results="results") -> Path | None:

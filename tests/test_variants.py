@@ -46,7 +46,8 @@ def test_a_variant_runs_beside_the_default_cache_and_is_reported(swept, tmp_path
     assert "img/s" in (variant / "logs/extract/epoch_0.log").read_text()  # its own augmentation: computed
     report = flow.path("results/report/report.html").read_text()
     assert 'data-variant="default"' in report and 'data-variant="rot10"' in report
-    # the variant's test-time evaluation scores the variant's own heads, not the main run's
+    # the variant's test-time evaluation, asked for alone, scores the variant's own heads, not the main run's
+    flow.run(with_variant, "results/variants/rot10/results/eval/heads.json")
     scored = json.loads((variant / "eval/heads.json").read_text())["runs"]
     assert scored and all(row["run"].startswith("results/variants/rot10/results/") for row in scored)
     for row in (r for r in scored if r["head"] == "final"):
