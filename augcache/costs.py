@@ -12,7 +12,7 @@ computing them took, kept with the entry by the same clock (its record beside th
 (the test-time views, the export and the sweep's points among them) and what those runs took.
 
 Job seconds added up are not wall-clock time: jobs run side by side. :attr:`Account.wall_seconds`
-is the span of the last runs, from the first job's start to the last one's end.
+is the wall-clock time during which at least one job's last run was running.
 
 The extraction jobs are those of today's plan (the epochs of each job, from cache.epochs_per_job),
 never guessed from benchmark files that an earlier plan left.
@@ -183,14 +183,14 @@ class Account:
     # benchmark (relative to the root) -> its JobCost, for every job the runs needed that has one
     jobs: dict = field(default_factory=dict)
 
-    @property
-    def reused(self) -> dict:
-        return {name: cost for name, cost in self.jobs.items() if cost.reused}
-
     # when the last runs of the jobs began and ended (seconds since the epoch), where they recorded it
     spans: list = field(default_factory=list)
     # {k-NN bank: seconds of the jobs it needed but the k-NN job}, with eval.knn
     knn_seconds: dict = field(default_factory=dict)
+
+    @property
+    def reused(self) -> dict:
+        return {name: cost for name, cost in self.jobs.items() if cost.reused}
 
     def knn_bank_seconds(self, bank: str, classifier_seconds: dict) -> float:
         """A k-NN bank's seconds end to end, as a run's: the jobs it needed, plus the k-NN job's
@@ -206,11 +206,17 @@ class Account:
 
     @property
     def wall_seconds(self) -> float:
-        """Wall-clock seconds from the first job's start to the last job's end, over the last runs
-        of the jobs that recorded when they ran (nan when none did)."""
+        """Wall-clock seconds during which at least one job's last run was running (the union of
+        their spans, so that jobs side by side count once and a pause between two invocations not
+        at all); nan when no job recorded when it ran."""
         if not self.spans:
             return float("nan")
-        return max(end for _, end in self.spans) - min(start for start, _ in self.spans)
+        total, reached = 0.0, float("-inf")
+        for start, end in sorted(self.spans):
+            if end > reached:
+                total += end - max(start, reached)
+                reached = end
+        return total
 
 
 def account(settings, summaries: pd.DataFrame, groups, root=".") -> Account:

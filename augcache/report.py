@@ -111,7 +111,8 @@ def headline(table: pd.DataFrame, k_main: int, data_seconds: float, wall: tuple 
     text = "; ".join(parts) + f" (index and pixel store, shared by all: {data_seconds:.0f} s). {verdict_text}"
     if wall is not None and not np.isnan(wall[0]):
         text += (f" Seconds here are job seconds added up; jobs run side by side, and the last runs of the "
-                 f"{wall[2]} jobs of this report took {wall[0]:.0f} s of wall-clock time for {wall[1]:.0f} s of job time.")
+                 f"{wall[2]} jobs of this report took {wall[0]:.0f} s of wall-clock time (while at least one "
+                 f"ran) for {wall[1]:.0f} s of job time.")
     k = recommended_k(table)
     if k is not None and not _spread(table[table["mode"] == CACHE_MODE.name]):
         text += (f" With one repeat, K={k[1]} reached the best accuracy, but no K can be recommended: the "

@@ -270,13 +270,14 @@ class Settings:
         knn = self.config["eval"]["knn"]
         return None if knn is None else {"k": 20, "temperature": 0.07, **knn}
 
-    def check_knn_bank(self, n_train: int) -> None:
+    def check_knn_bank(self, n_train: int, counted_in: str = "") -> None:
         """ValueError naming eval.knn.k when it asks for more neighbours than the smaller bank (the
-        unaugmented features of the n_train training images) holds."""
+        unaugmented features of the n_train training images) holds; counted_in: where they were
+        counted, said in the message."""
         knn = self.knn_params()
         if knn is not None and int(knn["k"]) > n_train:
             raise ValueError(f"eval.knn.k: {knn['k']} neighbours, but the k-NN's unaugmented bank holds the "
-                             f"{n_train} training images; set k to at most {n_train}")
+                             f"{n_train} training images{counted_in}; set k to at most {n_train}")
 
     def check_knn_against(self, index_path) -> None:
         """check_knn_bank with the training images of an index made before (nothing without one),
@@ -285,7 +286,8 @@ class Settings:
             return
         from augcache.dataset import read_index
 
-        self.check_knn_bank(int((read_index(index_path, ["split"])["split"] == "train").sum()))
+        self.check_knn_bank(int((read_index(index_path, ["split"])["split"] == "train").sum()),
+                            f" of {index_path} (the index of the last run)")
 
     # --- variants --------------------------------------------------------------------------------
 

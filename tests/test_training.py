@@ -369,7 +369,8 @@ def test_a_report_after_a_rerun_that_reused_everything_counts_what_computing_too
     fresh_jobs = {b: job_cost(b).seconds for b in benchmarks}
     html = flow.path("results/report/report.html").read_text()
     assert "Every job was computed in its last run" in html
-    assert re.search(r"the last runs of the \d+ jobs of this report took \d+ s of wall-clock time for \d+ s of job time",
+    assert re.search(r"the last runs of the \d+ jobs of this report took \d+ s of wall-clock time \(while at least one ran\) "
+                     r"for \d+ s of job time",
                      html)
     images = list(tiny_data.rglob("*.png"))
     times = {p: p.stat().st_mtime_ns for p in images}
@@ -417,3 +418,11 @@ def test_with_one_repeat_the_headline_gives_no_verdict_on_accuracy():
     two = headline(table(2, 0.01), 5, 10.0)
     assert "does not pay: it is less accurate than on the fly by more than one sd" in two
     assert "Recommended K: 5" in two
+
+
+def test_wall_clock_time_counts_jobs_side_by_side_once_and_no_pause():
+    from augcache.costs import Account
+
+    account = Account(pd.DataFrame(), 0.0, {}, spans=[(0.0, 10.0), (5.0, 12.0), (100.0, 103.0), (101.0, 102.0)])
+    assert account.wall_seconds == pytest.approx(15.0)
+    assert np.isnan(Account(pd.DataFrame(), 0.0, {}).wall_seconds)
