@@ -135,6 +135,17 @@ def told_to_compute(snakemake) -> str | None:
     return why_compute(snakemake.rule, snakemake.output, snakemake.config["cache"].get("reuse", True))
 
 
+def key_of(snakemake, kind: str, params: dict | None = None, wildcards: dict | None = None) -> tuple[str, dict]:
+    """(key, fields) of this job's outputs (see :func:`augcache.reuse.job_key`): its params,
+    wildcards, inputs by position, threads and device, as a job of `kind`; params and wildcards
+    replace the job's own where given (a shard keyed as its whole epoch's job)."""
+    from augcache.reuse import job_key, positional_inputs
+
+    return job_key(kind, dict(snakemake.params.items()) if params is None else params,
+                   dict(snakemake.wildcards.items()) if wildcards is None else wildcards,
+                   positional_inputs(snakemake.input), threads=snakemake.threads, gpu=uses_gpu(snakemake))
+
+
 def start_job(snakemake, reusable: bool = False) -> None:
     """Send the job's output to its log, choose its Keras backend and give it its device (one GPU
     when its rule declares ``gpu=1``, none otherwise) before Keras is imported, and apply the
@@ -153,12 +164,10 @@ def start_job(snakemake, reusable: bool = False) -> None:
     atexit.register(write_cost_record, snakemake)
     job_reuse_record(snakemake).unlink(missing_ok=True)
     if reusable:
-        from augcache.reuse import job_key, positional_inputs, reuse
+        from augcache.reuse import reuse
 
         kind = script_kind()
-        key, fields = job_key(kind, dict(snakemake.params.items()), dict(snakemake.wildcards.items()),
-                              positional_inputs(snakemake.input), threads=snakemake.threads,
-                              gpu=uses_gpu(snakemake))
+        key, fields = key_of(snakemake, kind)
         told = told_to_compute(snakemake)
         record = None if told else reuse(kind, key, list(snakemake.output))
         if record is not None:

@@ -3,7 +3,8 @@
 A heavy job (the pixel store, the base check, every extraction, every training run, the export)
 has a key: sha256 over what decides its outputs' bytes, namely its kind (the rule script), its
 params and wildcards, what each input is, the code that computes (the rule script's bytes and
-those of the package's modules and data files it runs, see :func:`augcache.job_code.code_files`), the versions of this package and of the libraries that
+those of the package's modules and data files it runs, see :func:`augcache.job_code.code_files`),
+the versions of this package and of the libraries that
 shape numbers (:data:`augcache.provenance.LIBRARIES`, and the CUDA libraries and the GPU on a GPU
 job), the Keras backend and, for jobs that compute with it, the thread count. What an input is:
 for an augcache store, which carries the hash of its own content (``pixels_sha256``,
@@ -109,8 +110,8 @@ def identity(path, root=ENTRIES) -> str:
 @functools.cache
 def code_sha256(kind: str, package_dir: Path | None = None) -> str:
     """sha256 of the code a job of this kind runs: its rule script (scripts/<kind>.py beside the
-    package) and the package's modules and data files it runs (:func:`augcache.job_code.code_files`); for a kind
-    without a script, every module of the package. So an edit of the report leaves the entries of
+    package) and the package's modules and data files it runs (:func:`augcache.job_code.code_files`);
+    for a kind without a script, every module of the package. So an edit of the report leaves the entries of
     extraction alone, and an edit of the augmentation recomputes the epochs."""
     package_dir = Path(package_dir or Path(__file__).resolve().parent)
     script = package_dir.parent / "scripts" / f"{kind}.py"

@@ -27,28 +27,19 @@ PLACEHOLDER_FORMAT = "augcache-shard-placeholder"
 def epoch_key_of_shard(snakemake) -> tuple[str, dict] | None:
     """(key, fields) of the unsharded job of this shard job's epoch; None when the pixels come from
     image files decoded by the job (no key covers their bytes)."""
-    from augcache.job import uses_gpu
-    from augcache.reuse import job_key, positional_inputs
+    from augcache.job import key_of
 
     if "pixels" not in snakemake.input.keys():
         return None
-    params = dict(snakemake.params.items()) | {"shards": 1}
-    wildcards = {k: v for k, v in snakemake.wildcards.items() if k != "shard"}
-    return job_key("extract_epoch", params, wildcards, positional_inputs(snakemake.input),
-                   threads=snakemake.threads, gpu=uses_gpu(snakemake))
-
-
-def _write_record(path, record: dict) -> None:
-    from augcache.atomic import write_text_atomic
-
-    write_text_atomic(path, json.dumps(record, indent=1))
+    return key_of(snakemake, "extract_epoch", params=dict(snakemake.params.items()) | {"shards": 1},
+                  wildcards={k: v for k, v in snakemake.wildcards.items() if k != "shard"})
 
 
 def start_shard(snakemake) -> tuple[str, dict, bool] | None:
     """Before a shard job computes: when its epoch's entry exists (and the job may reuse), write the
     placeholder and the record and end the process; otherwise (key, fields, told to compute) for
     :func:`finish_shard` (None without a key)."""
-    from augcache.atomic import atomic_path
+    from augcache.atomic import atomic_path, write_json
     from augcache.job import told_to_compute, write_reuse_record
     from augcache.reuse import read_entry
 
@@ -63,8 +54,8 @@ def start_shard(snakemake) -> tuple[str, dict, bool] | None:
         with atomic_path(snakemake.output.store, ".h5") as tmp, h5py.File(tmp, "w") as handle:
             handle.attrs["format"] = PLACEHOLDER_FORMAT
             handle.attrs["epoch_entry"] = key
-        _write_record(snakemake.output.record, {"epoch_key": key, "fields": fields, "reused": True,
-                                                "told": False, "cost": None})
+        write_json(snakemake.output.record, {"epoch_key": key, "fields": fields, "reused": True,
+                                             "told": False, "cost": None})
         # nothing computed: the merge job accounts for the epoch's cost
         write_reuse_record(snakemake, [{"key": key, "cost": {"seconds": 0.0, "max_rss_mb": 0.0}}], whole_job=True)
         log.info("epoch kept as %s: shard not computed (the merge puts the epoch in place)", key)
@@ -74,11 +65,12 @@ def start_shard(snakemake) -> tuple[str, dict, bool] | None:
 
 def finish_shard(snakemake, started) -> None:
     """After a shard job computed its store: its record (the epoch's key, what the shard cost)."""
+    from augcache.atomic import write_json
     from augcache.job import process_cost
 
     key, fields, told = started if started is not None else (None, None, False)
-    _write_record(snakemake.output.record, {"epoch_key": key, "fields": fields, "reused": False, "told": told,
-                                            "cost": process_cost()})
+    write_json(snakemake.output.record, {"epoch_key": key, "fields": fields, "reused": False, "told": told,
+                                         "cost": process_cost()})
 
 
 def merge_epoch(stores, record_paths, out_path) -> tuple[str, dict | None]:
