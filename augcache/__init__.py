@@ -2,8 +2,8 @@
 
 import os as _os
 
-from augcache import backend as _backend
-from augcache.version import __version__
+from augcache.core import backend as _backend
+from augcache.core.version import __version__
 
 # The package computes with TensorFlow; Keras uses it unless the user chose another backend (the
 # workflow's jobs and `augcache predict` always run on TensorFlow).

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from augcache import paths
-from augcache.modes import CACHE_MODE, MODES, STAGES
+from augcache.core import paths
+from augcache.training.modes import CACHE_MODE, MODES, STAGES
 
 
 def _under(results: Path, pattern: str) -> Path:
@@ -52,7 +52,7 @@ class FinishedRun:
 
     def runs(self) -> pd.DataFrame:
         """Every training run's summary, one row each (column ``run``: its folder)."""
-        from augcache.report_tables import load_runs
+        from augcache.report.tables import load_runs
 
         summaries, _ = load_runs(p.parent for p in self._summaries)
         return summaries
@@ -60,7 +60,7 @@ class FinishedRun:
     def modes(self) -> pd.DataFrame:
         """The report's table: one row per mode and K, accuracy mean and sd over repeats, conv,
         head and total seconds, speedup, cache on disk."""
-        from augcache.report_tables import mode_table
+        from augcache.report.tables import mode_table
 
         return mode_table(self.runs())
 
@@ -92,7 +92,7 @@ class FinishedRun:
 
     def model(self):
         """The exported model: raw images (float32 pixels in [0, 255]) -> class probabilities."""
-        from augcache.full_model import load_full_model
+        from augcache.training.full_model import load_full_model
 
         return load_full_model(_under(self.results, paths.MODEL))
 

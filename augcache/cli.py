@@ -42,8 +42,8 @@ def inspect_store(path) -> dict:
     contents still match the checksum written with them."""
     import h5py
 
-    from augcache.pixels import FORMAT as PIXEL_FORMAT
-    from augcache.pixels import read_pixel_attrs
+    from augcache.data.pixels import FORMAT as PIXEL_FORMAT
+    from augcache.data.pixels import read_pixel_attrs
     from augcache.store.features import read_attrs
     from augcache.store.writer import StoreError, attr_value, reading
 
@@ -90,15 +90,15 @@ def _counts(settings, workdir: Path):
     listing (the demo's own names for the built-in demo)."""
     import pandas as pd
 
-    from augcache.dataset import assign_splits, read_index
-    from augcache.listing import list_source
+    from augcache.data.dataset import assign_splits, read_index
+    from augcache.data.listing import list_source
 
     index_path = workdir / "results/dataset/index.csv"
     if index_path.is_file():
         return read_index(index_path), f"{index_path}"
     config = settings.config
     if settings.uses_demo_data:
-        from augcache.demo import demo_index
+        from augcache.data.demo import demo_index
 
         return demo_index(config["demo"]), "the built-in demo"
     source = workdir / settings.data_source()
@@ -113,11 +113,11 @@ def _feature_shape(settings) -> tuple:
     from a built base without downloading anything (ImageNet weights do not change it)."""
     import dataclasses
 
-    from augcache.conv_base import bottom_of, build_bottom
+    from augcache.base.conv_base import bottom_of, build_bottom
 
     spec = settings.base_spec()
     if settings.uses_demo_base:
-        from augcache.demo import build_demo_base
+        from augcache.data.demo import build_demo_base
 
         bottom = bottom_of(build_demo_base(spec.image_size[0]), spec.split_at)
     else:
@@ -127,11 +127,11 @@ def _feature_shape(settings) -> tuple:
 
 
 def estimate(config_paths, workdir=".") -> dict:
-    """The disk a config's run takes (see :mod:`augcache.store.plan`), without running anything:
+    """The disk a config's run takes (see :mod:`augcache.jobs.plan`), without running anything:
     its own stores and those of each of its variants (under results/variants/<name>/)."""
-    from augcache.paths import VARIANT_PREFIX
-    from augcache.settings import Settings, load_config
-    from augcache.store.plan import prefixed, run_size, summary
+    from augcache.core.paths import VARIANT_PREFIX
+    from augcache.jobs.settings import Settings, load_config
+    from augcache.jobs.plan import prefixed, run_size, summary
 
     workdir = Path(workdir)
     settings = Settings(load_config(config_paths))
@@ -156,7 +156,7 @@ class CommandError(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from augcache.version import __version__
+    from augcache.core.version import __version__
 
     parser = argparse.ArgumentParser(prog="augcache", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"augcache {__version__}")
@@ -189,7 +189,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def predict_command(args) -> int:
     """augcache predict: the exported model on every image below a folder, into a CSV."""
-    from augcache.atomic import write_csv
+    from augcache.core.atomic import write_csv
 
     model = Path(args.model)
     if not model.is_file():
@@ -207,7 +207,7 @@ def predict_command(args) -> int:
     if args.tta and "tta" not in json.loads(classes.read_text()):
         raise CommandError(f"--tta: {classes} records no test-time augmentation (exported by an older version); "
                            "run the workflow again to export the model with it")
-    from augcache.full_model import predict_folder
+    from augcache.training.full_model import predict_folder
 
     table = predict_folder(model, classes, args.folder, args.batch_size, top_k=args.top_k,
                            probabilities=args.probabilities, folder_key="folder", tta_views=args.tta)
@@ -255,10 +255,10 @@ def estimate_command(args) -> int:
 
 
 def gc_command(args) -> int:
-    """augcache gc: the reuse entries no output uses any more (see augcache.reuse)."""
-    from augcache.paths import FORMER_REUSE
-    from augcache.gc import collect_garbage, migrate
-    from augcache.reuse import ENTRIES
+    """augcache gc: the reuse entries no output uses any more (see augcache.jobs.reuse)."""
+    from augcache.core.paths import FORMER_REUSE
+    from augcache.jobs.gc import collect_garbage, migrate
+    from augcache.jobs.reuse import ENTRIES
     from augcache.store.space import mib
 
     root = Path(args.workdir) / ENTRIES

@@ -46,15 +46,15 @@ def demo_cache(root: Path, images: int, size: int, arch: str, k: int) -> DemoCac
     root, and cache K augmented epochs of arch's features (random weights: no download)."""
     import tensorflow as tf
 
-    from augcache.extraction_jobs import extract_epoch, extract_unaugmented
-    from augcache.conv_base import BaseSpec
-    from augcache.dataset import index_folder, write_index
-    from augcache.demo import DEMO_CLASSES, TRAIN_SPREAD, VAL_SPREAD, render
-    from augcache.manifest import AugmentConfig, build_manifest, write_manifest
-    from augcache.pixels import open_pixels
-    from augcache.settings import CacheSettings
-    from augcache.store.features import config_provenance
-    from augcache.train import load_store
+    from augcache.jobs.extraction import extract_epoch, extract_unaugmented
+    from augcache.base.conv_base import BaseSpec
+    from augcache.data.dataset import index_folder, write_index
+    from augcache.data.demo import DEMO_CLASSES, TRAIN_SPREAD, VAL_SPREAD, render
+    from augcache.augmentation.manifest import AugmentConfig, build_manifest, write_manifest
+    from augcache.data.pixels import open_pixels
+    from augcache.base.store_fields import CacheSettings
+    from augcache.base.store_fields import config_provenance
+    from augcache.store.features import load_store
 
     spec = BaseSpec(arch, (size, size))
     aug = AugmentConfig.from_config({"rotation_range": 20, "width_shift_range": 0.1,
@@ -88,17 +88,17 @@ def demo_cache(root: Path, images: int, size: int, arch: str, k: int) -> DemoCac
 
 
 def cached_source(cache: DemoCache):
-    from augcache.store.features import config_provenance
-    from augcache.train import CachedEpochs
+    from augcache.base.store_fields import config_provenance
+    from augcache.training.train import CachedEpochs
 
     return CachedEpochs(cache.stores, cache.manifests,
                         dict(config_provenance(cache.spec, cache.aug, cache.settings), split="train"))
 
 
 def onthefly_source(cache: DemoCache, seed: int = 0):
-    from augcache.conv_base import build_base, feature_function
-    from augcache.pixels import open_pixels
-    from augcache.train import ConvOnTheFly, fresh_manifests
+    from augcache.base.conv_base import build_base, feature_function
+    from augcache.data.pixels import open_pixels
+    from augcache.training.train import ConvOnTheFly, fresh_manifests
 
     size = cache.spec.image_size
     model, preprocess = build_base(cache.spec)

@@ -30,8 +30,8 @@ from project_copy import copy_project, keep_or_remove
 
 def job_seconds(project: Path, pattern: str) -> float:
     """Seconds of every job whose benchmark matches pattern below results/benchmarks, as the report
-    counts them (each job's own clock, see augcache.costs)."""
-    from augcache.costs import job_cost
+    counts them (each job's own clock, see augcache.report.costs)."""
+    from augcache.report.costs import job_cost
 
     return float(sum(job_cost(f).seconds for f in (project / "results/benchmarks").glob(pattern)))
 

@@ -37,7 +37,7 @@ import numpy as np
 def write_shape_jpegs(folder: Path, count: int, size: int) -> list[str]:
     import tensorflow as tf
 
-    from augcache.demo import DEMO_CLASSES, VAL_SPREAD, render
+    from augcache.data.demo import DEMO_CLASSES, VAL_SPREAD, render
 
     rng = np.random.default_rng(0)
     paths = []
@@ -101,12 +101,12 @@ def main() -> None:
 
     import pandas as pd
 
-    from augcache.backend import configure_tensorflow
-    from augcache.conv_base import BaseSpec, build_base, feature_function
-    from augcache.extract import decode_workers, extract_to_store
-    from augcache.images import decode_file, load_pixels, resize_pixels
-    from augcache.manifest import AugmentConfig, build_manifest
-    from augcache.pixels import Pixels, PixelStore, PixelWriter
+    from augcache.core.backend import configure_tensorflow
+    from augcache.base.conv_base import BaseSpec, build_base, feature_function
+    from augcache.base.extract import decode_workers, extract_to_store
+    from augcache.data.images import decode_file, load_pixels, resize_pixels
+    from augcache.augmentation.manifest import AugmentConfig, build_manifest
+    from augcache.data.pixels import Pixels, PixelStore, PixelWriter
 
     configure_tensorflow(0)
     size = (args.size, args.size)
@@ -191,14 +191,14 @@ def slot_job(args, store: str, count: str) -> None:
     """One extraction job as the workflow runs it: take a device slot, then extract."""
     import pandas as pd
 
-    from augcache.devices import assign_device
+    from augcache.jobs.devices import assign_device
 
     assign_device(True)
-    from augcache.backend import configure_tensorflow
-    from augcache.conv_base import BaseSpec, build_base, feature_function
-    from augcache.extract import extract_to_store
-    from augcache.manifest import AugmentConfig, build_manifest
-    from augcache.pixels import Pixels, PixelStore
+    from augcache.core.backend import configure_tensorflow
+    from augcache.base.conv_base import BaseSpec, build_base, feature_function
+    from augcache.base.extract import extract_to_store
+    from augcache.augmentation.manifest import AugmentConfig, build_manifest
+    from augcache.data.pixels import Pixels, PixelStore
 
     configure_tensorflow(0)
     size = (args.size, args.size)

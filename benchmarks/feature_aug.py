@@ -38,7 +38,7 @@ def main() -> None:
 
     from snakemake.utils import update_config
 
-    from augcache.side_by_side import side_by_side_table, verdict
+    from augcache.report.side_by_side import side_by_side_table, verdict
 
     work = Path(tempfile.mkdtemp(prefix="augcache-feature-aug-"))
     project = copy_project(work / "project")

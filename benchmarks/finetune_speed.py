@@ -39,8 +39,8 @@ def write_images(root: Path, images: int, size: int):
     """`images` training and images // 4 validation JPEGs of the demo shapes; their index."""
     import tensorflow as tf
 
-    from augcache.dataset import index_folder
-    from augcache.demo import DEMO_CLASSES, TRAIN_SPREAD, VAL_SPREAD, render
+    from augcache.data.dataset import index_folder
+    from augcache.data.demo import DEMO_CLASSES, TRAIN_SPREAD, VAL_SPREAD, render
 
     rng = np.random.default_rng(0)
     for split, count, spread in (("train", images, TRAIN_SPREAD), ("val", max(3, images // 4), VAL_SPREAD)):
@@ -53,16 +53,17 @@ def write_images(root: Path, images: int, size: int):
 
 
 def measure(arch: str, split: str, size: int, index, root: Path, epochs: int) -> dict:
-    from augcache.extraction_jobs import extract_epoch, extract_unaugmented
-    from augcache.conv_base import BaseSpec, build_bottom, feature_function, split_base, split_shares
-    from augcache.dataset import class_names
-    from augcache.finetune import FinetuneConfig, train_finetune
-    from augcache.head import HeadConfig
-    from augcache.manifest import AugmentConfig, build_manifest, write_manifest
-    from augcache.pixels import open_pixels
-    from augcache.settings import CacheSettings
-    from augcache.store.features import config_provenance
-    from augcache.train import CachedEpochs, ConvOnTheFly, fresh_manifests, load_store
+    from augcache.jobs.extraction import extract_epoch, extract_unaugmented
+    from augcache.base.conv_base import BaseSpec, build_bottom, feature_function, split_base, split_shares
+    from augcache.data.dataset import class_names
+    from augcache.training.finetune import FinetuneConfig, train_finetune
+    from augcache.training.head import HeadConfig
+    from augcache.augmentation.manifest import AugmentConfig, build_manifest, write_manifest
+    from augcache.data.pixels import open_pixels
+    from augcache.base.store_fields import CacheSettings
+    from augcache.base.store_fields import config_provenance
+    from augcache.training.train import CachedEpochs, ConvOnTheFly, fresh_manifests
+    from augcache.store.features import load_store
 
     spec = BaseSpec(arch, (size, size), split=split)
     aug = AugmentConfig.from_config({"rotation_range": 20, "width_shift_range": 0.1, "height_shift_range": 0.1,
@@ -121,7 +122,7 @@ def main() -> None:
                         help="comma-separated architecture:split-layer pairs")
     args = parser.parse_args()
 
-    from augcache.backend import configure_tensorflow
+    from augcache.core.backend import configure_tensorflow
 
     configure_tensorflow(0)
     rows = []

@@ -3,7 +3,7 @@ TensorFlow, no Snakemake needed).
 
 In a temporary folder it writes a pixel store of --images synthetic photos (smooth colour fields,
 edges and noise) of --size pixels, a dataset index, and K manifests (--k epochs of rotations,
-shifts, zoom, flips, brightness), then extracts the K epochs with ``augcache.extraction_jobs.extract_epoch``
+shifts, zoom, flips, brightness), then extracts the K epochs with ``augcache.jobs.extraction.extract_epoch``
 (float16 stores, as the workflow writes them). It prints one JSON line each:
 
 - ``extraction``: images/s of each epoch's extraction (reading, augmenting, the base, storing), the
@@ -66,10 +66,10 @@ def write_inputs(folder: Path, n: int, size: int, k: int):
     """(index path, pixel store path, manifest paths)."""
     import pandas as pd
 
-    from augcache.dataset import write_index
-    from augcache.manifest import AugmentConfig, build_manifest, write_manifest
-    from augcache.pixels import PixelWriter
-    from augcache.provenance import sha256_file
+    from augcache.data.dataset import write_index
+    from augcache.augmentation.manifest import AugmentConfig, build_manifest, write_manifest
+    from augcache.data.pixels import PixelWriter
+    from augcache.core.provenance import sha256_file
 
     rows = []
     store = folder / "pixels.h5"
@@ -101,7 +101,7 @@ def read_features(path) -> np.ndarray:
 
 
 def peak_device_bytes() -> int | None:
-    from augcache import backend
+    from augcache.core import backend
 
     if backend.name() == "jax":
         import jax
@@ -130,12 +130,12 @@ def main() -> None:
 
     from keras import ops
 
-    from augcache import backend
-    from augcache.extraction_jobs import extract_epoch
-    from augcache.conv_base import BaseSpec, feature_function
-    from augcache.manifest import AugmentConfig, read_manifest
-    from augcache.pixels import PixelStore, open_pixels
-    from augcache.settings import CacheSettings
+    from augcache.core import backend
+    from augcache.jobs.extraction import extract_epoch
+    from augcache.base.conv_base import BaseSpec, feature_function
+    from augcache.augmentation.manifest import AugmentConfig, read_manifest
+    from augcache.data.pixels import PixelStore, open_pixels
+    from augcache.base.store_fields import CacheSettings
 
     backend.configure(deterministic_ops=True)
     emit("device", backend=backend.name(), device=backend.device_description(), images=args.images,

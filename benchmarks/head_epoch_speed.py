@@ -39,10 +39,10 @@ def main() -> None:
     import keras
     from demo_cache import cached_source, demo_cache, onthefly_source
 
-    from augcache.backend import configure_tensorflow
-    from augcache.demo import DEMO_CLASSES
-    from augcache.head import HeadConfig, build_head
-    from augcache.train import train_head
+    from augcache.core.backend import configure_tensorflow
+    from augcache.data.demo import DEMO_CLASSES
+    from augcache.training.head import HeadConfig, build_head
+    from augcache.training.train import train_head
 
     configure_tensorflow(0)
     head_cfg = HeadConfig(hidden_units=(64,), epochs=args.epochs, batch_size=32)

@@ -29,7 +29,7 @@ import numpy as np
 
 
 def write_store(path: Path, n: int, size: int) -> None:
-    from augcache.pixels import PixelWriter
+    from augcache.data.pixels import PixelWriter
 
     rng = np.random.default_rng(0)
     with PixelWriter(path, n, (size, size), {"resize": "stretch"}) as writer:
@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    from augcache.pixels import PixelStore
+    from augcache.data.pixels import PixelStore
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "pixels.h5"

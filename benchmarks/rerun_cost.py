@@ -1,4 +1,4 @@
-"""What a rerun costs once every output is keyed by what made it (augcache.reuse).
+"""What a rerun costs once every output is keyed by what made it (augcache.jobs.reuse).
 
 On the built-in demo, in a fresh copy of the project with the demo images as a user's data folder:
 the wall time of a fresh run, of a rerun after touching every image (same bytes, new modification
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the project copy and print where it is")
     args = parser.parse_args()
 
-    from augcache.demo import write_demo_images
+    from augcache.data.demo import write_demo_images
 
     work = Path(tempfile.mkdtemp(prefix="augcache-rerun-"))
     project = copy_project(work / "project")

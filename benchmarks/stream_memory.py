@@ -36,7 +36,7 @@ PROVENANCE = {"split": "train", "weights_sha256": "bench", "augmentation": "benc
 
 def write_cache(folder: Path, n: int, k: int, dim: int, n_val: int) -> None:
     """K epoch stores of n rows and one validation store, with their manifests."""
-    from augcache.provenance import sha256_file
+    from augcache.core.provenance import sha256_file
     from augcache.store.features import FeatureWriter
 
     rng = np.random.default_rng(n)
@@ -61,10 +61,11 @@ def write_cache(folder: Path, n: int, k: int, dim: int, n_val: int) -> None:
 
 def child(args) -> None:
     """One training run; prints a JSON line with its peak RSS and samples/s."""
-    from augcache.backend import configure_tensorflow
-    from augcache.head import HeadConfig
-    from augcache.stream import StoreBlocks, block_rows
-    from augcache.train import CachedEpochs, StreamedEpochs, load_store, train_head
+    from augcache.core.backend import configure_tensorflow
+    from augcache.training.head import HeadConfig
+    from augcache.store.stream import StoreBlocks, block_rows
+    from augcache.training.train import CachedEpochs, StreamedEpochs, train_head
+    from augcache.store.features import load_store
 
     configure_tensorflow(0)
     folder = Path(args.cache)

@@ -50,10 +50,10 @@ def main() -> None:
 
     from demo_cache import cached_source, demo_cache, onthefly_source
 
-    from augcache.backend import configure_tensorflow
-    from augcache.demo import DEMO_CLASSES
-    from augcache.head import HeadConfig
-    from augcache.train import train_head
+    from augcache.core.backend import configure_tensorflow
+    from augcache.data.demo import DEMO_CLASSES
+    from augcache.training.head import HeadConfig
+    from augcache.training.train import train_head
 
     configure_tensorflow(0)
     rates = np.geomspace(1e-2, 1e-4, args.points)

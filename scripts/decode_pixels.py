@@ -1,11 +1,11 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import start_job
+from augcache.jobs.job import start_job
 
 start_job(snakemake)
 
-from augcache.pixels import decode_shard
+from augcache.data.pixels import decode_shard
 
 decode_shard(
     snakemake.input[0],

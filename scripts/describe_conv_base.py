@@ -1,15 +1,15 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import start_job
+from augcache.jobs.job import start_job
 
 start_job(snakemake)
 
 import json
 from pathlib import Path
 
-from augcache.atomic import write_json
-from augcache.store.plan import describe, planned_stores, summary
+from augcache.core.atomic import write_json
+from augcache.jobs.plan import describe, planned_stores, summary
 
 # the checked base's record, and what the run's stores take on disk
 run, stores = planned_stores(snakemake.params.storage, snakemake.input.index, snakemake.input.base,

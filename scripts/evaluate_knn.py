@@ -1,13 +1,13 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import start_job
+from augcache.jobs.job import start_job
 
 start_job(snakemake)
 
-from augcache.atomic import write_json
-from augcache.dataset import class_names, read_index
-from augcache.scoring import block_rows_of, score_knn
+from augcache.core.atomic import write_json
+from augcache.data.dataset import class_names, read_index
+from augcache.evaluation.scoring import block_rows_of, score_knn
 
 val = snakemake.input.val
 rows = block_rows_of(val, snakemake.config["train"]["memory_budget_mb"])

@@ -1,16 +1,16 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import finish_job, job_base, start_job
+from augcache.jobs.job import finish_job, job_base, start_job
 
-# outputs made before from the same key are reused (augcache.reuse)
+# outputs made before from the same key are reused (augcache.jobs.reuse)
 start_job(snakemake, reusable=True)
 
 import json
 from pathlib import Path
 
-from augcache.dataset import class_names, read_index
-from augcache.full_model import export_full_model
+from augcache.data.dataset import class_names, read_index
+from augcache.training.full_model import export_full_model
 
 # the chosen head (a sweep point, or the cached run of K = cache.epochs) at its best epoch
 selection = json.loads(Path(snakemake.input.selection).read_text())
@@ -29,8 +29,8 @@ export_full_model(
     tta=snakemake.params.tta,
 )
 
-from augcache.atomic import write_json
-from augcache.scoring import head_class_report
+from augcache.core.atomic import write_json
+from augcache.evaluation.scoring import head_class_report
 
 # the exported head on the validation features: per-class recall and confusion matrix
 write_json(snakemake.output.val_scores, head_class_report(selection["head"], snakemake.input.val,

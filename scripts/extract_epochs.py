@@ -1,17 +1,17 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import (check_disk, input_files, job_base, job_pixels, process_cost, start_job, told_to_compute,
+from augcache.jobs.job import (check_disk, input_files, job_base, job_pixels, process_cost, start_job, told_to_compute,
                           uses_gpu, write_reuse_record)
 
 start_job(snakemake)
 
 import time
 
-from augcache.extraction_jobs import extract_epoch
-from augcache.manifest import AugmentConfig
-from augcache.reuse import job_key, positional_inputs, reuse, store
-from augcache.settings import CacheSettings
+from augcache.augmentation.manifest import AugmentConfig
+from augcache.base.store_fields import CacheSettings
+from augcache.jobs.extraction import extract_epoch
+from augcache.jobs.reuse import job_key, positional_inputs, reuse, store
 
 # Several epochs in turn, one start of TensorFlow. Each epoch is keyed as a job of one epoch
 # (extract_epoch) would be, so it is reused when it was computed before (by a job of any size, or

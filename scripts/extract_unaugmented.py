@@ -1,18 +1,18 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import check_disk, finish_job, job_base, job_pixels, start_job
+from augcache.jobs.job import check_disk, finish_job, job_base, job_pixels, start_job
 
-# outputs made before from the same key are reused (augcache.reuse), when the pixels come from the
+# outputs made before from the same key are reused (augcache.jobs.reuse), when the pixels come from the
 # pixel store (whose content hash is part of the key), not from image files decoded here
 start_job(snakemake, reusable="pixels" in snakemake.input.keys())
 
 # before any feature is computed: the run's stores still to write must fit the disk
 check_disk(snakemake, snakemake.output[0])
 
-from augcache.dataset import read_index
-from augcache.extraction_jobs import extract_unaugmented
-from augcache.settings import CacheSettings
+from augcache.base.store_fields import CacheSettings
+from augcache.data.dataset import read_index
+from augcache.jobs.extraction import extract_unaugmented
 
 extract_unaugmented(
     read_index(snakemake.input.index),

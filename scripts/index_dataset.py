@@ -1,13 +1,13 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import finish_job, input_files, start_job
+from augcache.jobs.job import finish_job, input_files, start_job
 
-# outputs made before from the same key are reused (augcache.reuse)
+# outputs made before from the same key are reused (augcache.jobs.reuse)
 start_job(snakemake, reusable=True)
 
-from augcache.dataset import build_index, index_of_shards, write_index
-from augcache.pixels import index_with_pixel_store
+from augcache.data.dataset import build_index, index_of_shards, write_index
+from augcache.data.pixels import index_with_pixel_store
 
 params = snakemake.params
 # the demo's images as the job's input names them (a variant's below its folder), or the user's data
@@ -37,6 +37,6 @@ if len(skipped):
 finish_job(snakemake)
 # a k-NN asking for more neighbours than there are training images stops the run now, not at its end
 # (the index is kept: the next run reuses it)
-from augcache.settings import Settings
+from augcache.jobs.settings import Settings
 
 Settings(snakemake.config).check_knn_bank(int((table["split"] == "train").sum()))

@@ -1,11 +1,11 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import input_files, start_job
+from augcache.jobs.job import input_files, start_job
 
 start_job(snakemake)
 
-from augcache.listing import list_source, write_listing
+from augcache.data.listing import list_source, write_listing
 
 params = snakemake.params
 # the demo's images as the job's input names them (a variant's below its folder), or the user's data

@@ -1,12 +1,12 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import finish_job, start_job
+from augcache.jobs.job import finish_job, start_job
 
-# outputs made before from the same key are reused (augcache.reuse)
+# outputs made before from the same key are reused (augcache.jobs.reuse)
 start_job(snakemake, reusable=True)
 
-from augcache.demo import train_demo_base
+from augcache.data.demo import train_demo_base
 
 demo = snakemake.params.demo
 height, width = snakemake.params.image_size

@@ -1,11 +1,11 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import start_job
+from augcache.jobs.job import start_job
 
 start_job(snakemake)
 
-from augcache.demo import write_demo_images
+from augcache.data.demo import write_demo_images
 
 demo = snakemake.params.demo
 write_demo_images(

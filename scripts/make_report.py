@@ -1,7 +1,7 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import start_job
+from augcache.jobs.job import start_job
 
 start_job(snakemake)
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from augcache.dataset import read_index
-from augcache.report import write_report
+from augcache.data.dataset import read_index
+from augcache.report.page import write_report
 from augcache.store.features import read_attrs
 
 inputs = snakemake.input

@@ -1,13 +1,13 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import start_job
+from augcache.jobs.job import start_job
 
 start_job(snakemake)
 
-from augcache.atomic import write_json
-from augcache.dataset import read_index
-from augcache.full_model import score_split
+from augcache.core.atomic import write_json
+from augcache.data.dataset import read_index
+from augcache.training.full_model import score_split
 
 # the test images, scored once by the exported (chosen) model only
 scores = score_split(snakemake.input.model, snakemake.input.classes, read_index(snakemake.input.index), "test",

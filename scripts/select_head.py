@@ -1,14 +1,14 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import start_job
+from augcache.jobs.job import start_job
 
 start_job(snakemake)
 
 from pathlib import Path
 
-from augcache.atomic import write_csv, write_json
-from augcache.sweep import select_head
+from augcache.core.atomic import write_csv, write_json
+from augcache.training.sweep import select_head
 
 # each candidate's run folders, as the inputs name them (below results/variants/{name}/ in a variant)
 summaries = iter(snakemake.input)

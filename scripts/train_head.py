@@ -1,20 +1,20 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import finish_job, job_base, start_job
-from augcache.modes import MODES
+from augcache.jobs.job import finish_job, job_base, start_job
+from augcache.training.modes import MODES
 
-# outputs made before from the same key are reused (augcache.reuse), unless the run decodes image files
+# outputs made before from the same key are reused (augcache.jobs.reuse), unless the run decodes image files
 # (a mode that runs the base without the pixel store)
 start_job(snakemake, reusable=not MODES[snakemake.params.mode].runs_base or "pixels" in snakemake.input.keys())
 
-from augcache.experiment import RunInputs, RunOutputs, RunSettings, RunSpec, run_training
-from augcache.feature_augment import FeatureAugmentConfig
-from augcache.finetune import FinetuneConfig
-from augcache.head import HeadConfig
-from augcache.manifest import AugmentConfig
-from augcache.settings import CacheSettings
-from augcache.store.kinds import NOAUG, VAL
+from augcache.augmentation.feature_augment import FeatureAugmentConfig
+from augcache.augmentation.manifest import AugmentConfig
+from augcache.base.store_fields import CacheSettings
+from augcache.training.experiment import RunInputs, RunOutputs, RunSettings, RunSpec, run_training
+from augcache.training.finetune import FinetuneConfig
+from augcache.training.head import HeadConfig
+from augcache.training.kinds import NOAUG, VAL
 
 params, inputs = snakemake.params, snakemake.input
 run_training(

@@ -1,14 +1,14 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.job import finish_job, start_job
+from augcache.jobs.job import finish_job, start_job
 
-# a manifest made before from the same key is put back (augcache.reuse), so that the report counts
+# a manifest made before from the same key is put back (augcache.jobs.reuse), so that the report counts
 # what making it cost, like the stores made from it
 start_job(snakemake, reusable=True)
 
-from augcache.dataset import read_index
-from augcache.manifest import AugmentConfig, build_manifest, view_manifest, write_manifest
+from augcache.augmentation.manifest import AugmentConfig, build_manifest, view_manifest, write_manifest
+from augcache.data.dataset import read_index
 
 index = read_index(snakemake.input[0])
 aug = AugmentConfig.from_config(snakemake.params.augment)

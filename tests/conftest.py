@@ -65,7 +65,7 @@ def write_png(path: Path, image: np.ndarray) -> None:
 
 def make_image_folder(root: Path, per_class: dict[str, int], size: int = SIZE, seed: int = 0) -> Path:
     """Class subfolders of PNGs rendered from the demo shapes; per_class maps 'split/class' or 'class' to a count."""
-    from augcache.demo import TRAIN_SPREAD, render
+    from augcache.data.demo import TRAIN_SPREAD, render
 
     rng = np.random.default_rng(seed)
     for folder, count in per_class.items():
@@ -107,10 +107,10 @@ def tiny_data(tmp_path_factory) -> Path:
 
 def load_images(paths, size: tuple[int, int], policy: str = "stretch"):
     """(N, H, W, 3) float32 stack of the images at paths in [0, 255], each decoded as the workflow
-    decodes it (augcache.images.load_pixels)."""
+    decodes it (augcache.data.images.load_pixels)."""
     import tensorflow as tf
 
-    from augcache.images import load_pixels
+    from augcache.data.images import load_pixels
 
     return tf.constant(np.stack([load_pixels(str(p), size, policy) for p in paths]).astype(np.float32))
 

@@ -43,8 +43,8 @@ def visible_text(page: str) -> str:
 
 def render(name: str, out: Path) -> Path:
     """Render the report of fixture `name` into the folder out, as the make_report rule does."""
-    from augcache.dataset import read_index
-    from augcache.report import write_report
+    from augcache.data.dataset import read_index
+    from augcache.report.page import write_report
 
     root = FIXTURES / name
     kept = json.loads((root / "inputs.json").read_text())

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from augcache.augment import augment
-from augcache.params import IDENTITY_PARAMS, PARAM_COLUMNS, Resampling
+from augcache.augmentation.augment import augment
+from augcache.augmentation.params import IDENTITY_PARAMS, PARAM_COLUMNS, Resampling
 
 
 def params(**values):

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from augcache.aliases import canonical_augment
-from augcache.augment import augment
-from augcache.manifest import AugmentConfig, _boxes, draw_params
-from augcache.params import COLUMN, IDENTITY_PARAMS, PARAM_COLUMNS, Resampling
+from augcache.augmentation.aliases import canonical_augment
+from augcache.augmentation.augment import augment
+from augcache.augmentation.manifest import AugmentConfig, _boxes, draw_params
+from augcache.augmentation.params import COLUMN, IDENTITY_PARAMS, PARAM_COLUMNS, Resampling
 from test_augment import params as row
 
 H, W = 24, 32
@@ -223,7 +223,7 @@ def test_an_overlay_sets_its_keys_over_layer_spellings(tmp_path):
     import yaml
     from snakemake.utils import validate
 
-    from augcache.settings import SCHEMA, Settings, load_config
+    from augcache.jobs.settings import SCHEMA, Settings, load_config
 
     spelled = {"RandomFlip": "horizontal", "RandomRotation": 0.1}
     off = {"rotation_range": 0, "horizontal_flip": False}

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from augcache.modes import mode
-from augcache.report_tables import REPLAY_TOLERANCE
+from augcache.report.tables import REPLAY_TOLERANCE
+from augcache.training.modes import mode
 from conftest import JAX_TARGETS, Workflow
 
 # How far a backend's mean final validation accuracy (over its runs of repeat 0: cached, replay, on
@@ -158,7 +158,7 @@ def test_a_run_under_another_backend_refuses_the_stores_of_this_one(jax_runs, tm
 
 
 def test_the_backend_is_chosen_by_config_then_environment(monkeypatch):
-    from augcache import backend
+    from augcache.core import backend
 
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
     assert backend.chosen(None) == "tensorflow"
@@ -178,7 +178,7 @@ def test_the_backend_is_chosen_by_config_then_environment(monkeypatch):
 def test_a_backend_that_is_not_installed_is_named_with_its_extra():
     from conftest import WITHOUT_TENSORFLOW
 
-    code = WITHOUT_TENSORFLOW + "\nfrom augcache import backend\nbackend.use('tensorflow')\n"
+    code = WITHOUT_TENSORFLOW + "\nfrom augcache.core import backend\nbackend.use('tensorflow')\n"
     tried = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert tried.returncode != 0
     assert "is tensorflow, which is not installed in this environment: pip install 'augcache[tensorflow]'" \

@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 
-from augcache.params import COLUMN, IDENTITY, PARAM_COLUMNS, Resampling
+from augcache.augmentation.params import COLUMN, IDENTITY, PARAM_COLUMNS, Resampling
 from conftest import ROOT, WITHOUT_TENSORFLOW
 
 # Largest difference from TensorFlow, in pixel levels (0-255) and relative to the largest feature.
@@ -54,8 +54,8 @@ CASES = (("nearest", None), ("reflect", (32, 36)), ("constant_nearest", None))
 AUGMENT = """
 import sys, numpy as np, keras
 from test_backends import CASES, RESAMPLINGS, varied_params
-from augcache import backend
-from augcache.augment import augment
+from augcache.augmentation.augment import augment
+from augcache.core import backend
 images = np.random.default_rng(3).uniform(0, 255, (12, 40, 48, 3)).astype(np.float32)
 params = varied_params(12)
 out = {}
@@ -68,7 +68,7 @@ print(keras.backend.backend(), "tensorflow" in sys.modules)
 
 
 def test_the_augmentation_under_jax_equals_tensorflows(tmp_path):
-    from augcache.augment import augment
+    from augcache.augmentation.augment import augment
 
     images = np.random.default_rng(3).uniform(0, 255, (12, 40, 48, 3)).astype(np.float32)
     params = varied_params(12)
@@ -86,8 +86,8 @@ def test_the_augmentation_under_jax_equals_tensorflows(tmp_path):
 
 def test_wrap_is_refused_outside_tensorflow():
     result = run_under("jax", "import numpy as np\n"
-                              "from augcache.augment import augment\n"
-                              "from augcache.params import Resampling\n"
+                              "from augcache.augmentation.augment import augment\n"
+                              "from augcache.augmentation.params import Resampling\n"
                               "from test_backends import varied_params\n"
                               "augment(np.zeros((2, 8, 8, 3), np.float32), varied_params(2, 1), Resampling('wrap'))")
     assert result.returncode == 1
@@ -96,12 +96,13 @@ def test_wrap_is_refused_outside_tensorflow():
 
 EXTRACT = """
 import sys
-from augcache.extraction_jobs import extract_epoch
-from augcache.conv_base import BaseSpec
-from augcache.manifest import AugmentConfig
-from augcache.paths import INDEX, PIXELS
-from augcache.pixels import open_pixels
-from augcache.settings import CacheSettings, Settings, load_config
+from augcache.augmentation.manifest import AugmentConfig
+from augcache.base.conv_base import BaseSpec
+from augcache.base.store_fields import CacheSettings
+from augcache.core.paths import INDEX, PIXELS
+from augcache.data.pixels import open_pixels
+from augcache.jobs.extraction import extract_epoch
+from augcache.jobs.settings import Settings, load_config
 
 settings = Settings(load_config([sys.argv[1], "overlay.yaml"]))
 params = settings.extract_params()
@@ -114,7 +115,7 @@ extract_epoch("results/manifest/epoch_1.csv", sys.argv[2], epoch=1, spec=BaseSpe
 
 def test_an_epoch_extracted_under_jax_equals_tensorflows_and_is_recorded_as_jax(float32_runs, tmp_path):
     """(Two runs under JAX are byte-identical: tests/test_gpu_check.py.)"""
-    from augcache.provenance import ProvenanceError
+    from augcache.core.provenance import ProvenanceError
     from augcache.store.features import check_store, read_attrs, read_rows
 
     def read_features(path):
@@ -140,7 +141,7 @@ def test_a_base_with_keras_preprocessing_layers_runs_under_jax_without_tensorflo
     """Rescaling is one of Keras' data layers, which use TensorFlow only when it is in use."""
     result = run_under("jax", WITHOUT_TENSORFLOW + """
 import numpy as np, keras
-from augcache import backend
+from augcache.core import backend
 model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Rescaling(1 / 255), keras.layers.Conv2D(2, 3)])
 out = backend.inference(model, lambda x: x)(np.full((2, 8, 8, 3), 255, np.float32))
 want = model(np.full((2, 8, 8, 3), 255, np.float32))

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from augcache.dataset import DatasetError, build_index
+from augcache.data.dataset import DatasetError, build_index
 from conftest import Workflow, check_log, make_image_folder, tiny_config
 
 GOOD_NAMES = ["plain.png", "with space.png", "ünïcödé_形.png", "paren (1).png", "quote'single.png",

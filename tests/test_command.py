@@ -91,7 +91,7 @@ def test_predict_writes_the_top_k_and_every_probability(full_run, tmp_path):
 
 
 def test_a_gpu_list_that_names_no_device_is_refused(monkeypatch):
-    from augcache.devices import machine_gpus
+    from augcache.jobs.devices import machine_gpus
 
     monkeypatch.setenv("AUGCACHE_GPUS", "abc")
     with pytest.raises(ValueError, match=r"AUGCACHE_GPUS='abc': 'abc' is not a device"):
@@ -146,9 +146,9 @@ def test_tensorflow_is_an_extra_and_the_package_brings_the_schema(tmp_path):
                     "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
     wheel = next(tmp_path.glob("augcache-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    assert "augcache/config.schema.yaml" in names and "augcache/store/features.py" in names
-    assert "augcache/templates/report.html" in names  # the report renders from the installed package
-    schema = zipfile.ZipFile(wheel).read("augcache/config.schema.yaml")
+    assert "augcache/jobs/config.schema.yaml" in names and "augcache/store/features.py" in names
+    assert "augcache/report/templates/report.html" in names  # the report renders from the installed package
+    schema = zipfile.ZipFile(wheel).read("augcache/jobs/config.schema.yaml")
     assert schema == (ROOT / "workflow/schemas/config.schema.yaml").read_bytes()
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from augcache.conv_base import BaseSpec, build_base, feature_function, weights_sha256
+from augcache.base.conv_base import BaseSpec, build_base, feature_function, weights_sha256
 from conftest import SIZE, conv_base_model
 
 

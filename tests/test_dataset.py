@@ -1,7 +1,7 @@
 import pytest
 
-from augcache.dataset import class_names, index_folder
-from augcache.listing import listing_fingerprint
+from augcache.data.dataset import class_names, index_folder
+from augcache.data.listing import listing_fingerprint
 from conftest import make_image_folder
 
 
@@ -102,8 +102,8 @@ def _listing_row_by_row(csv_path):
 
     import pandas as pd
 
-    from augcache.listing import SPLITS, TEST, Candidate
-    from augcache.images import IMAGE_EXTENSIONS
+    from augcache.data.listing import SPLITS, TEST, Candidate
+    from augcache.data.images import IMAGE_EXTENSIONS
 
     table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     has_split = "split" in table.columns
@@ -134,7 +134,7 @@ def _listing_row_by_row(csv_path):
 def test_a_csv_listing_is_read_as_row_by_row_reading_defines_it(tmp_path, monkeypatch, base):
     """Odd paths (./, //, .., absolute, trailing dots and slashes, hidden names, case, spaces) give
     the same candidates and problems, in the same order, as reading the rows one by one."""
-    from augcache.listing import _csv_candidates
+    from augcache.data.listing import _csv_candidates
 
     (tmp_path / "lists").mkdir()
     rows = ["path,label,split", "a/x.png,c,train", " ./a//y.PNG ,c,val", "a/x.png,c,train", "a/../a/x.png,d,val",
@@ -159,7 +159,7 @@ def test_files_reached_twice_through_linked_folders_or_files_are_found(tmp_path)
     listed first; each kept file's real path is os.path.realpath's."""
     import os
 
-    from augcache.listing import Candidate, _unique_targets
+    from augcache.data.listing import Candidate, _unique_targets
 
     root = make_image_folder(tmp_path / "data", {"circle": 3, "square": 2}, size=8)
     os.symlink(root / "circle", root / "ring")

@@ -12,9 +12,9 @@ import h5py
 import numpy as np
 import pytest
 
-from augcache.dataset import DatasetError, build_index
-from augcache.paths import HASH_MEMO
-from augcache.provenance import ProvenanceError
+from augcache.core.paths import HASH_MEMO
+from augcache.core.provenance import ProvenanceError
+from augcache.data.dataset import DatasetError, build_index
 from augcache.store.features import FeatureWriter, read_attrs
 from augcache.store.merge import merge_epochs, merge_shards
 from augcache.store.writer import StoreError
@@ -35,7 +35,7 @@ def test_merged_store_refuses_a_missing_or_replaced_epoch(tmp_path):
     for e in range(2):
         manifests.append(tmp_path / f"m{e}.csv")
         manifests[-1].write_text(f"manifest {e}\n")
-    from augcache.provenance import sha256_file
+    from augcache.core.provenance import sha256_file
 
     for e in range(2):
         write_store(tmp_path / f"epoch_{e}.h5", rng.normal(size=(4, 3)).astype(np.float32), e,
@@ -60,7 +60,7 @@ def test_merged_store_refuses_a_missing_or_replaced_epoch(tmp_path):
 
 
 def test_merge_and_training_refuse_lists_of_different_lengths(tmp_path):
-    from augcache.train import check_epoch_stores
+    from augcache.training.train import check_epoch_stores
 
     write_store(tmp_path / "epoch_0.h5", np.ones((2, 3), np.float32) * [[1], [2]])
     with pytest.raises(ValueError, match="1 epoch stores but 2 manifests"):
@@ -70,11 +70,11 @@ def test_merge_and_training_refuse_lists_of_different_lengths(tmp_path):
 
 
 def test_a_stale_manifest_refusal_says_what_to_do(tmp_path):
-    from augcache.train import check_epoch_stores
+    from augcache.training.train import check_epoch_stores
 
     manifest = tmp_path / "epoch_0.csv"
     manifest.write_text("old\n")
-    from augcache.provenance import sha256_file
+    from augcache.core.provenance import sha256_file
 
     write_store(tmp_path / "epoch_0.h5", np.ones((2, 3), np.float32) * [[1], [2]],
                 manifest=sha256_file(manifest))
@@ -87,7 +87,7 @@ def test_a_stale_manifest_refusal_says_what_to_do(tmp_path):
 # 2. degenerate features
 
 def test_feature_spread_problems_are_named():
-    from augcache.extraction_jobs import feature_spread_problem
+    from augcache.jobs.extraction import feature_spread_problem
 
     rng = np.random.default_rng(0)
     good = rng.normal(size=(8, 5)).astype(np.float32)
@@ -103,9 +103,9 @@ def test_feature_spread_problems_are_named():
 
 
 def test_an_untrained_imagenet_architecture_stops_the_base_check(tmp_path, tiny_data):
-    from augcache.extraction_jobs import check_base
-    from augcache.conv_base import BaseSpec
-    from augcache.pixels import open_pixels
+    from augcache.jobs.extraction import check_base
+    from augcache.base.conv_base import BaseSpec
+    from augcache.data.pixels import open_pixels
 
     index, _ = build_index(tiny_data, 0.2, 0)
     spec = BaseSpec("MobileNetV2", (32, 32), weights=None, options={"alpha": 0.35})
@@ -126,7 +126,7 @@ def test_a_store_of_constant_features_is_refused(tmp_path):
 # 4. more shards than batches
 
 def test_empty_shards_are_written_and_merged(tmp_path):
-    from augcache.extraction_jobs import shard_rows
+    from augcache.jobs.extraction import shard_rows
 
     assert shard_rows(18, 16, 3, 2) == (18, 18)
     features = np.random.default_rng(0).normal(size=(5, 2, 2)).astype(np.float32)
@@ -158,7 +158,7 @@ def png_header_only(path, width, height):
 
 
 def test_a_huge_image_is_a_bad_file_named_and_skippable(tmp_path):
-    from augcache.images import DEFAULT_MAX_IMAGE_PIXELS, set_max_image_pixels
+    from augcache.data.images import DEFAULT_MAX_IMAGE_PIXELS, set_max_image_pixels
 
     root = make_image_folder(tmp_path / "data", {"circle": 3, "square": 3}, size=16)
     png_header_only(root / "square" / "bomb.png", 20000, 20000)
@@ -177,7 +177,7 @@ def test_a_huge_image_is_a_bad_file_named_and_skippable(tmp_path):
 
 
 def test_prediction_leaves_out_bad_files_and_names_them(tmp_path, caplog):
-    from augcache.full_model import list_images, usable_images
+    from augcache.training.full_model import list_images, usable_images
 
     root = make_image_folder(tmp_path / "data", {"circle": 2}, size=16)
     png_header_only(root / "circle" / "bomb.png", 20000, 20000)
@@ -207,9 +207,9 @@ def test_a_class_with_one_image_is_warned_about(tmp_path, caplog):
 def test_small_files_are_written_atomically_and_flushed(tmp_path, monkeypatch):
     import pandas as pd
 
-    import augcache.atomic as atomic
-    from augcache.dataset import write_index
-    from augcache.manifest import write_manifest
+    import augcache.core.atomic as atomic
+    from augcache.data.dataset import write_index
+    from augcache.augmentation.manifest import write_manifest
 
     synced = []
     monkeypatch.setattr(atomic, "fsync_path", lambda p: synced.append(str(p)))
@@ -233,7 +233,7 @@ def test_the_demo_base_file_has_the_same_bytes_on_every_clean_run(tmp_path):
 
     builds = []
     for name in ("a", "b"):  # each in its own interpreter, as two clean runs are (both at once)
-        code = ("from augcache.demo import train_demo_base; "
+        code = ("from augcache.data.demo import train_demo_base; "
                 f"train_demo_base({str(tmp_path / name / 'base.keras')!r}, size=16, per_class=2, epochs=1, seed=0)")
         builds.append(subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
                                        stderr=subprocess.PIPE, text=True))
@@ -252,7 +252,7 @@ def test_the_dataset_is_not_walked_when_the_workflow_is_parsed(tmp_path, tiny_da
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(
-        "import augcache.listing as d\n"
+        "import augcache.data.listing as d\n"
         "_walk = d.listing_fingerprint\n"
         "def listing_fingerprint(source, *args, **kwargs):\n"
         f"    open({str(calls)!r}, 'a').write(str(source) + '\\n')\n"

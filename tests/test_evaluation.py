@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, conv_base_model, load_images
-from augcache.evaluation import (
+from augcache.evaluation.metrics import (
     KNN,
     balanced_class_weights,
     class_report,
@@ -85,8 +85,8 @@ def test_the_knn_of_a_point_in_the_bank_finds_itself(full_run):
     assert html.count('<tr data-mode="knn">') == 2
     # a k-NN row's seconds are counted as a run's: its bank's jobs and the validation store's, and its
     # share of the k-NN job, each job's start included (as in every other row), not the classifier alone
-    from augcache.costs import job_cost, knn_jobs
-    from augcache.settings import Settings, load_config
+    from augcache.report.costs import job_cost, knn_jobs
+    from augcache.jobs.settings import Settings, load_config
 
     settings = Settings(load_config([flow.path("config/config.yaml"), flow.path("overlay.yaml")]))
     jobs = knn_jobs(settings, [[0], [1]])
@@ -102,8 +102,8 @@ def test_the_knn_of_a_point_in_the_bank_finds_itself(full_run):
 
 def test_tta_views_are_seeded_manifests_of_the_validation_rows(full_run):
     config, flow = full_run
-    from augcache.dataset import read_index
-    from augcache.manifest import AugmentConfig, read_manifest, view_manifest
+    from augcache.data.dataset import read_index
+    from augcache.augmentation.manifest import AugmentConfig, read_manifest, view_manifest
 
     index = read_index(flow.path("results/dataset/index.csv"))
     val = index[index["split"] == "val"]
@@ -123,7 +123,7 @@ def test_tta_with_no_views_is_the_plain_evaluation(full_run):
     import keras
 
     config, flow = full_run
-    from augcache.scoring import score_heads
+    from augcache.evaluation.scoring import score_heads
 
     evaluation = json.loads(flow.path("results/eval/heads.json").read_text())
     assert evaluation["tta_views"] == 2
@@ -156,8 +156,8 @@ def test_a_view_store_of_other_images_is_refused_naming_it(full_run, tmp_path):
     import shutil
 
     _, flow = full_run
-    from augcache.provenance import ProvenanceError
-    from augcache.scoring import check_views
+    from augcache.core.provenance import ProvenanceError
+    from augcache.evaluation.scoring import check_views
 
     views = [flow.path(f"results/features/val_tta/view_{v}.h5") for v in range(2)]
     swapped = tmp_path / "view_0.h5"
@@ -191,7 +191,7 @@ def test_confusion_rows_sum_to_the_class_counts(full_run, swept):
 
 def test_predict_with_test_time_views_is_the_test_scores(swept, tmp_path):
     config, flow = swept
-    from augcache.dataset import read_index
+    from augcache.data.dataset import read_index
 
     index = read_index(flow.path("results/dataset/index.csv"))
     test = index[index["split"] == "test"]
@@ -209,7 +209,7 @@ def test_predict_with_test_time_views_is_the_test_scores(swept, tmp_path):
     # the views are drawn from the images' sample ids (here their paths): the accuracy may differ
     # from the workflow's only through other numbers, so it is checked against the workflow's own
     # function on the same paths
-    from augcache.full_model import predict_files
+    from augcache.training.full_model import predict_files
 
     again = predict_files(flow.path("results/model/model.keras"), flow.path("results/model/classes.json"),
                           predicted["path"].tolist(), tta_views=2)
@@ -228,9 +228,9 @@ def test_predict_with_test_time_views_is_the_test_scores(swept, tmp_path):
 
 
 def test_balanced_class_weights_raise_the_minority_recall_on_a_1_to_9_demo_split(tmp_path):
-    from augcache.demo import DEMO_CLASSES, write_demo_images
-    from augcache.head import HeadConfig
-    from augcache.train import train_head
+    from augcache.data.demo import DEMO_CLASSES, write_demo_images
+    from augcache.training.head import HeadConfig
+    from augcache.training.train import train_head
 
     write_demo_images(tmp_path, 32, 45, 20, seed=0)
     base = conv_base_model()
@@ -278,8 +278,8 @@ def test_class_weights_are_recorded_in_the_summaries(full_run, finetuned):
 
 def test_a_knn_bank_of_another_base_is_refused_naming_it(full_run, float32_runs):
     config, flow = full_run
-    from augcache.provenance import ProvenanceError
-    from augcache.scoring import score_knn
+    from augcache.core.provenance import ProvenanceError
+    from augcache.evaluation.scoring import score_knn
 
     # the float32 runs' epoch store: the same base, another dtype
     other = float32_runs[1][0].path("results/features/train/epoch_0.h5")
@@ -303,8 +303,8 @@ def test_a_bank_or_view_through_another_base_is_refused_by_any_field(tmp_path):
     """Stores read together must share every provenance field but what each holds: a k-NN bank
     whose base had another preprocessing (a field a hand list of base fields left out) or another
     preset is refused, naming the file and the field."""
-    from augcache.provenance import ProvenanceError
-    from augcache.scoring import check_views, score_knn
+    from augcache.core.provenance import ProvenanceError
+    from augcache.evaluation.scoring import check_views, score_knn
     from augcache.store.features import FeatureWriter
 
     base = {"base_architecture": "keras_hub", "base_preset": "presets/dino", "preset_sha256": "p1",
@@ -328,7 +328,7 @@ def test_a_bank_or_view_through_another_base_is_refused_by_any_field(tmp_path):
 
 
 def test_a_knn_asking_for_more_neighbours_than_images_stops_before_any_job(full_run, tmp_path):
-    from augcache.settings import Settings, load_config
+    from augcache.jobs.settings import Settings, load_config
 
     config, finished = full_run
     flow = finished.clone(tmp_path / "project")

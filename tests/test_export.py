@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from augcache.conv_base import application
-from augcache.full_model import export_full_model, load_full_model, preprocess_affine, preprocess_layer
+from augcache.base.conv_base import application
+from augcache.training.full_model import export_full_model, load_full_model, preprocess_affine, preprocess_layer
 
 
 @pytest.mark.parametrize("architecture, mode", [("VGG16", "caffe"), ("MobileNetV2", "tf"),
@@ -48,8 +48,8 @@ def test_exported_model_loads_and_predicts_without_the_package(tmp_path):
     import keras
     import tensorflow as tf
 
-    from augcache.conv_base import BaseSpec
-    from augcache.head import HeadConfig, build_head
+    from augcache.base.conv_base import BaseSpec
+    from augcache.training.head import HeadConfig, build_head
 
     spec = BaseSpec("VGG16", (32, 32), pooling="avg", seed=1)
     head = build_head((512,), 3, HeadConfig.from_config({"hidden_units": [8]}), seed=0)

@@ -7,8 +7,8 @@ import h5py
 import numpy as np
 import pytest
 
-from augcache.extraction_jobs import shard_rows
-from augcache.provenance import ProvenanceError
+from augcache.core.provenance import ProvenanceError
+from augcache.jobs.extraction import shard_rows
 from augcache.store.features import FeatureWriter
 from augcache.store.merge import merge_shards
 from augcache.store.writer import StoreError
@@ -120,8 +120,8 @@ def make_store(path, n=40):
 def read_everything(path):
     """Every way the workflow reads a store: attributes, in memory, streamed."""
     from augcache.store.features import check_store
-    from augcache.stream import StoreBlocks
-    from augcache.train import load_store
+    from augcache.store.stream import StoreBlocks
+    from augcache.store.features import load_store
 
     check_store(path, {})
     load_store(path, {})
@@ -147,7 +147,8 @@ def test_a_store_missing_a_dataset_is_refused(tmp_path):
 
 
 def test_a_store_of_another_config_is_refused(tmp_path):
-    from augcache.train import StreamedEpochs, load_store
+    from augcache.training.train import StreamedEpochs
+    from augcache.store.features import load_store
 
     path = make_store(tmp_path / "epoch_0.h5")
     with pytest.raises(ProvenanceError, match=f"{path}: provenance field 'weights_sha256' is 'w1', "

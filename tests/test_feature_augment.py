@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from augcache.feature_augment import (
+from augcache.augmentation.feature_augment import (
     FEATURE_PARAM_COLUMNS,
     FeatureAugmentConfig,
     FeatureAugmented,

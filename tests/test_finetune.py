@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from augcache.quantise import as_stored, dequantise, quantise, stored_row_bytes
+from augcache.store.quantise import as_stored, dequantise, quantise, stored_row_bytes
 from conftest import FINETUNE_EPOCHS, HEAD_EPOCHS, finetune_config
 
 def test_split_errors_name_the_layers_the_base_can_be_cut_at():
     import keras
 
-    from augcache.conv_base import split_base
+    from augcache.base.conv_base import split_base
 
     model = keras.applications.MobileNetV2(include_top=False, weights=None, input_shape=(32, 32, 3))
     bottom, top = split_base(model, "block_14_add")  # before the last two blocks
@@ -33,10 +33,10 @@ def test_the_top_of_cached_activations_is_the_base_output(finetuned):
     images, through the same extraction path."""
     import keras
 
-    from augcache.conv_base import feature_function, split_base
-    from augcache.extract import compute_features
-    from augcache.manifest import AugmentConfig, read_manifest
-    from augcache.pixels import Pixels
+    from augcache.base.conv_base import feature_function, split_base
+    from augcache.base.extract import compute_features
+    from augcache.augmentation.manifest import AugmentConfig, read_manifest
+    from augcache.data.pixels import Pixels
 
     config, flow = finetuned
     base = keras.saving.load_model(config["conv_base"]["architecture"], compile=False)
@@ -85,7 +85,7 @@ def test_fine_tuning_changes_the_top_but_not_its_batchnorm(finetuned):
 
 def test_the_fine_tuned_model_classifies_raw_images_as_its_metrics_say(finetuned):
     config, flow = finetuned
-    from augcache.full_model import predict_folder
+    from augcache.training.full_model import predict_folder
 
     selection = json.loads(flow.path("results/sweep/selection.json").read_text())
     assert selection["run_dir"] == "results/finetune/cached/k2_r0"
@@ -136,8 +136,8 @@ def test_uint8_quantises_each_sample_and_channel_on_its_own():
 def test_uint8_stores_read_merge_and_stream_as_they_were_written(tmp_path):
     from augcache.store.features import FeatureWriter
     from augcache.store.merge import merge_shards
-    from augcache.stream import StoreBlocks
-    from augcache.train import read_features
+    from augcache.store.stream import StoreBlocks
+    from augcache.store.features import read_features
 
     rng = np.random.default_rng(1)
     x = rng.gamma(2.0, 1.0, (10, 3, 3, 5)).astype(np.float32)
@@ -182,10 +182,10 @@ def test_uint8_fine_tuning_is_reproduced_by_replay_and_compared_in_the_report(fi
 def test_a_fine_tuned_top_cached_in_bfloat16_is_exported_in_float32(tmp_path, split_base_file):
     import keras
 
-    from augcache.conv_base import BaseSpec, build_bottom, split_base
-    from augcache.finetune import classifier_on_top
-    from augcache.full_model import build_full_model
-    from augcache.head import HeadConfig, build_head
+    from augcache.base.conv_base import BaseSpec, build_bottom, split_base
+    from augcache.training.finetune import classifier_on_top
+    from augcache.training.full_model import build_full_model
+    from augcache.training.head import HeadConfig, build_head
 
     spec = BaseSpec(str(split_base_file), (32, 32), split_at="cut", compute_dtype="mixed_bfloat16")
     model, bottom, _ = build_bottom(spec)

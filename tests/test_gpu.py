@@ -10,7 +10,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from augcache.devices import Gpu, _try_lock, assign_device, claim_gpu, machine_gpus, parse_nvidia_smi
+from augcache.jobs.devices import Gpu, _try_lock, assign_device, claim_gpu, machine_gpus, parse_nvidia_smi
 from conftest import LOCAL_RUN, Workflow, tiny_config
 
 SMI = """GPU 0: NVIDIA H200 (UUID: GPU-1b2c3d4e-aaaa-bbbb-cccc-000000000000)
@@ -42,7 +42,7 @@ def test_jobs_without_a_gpu_see_none_and_gpu_jobs_one_each(monkeypatch, tmp_path
 
 HOLDER = """
 import sys, time
-from augcache.devices import Gpu, claim_gpu
+from augcache.jobs.devices import Gpu, claim_gpu
 slot = claim_gpu([Gpu("0")], sys.argv[1])
 print("holding", slot.gpu.id, flush=True)
 time.sleep(600)
@@ -129,10 +129,10 @@ def test_mixed_bfloat16_extraction_is_replayed_exactly_and_close_to_float32(tmp_
     import h5py
     import numpy as np
 
-    from augcache.conv_base import BaseSpec, build_base, feature_function
-    from augcache.extract import compute_features
-    from augcache.manifest import AugmentConfig, read_manifest
-    from augcache.pixels import open_pixels
+    from augcache.base.conv_base import BaseSpec, build_base, feature_function
+    from augcache.base.extract import compute_features
+    from augcache.augmentation.manifest import AugmentConfig, read_manifest
+    from augcache.data.pixels import open_pixels
 
     config = tiny_config(tiny_data, tiny_base, cache={"epochs": 1, "dtype": "float32",
                                                        "compute_dtype": "mixed_bfloat16"})

@@ -18,7 +18,7 @@ IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 
 
 def hub_spec(preset, pooling, preprocessing=None):
-    from augcache.conv_base import BaseSpec
+    from augcache.base.conv_base import BaseSpec
 
     return BaseSpec.from_config({"architecture": "keras_hub", "preset": str(preset), "image_size": [SIZE, SIZE],
                                  "pooling": pooling, "preprocessing": preprocessing})
@@ -32,7 +32,7 @@ def pixels(n=3, seed=0):
 def test_each_pooling_is_the_backbones_tokens_taken_apart(request, preset_name, preprocessing, prefix):
     """The ViT's pixels scaled by its saved image converter (to [-1, 1]), DINOv2's (saved without
     one) by the config's mean and std: each pooling is the tokens of those pixels taken apart."""
-    from augcache.conv_base import build_base, feature_function, feature_shape
+    from augcache.base.conv_base import build_base, feature_function, feature_shape
 
     preset = request.getfixturevalue(preset_name)
     backbone = keras_hub.models.Backbone.from_preset(str(preset))
@@ -56,7 +56,7 @@ def test_each_pooling_is_the_backbones_tokens_taken_apart(request, preset_name, 
 
 
 def test_a_cnn_backbone_keeps_its_map_or_pools_it(tmp_path):
-    from augcache.conv_base import build_base, feature_function
+    from augcache.base.conv_base import build_base, feature_function
 
     keras_hub.models.ResNetBackbone(input_conv_filters=[64], input_conv_kernel_sizes=[3], stackwise_num_filters=[64, 16],
                                     stackwise_num_blocks=[1, 1], stackwise_num_strides=[1, 2], block_type="basic_block",
@@ -74,7 +74,7 @@ def test_a_cnn_backbone_keeps_its_map_or_pools_it(tmp_path):
 
 
 def test_pooling_that_does_not_fit_the_backbone_is_refused_naming_the_key(vit_preset):
-    from augcache.conv_base import BaseSpec, build_base
+    from augcache.base.conv_base import BaseSpec, build_base
 
     with pytest.raises(ValueError, match="conv_base.pooling: 'avg' is for CNN backbones; ViTBackbone outputs tokens"):
         build_base(hub_spec(vit_preset, "avg"))
@@ -88,7 +88,7 @@ def test_pooling_that_does_not_fit_the_backbone_is_refused_naming_the_key(vit_pr
 
 
 def test_missing_or_wrong_presets_stop_the_workflow_naming_the_key(tmp_path, tiny_data, tiny_base):
-    from augcache.settings import SCHEMA, Settings
+    from augcache.jobs.settings import SCHEMA, Settings
     from conftest import tiny_config
     from snakemake.utils import validate
 
@@ -130,9 +130,10 @@ def test_a_preset_without_an_image_converter_is_refused_unless_the_config_states
     and conv_base.preprocessing (recorded in provenance) lets it through."""
     from snakemake.utils import validate
 
-    from augcache.manifest import AugmentConfig
-    from augcache.settings import SCHEMA, CacheSettings, Settings
-    from augcache.store.features import config_provenance
+    from augcache.augmentation.manifest import AugmentConfig
+    from augcache.jobs.settings import SCHEMA, Settings
+    from augcache.base.store_fields import CacheSettings
+    from augcache.base.store_fields import config_provenance
     from conftest import tiny_config
 
     def settings(**conv_base):
@@ -145,7 +146,7 @@ def test_a_preset_without_an_image_converter_is_refused_unless_the_config_states
                                          r"\(image_converter.json\).*conv_base.preprocessing"):
         settings().check()
     with pytest.raises(ValueError, match="conv_base.preset: .* has no image converter"):
-        from augcache.conv_base import build_base
+        from augcache.base.conv_base import build_base
 
         build_base(hub_spec(dino_preset, "cls"))
     settings(preprocessing=IMAGENET).check()
@@ -158,9 +159,9 @@ def test_a_preset_without_an_image_converter_is_refused_unless_the_config_states
 def test_the_presets_files_are_hashed_into_provenance(vit_preset, tmp_path):
     import shutil
 
-    from augcache.manifest import AugmentConfig
-    from augcache.settings import CacheSettings
-    from augcache.store.features import config_provenance
+    from augcache.augmentation.manifest import AugmentConfig
+    from augcache.base.store_fields import CacheSettings
+    from augcache.base.store_fields import config_provenance
 
     fields = config_provenance(hub_spec(vit_preset, "cls"), AugmentConfig(), CacheSettings())
     assert fields["base_preset"] == str(vit_preset) and len(fields["preset_sha256"]) == 64
@@ -177,12 +178,12 @@ def test_an_epoch_is_extracted_through_a_hub_backbone_as_the_replayed_augmentati
                                                                                  tmp_path):
     """The package's extraction path, on the shared run's manifest and pixel store, with a ViT's
     patch grid as spatial features."""
-    from augcache.extraction_jobs import extract_epoch
-    from augcache.conv_base import build_base, feature_function
-    from augcache.extract import compute_features
-    from augcache.manifest import AugmentConfig, read_manifest
-    from augcache.pixels import open_pixels
-    from augcache.settings import CacheSettings
+    from augcache.jobs.extraction import extract_epoch
+    from augcache.base.conv_base import build_base, feature_function
+    from augcache.base.extract import compute_features
+    from augcache.augmentation.manifest import AugmentConfig, read_manifest
+    from augcache.data.pixels import open_pixels
+    from augcache.base.store_fields import CacheSettings
     from augcache.store.features import read_attrs, read_rows
 
     config, (flow, _) = float32_runs
@@ -210,9 +211,9 @@ def test_an_epoch_is_extracted_through_a_hub_backbone_as_the_replayed_augmentati
 def test_an_exported_hub_model_is_the_backbone_then_the_head(vit_preset, tmp_path):
     import keras
 
-    from augcache.conv_base import build_base, feature_function
-    from augcache.full_model import build_full_model, load_full_model
-    from augcache.head import HeadConfig, build_head
+    from augcache.base.conv_base import build_base, feature_function
+    from augcache.training.full_model import build_full_model, load_full_model
+    from augcache.training.head import HeadConfig, build_head
 
     spec = hub_spec(vit_preset, "mean")
     head = build_head((16,), 3, HeadConfig(hidden_units=(8,)), seed=0)

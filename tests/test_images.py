@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from augcache.images import decode_file
+from augcache.data.images import decode_file
 from conftest import load_images
 
 

@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from augcache.params import PARAM_COLUMNS
-from augcache.manifest import (AugmentConfig, build_manifest, draw_params, params_array,
+from augcache.augmentation.params import PARAM_COLUMNS
+from augcache.augmentation.manifest import (AugmentConfig, build_manifest, draw_params, params_array,
                                read_manifest, write_manifest)
 
 AUG = AugmentConfig.from_config({
@@ -93,13 +93,13 @@ def test_manifest_module_does_not_import_tensorflow():
     import subprocess
     import sys
 
-    code = "import sys, augcache.manifest, augcache.dataset, augcache.pixels; print('tensorflow' in sys.modules)"
+    code = "import sys, augcache.augmentation.manifest, augcache.data.dataset, augcache.data.pixels; print('tensorflow' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 
 
 def test_a_shard_reads_only_its_rows_of_the_manifest(tmp_path):
-    from augcache.manifest import AugmentConfig, build_manifest, manifest_rows, read_manifest, write_manifest
+    from augcache.augmentation.manifest import AugmentConfig, build_manifest, manifest_rows, read_manifest, write_manifest
 
     train = pd.DataFrame({"sample_id": [f"s{i:03d}" for i in range(37)], "path": [f"p{i}" for i in range(37)],
                           "label": ["a", "b"] * 18 + ["a"], "label_index": [0, 1] * 18 + [0]})
@@ -135,7 +135,7 @@ def test_every_random_stream_is_its_own():
     """Training epochs, the split, test-time views of each image, feature-space augmentation and
     fold splits each draw from a SeedSequence of their own: for a few seeds, no two streams give
     the same numbers (view 0 of an image once shared training epoch 7's)."""
-    from augcache.manifest import MAX_EPOCH, id_words, seed_sequence
+    from augcache.augmentation.manifest import MAX_EPOCH, id_words, seed_sequence
 
     for seed in (0, 1, 7, 2024):
         streams = {f"epoch {e}": seed_sequence(seed, "epoch", e) for e in (*range(12), MAX_EPOCH - 1)}
@@ -154,7 +154,7 @@ def test_every_random_stream_is_its_own():
 
 
 def test_an_images_test_time_views_do_not_depend_on_the_other_images():
-    from augcache.manifest import view_manifest
+    from augcache.augmentation.manifest import view_manifest
 
     table = samples(20)
     alone = view_manifest(table.iloc[[7]], AUG, seed=4, view=1)

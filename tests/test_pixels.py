@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from augcache.atomic import csv_text
-from augcache.dataset import build_index, read_index
-from augcache.images import decode_file, load_pixels, resize_pixels
-from augcache.pixels import PixelStore, PixelWriter, index_with_pixel_store, open_pixels
-from augcache.provenance import ProvenanceError
+from augcache.core.atomic import csv_text
+from augcache.core.provenance import ProvenanceError
+from augcache.data.dataset import build_index, read_index
+from augcache.data.images import decode_file, load_pixels, resize_pixels
+from augcache.data.pixels import PixelStore, PixelWriter, index_with_pixel_store, open_pixels
 from augcache.store.writer import StoreError
 from conftest import Workflow, make_image_folder
 
@@ -171,9 +171,9 @@ def pixel_runs(tmp_path_factory, float32_runs):
 
 
 def test_features_from_the_pixel_store_equal_augmented_stored_pixels(pixel_runs):
-    from augcache.augment import augment
-    from augcache.conv_base import BaseSpec, build_base, feature_function
-    from augcache.manifest import AugmentConfig, params_array, read_manifest
+    from augcache.augmentation.augment import augment
+    from augcache.base.conv_base import BaseSpec, build_base, feature_function
+    from augcache.augmentation.manifest import AugmentConfig, params_array, read_manifest
 
     config, flow, _ = pixel_runs
     spec = BaseSpec.from_config({**config["conv_base"], "image_size": config["data"]["image_size"],
@@ -247,9 +247,9 @@ def sharded_index(source, folder, shards, on_bad_image="error", size=(16, 16)):
     """What the workflow does with data.decode_shards = shards, in one process: the listing, each
     shard's check and decode, the index from what they found, the merged pixel store.
     Returns (index, skipped, pixel store path) and leaves the parts in `folder`."""
-    from augcache.dataset import index_of_shards, write_index
-    from augcache.listing import list_source, write_listing
-    from augcache.pixels import decode_shard, merge_pixel_shards
+    from augcache.data.dataset import index_of_shards, write_index
+    from augcache.data.listing import list_source, write_listing
+    from augcache.data.pixels import decode_shard, merge_pixel_shards
 
     folder.mkdir(parents=True, exist_ok=True)
     write_listing(list_source(source), folder / "candidates.csv", folder / "listed.csv")
@@ -271,7 +271,7 @@ def assert_same_pixel_store(a, b):
 
 
 def test_pixel_shards_must_be_consecutive_parts_of_one_listing_holding_the_index(tmp_path):
-    from augcache.pixels import merge_pixel_shards, shard_range
+    from augcache.data.pixels import merge_pixel_shards, shard_range
 
     assert [shard_range(7, 3, s) for s in range(3)] == [(0, 3), (3, 6), (6, 7)]
     assert shard_range(2, 3, 2) == (2, 2)
@@ -297,7 +297,7 @@ def test_sharded_decoding_finds_every_bad_file_and_keeps_the_same_index_and_stor
     """Bad files spread over the shards: with skip, the index, the skipped files and the pixel store
     equal one index job's (a name with a quote and a comma included); with error, one message
     names every bad file, as one index job's does."""
-    from augcache.dataset import DatasetError
+    from augcache.data.dataset import DatasetError
 
     root = make_image_folder(tmp_path / "data", {"circle": 4, "square": 4}, size=20)
     (root / "circle" / "zero.png").write_bytes(b"")

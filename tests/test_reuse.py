@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from augcache.gc import collect_garbage
+from augcache.jobs.gc import collect_garbage
 from conftest import LOCAL_RUN
 from test_faults import job_pids
 
@@ -251,14 +251,14 @@ def test_a_key_changes_with_the_code_that_computes(tmp_path):
         shutil.copytree(ROOT / part, tmp_path / part, symlinks=True)
 
     def key(kind):
-        code = ("from augcache.reuse import job_key; "
+        code = ("from augcache.jobs.reuse import job_key; "
                 f"print(job_key({kind!r}, {{'a': 1}}, {{}}, {{}})[0])")
         return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(tmp_path)),
                               capture_output=True, text=True, check=True).stdout.strip()
 
     before = key("extract_epoch"), key("train_head")
     assert len(set(before)) == 2
-    with open(tmp_path / "augcache/augment.py", "a") as module:
+    with open(tmp_path / "augcache/augmentation/augment.py", "a") as module:
         module.write("\n# edited\n")
     after_module = key("extract_epoch"), key("train_head")
     assert after_module[0] != before[0] and after_module[1] != before[1]
@@ -275,8 +275,8 @@ def test_a_key_holds_the_code_its_job_runs_and_no_other(tmp_path):
     function changes the epochs' keys."""
     import shutil
 
-    from augcache.job_code import code_files
-    from augcache.reuse import code_sha256
+    from augcache.jobs.job_code import code_files
+    from augcache.jobs.reuse import code_sha256
     from conftest import ROOT
 
     for part in ("augcache", "scripts"):
@@ -293,16 +293,16 @@ def test_a_key_holds_the_code_its_job_runs_and_no_other(tmp_path):
 
     files = {kind: {str(p.relative_to(tmp_path)) for p in code_files(tmp_path / f"scripts/{kind}.py", package)}
              for kind in kinds}
-    assert "augcache/augment.py" in files["extract_epoch"] and "augcache/config.schema.yaml" in files["extract_epoch"]
-    assert "augcache/templates/report.html" in files["make_report"]
+    assert "augcache/augmentation/augment.py" in files["extract_epoch"] and "augcache/jobs/config.schema.yaml" in files["extract_epoch"]
+    assert "augcache/report/templates/report.html" in files["make_report"]
     assert not any("report" in f for f in files["extract_epoch"] | files["train_head"] | files["write_manifest"])
     before = keys()
-    edit("augcache/report_tables.py")
-    edit("augcache/templates/report.html")
+    edit("augcache/report/tables.py")
+    edit("augcache/report/templates/report.html")
     after_report = keys()
     assert {k: after_report[k] == before[k] for k in kinds} == \
         {"extract_epoch": True, "train_head": True, "write_manifest": True, "make_report": False}
-    edit("augcache/augment.py")
+    edit("augcache/augmentation/augment.py")
     after_augment = keys()
     assert after_augment["extract_epoch"] != after_report["extract_epoch"]
     assert after_augment["train_head"] != after_report["train_head"]  # replay and on the fly augment
@@ -342,7 +342,7 @@ def test_a_weights_file_is_known_by_its_bytes(tmp_path):
     file gives its jobs new keys (its sha256 is remembered by path, size, times and inode)."""
     import shutil
 
-    from augcache.reuse import hash_memo, identity, job_key
+    from augcache.jobs.reuse import hash_memo, identity, job_key
 
     first = _weights_file(tmp_path / "a.weights.h5", seed=1)
     second = _weights_file(tmp_path / "b.weights.h5", seed=2)
@@ -357,8 +357,8 @@ def test_a_weights_file_is_known_by_its_bytes(tmp_path):
 
 
 def test_a_key_holds_the_thread_count_and_every_library_that_shapes_numbers(tmp_path):
-    from augcache.provenance import LIBRARIES, versions
-    from augcache.reuse import job_key
+    from augcache.core.provenance import LIBRARIES, versions
+    from augcache.jobs.reuse import job_key
 
     key, fields = job_key("extract_epoch", {}, {}, {}, threads=2, root=tmp_path)
     assert set(LIBRARIES) <= set(fields["versions"]) and fields["threads"] == 2
@@ -380,7 +380,7 @@ def _outputs(folder: Path, **files) -> list[Path]:
 def test_outputs_are_matched_to_entry_files_by_name(tmp_path):
     """A rule whose outputs were listed in another order gets each output's own bytes back; an
     entry that names other outputs is not used."""
-    from augcache.reuse import reuse, store
+    from augcache.jobs.reuse import reuse, store
 
     root = tmp_path / "cache"
     a, b = _outputs(tmp_path / "run", **{"head.keras": "head", "metrics.csv": "metrics"})
@@ -397,8 +397,8 @@ def test_reuse_never_moves_another_outputs_time(tmp_path):
     entry while either is in place."""
     import time
 
-    from augcache.gc import collect_garbage
-    from augcache.reuse import reuse, store
+    from augcache.jobs.gc import collect_garbage
+    from augcache.jobs.reuse import reuse, store
 
     root = tmp_path / "cache"
     (main,) = _outputs(tmp_path / "main", **{"val.h5": "features"})
@@ -418,8 +418,8 @@ def test_reuse_never_moves_another_outputs_time(tmp_path):
 def test_a_copied_entry_is_kept_while_an_output_uses_it(tmp_path, monkeypatch):
     """Where hard links fail (another filesystem) the entry holds copies; gc still keeps it while the
     output it was made from is in place, and removes it once that output is replaced."""
-    from augcache import gc
-    from augcache import reuse as module
+    from augcache.jobs import gc
+    from augcache.jobs import reuse as module
 
     def no_link(source, target):
         raise OSError("cross-device link")
@@ -438,8 +438,8 @@ def test_a_copied_entry_is_kept_while_an_output_uses_it(tmp_path, monkeypatch):
 def test_gc_never_removes_an_entry_while_a_job_puts_it_in_place(tmp_path, monkeypatch):
     """gc running while a job places an entry (the job has already removed its old output) finds
     the entry's lock held and keeps it; the job's output is put in place."""
-    from augcache import gc
-    from augcache import reuse as module
+    from augcache.jobs import gc
+    from augcache.jobs import reuse as module
 
     root = tmp_path / "reuse"
     (output,) = _outputs(tmp_path / "run", **{"epoch_0.h5": "features"})
@@ -466,7 +466,7 @@ def test_two_jobs_placing_one_entry_at_once_never_share_a_file(tmp_path, monkeyp
     it in turn, so the second sees the first's link and gets a copy."""
     import threading
 
-    from augcache import reuse as module
+    from augcache.jobs import reuse as module
 
     root = tmp_path / "reuse"
     (made,) = _outputs(tmp_path / "made", **{"val.h5": "features"})
@@ -495,7 +495,7 @@ def test_two_jobs_placing_one_entry_at_once_never_share_a_file(tmp_path, monkeyp
 
 def test_gc_dry_run_changes_nothing(tmp_path):
     """--dry-run lists what would go, an earlier version's results/cache included, and moves nothing."""
-    from augcache.reuse import store
+    from augcache.jobs.reuse import store
 
     former = tmp_path / "results" / "cache"
     (lost,) = _outputs(tmp_path / "run", **{"val.h5": "features"})
@@ -510,7 +510,7 @@ def test_gc_dry_run_changes_nothing(tmp_path):
 def test_gc_leaves_the_unfinished_entries_of_running_jobs_alone(tmp_path):
     import socket
 
-    from augcache.gc import UNFINISHED_GRACE_SECONDS, collect_garbage
+    from augcache.jobs.gc import UNFINISHED_GRACE_SECONDS, collect_garbage
 
     root = tmp_path / "cache" / "extract_epoch"
     host = socket.gethostname()
@@ -533,7 +533,7 @@ def test_gc_leaves_the_unfinished_entries_of_running_jobs_alone(tmp_path):
 def test_temporary_entry_names_differ_between_hosts_and_processes(tmp_path, monkeypatch):
     """Two jobs storing one key at once on two hosts with the same process id never share a
     temporary folder."""
-    from augcache import reuse as module
+    from augcache.jobs import reuse as module
 
     names = []
     real_replace = module.os.replace
@@ -602,7 +602,7 @@ def test_entries_kept_in_results_cache_move_to_results_reuse(cache_copy):
 
 
 def test_a_results_cache_of_other_files_is_left_alone(tmp_path):
-    from augcache.gc import migrate
+    from augcache.jobs.gc import migrate
 
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / "notes.txt").write_text("mine")
@@ -617,7 +617,7 @@ def test_an_entry_is_placed_where_the_filesystem_has_no_locks(tmp_path, monkeypa
     """flock failing (Lustre mounted without flock) warns and places the entry all the same."""
     import fcntl
 
-    from augcache import reuse as module
+    from augcache.jobs import reuse as module
 
     def no_locks(handle, operation):
         raise OSError(38, "Function not implemented")

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from augcache.cli import estimate, inspect_store
-from augcache.paths import REUSE
+from augcache.core.paths import REUSE
 from conftest import ROOT, Workflow, tiny_config
 
 FEATURE_STORES = ("features/", "dataset/pixels.h5")
@@ -131,7 +131,7 @@ def test_the_augcache_command_predicts_inspects_and_estimates(full_run, tmp_path
 def test_the_string_heap_of_sample_ids_is_their_utf8_bytes_rounded_up_to_8(tmp_path):
     """The disk plan counts a store's ids as their UTF-8 bytes, each rounded up to 8; a file holding
     them grows by at least that."""
-    from augcache.store.plan import id_chars
+    from augcache.jobs.plan import id_chars
 
     ids = ["a", "abcdefgh", "abcdefghi", "形状/x.png", "é" * 9]
     assert id_chars(ids) == 8 + 8 + 16 + 16 + 24

@@ -2,7 +2,7 @@ import h5py
 import numpy as np
 import pytest
 
-from augcache.provenance import ProvenanceError
+from augcache.core.provenance import ProvenanceError
 from augcache.store.features import FeatureWriter, check_store, read_attrs
 from augcache.store.merge import merge_epochs
 
@@ -10,7 +10,7 @@ ATTRS = {"split": "train", "weights_sha256": "aaa", "augmentation": "{}"}
 
 
 def write_epoch(path, epoch, manifest, attrs=ATTRS, n=6, value=0.0):
-    from augcache.provenance import sha256_file
+    from augcache.core.provenance import sha256_file
 
     fields = dict(attrs, epoch=epoch, manifest_sha256=sha256_file(manifest))
     features = np.full((n, 2, 3), value + epoch, np.float32)

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from augcache.memory import memory_budget_bytes
+from augcache.core.memory import memory_budget_bytes
 from augcache.store.features import FeatureWriter
+from augcache.store.stream import StoreBlocks, block_rows
 from augcache.store.writer import StoreError
-from augcache.stream import StoreBlocks, block_rows
 
 
 def write_store(path, n=23, shape=(3,)):
@@ -68,7 +68,7 @@ def test_block_rows_fit_the_budget_in_whole_batches():
 
 
 def test_the_tightest_cgroup_limit_caps_the_available_memory(tmp_path):
-    from augcache.memory import cgroup_room
+    from augcache.core.memory import cgroup_room
 
     def group(path, limit, used, names=("memory.max", "memory.current")):
         path.mkdir(parents=True, exist_ok=True)
@@ -90,11 +90,11 @@ def test_the_tightest_cgroup_limit_caps_the_available_memory(tmp_path):
 
 
 def run_with_budget(config, flow, tmp_path, mode, run_dir, budget):
-    from augcache.conv_base import BaseSpec
-    from augcache.experiment import RunInputs, RunOutputs, RunSettings, RunSpec, run_training
-    from augcache.head import HeadConfig
-    from augcache.manifest import AugmentConfig
-    from augcache.settings import CacheSettings
+    from augcache.base.conv_base import BaseSpec
+    from augcache.training.experiment import RunInputs, RunOutputs, RunSettings, RunSpec, run_training
+    from augcache.training.head import HeadConfig
+    from augcache.augmentation.manifest import AugmentConfig
+    from augcache.base.store_fields import CacheSettings
 
     k = config["cache"]["epochs"] if mode == "cached" else 0
     out = tmp_path / run_dir
@@ -137,7 +137,7 @@ def test_streamed_training_matches_the_in_memory_run(full_run, tmp_path, mode, r
 
 def test_blocks_smaller_than_an_epoch_feed_the_same_batches(full_run):
     config, flow = full_run
-    from augcache.train import CachedEpochs, EpochStream, StreamedEpochs
+    from augcache.training.train import CachedEpochs, EpochStream, StreamedEpochs
 
     stores = [flow.path(f"results/features/train/epoch_{e}.h5") for e in range(2)]
     manifests = [flow.path(f"results/manifest/epoch_{e}.csv") for e in range(2)]

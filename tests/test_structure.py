@@ -10,8 +10,8 @@ PACKAGE = Path(__file__).parents[1] / "augcache"
 MAX_LINES = 400
 
 
-def module_name(path: Path) -> str:
-    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+def module_name(path: Path, package: Path = PACKAGE) -> str:
+    parts = list(path.relative_to(package.parent).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
@@ -21,10 +21,11 @@ def modules() -> dict[str, Path]:
     return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
-def imports(path: Path, known: set[str]) -> set[str]:
+def imports(path: Path, known: set[str], root: Path = PACKAGE) -> set[str]:
     """The package modules a module imports anywhere in its body (functions included)."""
     found = set()
-    package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
+    own = module_name(path, root)
+    package = own if path.name == "__init__.py" else own.rpartition(".")[0]
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
@@ -43,7 +44,7 @@ def imports(path: Path, known: set[str]) -> set[str]:
                 name = name.rpartition(".")[0]
             if name:
                 found.add(name)
-    found.discard(module_name(path))
+    found.discard(own)
     return found
 
 
@@ -89,7 +90,60 @@ def test_no_import_circle():
 
 def test_backend_is_a_leaf():
     graph = import_graph()
-    assert graph["augcache.backend"] == set()
+    assert graph["augcache.core.backend"] == set()
+
+
+# The package's layers, bottom to top: a module imports only from its own subpackage and from
+# layers below it (ARCHITECTURE.md draws them). Subpackages on one floor know nothing of each other.
+LAYERS = (
+    {"core"},
+    {"store", "augmentation"},
+    {"data"},
+    {"base"},
+    {"evaluation"},
+    {"training"},
+    {"jobs"},
+    {"report"},
+    {"api", "cli", ""},  # "" is the package's __init__
+)
+
+
+def floor(module: str) -> tuple[int, str]:
+    """(layer number, subpackage or top-level module) of a module of the package."""
+    part = module.removeprefix("augcache").removeprefix(".").split(".")[0]
+    for number, names in enumerate(LAYERS):
+        if part in names:  # the entry points on the top floor are one room
+            return number, "entry points" if number == len(LAYERS) - 1 else part
+    raise AssertionError(f"{module} is in no layer of tests/test_structure.py's LAYERS")
+
+
+def upward(graph: dict[str, set[str]]) -> list[str]:
+    """Every import that goes up a layer, or sideways to another subpackage of the same floor."""
+    found = []
+    for module, imported in sorted(graph.items()):
+        level, part = floor(module)
+        for target in sorted(imported):
+            target_level, target_part = floor(target)
+            if target_level > level or (target_level == level and target_part != part):
+                found.append(f"{module} imports {target}")
+    return found
+
+
+def test_imports_go_down_the_layers():
+    assert upward(import_graph()) == []
+
+
+def test_the_layer_check_finds_an_import_that_goes_up(tmp_path):
+    """The check above, on a copy of the package with one import planted inside a function."""
+    import shutil
+
+    copy = tmp_path / "augcache"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    features = copy / "store" / "features.py"
+    features.write_text(features.read_text() + "\n\ndef planted():\n    from augcache.jobs.settings import Settings\n")
+    names = {module_name(p, copy): p for p in sorted(copy.rglob("*.py"))}
+    graph = {name: imports(path, set(names), copy) for name, path in names.items()}
+    assert upward(graph) == ["augcache.store.features imports augcache.jobs.settings"]
 
 
 def test_no_module_over_400_lines():
@@ -100,7 +154,7 @@ def test_no_module_over_400_lines():
 def test_schema_lists_the_pooling_choices():
     import yaml
 
-    from augcache import pooling
+    from augcache.base import pooling
 
     schema = yaml.safe_load((PACKAGE.parent / "workflow/schemas/config.schema.yaml").read_text())
     choices = schema["properties"]["conv_base"]["properties"]["pooling"]["enum"]
@@ -110,7 +164,7 @@ def test_schema_lists_the_pooling_choices():
 
 def test_every_mode_has_its_place_side_by_side():
     """A new mode is in the side-by-side table unless it only checks another."""
-    from augcache.modes import MODES, SIDE_BY_SIDE
+    from augcache.training.modes import MODES, SIDE_BY_SIDE
 
     assert [m.name for m in SIDE_BY_SIDE] == ["noaug", "featureaug", "cached", "hybrid", "onthefly"]
     assert {m.name for m in MODES.values() if m.checks is None} == {m.name for m in SIDE_BY_SIDE}
@@ -118,8 +172,8 @@ def test_every_mode_has_its_place_side_by_side():
 
 
 def test_stored_kinds_are_one_table():
-    from augcache.modes import MODES
-    from augcache.store import kinds
+    from augcache.training.modes import MODES
+    from augcache.training import kinds
 
     assert {m.stored for m in MODES.values()} - {None} <= set(kinds.KINDS.values())
     for path in [*PACKAGE.rglob("*.py"), *(PACKAGE.parent / "workflow/rules").glob("*.smk")]:
@@ -129,10 +183,10 @@ def test_stored_kinds_are_one_table():
 
 
 def test_the_backend_is_named_in_one_place():
-    """augcache.backend names the backends; elsewhere only the library list says "tensorflow" (a
+    """augcache.core.backend names the backends; elsewhere only the library list says "tensorflow" (a
     distribution, whose version every store records)."""
     for name, path in modules().items():
-        if name not in ("augcache.backend", "augcache.provenance"):
+        if name not in ("augcache.core.backend", "augcache.core.provenance"):
             assert '"tensorflow"' not in path.read_text(), path
 
 
@@ -141,7 +195,8 @@ def test_one_library_list(tmp_path):
     among them): a reuse key's versions are exactly those, and no other module spells such a list."""
     import ast
 
-    from augcache import provenance, reuse
+    from augcache.core import provenance
+    from augcache.jobs import reuse
 
     assert "pandas" in provenance.LIBRARIES and "numpy" in provenance.LIBRARIES
     _, fields = reuse.job_key("write_manifest", {}, {}, {}, root=tmp_path)
@@ -161,8 +216,8 @@ def test_architecture_names_every_module_and_only_files_that_exist():
     text = (PACKAGE.parent / "ARCHITECTURE.md").read_text()
     layers = text[text.index("## Layers"):text.index("## Where to add")]
     named = set(re.findall(r"`([a-z_/]+)`", layers))
-    for name in modules():
-        if name not in ("augcache", "augcache.store"):  # the packages themselves
+    for name, path in modules().items():
+        if path.name != "__init__.py":  # the packages themselves are the folders of the table
             assert name.removeprefix("augcache.").replace(".", "/") in named, f"{name} is in no layer"
     for path in re.findall(r"`((?:augcache|workflow|config|scripts|tests)/[\w/.]+\.\w+)`", text):
         assert (PACKAGE.parent / path).exists(), path

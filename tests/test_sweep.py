@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from augcache.sweep import best_epoch, point_name, sweep_points, sweep_table
+from augcache.training.sweep import best_epoch, point_name, sweep_points, sweep_table
 from conftest import RATES
 from test_workflow import scheduled_jobs
 
@@ -48,7 +48,7 @@ def test_adding_a_point_schedules_only_its_repeats(swept):
 
 def test_the_exported_model_reproduces_the_chosen_best_epoch_from_the_files(swept):
     config, flow = swept
-    from augcache.full_model import predict_folder
+    from augcache.training.full_model import predict_folder
 
     selection = json.loads(flow.path("results/sweep/selection.json").read_text())
     val = config["data"]["dir"] + "/val"
@@ -85,8 +85,8 @@ def test_selection_breaks_ties_by_sd_then_size_and_can_use_the_loss():
 
 def test_test_images_are_scored_once_by_the_chosen_model_only(swept):
     config, flow = swept
-    from augcache.dataset import read_index
-    from augcache.full_model import predict_files
+    from augcache.data.dataset import read_index
+    from augcache.training.full_model import predict_files
 
     index = read_index(flow.path("results/dataset/index.csv"))
     test = index[index["split"] == "test"]

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from augcache.provenance import ProvenanceError
-from augcache.report_tables import REPLAY_TOLERANCE, replay_verdict
+from augcache.core.provenance import ProvenanceError
+from augcache.report.tables import REPLAY_TOLERANCE, replay_verdict
 from augcache.store.features import read_attrs
-from augcache.train import CachedEpochs, EpochStream
+from augcache.training.train import CachedEpochs, EpochStream
 from conftest import SIZE
 from test_workflow import scheduled_jobs
 
@@ -108,8 +108,8 @@ def test_exported_model_equals_head_on_conv_base(full_run):
     config, flow = full_run
     import keras
 
-    from augcache.conv_base import BaseSpec, build_base, feature_function
-    from augcache.full_model import load_full_model
+    from augcache.base.conv_base import BaseSpec, build_base, feature_function
+    from augcache.training.full_model import load_full_model
     from conftest import load_images
 
     paths = sorted((Path(config["data"]["dir"]) / "val").rglob("*.png"))[:4]
@@ -164,10 +164,10 @@ def test_epoch_stream_refuses_an_epoch_of_the_wrong_size():
 
 def test_cached_training_refuses_a_store_of_another_augmentation(full_run):
     config, flow = full_run
-    from augcache.conv_base import BaseSpec
-    from augcache.manifest import AugmentConfig
-    from augcache.settings import CacheSettings
-    from augcache.store.features import config_provenance
+    from augcache.base.conv_base import BaseSpec
+    from augcache.augmentation.manifest import AugmentConfig
+    from augcache.base.store_fields import CacheSettings
+    from augcache.base.store_fields import config_provenance
 
     spec = BaseSpec.from_config({**config["conv_base"], "image_size": [SIZE, SIZE], "seed": config["seed"]})
     other = AugmentConfig.from_config({**config["augment"], "rotation_range": 5})
@@ -179,10 +179,10 @@ def test_cached_training_refuses_a_store_of_another_augmentation(full_run):
 
 def test_stores_record_op_determinism_and_a_reader_asking_otherwise_is_refused(full_run):
     config, flow = full_run
-    from augcache.conv_base import BaseSpec
-    from augcache.manifest import AugmentConfig
-    from augcache.settings import CacheSettings
-    from augcache.store.features import config_provenance
+    from augcache.base.conv_base import BaseSpec
+    from augcache.augmentation.manifest import AugmentConfig
+    from augcache.base.store_fields import CacheSettings
+    from augcache.base.store_fields import config_provenance
 
     spec = BaseSpec.from_config({**config["conv_base"], "image_size": [SIZE, SIZE], "seed": config["seed"]})
     store = flow.path("results/features/train/epoch_0.h5")
@@ -197,7 +197,7 @@ def test_op_determinism_is_on_unless_turned_off():
     import tensorflow as tf
     from tensorflow.python.framework import config as tf_config
 
-    from augcache.backend import configure_tensorflow
+    from augcache.core.backend import configure_tensorflow
 
     try:
         configure_tensorflow(0, deterministic_ops=False)
@@ -209,8 +209,8 @@ def test_op_determinism_is_on_unless_turned_off():
 
 
 def test_report_curves_have_whole_epochs_and_keep_the_cached_curve_under_its_replay(full_run):
-    from augcache.report_figures import curves_figure, k_figure
-    from augcache.report_tables import load_runs, mode_table
+    from augcache.report.figures import curves_figure, k_figure
+    from augcache.report.tables import load_runs, mode_table
 
     config, flow = full_run
     summaries, metrics = load_runs(p.parent for p in flow.path("results/train").glob("*/*/summary.json"))
@@ -265,7 +265,7 @@ def test_every_job_has_a_benchmark_and_the_report_counts_what_each_mode_needed(f
 def test_the_recommended_k_is_the_smallest_within_one_sd_of_the_best():
     import pandas as pd
 
-    from augcache.report_tables import recommended_k
+    from augcache.report.tables import recommended_k
 
     table = pd.DataFrame({"mode": ["cached"] * 3 + ["onthefly"], "k": [1, 2, 5, None],
                           "final_val_accuracy_mean": [0.70, 0.79, 0.80, 0.9],
@@ -276,7 +276,7 @@ def test_the_recommended_k_is_the_smallest_within_one_sd_of_the_best():
 
 
 def test_feature_augmented_runs_write_the_numbers_they_drew_from_seed_and_head_epoch(full_run):
-    from augcache.feature_augment import FeatureAugmentConfig, draw_feature_params
+    from augcache.augmentation.feature_augment import FeatureAugmentConfig, draw_feature_params
 
     config, flow = full_run
     cfg = FeatureAugmentConfig.from_config(config["feature_augment"])
@@ -317,13 +317,13 @@ def test_the_report_sets_the_five_ways_side_by_side_and_names_the_winner(full_ru
         assert "no mode wins" in headline
     else:
         winner = max(accuracy, key=accuracy.get)
-        from augcache.modes import MODES
+        from augcache.training.modes import MODES
 
         assert f"Side by side, {MODES[winner].title}" in headline
 
 
 def test_the_side_by_side_verdict_weighs_the_lead_against_the_spread():
-    from augcache.side_by_side import verdict
+    from augcache.report.side_by_side import verdict
 
     def side(accuracies, sds):
         return pd.DataFrame({"mode": ["noaug", "featureaug", "cached"], "k": [None, None, 3], "repeats": 3,
@@ -360,7 +360,7 @@ def test_a_leftover_benchmark_of_another_plan_is_not_counted(full_run, tmp_path)
 def test_a_report_after_a_rerun_that_reused_everything_counts_what_computing_took(full_run, tmp_path, tiny_data):
     """Every image touched (same bytes), everything rerun and reused: the report's end-to-end seconds
     stay those of computing (within 20 % of the fresh run's), and it names the reused jobs."""
-    from augcache.costs import job_cost
+    from augcache.report.costs import job_cost
 
     config, finished = full_run
     flow = finished.clone(tmp_path / "project")
@@ -401,8 +401,8 @@ def test_a_report_after_a_rerun_that_reused_everything_counts_what_computing_too
 def test_with_one_repeat_the_headline_gives_no_verdict_on_accuracy():
     """One repeat has no spread: the headline says the accuracy difference is not measured (and how
     to measure it) instead of calling it larger than one sd; with two repeats it judges."""
-    from augcache.report import headline
-    from augcache.report_tables import SPEEDUP
+    from augcache.report.page import headline
+    from augcache.report.tables import SPEEDUP
 
     def table(repeats, sd):
         return pd.DataFrame({
@@ -421,7 +421,7 @@ def test_with_one_repeat_the_headline_gives_no_verdict_on_accuracy():
 
 
 def test_wall_clock_time_counts_jobs_side_by_side_once_and_no_pause():
-    from augcache.costs import Account
+    from augcache.report.costs import Account
 
     account = Account(pd.DataFrame(), 0.0, {}, spans=[(0.0, 10.0), (5.0, 12.0), (100.0, 103.0), (101.0, 102.0)])
     assert account.wall_seconds == pytest.approx(15.0)

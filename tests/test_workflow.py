@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
-from augcache.augment import augment
-from augcache.conv_base import BaseSpec, build_base, feature_function
-from augcache.manifest import AugmentConfig, params_array, read_manifest
+from augcache.augmentation.augment import augment
+from augcache.augmentation.manifest import AugmentConfig, params_array, read_manifest
+from augcache.base.conv_base import BaseSpec, build_base, feature_function
 from conftest import ROOT, Workflow, load_images, tiny_config
 
 
@@ -86,7 +86,7 @@ MANIFESTS_WITHOUT_PATHS = ["a31b7211062be5769db6e0e52d25e17d6a859dae1de32f76d14f
 def test_manifests_are_those_of_earlier_versions(float32_runs):
     import hashlib
 
-    from augcache.atomic import csv_text
+    from augcache.core.atomic import csv_text
 
     _, (flow, _) = float32_runs
     found = [hashlib.sha256(csv_text(read_manifest(flow.path(f"results/manifest/epoch_{e}.csv"))
@@ -106,7 +106,7 @@ def test_val_features_are_unaugmented_in_sample_order(float32_runs, tiny_data):
     config, (flow, _) = float32_runs
     import pandas as pd
 
-    from augcache.manifest import identity_manifest
+    from augcache.augmentation.manifest import identity_manifest
 
     index = pd.read_csv(flow.path("results/dataset/index.csv"))
     rows = identity_manifest(index[index["split"] == "val"])

@@ -1,8 +1,8 @@
 """Feature stores: the conv features of one epoch (or of the validation or unaugmented images).
 
 An epoch store holds ``features`` (n, *feature_shape), ``labels`` (n,) int64 and
-``sample_ids`` (n,) UTF-8 strings, in manifest order, plus provenance attributes (built by
-:func:`config_provenance` and :func:`expected_provenance`, checked by every reader); a uint8 store also ``scale`` and ``offset`` (n, C).
+``sample_ids`` (n,) UTF-8 strings, in manifest order, plus provenance attributes (given by
+the writer's caller, :mod:`augcache.base.store_fields`; checked by every reader); a uint8 store also ``scale`` and ``offset`` (n, C).
 """
 
 from __future__ import annotations
@@ -13,62 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
-from augcache import backend
-from augcache.conv_base import BaseSpec, weights_sha256
-from augcache.hub import preset_sha256
-from augcache.manifest import AugmentConfig
-from augcache.paths import HASH_MEMO
-from augcache.provenance import canonical_json, check_fields, file_sha256
-from augcache.quantise import QUANTISED, channels, dequantise, quantise, stored_row_bytes
-from augcache.settings import CacheSettings
-from augcache.store.writer import STRING_DTYPE, StoreError, StoreWriter, chunk_rows, complete_attrs
+from augcache.core.provenance import check_fields
+from augcache.store.quantise import QUANTISED, channels, dequantise, quantise, stored_row_bytes
+from augcache.store.writer import STRING_DTYPE, StoreError, StoreWriter, chunk_rows, complete_attrs, reading
 
 FORMAT = "augcache-features/1"
 
 
-def config_provenance(spec: BaseSpec, aug: AugmentConfig | None, settings: CacheSettings) -> dict:
-    """Provenance fields known from the settings alone (no model needs to be built)."""
-    files = list(spec.files)
-    weights_file = file_sha256(spec.file_path(files[0]), HASH_MEMO) if files else ""
-    preset = {"base_preset": spec.preset, "preset_sha256": preset_sha256(spec.preset),
-              "base_preprocessing": canonical_json(spec.preprocessing) if spec.preprocessing else "converter",
-              } if spec.is_hub else {}
-    return preset | {
-        "base_architecture": spec.architecture,
-        "base_weights": "null" if spec.weights is None else str(spec.weights),
-        "base_options": canonical_json(spec.options),
-        "base_layer": spec.layer or "",
-        "base_split": spec.split_at or "",
-        "pooling": spec.pooling or "none",
-        "image_size": canonical_json(list(spec.image_size)),
-        "resize": spec.resize,
-        "compute_dtype": spec.compute_dtype,
-        "weights_file_sha256": weights_file,
-        "augmentation": canonical_json(aug.to_dict()) if aug is not None else "none",
-        "dtype": np.dtype(settings.dtype).name,
-        "deterministic_ops": "true" if settings.deterministic_ops else "false",
-        "keras_backend": backend.name(),
-    }
-
-
-def base_provenance(spec: BaseSpec, model, bottom=None) -> dict:
-    """The fields that name a built base's weights (and, with spec.split_at, its bottom's, whose
-    output the store holds)."""
-    fields = {"weights_sha256": weights_sha256(model)}
-    if spec.split_at:
-        fields["bottom_weights_sha256"] = weights_sha256(bottom)
-    return fields
-
-
-def expected_provenance(spec: BaseSpec, model, aug: AugmentConfig | None, settings: CacheSettings,
-                        bottom=None) -> dict:
-    """Every provenance field of a store made under these settings with this base."""
-    return dict(config_provenance(spec, aug, settings), **base_provenance(spec, model, bottom))
-
-
 class FeatureWriter(StoreWriter):
     """A feature store: ``features`` (n, *feature_shape) of dtype, ``labels``, ``sample_ids``;
-    with dtype uint8 also ``scale`` and ``offset`` (n, C) float32 (see :mod:`augcache.quantise`).
+    with dtype uint8 also ``scale`` and ``offset`` (n, C) float32 (see :mod:`augcache.store.quantise`).
 
     ``write(features, labels, sample_ids)`` appends rows in manifest order (float features, which
     a uint8 store quantises; ``write_quantised`` copies rows already quantised). The reserved size
@@ -225,3 +179,22 @@ def check_store(path, expected: dict) -> dict:
     attrs = read_attrs(path)
     check_fields(path, attrs, expected)
     return attrs
+
+
+def read_features(path):
+    """(features float32, labels) of a store whose attributes were already checked."""
+    import h5py
+
+    with reading(path), h5py.File(path, "r") as handle:
+        return read_rows(handle), handle["labels"][:]
+
+
+def load_store(path, expected: dict):
+    """(features float32, labels, attrs) of a store whose provenance matches `expected`."""
+    attrs = check_store(path, expected)
+    return (*read_features(path), attrs)
+
+
+def row_bytes(attrs: dict) -> int:
+    """Bytes of one sample's features once read as float32."""
+    return int(np.prod(json.loads(attrs["feature_shape"]))) * 4

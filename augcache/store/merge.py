@@ -13,10 +13,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from augcache.atomic import atomic_path
-from augcache.provenance import ProvenanceError, check_fields, sha256_file
-from augcache.quantise import QUANTISED, channels, stored_row_bytes
+from augcache.core.atomic import atomic_path
+from augcache.core.provenance import ProvenanceError, check_fields, sha256_file
 from augcache.store.features import QUANTISED_DATASETS, FeatureWriter, read_attrs
+from augcache.store.quantise import QUANTISED, channels, stored_row_bytes
 from augcache.store.writer import STRING_DTYPE
 
 # Fields that differ between the epochs of one cache; every other field must agree.

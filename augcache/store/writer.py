@@ -15,8 +15,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from augcache.atomic import Replacement
-from augcache.provenance import ProvenanceError
+from augcache.core.atomic import Replacement
+from augcache.core.provenance import ProvenanceError
 from augcache.store.space import DiskFullError, check_room, disk_full, is_disk_full, reserve, trim
 
 STRING_DTYPE = h5py.string_dtype("utf-8")

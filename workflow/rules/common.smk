@@ -6,20 +6,20 @@ from snakemake.utils import validate
 # this workflow's own augcache package, wherever snakemake runs from and whatever is installed
 sys.path.insert(0, workflow.basedir)
 
-from augcache import backend
-from augcache.hub import preset_files
-from augcache.modes import MODES, RUN_FILES, CACHE_MODE
-from augcache.paths import *  # the path pattern of every output
-from augcache.paths import extraction_job, repeat_prefix
-from augcache.gc import migrate
-from augcache.reuse import pass_on_forced
-from augcache.settings import Settings
-from augcache.store import kinds
-from augcache.sweep import sweep_points
+from augcache.core import backend
+from augcache.base.hub import preset_files
+from augcache.training.modes import MODES, RUN_FILES, CACHE_MODE
+from augcache.core.paths import *  # the path pattern of every output
+from augcache.core.paths import extraction_job, repeat_prefix
+from augcache.jobs.gc import migrate
+from augcache.jobs.reuse import pass_on_forced
+from augcache.jobs.settings import Settings
+from augcache.training import kinds
+from augcache.training.sweep import sweep_points
 
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
-# what follows from the config (augcache.settings); a mistake no job is needed to find stops here
+# what follows from the config (augcache.jobs.settings); a mistake no job is needed to find stops here
 SETTINGS = Settings(config)
 SETTINGS.check()
 
@@ -132,7 +132,7 @@ def run_benchmark(mode):
 
 def cost_files(wildcards):
     """The benchmarks of every job the report's runs needed, for its account of their cost."""
-    from augcache.costs import needed_benchmarks
+    from augcache.report.costs import needed_benchmarks
 
     return needed_benchmarks(SETTINGS, EPOCH_GROUPS)
 
@@ -330,7 +330,7 @@ def data_fingerprint(wildcards):
 
     A function of the index job, so the data are walked only when Snakemake plans that job (once
     per run, in the main process), not when a job process parses the workflow."""
-    from augcache.listing import listing_fingerprint
+    from augcache.data.listing import listing_fingerprint
 
     content = config["data"]["fingerprint"] == "content"
     test = listing_fingerprint(SETTINGS.test_dir, content) if SETTINGS.test_dir else ""

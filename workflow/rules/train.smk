@@ -1,4 +1,4 @@
-# One training rule per mode of the modes table (augcache/modes.py), named train_{mode}: its
+# One training rule per mode of the modes table (augcache/training/modes.py), named train_{mode}: its
 # inputs, resources and environment follow from what the mode reads and whether it runs the base.
 for MODE in MODES:
 
