@@ -1,7 +1,7 @@
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/..")  # this workflow's own augcache package
-from augcache.jobs.job import finish_job, job_base, start_job
+from augcache.jobs.job import finish_job, input_files, job_base, start_job
 from augcache.training.modes import MODES
 
 # outputs made before from the same key are reused (augcache.jobs.reuse), unless the run decodes image files
@@ -14,7 +14,7 @@ from augcache.base.store_fields import CacheSettings
 from augcache.training.experiment import RunInputs, RunOutputs, RunSettings, RunSpec, run_training
 from augcache.training.finetune import FinetuneConfig
 from augcache.training.head import HeadConfig
-from augcache.training.kinds import NOAUG, VAL
+from augcache.training.kinds import VAL
 
 params, inputs = snakemake.params, snakemake.input
 run_training(
@@ -27,9 +27,8 @@ run_training(
     RunInputs(
         index=inputs.index,
         val_store=inputs[VAL.name],
-        epoch_stores=tuple(inputs.get("stores", ())),
-        manifests=tuple(inputs.get("manifests", ())),
-        noaug_store=inputs.get(NOAUG.name),
+        train_stores=tuple(input_files(snakemake, "stores")),
+        manifests=tuple(input_files(snakemake, "manifests")),
         pixel_store=inputs.get("pixels"),
     ),
     RunSettings(

@@ -1,4 +1,5 @@
-"""Every job of the workflow's DAG with its evaluated params, as JSON on stdout.
+"""Every job of the workflow's DAG with its evaluated params, log, benchmark and script, as JSON
+on stdout.
 
 Run in a copy of the project: ``python dag_params.py overlay.yaml [target ...]``. It plans the
 whole DAG (as with --forceall) without running a job, through Snakemake's API, so that a test can
@@ -22,7 +23,9 @@ def jobs(overlay: Path, targets: list[str]) -> list[dict]:
         workflow = dag_api.workflow_api._workflow
         workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True, nolock=True)
         workflow._build_dag()
-        return [{"rule": job.rule.name, "params": dict(job.params.items())} for job in workflow.dag.jobs]
+        return [{"rule": job.rule.name, "params": dict(job.params.items()), "log": list(job.log),
+                 "benchmark": str(job.benchmark) if job.benchmark else None,
+                 "script": Path(job.rule.script).stem if job.rule.script else None} for job in workflow.dag.jobs]
 
 
 if __name__ == "__main__":

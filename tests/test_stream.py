@@ -95,6 +95,7 @@ def run_with_budget(config, flow, tmp_path, mode, run_dir, budget):
     from augcache.training.head import HeadConfig
     from augcache.augmentation.manifest import AugmentConfig
     from augcache.base.store_fields import CacheSettings
+    from augcache.training.modes import mode as mode_of
 
     k = config["cache"]["epochs"] if mode == "cached" else 0
     out = tmp_path / run_dir
@@ -104,9 +105,8 @@ def run_with_budget(config, flow, tmp_path, mode, run_dir, budget):
         RunInputs(
             index=flow.path("results/dataset/index.csv"),
             val_store=flow.path("results/features/val.h5"),
-            epoch_stores=tuple(flow.path(f"results/features/train/epoch_{e}.h5") for e in range(k)),
+            train_stores=tuple(flow.path(store) for store in mode_of(mode).stored.run_inputs(k, 0)["stores"]),
             manifests=tuple(flow.path(f"results/manifest/epoch_{e}.csv") for e in range(k)),
-            noaug_store=flow.path("results/features/train_noaug.h5"),
         ),
         RunSettings(
             spec=BaseSpec.from_config({**config["conv_base"], "image_size": config["data"]["image_size"],

@@ -221,3 +221,15 @@ def test_architecture_names_every_module_and_only_files_that_exist():
             assert name.removeprefix("augcache.").replace(".", "/") in named, f"{name} is in no layer"
     for path in re.findall(r"`((?:augcache|workflow|config|scripts|tests)/[\w/.]+\.\w+)`", text):
         assert (PACKAGE.parent / path).exists(), path
+
+
+def test_a_log_or_benchmark_path_is_spelled_in_the_table_of_jobs_only():
+    """The rule files and the package name a job's log and benchmark through the table of jobs
+    (augcache/jobs/table.py); only it and core/paths (the two folders) spell them."""
+    spelled = ("{LOGS}", "{BENCHMARKS}", "paths.LOGS", "paths.BENCHMARKS", "results/logs", "results/benchmarks", ".tsv")
+    allowed = {PACKAGE / "jobs" / "table.py", PACKAGE / "core" / "paths.py"}
+    files = [*PACKAGE.rglob("*.py"), *(PACKAGE.parent / "workflow/rules").glob("*.smk"),
+             *(PACKAGE.parent / "scripts").glob("*.py")]
+    found = [f"{path.relative_to(PACKAGE.parent)}: {word}" for path in files if path not in allowed
+             for word in spelled if word in path.read_text()]
+    assert found == []

@@ -114,6 +114,44 @@ def test_a_variant_alone_then_the_main_run_then_everything_never_runs_a_job_twic
     assert flow.path("results/dataset/pixels.h5").stat().st_size > 1 << 20
 
 
+def test_every_job_is_filed_as_the_table_of_jobs_says(planned_dag):
+    """Every planned job (the main run's and a variant's) has the log and benchmark its entry of
+    the table of jobs gives, and runs its entry's script; every entry but those the plan does not
+    need (several epochs in one job, a job of one epoch where epochs are sharded, predictions, the
+    ImageNet weights, the test images' scores) is planned."""
+    import string
+
+    from augcache.jobs.table import JOBS
+
+    def entry(rule):
+        if rule in JOBS and not JOBS[rule].rules:
+            return JOBS[rule], {}
+        for job in (j for j in JOBS.values() if j.rules):
+            pattern = re.escape(job.rules or job.name).replace(r"\{", "{").replace(r"\}", "}")
+            pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
+            if re.fullmatch(pattern, rule):
+                return job, re.fullmatch(pattern, rule).groupdict()
+        raise AssertionError(f"rule {rule} is in no entry of the table of jobs")
+
+    planned = set()
+    for job in planned_dag:
+        rule = job["rule"].removeprefix("variant_rot10_")
+        prefix = "results/variants/rot10/" if job["rule"] != rule else ""
+        if rule in ("all", "variant_rot10_all"):
+            continue
+        table, _ = entry(rule)
+        planned.add(table.name)
+        assert job["script"] == table.script, job
+        # the entry's name, its fields filled with the job's values, is the log's and the benchmark's
+        fields = [f for _, f, _, _ in string.Formatter().parse(table.filed_as) if f]
+        pattern = re.escape(table.filed_as)
+        for field in fields:
+            pattern = pattern.replace(re.escape("{" + field + "}"), r"(repeat_\d+/)?" if field == "repeat_dir" else r"[^/]+")
+        assert re.fullmatch(f"{prefix}results/logs/{pattern}\\.log", job["log"][0]), job
+        assert job["benchmark"] == f"{prefix}results/benchmarks/{job['log'][0].split('results/logs/', 1)[1][:-4]}.tsv", job
+    assert set(JOBS) - planned == {"extract_epochs", "extract_epoch", "predict", "fetch_weights", "score_test"}
+
+
 def paths_the_workflow_writes(value, where="params"):
     """(where, text) of every string inside value (nested mappings and lists) that names a path
     below results/: what a variant's module rewrites in inputs and outputs, and never in params."""
@@ -137,17 +175,25 @@ def planned_params(flow, config, *targets) -> list[dict]:
     return json.loads(result.stdout)
 
 
-def test_no_rule_is_given_a_path_through_params(workflow, tiny_data, tiny_base):
-    """Paths reach jobs only as inputs and outputs: no job of the main run or of a variant (with
-    the demo's own images and base, test-time views, a sweep, decode and extraction shards) has a
-    param naming a file the workflow writes."""
+@pytest.fixture(scope="module")
+def planned_dag(tmp_path_factory, tiny_data, tiny_base) -> list[dict]:
+    """The jobs of a main run and a variant (with the demo's own images and base, test-time views,
+    a sweep, decode and extraction shards), planned without running."""
+    from conftest import Workflow
+
     config = full_config(tiny_data, tiny_base)
     config["data"] = {"dir": "demo", "image_size": [32, 32], "decode_shards": 2}
     config["conv_base"] = {"architecture": "demo"}
     config["cache"] |= {"shards_per_epoch": 2}
     config["head_sweep"] = {"learning_rate": [0.01, 0.001]}
     config["variants"] = {"rot10": {"augment": {"rotation_range": 10}}}
-    jobs = planned_params(workflow, config, "all", "variant_rot10_all")
+    return planned_params(Workflow(tmp_path_factory.mktemp("dag") / "project"), config, "all", "variant_rot10_all")
+
+
+def test_no_rule_is_given_a_path_through_params(planned_dag):
+    """Paths reach jobs only as inputs and outputs: no job of the main run or of a variant has a
+    param naming a file the workflow writes."""
+    jobs = planned_dag
     rules = {job["rule"] for job in jobs}
     for rule in ("evaluate_heads", "select_head", "index_dataset", "check_conv_base", "extract_shard",
                  "train_cached", "train_sweep_point", "export_model", "make_report"):

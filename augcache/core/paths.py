@@ -55,8 +55,8 @@ FORMER_REUSE = "results/cache"
 # files' sha256, remembered by path, size, times and inode (see augcache.core.provenance.file_sha256)
 HASH_MEMO = f"{REUSE}/.sha256"
 LOGS = "results/logs"
-# Snakemake's benchmark of every job (wall seconds, max RSS), beside its log: results/benchmarks/<the
-# log's path, .tsv for .log>. The report's times come from them.
+# Snakemake's benchmark of every job (wall seconds, max RSS), filed like its log (augcache.jobs.table).
+# The report's times come from them.
 BENCHMARKS = "results/benchmarks"
 # variants: each variant's outputs are this layout below its folder
 VARIANT_PREFIX = "results/variants/{name}"
@@ -94,33 +94,6 @@ def epoch_store(repeat: int, epoch: int) -> str:
     return EPOCH_STORE.format(repeat_dir=repeat_prefix(repeat), epoch=epoch)
 
 
-def benchmark_of_log(log: str) -> str:
-    """The benchmark beside a job's log: results/…/logs/X.log -> results/…/benchmarks/X.tsv (a
-    variant's below its folder)."""
-    head, found, tail = str(log).rpartition(f"{LOGS}/")
-    if not found:
-        raise ValueError(f"{log}: a job's log lies below {LOGS}/")
-    return f"{head}{BENCHMARKS}/{tail.removesuffix('.log')}.tsv"
-
-
-def reuse_record(benchmark: str) -> str:
-    """Beside a job's benchmark, the record of the outputs its last run reused (see augcache.jobs.job):
-    X.tsv -> X.reused.json."""
-    return f"{str(benchmark).removesuffix('.tsv')}.reused.json"
-
-
-def cost_record(benchmark: str) -> str:
-    """Beside a job's benchmark, what its last run cost by its own clock (see augcache.jobs.job): X.tsv ->
-    X.cost.json."""
-    return f"{str(benchmark).removesuffix('.tsv')}.cost.json"
-
-
 def repeat_prefix(repeat: int) -> str:
     """Path prefix of a repeat's manifests and features."""
     return "" if int(repeat) == 0 else f"repeat_{int(repeat)}/"
-
-
-def extraction_job(epochs) -> str:
-    """The name (below extract/ in the logs and benchmarks) of the job that extracts these cached
-    epochs: epoch_<e> for one epoch, epochs_<first>-<last> for several (cache.epochs_per_job)."""
-    return f"epoch_{epochs[0]}" if len(epochs) == 1 else f"epochs_{epochs[0]}-{epochs[-1]}"

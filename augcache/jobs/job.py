@@ -8,24 +8,83 @@ import json
 import logging
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from augcache.core import backend
 from augcache.core.atomic import write_text_atomic
 from augcache.core.log import log_to
-from augcache.core.paths import benchmark_of_log, cost_record, reuse_record
 from augcache.data.images import set_max_image_pixels
 from augcache.jobs.devices import assign_device
+from augcache.jobs.table import benchmark_of_log, cost_record, reuse_kind, reuse_record
 
 log = logging.getLogger("augcache.jobs.job")
 
-# the key of this job's outputs, when its script can reuse them: (kind, key, fields)
-_reusable: tuple | None = None
+# the key of this job's outputs, when its script can reuse them (see start_job)
+_reusable: Keyed | None = None
 
 
 def script_kind() -> str:
     """The rule script this process runs (Snakemake runs a copy named ``tmp….<script>.py``)."""
     return Path(sys.argv[0]).name.removesuffix(".py").split(".")[-1]
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """Outputs of a job keyed as a job of `kind` (see :mod:`augcache.jobs.reuse`): the whole job's,
+    or one part's of a job that computes several (an epoch of a job of several epochs)."""
+
+    kind: str
+    key: str
+    fields: dict
+    outputs: tuple
+    told: str | None  # why the job computes whatever entry exists (forced, cache.reuse false)
+
+
+def reuse_or_key(snakemake, kind: str, outputs, params: dict | None = None, wildcards: dict | None = None,
+                 inputs=None) -> tuple[Keyed, dict | None]:
+    """(the outputs' key, the record of the entry put in place, or None when they must be computed):
+    the one way every job, and every part of one, reuses. params, wildcards and inputs (paths in
+    order) replace the job's own where given."""
+    from augcache.jobs.reuse import reuse
+
+    key, fields = key_of(snakemake, kind, params, wildcards, inputs)
+    told = told_to_compute(snakemake)
+    keyed = Keyed(kind, key, fields, tuple(map(str, outputs)), told)
+    return keyed, None if told else reuse(kind, key, list(keyed.outputs))
+
+
+def epoch_parts(snakemake) -> list[tuple]:
+    """(epoch, its manifest, its store, its key, the record of its entry when it was reused) of each
+    epoch of a job of several epochs (cache.epochs_per_job). Each is keyed as the job of that one
+    epoch (:data:`augcache.jobs.table.JOBS`' ``extract_epochs`` is kept as ``extract_epoch``): the
+    params without the list of epochs, its epoch, and the job's inputs with its own manifest in the
+    place of the list, which both rules name last. No key (None) where the pixels come from image
+    files the job decodes."""
+    from augcache.jobs.table import JOBS
+
+    params = dict(snakemake.params.items())
+    epochs, manifests = params.pop("epochs"), input_files(snakemake, "manifests")
+    shared = list(snakemake.input)[: -len(manifests)]
+    if list(snakemake.input)[len(shared):] != manifests:
+        raise ValueError(f"rule {snakemake.rule}: its manifests must be its last inputs, as a job of one epoch's")
+    parts = []
+    for epoch, manifest, out in zip(epochs, manifests, snakemake.output, strict=True):
+        if "pixels" not in snakemake.input.keys():
+            parts.append((epoch, manifest, out, None, None))
+            continue
+        keyed, record = reuse_or_key(snakemake, JOBS["extract_epochs"].reuse, [out], params=params,
+                                     wildcards={"epoch": str(epoch)}, inputs=[*shared, manifest])
+        parts.append((epoch, manifest, out, keyed, record))
+    return parts
+
+
+def keep(keyed: Keyed, cost: dict) -> None:
+    """Keep computed outputs under their key, with what computing them cost."""
+    from augcache.jobs.reuse import store
+
+    store(keyed.kind, keyed.key, keyed.fields, list(keyed.outputs), cost=cost, replace=bool(keyed.told))
+    log.info("outputs kept as %s", keyed.key)
 
 
 def input_files(snakemake, name: str) -> list[str]:
@@ -135,15 +194,18 @@ def told_to_compute(snakemake) -> str | None:
     return why_compute(snakemake.rule, snakemake.output, snakemake.config["cache"].get("reuse", True))
 
 
-def key_of(snakemake, kind: str, params: dict | None = None, wildcards: dict | None = None) -> tuple[str, dict]:
+def key_of(snakemake, kind: str, params: dict | None = None, wildcards: dict | None = None,
+           inputs=None) -> tuple[str, dict]:
     """(key, fields) of this job's outputs (see :func:`augcache.jobs.reuse.job_key`): its params,
-    wildcards, inputs by position, threads and device, as a job of `kind`; params and wildcards
-    replace the job's own where given (a shard keyed as its whole epoch's job)."""
+    wildcards, inputs by position, threads and device, as a job of `kind`; params, wildcards and
+    inputs replace the job's own where given (a shard keyed as its whole epoch's job, an epoch of
+    a job of several)."""
     from augcache.jobs.reuse import job_key, positional_inputs
 
     return job_key(kind, dict(snakemake.params.items()) if params is None else params,
                    dict(snakemake.wildcards.items()) if wildcards is None else wildcards,
-                   positional_inputs(snakemake.input), threads=snakemake.threads, gpu=uses_gpu(snakemake))
+                   positional_inputs(snakemake.input if inputs is None else inputs), threads=snakemake.threads,
+                   gpu=uses_gpu(snakemake))
 
 
 def start_job(snakemake, reusable: bool = False) -> None:
@@ -164,17 +226,13 @@ def start_job(snakemake, reusable: bool = False) -> None:
     atexit.register(write_cost_record, snakemake)
     job_reuse_record(snakemake).unlink(missing_ok=True)
     if reusable:
-        from augcache.jobs.reuse import reuse
-
-        kind = script_kind()
-        key, fields = key_of(snakemake, kind)
-        told = told_to_compute(snakemake)
-        record = None if told else reuse(kind, key, list(snakemake.output))
+        keyed, record = reuse_or_key(snakemake, reuse_kind(script_kind()), snakemake.output)
         if record is not None:
             write_reuse_record(snakemake, [record], whole_job=True)
             sys.exit(0)
-        log.info("computing %s (%s)", key, f"{told}: the entry is replaced" if told else "no entry of this key")
-        _reusable = (kind, key, fields, bool(told))
+        told = keyed.told
+        log.info("computing %s (%s)", keyed.key, f"{told}: the entry is replaced" if told else "no entry of this key")
+        _reusable = keyed
     assign_device(uses_gpu(snakemake))
     set_max_image_pixels(snakemake.config["data"]["max_image_pixels"])
 
@@ -183,10 +241,6 @@ def finish_job(snakemake) -> None:
     """Keep the finished outputs of a reusable job under their key (see :func:`start_job`), with
     what computing them cost."""
     if _reusable is not None:
-        from augcache.jobs.reuse import store
-
-        kind, key, fields, replace = _reusable
         cost = process_cost()
-        store(kind, key, fields, list(snakemake.output), cost=cost, replace=replace)
+        keep(_reusable, cost)
         write_cost_record(snakemake, cost)
-        log.info("outputs kept as %s", key)

@@ -36,7 +36,7 @@ from augcache.jobs.settings import Settings
 from augcache.store.quantise import stored_row_bytes
 from augcache.store.space import DiskFullError, mib
 from augcache.store.writer import chunk_rows
-from augcache.training.kinds import MERGED, NOAUG, TTA, VAL
+from augcache.training.kinds import KINDS, RunPlan
 from augcache.training.modes import MODES
 
 log = logging.getLogger(__name__)
@@ -95,24 +95,16 @@ class RunSize:
 
     def plan(self, config: dict, variant: bool = False) -> list[PlannedStore]:
         """Every store the config's run writes, or with variant those of a variant's run (see the
-        module's description)."""
+        module's description): each kind's files (:mod:`augcache.training.kinds`), then the pixels."""
         row = self.bytes_per_sample_epoch
-        k = config["cache"]["epochs"] if variant else max(Settings(config).k_values())
-        train = store_bytes(self.n_train, row, self.train_id_chars)
-        stores = [PlannedStore(paths.epoch_store(r, e), self.n_train, train)
-                  for r in range(config["train"]["repeats"]) for e in range(k)]
-        epochs = config["cache"]["epochs"]
-        if not variant:
-            stores.append(PlannedStore(MERGED.path, epochs * self.n_train,
-                                       epochs * store_bytes(self.n_train, 0, self.train_id_chars, chunk=1,
-                                                            labels=False) + 8 * epochs * self.n_train))
-        val = store_bytes(self.n_val, row, self.val_id_chars)
-        stores.append(PlannedStore(VAL.path, self.n_val, val))
-        evaluation = config.get("eval", {}) if not variant else {}
-        if not variant and (any(MODES[mode].stored is NOAUG for mode in config["train"]["modes"])
-                            or evaluation.get("knn") is not None):
-            stores.append(PlannedStore(NOAUG.path, self.n_train, train))
-        stores += [PlannedStore(TTA.path.format(view=v), self.n_val, val) for v in range(evaluation.get("tta_views", 0))]
+        evaluation = config.get("eval", {})
+        run = RunPlan(k=config["cache"]["epochs"] if variant else max(Settings(config).k_values()),
+                      repeats=config["train"]["repeats"], k_main=config["cache"]["epochs"],
+                      trained=frozenset(MODES[mode].stored for mode in config["train"]["modes"]),
+                      knn=evaluation.get("knn") is not None, views=evaluation.get("tta_views", 0), variant=variant)
+        images = {"train": (self.n_train, self.train_id_chars), "val": (self.n_val, self.val_id_chars)}
+        stores = [PlannedStore(*planned) for kind in KINDS.values()
+                  for planned in kind.planned(run, *images[kind.split], row, store_bytes)]
         if config["data"]["pixel_store"]:
             size = config["data"]["pixel_size"] or config["data"]["image_size"]
             n = self.n_train + self.n_val + self.n_test

@@ -148,14 +148,6 @@ class Settings:
         """The base check's record for this config."""
         return paths.CHECKED_BASE.format(key=self.base_check_key())
 
-    def checked_base_benchmark(self) -> str:
-        return f"{paths.BENCHMARKS}/check_conv_base/{self.base_check_key()}.tsv"
-
-    def checked_base_log(self) -> str:
-        """The base check's log, named by its key like its record and benchmark (beside which the
-        cost account finds it)."""
-        return f"{paths.LOGS}/check_conv_base/{self.base_check_key()}.log"
-
     # --- the cache -------------------------------------------------------------------------------
 
     @property
@@ -216,13 +208,17 @@ class Settings:
     def repeats(self) -> list[int]:
         return list(range(self.config["train"]["repeats"]))
 
-    def run_dirs(self) -> list[str]:
-        """The folder of every training run the config asks for, mode by mode (see
-        :meth:`augcache.training.modes.Mode.runs`)."""
+    def runs(self) -> list[tuple]:
+        """(mode, K, repeat) of every training run the config asks for, mode by mode (see
+        :meth:`augcache.training.modes.Mode.runs`): what the rules, the report and its cost account
+        read."""
         k_main = self.config["cache"]["epochs"]
         wanted = [m for m in MODES.values() if m.always or m.name in self.modes]
-        return [m.run_dir(k, r, self.stage) for m in wanted
-                for k, r in m.runs(self.k_values(), k_main, self.repeats())]
+        return [(m, k, r) for m in wanted for k, r in m.runs(self.k_values(), k_main, self.repeats())]
+
+    def run_dirs(self) -> list[str]:
+        """The folder of every training run the config asks for (:meth:`runs`)."""
+        return [m.run_dir(k, r, self.stage) for m, k, r in self.runs()]
 
     def train_params(self, mode: str, seed) -> dict:
         """What a training job's results depend on: its mode, seed, head and base, and for modes

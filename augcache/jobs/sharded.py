@@ -19,7 +19,12 @@ import logging
 import sys
 from pathlib import Path
 
+from augcache.jobs.table import JOBS
+
 log = logging.getLogger(__name__)
+
+# the kind a merged epoch is kept as: the unsharded job's of that epoch
+EPOCH_KIND = JOBS["merge_shards"].reuse
 
 PLACEHOLDER_FORMAT = "augcache-shard-placeholder"
 
@@ -31,7 +36,7 @@ def epoch_key_of_shard(snakemake) -> tuple[str, dict] | None:
 
     if "pixels" not in snakemake.input.keys():
         return None
-    return key_of(snakemake, "extract_epoch", params=dict(snakemake.params.items()) | {"shards": 1},
+    return key_of(snakemake, EPOCH_KIND, params=dict(snakemake.params.items()) | {"shards": 1},
                   wildcards={k: v for k, v in snakemake.wildcards.items() if k != "shard"})
 
 
@@ -48,7 +53,7 @@ def start_shard(snakemake) -> tuple[str, dict, bool] | None:
         return None
     key, fields = keyed
     told = told_to_compute(snakemake)
-    if not told and read_entry("extract_epoch", key) is not None:
+    if not told and read_entry(EPOCH_KIND, key) is not None:
         import h5py
 
         with atomic_path(snakemake.output.store, ".h5") as tmp, h5py.File(tmp, "w") as handle:
@@ -89,7 +94,7 @@ def merge_epoch(stores, record_paths, out_path) -> tuple[str, dict | None]:
                          "delete them and run the workflow again")
     (key,) = keys
     if any(r["reused"] for r in records):
-        entry = reuse("extract_epoch", key, [out_path])
+        entry = reuse(EPOCH_KIND, key, [out_path])
         if entry is not None:
             return f"reused {key}", entry
         for store_path, record_path, record in zip(stores, record_paths, records):
@@ -102,6 +107,6 @@ def merge_epoch(stores, record_paths, out_path) -> tuple[str, dict | None]:
     if key is not None:
         cost = {"seconds": round(sum(r["cost"]["seconds"] for r in records), 3),
                 "max_rss_mb": max(r["cost"]["max_rss_mb"] for r in records)}
-        store("extract_epoch", key, records[0]["fields"], [out_path], cost=cost,
+        store(EPOCH_KIND, key, records[0]["fields"], [out_path], cost=cost,
               replace=any(r["told"] for r in records))
     return f"merged {attrs['shards']} shards of epoch {attrs['epoch']}: {attrs['n_samples']} samples", None

@@ -1,7 +1,7 @@
 """What each training run cost end to end: the seconds of every job it needed, added up.
 
 Every job records what its last run cost by its own process clock (``X.cost.json`` beside its
-benchmark ``results/benchmarks/X.tsv``: wall seconds from its process's start, Python and
+benchmark, filed as the table of jobs says, :mod:`augcache.jobs.table`: wall seconds from its process's start, Python and
 TensorFlow included, when it started and ended); peak memory comes from Snakemake's benchmark. A
 run needed: the base check (and the demo base or the ImageNet weights), the validation store and
 its own training job; a cached run also its K epoch stores and manifests, a replay run the
@@ -26,14 +26,27 @@ from pathlib import Path
 
 import pandas as pd
 
-from augcache.core import paths
-from augcache.core.paths import cost_record, repeat_prefix, reuse_record
-from augcache.training.kinds import EPOCHS, NOAUG, VAL
+from augcache.core.paths import repeat_prefix
+from augcache.jobs.table import JOBS, cost_record, reuse_record
+from augcache.training.kinds import EPOCHS, NOAUG, TTA, VAL, Extraction
 from augcache.training.modes import MODES
 
 
-def _bench(relative: str) -> str:
-    return f"{paths.BENCHMARKS}/{relative}.tsv"
+def _bench(name: str, **values) -> str:
+    """The benchmark of job `name` of the table of jobs, its name's fields filled with values."""
+    return JOBS[name].benchmark(**values)
+
+
+def _made_by(kind, k: int, repeat: int, extraction: Extraction) -> list[str]:
+    """Benchmarks of the jobs that make the stores of `kind` a run of K epochs reads."""
+    return [_bench(name, **values) for name, values in kind.jobs(k, repeat, extraction)]
+
+
+def extraction(settings, groups) -> Extraction:
+    """How the config cuts its extraction jobs; groups: the epochs of each (Settings.epoch_groups)."""
+    evaluation = settings.config.get("eval") or {}  # a config of an earlier version may lack it
+    return Extraction(shards=settings.config["cache"]["shards_per_epoch"], groups=tuple(map(tuple, groups)),
+                      views=int(evaluation.get("tta_views") or 0))
 
 
 def data_jobs(settings) -> list[str]:
@@ -42,7 +55,7 @@ def data_jobs(settings) -> list[str]:
     jobs.append(_bench("index_dataset"))
     if settings.decode_shards > 1:
         jobs.append(_bench("list_dataset"))
-        jobs += [_bench(f"decode_pixels/shard_{s}") for s in range(settings.decode_shards)]
+        jobs += [_bench("decode_pixels", shard=s) for s in range(settings.decode_shards)]
         jobs.append(_bench("merge_pixels"))
     return jobs
 
@@ -52,38 +65,25 @@ def base_jobs(settings) -> list[str]:
     jobs = [_bench("make_demo_base")] if settings.uses_demo_base else []
     if settings.fetches_weights:
         jobs.append(_bench("fetch_weights"))
-    return jobs + [settings.checked_base_benchmark()]
+    return jobs + [_bench("check_conv_base", key=settings.base_check_key())]
 
 
 def manifest_jobs(repeat: int, k: int) -> list[str]:
     """Benchmarks of the jobs that wrote a repeat's first k manifests."""
-    return [_bench(f"{repeat_prefix(repeat)}manifest/epoch_{e}") for e in range(k)]
-
-
-def store_jobs(settings, repeat: int, k: int, groups) -> list[str]:
-    """Benchmarks of the jobs that made a repeat's first k epoch stores (shards and merges, or the
-    jobs of several epochs, see cache.epochs_per_job); groups: the epochs of each job."""
-    prefix, shards = repeat_prefix(repeat), settings.config["cache"]["shards_per_epoch"]
-    if shards > 1:
-        return [job for e in range(k) for job in
-                [_bench(f"{prefix}extract/epoch_{e}/shard_{s}") for s in range(shards)]
-                + [_bench(f"{prefix}merge_shards/epoch_{e}")]]
-    needed = [g for g in groups if g[0] < k]
-    return [_bench(f"{prefix}extract/{paths.extraction_job(g)}") for g in needed]
+    return [_bench("write_manifest", repeat_dir=repeat_prefix(repeat), epoch=e) for e in range(k)]
 
 
 def run_jobs(settings, mode: str, k: int, repeat: int, groups) -> list[str]:
-    """Benchmarks of every job one training run needed, the data jobs left out."""
-    table = MODES[mode]
-    jobs = base_jobs(settings) + [_bench(VAL.job)]
+    """Benchmarks of every job one training run needed, the data jobs left out: the base, the
+    validation store, the manifests its mode reads, the stores of its kind, its own job."""
+    table, cut = MODES[mode], extraction(settings, groups)
+    jobs = base_jobs(settings) + _made_by(VAL, k, repeat, cut)
     if table.manifests == "cached":
         jobs += manifest_jobs(repeat, k)
-    if table.stored is EPOCHS:
-        jobs += store_jobs(settings, repeat, k, groups)
-    elif table.stored is not None:
-        jobs.append(_bench(table.stored.job))
-    run = table.run_dir(k, repeat, settings.stage).removeprefix("results/")
-    return jobs + [_bench(run)]
+    if table.stored is not None:
+        jobs += _made_by(table.stored, k, repeat, cut)
+    run = table.run_name.format(k=k, repeat=repeat)
+    return jobs + [_bench("train", stage=settings.stage, mode=mode, run=run)]
 
 
 KNN_JOB = _bench("evaluate_knn")
@@ -93,10 +93,10 @@ def knn_jobs(settings, groups) -> dict[str, list[str]]:
     """{k-NN bank: benchmarks of the jobs it needed besides the k-NN job}: the base, the validation
     store and the bank's stores (the unaugmented store; repeat 0's K epochs and their manifests),
     as :mod:`augcache.evaluation.scoring`'s banks are named."""
-    k = settings.config["cache"]["epochs"]
-    shared = base_jobs(settings) + [_bench(VAL.job)]
-    return {"unaugmented": shared + [_bench(NOAUG.job)],
-            f"{k} cached epochs": shared + manifest_jobs(0, k) + store_jobs(settings, 0, k, groups)}
+    k, cut = settings.config["cache"]["epochs"], extraction(settings, groups)
+    shared = base_jobs(settings) + _made_by(VAL, k, 0, cut)
+    return {"unaugmented": shared + _made_by(NOAUG, k, 0, cut),
+            f"{k} cached epochs": shared + manifest_jobs(0, k) + _made_by(EPOCHS, k, 0, cut)}
 
 
 def other_jobs(settings) -> list[str]:
@@ -107,12 +107,10 @@ def other_jobs(settings) -> list[str]:
     # a config of an earlier version may lack the newer sections
     config, evaluation = settings.config, settings.config.get("eval") or {}
     points = sweep_points(config["head_sweep"], config["head"]) if config.get("head_sweep") else {}
-    jobs = [_bench(f"sweep/{point}/r{repeat}") for point in points for repeat in settings.repeats()]
+    jobs = [_bench("train_sweep_point", point=point, repeat=repeat) for point in points for repeat in settings.repeats()]
     jobs += [_bench("select_head"), _bench("export_model")]
-    views = int(evaluation.get("tta_views") or 0)
-    for view in range(views):
-        jobs += [_bench(f"manifest/val_tta/view_{view}"), _bench(f"extract/val_tta/view_{view}")]
-    jobs += [_bench("evaluate_heads")] if views else []
+    jobs += _made_by(TTA, 0, 0, extraction(settings, ()))
+    jobs += [_bench("evaluate_heads")] if int(evaluation.get("tta_views") or 0) else []
     jobs += [KNN_JOB] if evaluation.get("knn") else []
     jobs += [_bench("score_test")] if settings.has_test else []
     return jobs
@@ -122,10 +120,8 @@ def needed_benchmarks(settings, groups) -> list[str]:
     """Every benchmark the account of the config's runs reads (groups: the epochs of each
     extraction job)."""
     needed = dict.fromkeys(data_jobs(settings) + other_jobs(settings))
-    k_main = settings.config["cache"]["epochs"]
-    for mode in (m for m in MODES.values() if m.always or m.name in settings.modes):
-        for k, repeat in mode.runs(settings.k_values(), k_main, settings.repeats()):
-            needed.update(dict.fromkeys(run_jobs(settings, mode.name, k, repeat, groups)))
+    for mode, k, repeat in settings.runs():
+        needed.update(dict.fromkeys(run_jobs(settings, mode.name, k, repeat, groups)))
     return list(needed)
 
 

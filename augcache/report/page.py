@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 
 from augcache.core.atomic import write_csv, write_text_atomic
+from augcache.jobs.table import filed_as
 from augcache.report.evaluation import classes_section, knn_rows, tta_section
 from augcache.report.figures import curves_figure, k_figure, png, sweep_figure, write_png
-from augcache.training.modes import CACHE_MODE, MODES, SIDE_BY_SIDE, SPEED_BASELINE
+from augcache.training.modes import CACHE_MODE, MODES, PLAIN_MODE, SIDE_BY_SIDE, SPEED_BASELINE
 from augcache.report.tables import (
     MODE_TITLES,
     SPEEDUP,
@@ -32,7 +33,6 @@ from augcache.report.tables import (
     variant_table,
 )
 from augcache.report.side_by_side import row_title, side_by_side_figure, side_by_side_table, verdict
-from augcache.training.kinds import NOAUG
 
 TEMPLATE = "report.html"
 
@@ -98,7 +98,7 @@ def headline(table: pd.DataFrame, k_main: int, data_seconds: float, wall: tuple 
                 f"validation accuracy in {seconds:.0f} s")
 
     cached, baseline = row(CACHE_MODE.name, k_main), row(SPEED_BASELINE.name)
-    noaug = next((row(m.name) for m in MODES.values() if m.stored is NOAUG and not m.feature_augment), None)
+    noaug = row(PLAIN_MODE.name)
     if cached is None:
         return ""
     parts = [said(cached, f"Cached augmentation (K={k_main})") + f", with {size_text(cached['disk_bytes'])} of cache"]
@@ -143,7 +143,7 @@ def reuse_section(costs) -> dict | None:
     return {
         "jobs": len(costs.jobs),
         "last_run_seconds": f"{costs.last_run_seconds:.0f}",
-        "reused": [name.removeprefix("results/benchmarks/").removesuffix(".tsv") for name in sorted(reused)],
+        "reused": [filed_as(name) for name in sorted(reused)],
         "seconds": f"{sum(c.seconds for c in reused.values()):.0f}",
         "reused_last_run_seconds": f"{sum(c.last_run_seconds for c in reused.values()):.0f}",
     }
@@ -332,7 +332,7 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
     :func:`augcache.evaluation.scoring.head_class_report`); evaluation: every run's heads with test-time views
     (:func:`augcache.evaluation.scoring.score_heads`); knn: the k-NN classifier (:func:`augcache.evaluation.scoring.score_knn`).
 
-    benchmarks_root: the folder whose results/benchmarks hold the jobs' benchmarks (see
+    benchmarks_root: the folder whose results hold the jobs' benchmarks (see
     :mod:`augcache.report.costs`), with extraction_groups the epochs of each extraction job of the plan;
     without it the times are those measured inside the jobs."""
     summaries, metrics = load_runs(run_dirs)

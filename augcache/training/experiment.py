@@ -22,14 +22,10 @@ from augcache.store.features import check_store, read_features, row_bytes
 from augcache.store.stream import StoreBlocks, block_rows
 from augcache.training.finetune import FinetuneConfig, phase_summary, train_finetune
 from augcache.training.head import HeadConfig
-from augcache.training.kinds import EPOCHS, NOAUG
 from augcache.training.modes import Mode, mode
 from augcache.training.sweep import best_epoch
 from augcache.training.train import (
-    CachedEpochs,
     ConvOnTheFly,
-    ShuffledStore,
-    StreamedEpochs,
     batches,
     fresh_manifests,
     replay_manifests,
@@ -53,9 +49,9 @@ class RunSpec:
 class RunInputs:
     index: str
     val_store: str
-    epoch_stores: tuple = ()
+    # the stores of the mode's kind (augcache.training.kinds), in the order the run reads them
+    train_stores: tuple = ()
     manifests: tuple = ()
-    noaug_store: str | None = None
     pixel_store: str | None = None
 
 
@@ -204,20 +200,12 @@ def feature_source(run_mode: Mode, run: RunSpec, inputs: RunInputs, settings: Ru
     read from its stores (streamed in blocks of rows_per_block rows when given) or computed by the
     base's bottom (the whole base without a split; see :func:`checked_base`) during training (from
     train_rows, the index's training rows, with fresh numbers)."""
-    weights = val_attrs["weights_sha256"]
-    if run_mode.stored is EPOCHS:
-        expected = dict(config_provenance(settings.spec, settings.aug, settings.cache), split="train",
-                        weights_sha256=weights)
-        if rows_per_block:
-            epochs = StreamedEpochs(inputs.epoch_stores, inputs.manifests, expected, rows_per_block)
-        else:
-            epochs = CachedEpochs(inputs.epoch_stores, inputs.manifests, expected)
-        return FeatureSource(epochs, epochs.extraction_seconds, _bytes_on_disk(inputs.epoch_stores))
-    if run_mode.stored is NOAUG:
-        expected = dict(config_provenance(settings.spec, None, settings.cache), split="train",
-                        weights_sha256=weights)
-        epochs = ShuffledStore(inputs.noaug_store, expected, run.seed, rows_per_block)
-        return FeatureSource(epochs, epochs.extraction_seconds, _bytes_on_disk([inputs.noaug_store]))
+    kind = run_mode.stored
+    if kind is not None:
+        expected = dict(config_provenance(settings.spec, settings.aug if kind.augmented else None, settings.cache),
+                        split="train", weights_sha256=val_attrs["weights_sha256"])
+        epochs = kind.open(inputs.train_stores, inputs.manifests, expected, run.seed, rows_per_block)
+        return FeatureSource(epochs, epochs.extraction_seconds, _bytes_on_disk(inputs.train_stores))
     return FeatureSource(conv_on_the_fly(run_mode, run, inputs, settings, base, train_rows), None, 0)
 
 
@@ -290,13 +278,13 @@ def plan_memory(run_mode: Mode, inputs: RunInputs, val_attrs: dict, n_train: int
                 memory_budget_mb) -> tuple[bool, int]:
     """(stream?, rows per block): stream when the run's stored features exceed the budget.
 
-    Held in memory, a run keeps its K epoch stores (cached), its unaugmented store (noaug) or one
-    epoch of computed features (replay, onthefly, never streamed) plus the validation store, all
-    as float32. Streaming keeps a few blocks of each, sized to half the budget.
+    Held in memory, a run keeps the stores it trains on (K epoch stores for cached, the unaugmented
+    store for noaug) or one epoch of computed features (replay, onthefly, never streamed) plus the
+    validation store, all as float32. Streaming keeps a few blocks of each, sized to half the budget.
     """
     budget = memory_budget_bytes(memory_budget_mb)
     per_row = row_bytes(val_attrs)
-    stored_epochs = {EPOCHS: len(inputs.epoch_stores), NOAUG: 1}.get(run_mode.stored, 0)
+    stored_epochs = len(inputs.train_stores) if run_mode.stored is not None else 0
     needed = per_row * (stored_epochs * n_train + int(val_attrs["n_samples"]))
     rows = block_rows(per_row, batch_size, budget // 2)
     streaming = stored_epochs > 0 and needed > budget

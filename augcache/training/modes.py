@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from augcache.training.kinds import EPOCHS, NOAUG, StoredKind
+from augcache.training.kinds import EPOCHS, KINDS, NOAUG, StoredKind
 
 
 # What the training jobs do, which names the folder they write to (results/<stage>/): train the
@@ -23,7 +23,8 @@ class Mode:
     uses_k: a run trains on K cached epochs (its folder and label name K).
     runs_base: the conv base runs inside training (on a GPU when there is one).
     stored: the kind of store the run's training features come from (:mod:`augcache.training.kinds`):
-        EPOCHS (K epoch stores), NOAUG (the unaugmented store), or None (computed during training).
+        EPOCHS (K epoch stores), NOAUG (the unaugmented store), or None for a mode that runs the
+        base and computes them during training. A kind outside the table is refused by name.
     manifests: whose augmentation numbers a run uses: "cached" (the K written manifests),
         "fresh" (drawn anew every head epoch) or None (no augmentation).
     feature_augment: the head's training features are transformed every head epoch by seeded
@@ -53,11 +54,22 @@ class Mode:
     speed_baseline: bool = False
     side_by_side: int | None = None
 
+    def __post_init__(self):
+        if self.stored is not None and self.stored not in KINDS.values():
+            raise ValueError(f"mode {self.name}: {self.stored.name!r} is no kind of store of the table "
+                             f"(one of {', '.join(KINDS)}, augcache/training/kinds.py)")
+        if self.stored is None and not self.runs_base:
+            raise ValueError(f"mode {self.name}: it reads no stored kind, so it must run the base")
+
     def run_folder(self, stage: str = TRAIN) -> str:
         """Path pattern of a run's folder in a stage (see :func:`stage`), with {k} (when the mode
         uses K) and {repeat} the repeat number."""
-        run = "k{k}_r{repeat}" if self.uses_k else "r{repeat}"
-        return f"results/{stage}/{self.name}/{run}"
+        return f"results/{stage}/{self.name}/{self.run_name}"
+
+    @property
+    def run_name(self) -> str:
+        """A run's folder in the mode's: with {k} (when the mode uses K) and {repeat}."""
+        return "k{k}_r{repeat}" if self.uses_k else "r{repeat}"
 
     def run_dir(self, k: int, repeat: int, stage: str = TRAIN) -> str:
         return self.run_folder(stage).format(k=k, repeat=repeat)
@@ -102,6 +114,8 @@ MODES = {
 # The mode whose K cached epochs every cached run trains on, and the one speedups are measured against.
 CACHE_MODE = next(m for m in MODES.values() if m.stored is EPOCHS and not m.feature_augment)
 SPEED_BASELINE = next(m for m in MODES.values() if m.speed_baseline)
+# The mode without augmentation of any kind, the report's reference for what augmentation buys.
+PLAIN_MODE = next(m for m in MODES.values() if m.manifests is None and not m.feature_augment and m.checks is None)
 # The side-by-side table's modes, in its order.
 SIDE_BY_SIDE = tuple(sorted((m for m in MODES.values() if m.side_by_side is not None), key=lambda m: m.side_by_side))
 

@@ -10,10 +10,11 @@ from augcache.core import backend
 from augcache.base.hub import preset_files
 from augcache.training.modes import MODES, RUN_FILES, CACHE_MODE
 from augcache.core.paths import *  # the path pattern of every output
-from augcache.core.paths import extraction_job, repeat_prefix
+from augcache.core.paths import repeat_prefix
 from augcache.jobs.gc import migrate
 from augcache.jobs.reuse import pass_on_forced
 from augcache.jobs.settings import Settings
+from augcache.jobs.table import JOBS
 from augcache.training import kinds
 from augcache.training.sweep import sweep_points
 
@@ -122,14 +123,6 @@ def run_outputs(mode):
     return multiext(f"{MODES[mode].run_folder(STAGE)}/", **MODES[mode].run_files)
 
 
-def run_log(mode):
-    return f"{LOGS}/{MODES[mode].run_folder(STAGE).removeprefix('results/')}.log"
-
-
-def run_benchmark(mode):
-    return f"{BENCHMARKS}/{MODES[mode].run_folder(STAGE).removeprefix('results/')}.tsv"
-
-
 def cost_files(wildcards):
     """The benchmarks of every job the report's runs needed, for its account of their cost."""
     from augcache.report.costs import needed_benchmarks
@@ -143,18 +136,20 @@ def train_params(mode):
 
 
 def training_input(mode):
-    """A training job's inputs, from what its mode reads: the epoch stores and their manifests,
-    the unaugmented store, or the pixels; always the validation store and the checked base with
-    its files.
+    """A training job's inputs, from what its mode reads: the stores of its kind (the epoch stores,
+    the unaugmented store) and the manifests, or the pixels; always the validation store and the
+    checked base with its files.
     """
     table = MODES[mode]
 
     def inputs(wildcards):
         files = {kinds.VAL.name: kinds.VAL.path}
-        if table.stored is kinds.EPOCHS:
-            files["stores"] = cached_stores(wildcards)
-        elif table.stored is not None:
-            files[table.stored.name] = table.stored.path
+        if (
+            table.stored is not None
+        ):  # the stores the run trains on, as its kind names them
+            files.update(
+                table.stored.run_inputs(getattr(wildcards, "k", 0), wildcards.repeat)
+            )
         if table.manifests == "cached":
             files["manifests"] = cached_manifests(wildcards)
         if table.runs_base:

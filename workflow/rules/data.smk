@@ -2,9 +2,9 @@ rule make_demo_data:
     output:
         directory(DEMO_IMAGES),
     log:
-        f"{LOGS}/make_demo_data.log",
+        JOBS["make_demo_data"].log(),
     benchmark:
-        f"{BENCHMARKS}/make_demo_data.tsv"
+        JOBS["make_demo_data"].benchmark()
     conda:
         ENV
     params:
@@ -18,9 +18,9 @@ rule make_demo_base:
     output:
         DEMO_BASE,
     log:
-        f"{LOGS}/make_demo_base.log",
+        JOBS["make_demo_base"].log(),
     benchmark:
-        f"{BENCHMARKS}/make_demo_base.tsv"
+        JOBS["make_demo_base"].benchmark()
     conda:
         ENV
     threads: 2
@@ -38,9 +38,9 @@ rule fetch_weights:
     output:
         SETTINGS.fetched_weights,
     log:
-        f"{LOGS}/fetch_weights.log",
+        JOBS["fetch_weights"].log(),
     benchmark:
-        f"{BENCHMARKS}/fetch_weights.tsv"
+        JOBS["fetch_weights"].benchmark()
     conda:
         ENV
     params:
@@ -59,10 +59,10 @@ rule check_conv_base:
     output:
         SETTINGS.checked_base(),
     log:
-        SETTINGS.checked_base_log(),
+        JOBS["check_conv_base"].log(key=SETTINGS.base_check_key()),
     benchmark:
         # named by the check's key like its output: a failed check of another setting leaves this alone
-        SETTINGS.checked_base_benchmark()
+        JOBS["check_conv_base"].benchmark(key=SETTINGS.base_check_key())
     conda:
         ENV
     threads: 2
@@ -79,9 +79,9 @@ rule describe_conv_base:
     output:
         BASE_INFO,
     log:
-        f"{LOGS}/describe_conv_base.log",
+        JOBS["describe_conv_base"].log(),
     benchmark:
-        f"{BENCHMARKS}/describe_conv_base.tsv"
+        JOBS["describe_conv_base"].benchmark()
     conda:
         ENV
     params:
@@ -96,9 +96,9 @@ rule index_dataset:
     output:
         **index_outputs(),
     log:
-        f"{LOGS}/index_dataset.log",
+        JOBS["index_dataset"].log(),
     benchmark:
-        f"{BENCHMARKS}/index_dataset.tsv"
+        JOBS["index_dataset"].benchmark()
     conda:
         ENV
     threads: all_cores() if SETTINGS.decode_shards == 1 else 1
@@ -127,9 +127,9 @@ if SETTINGS.decode_shards > 1:
             candidates=temp(CANDIDATES),
             skipped=temp(LISTING_SKIPPED),
         log:
-            f"{LOGS}/list_dataset.log",
+            JOBS["list_dataset"].log(),
         benchmark:
-            f"{BENCHMARKS}/list_dataset.tsv"
+            JOBS["list_dataset"].benchmark()
         conda:
             ENV
         params:
@@ -146,9 +146,9 @@ if SETTINGS.decode_shards > 1:
             pixels=temp(PIXEL_SHARD),
             skipped=temp(PIXEL_SHARD_SKIPPED),
         log:
-            f"{LOGS}/decode_pixels/shard_{{shard}}.log",
+            JOBS["decode_pixels"].log(),
         benchmark:
-            f"{BENCHMARKS}/decode_pixels/shard_{{shard}}.tsv"
+            JOBS["decode_pixels"].benchmark()
         conda:
             ENV
         threads: 4
@@ -166,9 +166,9 @@ if SETTINGS.decode_shards > 1:
         output:
             PIXELS,
         log:
-            f"{LOGS}/merge_pixels.log",
+            JOBS["merge_pixels"].log(),
         benchmark:
-            f"{BENCHMARKS}/merge_pixels.tsv"
+            JOBS["merge_pixels"].benchmark()
         # a light copy on the submitting host (defined only with data.decode_shards > 1)
         localrule: True
         conda:

@@ -7,9 +7,9 @@ use rule write_manifest as write_view_manifest with:
     output:
         TTA_MANIFEST,
     log:
-        f"{LOGS}/manifest/val_tta/view_{{view}}.log",
+        JOBS["write_view_manifest"].log(),
     benchmark:
-        f"{BENCHMARKS}/manifest/val_tta/view_{{view}}.tsv"
+        JOBS["write_view_manifest"].benchmark()
     params:
         **SETTINGS.tta_params(),
         size=SETTINGS.pixel_size,
@@ -23,9 +23,9 @@ rule extract_view:
     output:
         kinds.TTA.path,
     log:
-        f"{LOGS}/extract/val_tta/view_{{view}}.log",
+        JOBS["extract_view"].log(),
     benchmark:
-        f"{BENCHMARKS}/extract/val_tta/view_{{view}}.tsv"
+        JOBS["extract_view"].benchmark()
     conda:
         GPU_ENV
     threads: 2
@@ -49,9 +49,9 @@ rule evaluate_heads:
     output:
         EVALUATION,
     log:
-        f"{LOGS}/evaluate_heads.log",
+        JOBS["evaluate_heads"].log(),
     benchmark:
-        f"{BENCHMARKS}/evaluate_heads.tsv"
+        JOBS["evaluate_heads"].benchmark()
     conda:
         STORED_FEATURES_ENV
     resources:
@@ -69,9 +69,9 @@ rule evaluate_knn:
     output:
         KNN,
     log:
-        f"{LOGS}/evaluate_knn.log",
+        JOBS["evaluate_knn"].log(),
     benchmark:
-        f"{BENCHMARKS}/evaluate_knn.tsv"
+        JOBS["evaluate_knn"].benchmark()
     conda:
         ENV
     params:

@@ -9,9 +9,9 @@ rule extract_shard:
         store=temp(SHARD_STORE),
         record=temp(SHARD_RECORD),
     log:
-        f"{LOGS}/{{repeat_dir}}extract/epoch_{{epoch}}/shard_{{shard}}.log",
+        JOBS["extract_shard"].log(),
     benchmark:
-        f"{BENCHMARKS}/{{repeat_dir}}extract/epoch_{{epoch}}/shard_{{shard}}.tsv"
+        JOBS["extract_shard"].benchmark()
     conda:
         GPU_ENV
     threads: 2
@@ -31,9 +31,9 @@ if max(map(len, EPOCH_GROUPS)) == 1 and config["cache"]["shards_per_epoch"] == 1
         output:
             EPOCH_STORE,
         log:
-            f"{LOGS}/{{repeat_dir}}extract/epoch_{{epoch}}.log",
+            JOBS["extract_epoch"].log(),
         benchmark:
-            f"{BENCHMARKS}/{{repeat_dir}}extract/epoch_{{epoch}}.tsv"
+            JOBS["extract_epoch"].benchmark()
 
 
 # cache.epochs_per_job above 1: one job per group of consecutive epochs, each into its own store,
@@ -42,7 +42,7 @@ for EPOCHS in EPOCH_GROUPS if max(map(len, EPOCH_GROUPS)) > 1 else []:
 
     rule:
         name:
-            f"extract_epochs_{EPOCHS[0]}_{EPOCHS[-1]}"
+            JOBS["extract_epochs"].rules.format(first=EPOCHS[0], last=EPOCHS[-1])
         input:
             unpack(pixel_input),
             unpack(base_input),
@@ -52,9 +52,9 @@ for EPOCHS in EPOCH_GROUPS if max(map(len, EPOCH_GROUPS)) > 1 else []:
         output:
             [EPOCH_STORE.format(repeat_dir="{repeat_dir}", epoch=e) for e in EPOCHS],
         log:
-            f"{LOGS}/{{repeat_dir}}extract/{extraction_job(EPOCHS)}.log",
+            JOBS["extract_epochs"].log(first=EPOCHS[0], last=EPOCHS[-1]),
         benchmark:
-            f"{BENCHMARKS}/{{repeat_dir}}extract/{extraction_job(EPOCHS)}.tsv"
+            JOBS["extract_epochs"].benchmark(first=EPOCHS[0], last=EPOCHS[-1])
         conda:
             GPU_ENV
         threads: extraction_threads()
@@ -74,9 +74,9 @@ rule extract_val:
     output:
         kinds.VAL.path,
     log:
-        f"{LOGS}/{kinds.VAL.job}.log",
+        JOBS["extract_val"].log(),
     benchmark:
-        f"{BENCHMARKS}/{kinds.VAL.job}.tsv"
+        JOBS["extract_val"].benchmark()
     conda:
         GPU_ENV
     threads: 2
@@ -92,8 +92,8 @@ use rule extract_val as extract_noaug with:
     output:
         kinds.NOAUG.path,
     log:
-        f"{LOGS}/{kinds.NOAUG.job}.log",
+        JOBS["extract_noaug"].log(),
     benchmark:
-        f"{BENCHMARKS}/{kinds.NOAUG.job}.tsv"
+        JOBS["extract_noaug"].benchmark()
     params:
         split=kinds.NOAUG.split,

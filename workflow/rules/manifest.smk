@@ -4,9 +4,9 @@ rule write_manifest:
     output:
         MANIFEST,
     log:
-        f"{LOGS}/{{repeat_dir}}manifest/epoch_{{epoch}}.log",
+        JOBS["write_manifest"].log(),
     benchmark:
-        f"{BENCHMARKS}/{{repeat_dir}}manifest/epoch_{{epoch}}.tsv"
+        JOBS["write_manifest"].benchmark()
     conda:
         ENV
     resources:

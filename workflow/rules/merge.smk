@@ -5,9 +5,9 @@ rule merge_epochs:
     output:
         TRAIN_STORE,
     log:
-        f"{LOGS}/merge_epochs.log",
+        JOBS["merge_epochs"].log(),
     benchmark:
-        f"{BENCHMARKS}/merge_epochs.tsv"
+        JOBS["merge_epochs"].benchmark()
     conda:
         ENV
     script:
@@ -23,9 +23,9 @@ if config["cache"]["shards_per_epoch"] > 1:
         output:
             EPOCH_STORE,
         log:
-            f"{LOGS}/{{repeat_dir}}merge_shards/epoch_{{epoch}}.log",
+            JOBS["merge_shards"].log(),
         benchmark:
-            f"{BENCHMARKS}/{{repeat_dir}}merge_shards/epoch_{{epoch}}.tsv"
+            JOBS["merge_shards"].benchmark()
         conda:
             ENV
         script:

@@ -33,9 +33,9 @@ rule make_report:
             category="Plots",
         ),
     log:
-        f"{LOGS}/make_report.log",
+        JOBS["make_report"].log(),
     benchmark:
-        f"{BENCHMARKS}/make_report.tsv"
+        JOBS["make_report"].benchmark()
     conda:
         ENV
     params:

@@ -4,15 +4,15 @@ for MODE in MODES:
 
     rule:
         name:
-            f"train_{MODE}"
+            JOBS["train"].rules.format(mode=MODE)
         input:
             unpack(training_input(MODE)),
         output:
             run_outputs(MODE),
         log:
-            run_log(MODE),
+            JOBS["train"].log(stage=STAGE, mode=MODE, run=MODES[MODE].run_name),
         benchmark:
-            run_benchmark(MODE)
+            JOBS["train"].benchmark(stage=STAGE, mode=MODE, run=MODES[MODE].run_name)
         conda:
             training_env(MODE)
         threads: 2
@@ -34,9 +34,9 @@ use rule train_cached as train_sweep_point with:
     output:
         multiext(f"{SWEEP_RUN}/", **RUN_FILES),
     log:
-        f"{LOGS}/sweep/{{point}}/r{{repeat}}.log",
+        JOBS["train_sweep_point"].log(),
     benchmark:
-        f"{BENCHMARKS}/sweep/{{point}}/r{{repeat}}.tsv"
+        JOBS["train_sweep_point"].benchmark()
     params:
         head=point_head,
         k=config["cache"]["epochs"],
@@ -49,9 +49,9 @@ rule select_head:
         selection=SELECTION,
         table=SWEEP_TABLE,
     log:
-        f"{LOGS}/select_head.log",
+        JOBS["select_head"].log(),
     benchmark:
-        f"{BENCHMARKS}/select_head.tsv"
+        JOBS["select_head"].benchmark()
     conda:
         ENV
     params:
@@ -72,9 +72,9 @@ rule export_model:
     output:
         **export_outputs(),
     log:
-        f"{LOGS}/export_model.log",
+        JOBS["export_model"].log(),
     benchmark:
-        f"{BENCHMARKS}/export_model.tsv"
+        JOBS["export_model"].benchmark()
     conda:
         ENV
     params:
@@ -94,9 +94,9 @@ rule score_test:
     output:
         TEST_SCORES,
     log:
-        f"{LOGS}/score_test.log",
+        JOBS["score_test"].log(),
     benchmark:
-        f"{BENCHMARKS}/score_test.tsv"
+        JOBS["score_test"].benchmark()
     conda:
         GPU_ENV
     resources:
@@ -115,9 +115,9 @@ rule predict:
     output:
         PREDICTIONS,
     log:
-        f"{LOGS}/predict.log",
+        JOBS["predict"].log(),
     benchmark:
-        f"{BENCHMARKS}/predict.tsv"
+        JOBS["predict"].benchmark()
     conda:
         GPU_ENV
     resources:
