@@ -10,6 +10,7 @@ report: "workflow/report/report.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/resources.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/manifest.smk"
 include: "workflow/rules/extract.smk"

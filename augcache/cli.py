@@ -1,5 +1,5 @@
 """The ``augcache`` command: classify images with an exported model, look into a store,
-estimate a run's disk before running it, and remove cached outputs no run uses.
+estimate a run's disk before running it, and remove the reuse entries no run uses.
 
     augcache predict results/model/model.keras path/to/images predictions.csv
     augcache inspect results/features/train/epoch_0.h5

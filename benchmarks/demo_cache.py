@@ -52,14 +52,14 @@ def demo_cache(root: Path, images: int, size: int, arch: str, k: int) -> DemoCac
     from augcache.data.demo import DEMO_CLASSES, TRAIN_SPREAD, VAL_SPREAD, render
     from augcache.augmentation.manifest import AugmentConfig, build_manifest, write_manifest
     from augcache.data.pixels import open_pixels
-    from augcache.base.store_fields import CacheSettings
+    from augcache.base.store_fields import CacheConfig
     from augcache.base.store_fields import config_provenance
     from augcache.store.features import load_store
 
     spec = BaseSpec(arch, (size, size))
     aug = AugmentConfig.from_config({"rotation_range": 20, "width_shift_range": 0.1,
                                      "height_shift_range": 0.1, "horizontal_flip": True})
-    settings = CacheSettings(dtype="float16", batch_size=32)
+    settings = CacheConfig(dtype="float16", batch_size=32)
     rng = np.random.default_rng(0)
     val_count = max(len(DEMO_CLASSES), images // 4)
     for split, count, spread in (("train", images, TRAIN_SPREAD), ("val", val_count, VAL_SPREAD)):

@@ -2,7 +2,7 @@
 
 Runs the whole demo (config/config.yaml) in a fresh copy of the project with test-time views and the
 k-NN classifier on (``eval.tta_views``, ``eval.knn``), then prints one table: for every mode of the
-side-by-side table (K = cache.epochs) its final validation accuracy and macro-averaged accuracy (mean
+side-by-side table (K = cache.k) its final validation accuracy and macro-averaged accuracy (mean
 over repeats), with the test-time views, its end-to-end seconds and features on disk (the report's
 own account); a row per k-NN bank (as the report counts it: the jobs of its bank and of the
 validation store, and its share of the k-NN job, each job's start included); and what the views themselves cost: their manifests, their extraction, the
@@ -67,7 +67,7 @@ def main() -> None:
         sys.exit(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     wall = time.perf_counter() - start
     config = yaml.safe_load((project / "config/config.yaml").read_text())
-    k_main = config["cache"]["epochs"]
+    k_main = config["cache"]["k"]
 
     modes = pd.read_csv(project / "results/report/modes.csv")
     heads = pd.DataFrame(json.loads((project / "results/eval/heads.json").read_text())["runs"])

@@ -3,7 +3,7 @@ the unaugmented features (featureaug), the cache of K exactly augmented epochs (
 together (hybrid) and on the fly.
 
 One workflow run in a fresh copy of the project, with the demo config's head budget (head.epochs)
-and repeats for every mode, K = cache.epochs and no K sweep. Prints the report's side-by-side table
+and repeats for every mode, K = cache.k and no K sweep. Prints the report's side-by-side table
 (final validation accuracy mean ± sd over repeats, end-to-end seconds, features on disk) and its
 verdict.
 
@@ -43,7 +43,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="augcache-feature-aug-"))
     project = copy_project(work / "project")
     config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-    train = {"modes": MODES, "sweep_epochs": []}
+    train = {"modes": MODES, "sweep_k": []}
     if args.repeats:
         train["repeats"] = args.repeats
     overlay = work / "overlay.yaml"
@@ -59,7 +59,7 @@ def main() -> None:
         sys.exit(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     seconds = time.perf_counter() - start
 
-    k = config["cache"]["epochs"]
+    k = config["cache"]["k"]
     side = side_by_side_table(pd.read_csv(project / "results/report/modes.csv"), k)
     print(f"demo, {config['head']['epochs']} head epochs in every mode, K={k}, "
           f"{train.get('repeats', config['train']['repeats'])} repeats, feature_augment "

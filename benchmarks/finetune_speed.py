@@ -60,7 +60,7 @@ def measure(arch: str, split: str, size: int, index, root: Path, epochs: int) ->
     from augcache.training.head import HeadConfig
     from augcache.augmentation.manifest import AugmentConfig, build_manifest, write_manifest
     from augcache.data.pixels import open_pixels
-    from augcache.base.store_fields import CacheSettings
+    from augcache.base.store_fields import CacheConfig
     from augcache.base.store_fields import config_provenance
     from augcache.training.train import CachedEpochs, ConvOnTheFly, fresh_manifests
     from augcache.store.features import load_store
@@ -69,7 +69,7 @@ def measure(arch: str, split: str, size: int, index, root: Path, epochs: int) ->
     aug = AugmentConfig.from_config({"rotation_range": 20, "width_shift_range": 0.1, "height_shift_range": 0.1,
                                      "horizontal_flip": True})
     # float32: random weights give activations too small for float16 in the deep layers
-    settings = CacheSettings(dtype="float32", batch_size=32)
+    settings = CacheConfig(dtype="float32", batch_size=32)
     train_rows = index[index["split"] == "train"]
     pixels = open_pixels(spec.image_size, spec.resize)
     folder = root / arch

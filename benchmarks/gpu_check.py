@@ -135,7 +135,7 @@ def main() -> None:
     from augcache.base.conv_base import BaseSpec, feature_function
     from augcache.augmentation.manifest import AugmentConfig, read_manifest
     from augcache.data.pixels import PixelStore, open_pixels
-    from augcache.base.store_fields import CacheSettings
+    from augcache.base.store_fields import CacheConfig
 
     backend.configure(deterministic_ops=True)
     emit("device", backend=backend.name(), device=backend.device_description(), images=args.images,
@@ -146,7 +146,7 @@ def main() -> None:
         size = (args.size, args.size)
         spec = BaseSpec(args.architecture, size, pooling="avg", seed=0)
         aug = AugmentConfig.from_config(AUGMENT)
-        settings = CacheSettings(dtype="float16", batch_size=args.batch)
+        cache = CacheConfig(dtype="float16", batch_size=args.batch)
 
         def pixels():
             return open_pixels(size, "stretch", store, index)
@@ -156,7 +156,7 @@ def main() -> None:
         for epoch, manifest in enumerate(manifests):
             start = time.perf_counter()
             built = extract_epoch(manifest, folder / f"epoch_{epoch}.h5", epoch=epoch, spec=spec, aug=aug,
-                                  settings=settings, pixels=pixels(), built=built)
+                                  cache=cache, pixels=pixels(), built=built)
             seconds.append(time.perf_counter() - start)
         per_epoch = [round(args.images / s, 1) for s in seconds]
 
@@ -189,9 +189,9 @@ def main() -> None:
         # bfloat16 against float32, epoch 0
         half = BaseSpec(args.architecture, size, pooling="avg", seed=0, compute_dtype="mixed_bfloat16")
         extract_epoch(manifests[0], folder / "epoch_0_bf16.h5", epoch=0, spec=half, aug=aug,
-                      settings=CacheSettings(dtype="float32", batch_size=args.batch), pixels=pixels())
+                      cache=CacheConfig(dtype="float32", batch_size=args.batch), pixels=pixels())
         extract_epoch(manifests[0], folder / "epoch_0_f32.h5", epoch=0, spec=spec, aug=aug,
-                      settings=CacheSettings(dtype="float32", batch_size=args.batch), pixels=pixels(), built=built)
+                      cache=CacheConfig(dtype="float32", batch_size=args.batch), pixels=pixels(), built=built)
         f32, bf16 = read_features(folder / "epoch_0_f32.h5"), read_features(folder / "epoch_0_bf16.h5")
         difference = np.abs(bf16 - f32)
         emit("bfloat16", largest_difference_over_largest_feature=float(difference.max() / np.abs(f32).max()),
@@ -199,7 +199,7 @@ def main() -> None:
 
         # determinism: epoch 0 again, a new build of the base
         extract_epoch(manifests[0], folder / "epoch_0_again.h5", epoch=0, spec=spec, aug=aug,
-                      settings=CacheSettings(dtype="float32", batch_size=args.batch), pixels=pixels())
+                      cache=CacheConfig(dtype="float32", batch_size=args.batch), pixels=pixels())
         again = read_features(folder / "epoch_0_again.h5")
         emit("determinism", byte_identical=bool(again.tobytes() == f32.tobytes()),
              largest_difference=float(np.abs(again - f32).max()))

@@ -67,7 +67,7 @@ def main() -> None:
     touched = snakemake(project, overlay, args.cores)
     print(f"rerun after touching every image: {touched:.1f} s ({touched / fresh:.2f} of the fresh run; "
           "reused %d of %d extraction and training jobs)" % reused_jobs(project))
-    # a damaged pixel store, deleted as its refusal advises: its cached entry shares its bytes and
+    # a damaged pixel store, deleted as its refusal advises: its reuse entry shares its bytes and
     # fails too (removed here), and the rerun that needs it decodes every image again
     pixels = project / "results/dataset/pixels.h5"
     for entry in (project / "results/reuse/index_dataset").iterdir():

@@ -76,7 +76,7 @@ def plan(args) -> None:
     overlay.write_text(yaml.safe_dump({
         "data": {"csv": str(listing), "image_size": [32, 32]},
         "cache": {"epochs": args.epochs, "shards_per_epoch": args.shards},
-        "train": {"modes": ["cached", "noaug"], "sweep_epochs": [], "repeats": 1},
+        "train": {"modes": ["cached", "noaug"], "sweep_k": [], "repeats": 1},
     }))
     rows = []
     for name, command in (
@@ -144,7 +144,7 @@ def run(args) -> None:
                      "base_pretext_per_class": 50, "base_epochs": 1},
             "cache": {"epochs": 5, "batch_size": 256},
             "head": {"epochs": 2, "batch_size": 256, "hidden_units": [32]},
-            "train": {"modes": ["cached", "noaug"], "sweep_epochs": [], "repeats": 1},
+            "train": {"modes": ["cached", "noaug"], "sweep_k": [], "repeats": 1},
         }))
         wall, peak, _ = peak_rss_mb([sys.executable, "-m", "snakemake", "-n", "--quiet", "--configfile",
                                      str(overlay)], project)

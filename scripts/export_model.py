@@ -12,7 +12,7 @@ from pathlib import Path
 from augcache.data.dataset import class_names, read_index
 from augcache.training.full_model import export_full_model
 
-# the chosen head (a sweep point, or the cached run of K = cache.epochs) at its best epoch
+# the chosen head (a sweep point, or the cached run of K = cache.k) at its best epoch
 selection = json.loads(Path(snakemake.input.selection).read_text())
 if selection["head"] not in snakemake.input.heads:
     raise ValueError(f"{snakemake.input.selection}: chosen head {selection['head']} is not a candidate")

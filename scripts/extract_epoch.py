@@ -18,7 +18,7 @@ if sharded:
 check_disk(snakemake, snakemake.output[0])
 
 from augcache.augmentation.manifest import AugmentConfig
-from augcache.base.store_fields import CacheSettings
+from augcache.base.store_fields import CacheConfig
 from augcache.jobs.extraction import extract_epoch
 
 extract_epoch(
@@ -27,7 +27,7 @@ extract_epoch(
     epoch=int(snakemake.wildcards.epoch),
     spec=job_base(snakemake),
     aug=AugmentConfig.from_config(snakemake.params.augment),
-    settings=CacheSettings(threads=snakemake.threads, **snakemake.params.cache),
+    cache=CacheConfig(threads=snakemake.threads, **snakemake.params.cache),
     pixels=job_pixels(snakemake),
     shard=int(snakemake.wildcards.get("shard", 0)),
     shards=int(snakemake.params.get("shards", 1)),

@@ -17,7 +17,7 @@ start_job(snakemake)
 import time
 
 from augcache.augmentation.manifest import AugmentConfig
-from augcache.base.store_fields import CacheSettings
+from augcache.base.store_fields import CacheConfig
 from augcache.jobs.extraction import extract_epoch
 
 # Several epochs in turn, one start of TensorFlow. Each epoch is keyed as a job of one epoch would be
@@ -41,7 +41,7 @@ if todo:
         began = time.monotonic()
         built = extract_epoch(manifest, out, epoch=epoch, spec=spec,
                               aug=AugmentConfig.from_config(snakemake.params.augment),
-                              settings=CacheSettings(threads=snakemake.threads, **snakemake.params.cache),
+                              cache=CacheConfig(threads=snakemake.threads, **snakemake.params.cache),
                               pixels=pixels, built=built)
         if keyed is not None:
             keep(keyed, {"seconds": round(start + time.monotonic() - began, 3),

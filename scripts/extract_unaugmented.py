@@ -10,7 +10,7 @@ start_job(snakemake, reusable="pixels" in snakemake.input.keys())
 # before any feature is computed: the run's stores still to write must fit the disk
 check_disk(snakemake, snakemake.output[0])
 
-from augcache.base.store_fields import CacheSettings
+from augcache.base.store_fields import CacheConfig
 from augcache.data.dataset import read_index
 from augcache.jobs.extraction import extract_unaugmented
 
@@ -19,7 +19,7 @@ extract_unaugmented(
     snakemake.params.split,
     snakemake.output[0],
     spec=job_base(snakemake),
-    settings=CacheSettings(threads=snakemake.threads, **snakemake.params.cache),
+    cache=CacheConfig(threads=snakemake.threads, **snakemake.params.cache),
     pixels=job_pixels(snakemake),
 )
 finish_job(snakemake)

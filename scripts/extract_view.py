@@ -11,7 +11,7 @@ start_job(snakemake, reusable="pixels" in snakemake.input.keys())
 check_disk(snakemake, snakemake.output[0])
 
 from augcache.augmentation.manifest import AugmentConfig
-from augcache.base.store_fields import CacheSettings
+from augcache.base.store_fields import CacheConfig
 from augcache.jobs.extraction import extract_view
 
 extract_view(
@@ -20,7 +20,7 @@ extract_view(
     view=int(snakemake.wildcards.view),
     spec=job_base(snakemake),
     aug=AugmentConfig.from_config(snakemake.params.augment),
-    settings=CacheSettings(threads=snakemake.threads, **snakemake.params.cache),
+    cache=CacheConfig(threads=snakemake.threads, **snakemake.params.cache),
     pixels=job_pixels(snakemake),
 )
 finish_job(snakemake)

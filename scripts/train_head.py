@@ -10,8 +10,8 @@ start_job(snakemake, reusable=not MODES[snakemake.params.mode].runs_base or "pix
 
 from augcache.augmentation.feature_augment import FeatureAugmentConfig
 from augcache.augmentation.manifest import AugmentConfig
-from augcache.base.store_fields import CacheSettings
-from augcache.training.experiment import RunInputs, RunOutputs, RunSettings, RunSpec, run_training
+from augcache.base.store_fields import CacheConfig
+from augcache.training.experiment import RunInputs, RunOutputs, RunSpec, TrainingConfig, run_training
 from augcache.training.finetune import FinetuneConfig
 from augcache.training.head import HeadConfig
 from augcache.training.kinds import VAL
@@ -31,10 +31,10 @@ run_training(
         manifests=tuple(input_files(snakemake, "manifests")),
         pixel_store=inputs.get("pixels"),
     ),
-    RunSettings(
+    TrainingConfig(
         spec=job_base(snakemake),
         aug=AugmentConfig.from_config(params.get("augment", {})),
-        cache=CacheSettings(threads=snakemake.threads, **params.cache),
+        cache=CacheConfig(threads=snakemake.threads, **params.cache),
         head=HeadConfig.from_config(params.head),
         # read from the config, not params: the budget changes how features are read, not the results
         memory_budget_mb=snakemake.config["train"]["memory_budget_mb"],

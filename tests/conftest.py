@@ -197,7 +197,7 @@ def tiny_config(data_dir: Path, base: Path, **sections) -> dict:
         },
         "conv_base": {"architecture": str(base), "pooling": None},
         # one job per epoch, as most tests count; the second shared float32 run groups them
-        "cache": {"epochs": 3, "dtype": "float32", "batch_size": 4, "epochs_per_job": 1},
+        "cache": {"k": 3, "dtype": "float32", "batch_size": 4, "epochs_per_job": 1},
     }
     for name, values in sections.items():
         config.setdefault(name, {}).update(values)
@@ -217,9 +217,9 @@ def workflow(tmp_path) -> Workflow:
 def full_config(data, base, predict_dir=None):
     return tiny_config(
         data, base,
-        cache={"epochs": 2, "dtype": "float16"},
+        cache={"k": 2, "dtype": "float16"},
         head={"hidden_units": [16], "epochs": 4, "batch_size": 5},
-        train={"modes": ["cached", "hybrid", "replay", "onthefly", "noaug", "featureaug"], "sweep_epochs": [1],
+        train={"modes": ["cached", "hybrid", "replay", "onthefly", "noaug", "featureaug"], "sweep_k": [1],
                "repeats": 2},
         # every feature transform, the spatial ones on the tiny base's conv map
         feature_augment={"brightness": 0.2, "contrast": 0.2, "posterize_bits": 5, "per_channel": True,
@@ -237,7 +237,7 @@ def full_config(data, base, predict_dir=None):
 # Tests only read them; one that changes a run works on a clone.
 
 # cache.epochs_per_job of the second float32 run: with LOCAL_RUN's 2 GPU slots and K=5 (the default
-# train.sweep_epochs reach 5), epochs 0-2 in one job and 3-4 in another; target `cache` needs the first
+# train.sweep_k reach 5), epochs 0-2 in one job and 3-4 in another; target `cache` needs the first
 GROUPED = {"epochs_per_job": "auto"}
 
 
@@ -311,9 +311,9 @@ def hub_config(data, preset):
     return tiny_config(
         data, "unused",
         conv_base={"architecture": "keras_hub", "preset": str(preset), "pooling": None},
-        cache={"epochs": 2, "dtype": "float32"},
+        cache={"k": 2, "dtype": "float32"},
         head={"hidden_units": [8], "epochs": 2, "batch_size": 6},
-        train={"modes": ["cached", "featureaug"], "sweep_epochs": [], "repeats": 1},
+        train={"modes": ["cached", "featureaug"], "sweep_k": [], "repeats": 1},
         feature_augment={"flip": True, "crop": 0.25},
         predict={"dir": str(data / "val")},
     )
@@ -342,9 +342,9 @@ RATES = [0.03, 0.01, 0.003, 0.001, 0.0003, 0.0001]
 def sweep_config(data, base, rates, test_dir=None):
     return tiny_config(
         data, base,
-        cache={"epochs": 2, "dtype": "float32"},
+        cache={"k": 2, "dtype": "float32"},
         head={"hidden_units": [8], "epochs": 3, "batch_size": 6},
-        train={"modes": ["cached"], "sweep_epochs": [], "repeats": 2},
+        train={"modes": ["cached"], "sweep_k": [], "repeats": 2},
         head_sweep={"learning_rate": rates},
         data={"test_dir": str(test_dir) if test_dir else None},
         # the exported model scored on the test images with a test-time view too
@@ -376,11 +376,11 @@ def finetune_config(data, base, **sections):
     config = tiny_config(
         data, base,
         conv_base={"split": "cut"},
-        cache={"epochs": 2, "dtype": "float32"},
+        cache={"k": 2, "dtype": "float32"},
         # balanced class weights (all 1 on the tiny data's equal classes) through both phases
         head={"hidden_units": [16], "epochs": HEAD_EPOCHS, "batch_size": 5, "class_weight": "balanced"},
         finetune={"epochs": FINETUNE_EPOCHS, "learning_rate": 1e-3},
-        train={"modes": ["cached", "replay", "onthefly", "noaug"], "sweep_epochs": [2], "repeats": 1},
+        train={"modes": ["cached", "replay", "onthefly", "noaug"], "sweep_k": [2], "repeats": 1},
     )
     for name, values in sections.items():
         config.setdefault(name, {}).update(values)
@@ -411,7 +411,7 @@ JAX_TARGETS = ("cache", "results/train/cached/k2_r0/head.keras", "results/train/
 
 def jax_config(data, base, predict_dir=None):
     full = full_config(data, base, predict_dir)
-    return dict(full, train={"modes": ["cached", "replay", "onthefly", "noaug"], "sweep_epochs": [], "repeats": 1},
+    return dict(full, train={"modes": ["cached", "replay", "onthefly", "noaug"], "sweep_k": [], "repeats": 1},
                 software={"backend": "jax"}, eval={})
 
 
@@ -438,7 +438,7 @@ def jax_runs(jax_started):
 # (the extra [torch]), without TensorFlow.
 def torch_config(data, base, predict_dir=None):
     return dict(jax_config(data, base, predict_dir), software={"backend": "torch"},
-                train={"modes": ["cached", "replay"], "sweep_epochs": [], "repeats": 1})
+                train={"modes": ["cached", "replay"], "sweep_k": [], "repeats": 1})
 
 
 @pytest.fixture(scope="session")
@@ -481,7 +481,7 @@ def slurm_started(cluster, tmp_path_factory, full_started):
     flow = Workflow(tmp_path_factory.mktemp("slurm") / "project")
     config = slurm_config(full)
     # an array groups the jobs that are ready together: make their inputs (local rules) first
-    inputs = [f"results/manifest/epoch_{e}.csv" for e in range(config["cache"]["epochs"])] + ["results/base/base.json"]
+    inputs = [f"results/manifest/epoch_{e}.csv" for e in range(config["cache"]["k"])] + ["results/base/base.json"]
     return config, flow, Later(flow, (config, (*inputs, *slurm_args(*SLURM_ARRAY)), {"local": False, "timeout": 600}),
                                (config, slurm_args(*SLURM_ARRAY), {"local": False, "timeout": 1200}))
 

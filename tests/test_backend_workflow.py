@@ -50,8 +50,8 @@ def head_weights(path) -> list[bytes]:
 
 
 def run_modes(config) -> list[str]:
-    """The folders of the runs of repeat 0 (K = cache.epochs) a config trains."""
-    return [mode(name).run_dir(config["cache"]["epochs"], 0) for name in config["train"]["modes"]]
+    """The folders of the runs of repeat 0 (K = cache.k) a config trains."""
+    return [mode(name).run_dir(config["cache"]["k"], 0) for name in config["train"]["modes"]]
 
 
 def same_metrics(a, b) -> bool:

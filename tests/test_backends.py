@@ -98,7 +98,7 @@ EXTRACT = """
 import sys
 from augcache.augmentation.manifest import AugmentConfig
 from augcache.base.conv_base import BaseSpec
-from augcache.base.store_fields import CacheSettings
+from augcache.base.store_fields import CacheConfig
 from augcache.core.paths import INDEX, PIXELS
 from augcache.data.pixels import open_pixels
 from augcache.jobs.extraction import extract_epoch
@@ -108,7 +108,7 @@ settings = Settings(load_config([sys.argv[1], "overlay.yaml"]))
 params = settings.extract_params()
 extract_epoch("results/manifest/epoch_1.csv", sys.argv[2], epoch=1, spec=BaseSpec.from_config(params["base"]),
               aug=AugmentConfig.from_config(settings.config["augment"]),
-              settings=CacheSettings(threads=2, **params["cache"]),
+              cache=CacheConfig(threads=2, **params["cache"]),
               pixels=open_pixels(params["pixel_size"], params["base"]["resize"], PIXELS, INDEX))
 """
 

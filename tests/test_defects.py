@@ -332,4 +332,4 @@ def test_a_deleted_epoch_store_is_computed_and_merged_again(cached_run):
     flow.run(config, "cache")
     with h5py.File(flow.path("results/features/train.h5"), "r") as handle:
         np.testing.assert_array_equal(handle["features"][1], features)
-    assert read_attrs(flow.path("results/features/train.h5"))["epochs"] == config["cache"]["epochs"]
+    assert read_attrs(flow.path("results/features/train.h5"))["epochs"] == config["cache"]["k"]

@@ -79,9 +79,9 @@ def test_sharded_epochs_equal_one_job_per_epoch(full_run, tmp_path):
     sharded_config = dict(config, cache=dict(config["cache"], shards_per_epoch=3))
     result = flow.run(sharded_config, "cache")
     output = result.stdout + result.stderr
-    assert output.count("rule extract_shard:") == 3 * config["cache"]["epochs"]
-    assert output.count("rule merge_shards:") == config["cache"]["epochs"]
-    for epoch in range(config["cache"]["epochs"]):
+    assert output.count("rule extract_shard:") == 3 * config["cache"]["k"]
+    assert output.count("rule merge_shards:") == config["cache"]["k"]
+    for epoch in range(config["cache"]["k"]):
         logs = sorted(flow.path(f"results/logs/extract/epoch_{epoch}").glob("shard_*.log"))
         assert len(logs) == 3
         assert "rows 16-18" in logs[2].read_text()
@@ -90,7 +90,7 @@ def test_sharded_epochs_equal_one_job_per_epoch(full_run, tmp_path):
         assert not flow.path(f"results/features/train/epoch_{epoch}").exists()  # shards removed
     # a merged epoch takes the key of one job per epoch: the unsharded run kept the same entries
     kept = {p.parent.name for p in flow.path("results/reuse/extract_epoch").glob("*/entry.json")}
-    assert len(kept) == config["cache"]["epochs"]
+    assert len(kept) == config["cache"]["k"]
     assert kept <= {p.parent.name for p in unsharded.path("results/reuse/extract_epoch").glob("*/entry.json")}
     # and sharded epochs are reused: lost, they are put in place again, no shard computed
     for store in flow.path("results/features/train").glob("epoch_*.h5"):
@@ -98,7 +98,7 @@ def test_sharded_epochs_equal_one_job_per_epoch(full_run, tmp_path):
     for log in flow.path("results/logs/extract").rglob("*.log"):
         log.unlink()
     flow.run(sharded_config, "cache")
-    for epoch in range(config["cache"]["epochs"]):
+    for epoch in range(config["cache"]["k"]):
         for log in flow.path(f"results/logs/extract/epoch_{epoch}").glob("shard_*.log"):
             assert "shard not computed" in log.read_text() and "img/s" not in log.read_text()
         merge_log = flow.path(f"results/logs/merge_shards/epoch_{epoch}.log").read_text()
@@ -345,7 +345,7 @@ def test_killed_jobs_resume_to_the_uninterrupted_results(full_run, tmp_path):
     # kill -9 the head training once it has started
     output = run_and_kill(flow, config, head, job_after(flow.path("results/logs/train/cached/k2_r0.log"),
                                                         "", "train_head.py"))
-    epochs = {f"train/epoch_{e}.h5" for e in range(config["cache"]["epochs"])}
+    epochs = {f"train/epoch_{e}.h5" for e in range(config["cache"]["k"])}
     assert output.count("rule extract_epoch:") == len(epochs - set(first))  # only what was missing
     assert not flow.path(head).exists()
     done = stores_made(flow)
@@ -355,7 +355,7 @@ def test_killed_jobs_resume_to_the_uninterrupted_results(full_run, tmp_path):
     output = result.stdout + result.stderr
     assert "rule extract_epoch:" not in output and "rule train_cached:" in output
     assert stores_made(flow) == done
-    for epoch in range(config["cache"]["epochs"]):
+    for epoch in range(config["cache"]["k"]):
         assert_same_store_data(flow.path(f"results/features/train/epoch_{epoch}.h5"),
                                reference.path(f"results/features/train/epoch_{epoch}.h5"))
     assert head_weights(flow.path(head)) == head_weights(reference.path(head))

@@ -109,7 +109,7 @@ def test_the_report_compares_head_only_and_fine_tuned(finetuned):
 def test_a_split_run_whose_stores_cannot_fit_stops_before_any_extraction(tmp_path, tiny_data, split_base_file):
     from test_storage import assert_refused_before_extraction
 
-    config = finetune_config(tiny_data, split_base_file, cache={"epochs": 6}, train={"repeats": 2})
+    config = finetune_config(tiny_data, split_base_file, cache={"k": 6}, train={"repeats": 2})
     planned = assert_refused_before_extraction(config, tmp_path)
     assert planned["bytes_per_sample_epoch"] == 16 * 16 * 8 * 4  # the activations at the split
 

@@ -80,7 +80,7 @@ def test_two_fake_gpus_run_two_extractions_at_once_each_on_its_own(tmp_path, tin
     monkeypatch.setenv("AUGCACHE_GPU_LOCKS", str(tmp_path / "locks"))
     flow = Workflow(tmp_path / "project")
     # one thread per extraction, so that two fit the test's two cores at once
-    flow.run(tiny_config(tiny_data, tiny_base, cache={"epochs": 4}), "cache", "--set-threads", "extract_epoch=1",
+    flow.run(tiny_config(tiny_data, tiny_base, cache={"k": 4}), "cache", "--set-threads", "extract_epoch=1",
              "extract_val=1")
     logs = flow.path("results/logs")
     gpu_jobs = sorted(logs.glob("extract/*.log"))
@@ -115,7 +115,7 @@ def test_rule_scripts_import_the_workflows_own_package(tmp_path, tiny_data, tiny
     assert subprocess.run([str(python), "-c", "import tensorflow, snakemake"], cwd=tmp_path).returncode == 0
 
     flow = Workflow(tmp_path / "project")
-    config = tiny_config(tiny_data, tiny_base, cache={"epochs": 1})
+    config = tiny_config(tiny_data, tiny_base, cache={"k": 1})
     import yaml
 
     flow.path("overlay.yaml").write_text(yaml.safe_dump(config))
@@ -134,7 +134,7 @@ def test_mixed_bfloat16_extraction_is_replayed_exactly_and_close_to_float32(tmp_
     from augcache.augmentation.manifest import AugmentConfig, read_manifest
     from augcache.data.pixels import open_pixels
 
-    config = tiny_config(tiny_data, tiny_base, cache={"epochs": 1, "dtype": "float32",
+    config = tiny_config(tiny_data, tiny_base, cache={"k": 1, "dtype": "float32",
                                                        "compute_dtype": "mixed_bfloat16"})
     flow = Workflow(tmp_path / "project")
     flow.run(config, "cache")

@@ -132,7 +132,7 @@ def test_a_preset_without_an_image_converter_is_refused_unless_the_config_states
 
     from augcache.augmentation.manifest import AugmentConfig
     from augcache.jobs.settings import SCHEMA, Settings
-    from augcache.base.store_fields import CacheSettings
+    from augcache.base.store_fields import CacheConfig
     from augcache.base.store_fields import config_provenance
     from conftest import tiny_config
 
@@ -150,7 +150,7 @@ def test_a_preset_without_an_image_converter_is_refused_unless_the_config_states
 
         build_base(hub_spec(dino_preset, "cls"))
     settings(preprocessing=IMAGENET).check()
-    fields = config_provenance(hub_spec(dino_preset, "cls", IMAGENET), AugmentConfig(), CacheSettings())
+    fields = config_provenance(hub_spec(dino_preset, "cls", IMAGENET), AugmentConfig(), CacheConfig())
     assert json.loads(fields["base_preprocessing"]) == IMAGENET
     with pytest.raises(Exception, match="preprocessing"):
         settings(preprocessing={"mean": [0.5] * 3}).check()  # std missing: the schema refuses it
@@ -160,17 +160,17 @@ def test_the_presets_files_are_hashed_into_provenance(vit_preset, tmp_path):
     import shutil
 
     from augcache.augmentation.manifest import AugmentConfig
-    from augcache.base.store_fields import CacheSettings
+    from augcache.base.store_fields import CacheConfig
     from augcache.base.store_fields import config_provenance
 
-    fields = config_provenance(hub_spec(vit_preset, "cls"), AugmentConfig(), CacheSettings())
+    fields = config_provenance(hub_spec(vit_preset, "cls"), AugmentConfig(), CacheConfig())
     assert fields["base_preset"] == str(vit_preset) and len(fields["preset_sha256"]) == 64
     changed = tmp_path / "vit"
     shutil.copytree(vit_preset, changed)
     converter = json.loads((changed / "image_converter.json").read_text())
     converter["config"]["scale"] = 1 / 255
     (changed / "image_converter.json").write_text(json.dumps(converter))
-    assert config_provenance(hub_spec(changed, "cls"), AugmentConfig(), CacheSettings())["preset_sha256"] \
+    assert config_provenance(hub_spec(changed, "cls"), AugmentConfig(), CacheConfig())["preset_sha256"] \
         != fields["preset_sha256"]
 
 
@@ -183,7 +183,7 @@ def test_an_epoch_is_extracted_through_a_hub_backbone_as_the_replayed_augmentati
     from augcache.base.extract import compute_features
     from augcache.augmentation.manifest import AugmentConfig, read_manifest
     from augcache.data.pixels import open_pixels
-    from augcache.base.store_fields import CacheSettings
+    from augcache.base.store_fields import CacheConfig
     from augcache.store.features import read_attrs, read_rows
 
     config, (flow, _) = float32_runs
@@ -193,7 +193,7 @@ def test_an_epoch_is_extracted_through_a_hub_backbone_as_the_replayed_augmentati
     manifest = flow.path("results/manifest/epoch_1.csv")
     open_store = lambda: open_pixels((SIZE, SIZE), "stretch", flow.path("results/dataset/pixels.h5"),  # noqa: E731
                                      flow.path("results/dataset/index.csv"))
-    extract_epoch(manifest, store, epoch=1, spec=spec, aug=aug, settings=CacheSettings(dtype="float32", batch_size=4),
+    extract_epoch(manifest, store, epoch=1, spec=spec, aug=aug, cache=CacheConfig(dtype="float32", batch_size=4),
                   pixels=open_store())
     import h5py
 

@@ -64,7 +64,7 @@ def test_touching_every_image_computes_no_feature(cache_copy, tiny_data):
 
 
 def test_deleting_a_damaged_pixel_store_rebuilds_it_and_reuses_every_feature_store(cache_copy):
-    """The pixel store damaged in place (its cached entry shares its bytes, so it fails too) and
+    """The pixel store damaged in place (its reuse entry shares its bytes, so it fails too) and
     deleted, as its refusal advises; the rerun that needs it (one more epoch) decodes it again, and
     every store made before is reused."""
     config, flow = cache_copy
@@ -79,7 +79,7 @@ def test_deleting_a_damaged_pixel_store_rebuilds_it_and_reuses_every_feature_sto
     pixels.unlink()
     for log in flow.path("results/logs/extract").rglob("*.log"):
         log.unlink()
-    k = config["cache"]["epochs"]
+    k = config["cache"]["k"]
     flow.run(dict(config, cache=dict(config["cache"], epochs=k + 1)), "cache")
     index_log = flow.path("results/logs/index_dataset.log").read_text()
     assert "fails its sha256" in index_log and "reused" not in index_log
@@ -90,7 +90,7 @@ def test_deleting_a_damaged_pixel_store_rebuilds_it_and_reuses_every_feature_sto
     assert_reused_not_computed(logs)
 
 
-def test_a_cached_entry_whose_bytes_fail_their_checksum_is_computed_again(cache_copy):
+def test_a_reuse_entry_whose_bytes_fail_their_checksum_is_computed_again(cache_copy):
     config, flow = cache_copy
     import h5py
     import numpy as np
@@ -118,8 +118,8 @@ def test_a_store_finished_while_snakemake_is_killed_is_kept(cache_copy):
     import yaml
 
     config, flow = cache_copy
-    more = dict(config, cache=dict(config["cache"], epochs=config["cache"]["epochs"] + 1))
-    new_epoch = config["cache"]["epochs"]
+    more = dict(config, cache=dict(config["cache"], k=config["cache"]["k"] + 1))
+    new_epoch = config["cache"]["k"]
     flow.path("overlay.yaml").write_text(yaml.safe_dump(more))
     process = subprocess.Popen([sys.executable, "-m", "snakemake", "cache", *LOCAL_RUN, "--configfile",
                                 str(flow.path("overlay.yaml"))], cwd=flow.root, stdout=subprocess.DEVNULL,
@@ -144,7 +144,7 @@ def test_a_store_finished_while_snakemake_is_killed_is_kept(cache_copy):
 def test_a_job_snakemake_is_told_to_run_again_computes_and_replaces_its_entry(cache_copy):
     """--forcerun (and -R, --forceall, --force) means compute: the index job computes (after an image
     was replaced with the same size and time, the only way to say so) and replaces its entry; the
-    jobs after it rerun and, their inputs' bytes unchanged, reuse theirs. cache.reuse: false
+    jobs after it rerun and, their inputs' bytes unchanged, reuse theirs. reuse: false
     computes a job whose entry exists."""
     config, flow = cache_copy
     entries = list(flow.path("results/reuse/index_dataset").glob("*/entry.json"))
@@ -158,11 +158,12 @@ def test_a_job_snakemake_is_told_to_run_again_computes_and_replaces_its_entry(ca
     assert entries[0].is_file() and entries[0].stat().st_ino != before  # the entry was replaced
     assert_reused_not_computed(extraction_logs(flow))
 
+    # spelled the former way (cache.reuse), which is still read
     no_reuse = dict(config, cache=dict(config["cache"], reuse=False))
     flow.path("results/features/train/epoch_1.h5").unlink()
     flow.run(no_reuse, "results/features/train/epoch_1.h5")
     log = flow.path("results/logs/extract/epoch_1.log").read_text()
-    assert "cache.reuse is false" in log and "img/s" in log and not re.search(r"reused [0-9a-f]{64}", log)
+    assert "reuse is false" in log and "img/s" in log and not re.search(r"reused [0-9a-f]{64}", log)
     # and a plain rerun reuses again, whatever was forced before
     flow.path("results/features/train/epoch_1.h5").unlink()
     flow.run(config, "results/features/train/epoch_1.h5")
@@ -571,7 +572,7 @@ def test_replacing_the_bytes_of_a_weights_file_recomputes_the_features(workflow,
 
     weights = _mobilenet_weights(tmp_path / "base.weights.h5", seed=1)
     other = _mobilenet_weights(tmp_path / "other.weights.h5", seed=2)
-    config = tiny_config(tiny_data, "unused", cache={"epochs": 1},
+    config = tiny_config(tiny_data, "unused", cache={"k": 1},
                          conv_base={"architecture": "MobileNetV2", "weights": str(weights), "options": {"alpha": 0.35},
                                     "pooling": None})
     target = "results/features/train/epoch_0.h5"
@@ -629,3 +630,32 @@ def test_an_entry_is_placed_where_the_filesystem_has_no_locks(tmp_path, monkeypa
     monkeypatch.setattr(fcntl, "flock", no_locks)
     assert module.reuse("extract_unaugmented", "k1", [output], root=root) is not None
     assert output.read_text() == "features" and "cannot lock" in caplog.text
+
+
+def test_an_entry_of_the_version_before_is_re_keyed_once(tmp_path, monkeypatch, caplog):
+    """An entry kept by the version before this one (the same fields but the code, which
+    augcache.jobs.former lists) takes this version's key once, with a note, and is then reused; a
+    kind the table does not list, or an entry of any other code, is not."""
+    import hashlib
+
+    from augcache.core.provenance import canonical_json
+    from augcache.jobs import reuse
+
+    root, out = tmp_path / "reuse", tmp_path / "epoch_0.csv"
+    key, fields = reuse.job_key("write_manifest", {"seed": 1}, {"epoch": "0"}, {}, root=root)
+    former = dict(fields, code="0" * 64)
+    former_key = hashlib.sha256(canonical_json(former).encode()).hexdigest()
+    out.write_text("sample_id,angle\n")
+    reuse.store("write_manifest", former_key, former, [out], root=root)
+    out.unlink()
+
+    assert not reuse.rekey_former("write_manifest", key, fields, root)  # not listed: computed
+    monkeypatch.setitem(reuse.FORMER_CODE, "write_manifest", "1" * 64)
+    assert not reuse.rekey_former("write_manifest", key, fields, root)  # other code: computed
+    monkeypatch.setitem(reuse.FORMER_CODE, "write_manifest", "0" * 64)
+    assert reuse.rekey_former("write_manifest", key, fields, root)
+    assert "re-keyed once as " + key in caplog.text
+    assert not reuse.entry_dir("write_manifest", former_key, root).exists()
+    record = reuse.reuse("write_manifest", key, [out], root)
+    assert record["key"] == key and record["fields"] == fields and out.read_text() == "sample_id,angle\n"
+    assert not reuse.rekey_former("write_manifest", key, fields, root)  # once

@@ -53,7 +53,7 @@ def test_pipeline_on_slurm_equals_a_local_run(cluster, full_run, slurm_run):
     job array, every other job as an sbatch of its own."""
     _, local_run = full_run
     config, flow = slurm_run
-    epochs = config["cache"]["epochs"]
+    epochs = config["cache"]["k"]
 
     # every GPU job ran as its own SLURM job, granted exactly one GPU
     finished = jobcomp(cluster)

@@ -56,7 +56,7 @@ def test_base_json_states_the_bytes_per_sample_epoch_and_the_totals(full_run):
 
 
 def test_a_run_whose_stores_cannot_fit_stops_before_any_extraction(tmp_path, tiny_data, tiny_base):
-    config = tiny_config(tiny_data, tiny_base, cache={"epochs": 6}, train={"repeats": 2})
+    config = tiny_config(tiny_data, tiny_base, cache={"k": 6}, train={"repeats": 2})
     planned = assert_refused_before_extraction(config, tmp_path)
     features = sum(b for p, b in planned["stores_at_most"].items() if "features/" in p)
     assert features > 600_000  # 14 stores: the refusal is not a matter of a few kB

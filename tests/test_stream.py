@@ -91,13 +91,13 @@ def test_the_tightest_cgroup_limit_caps_the_available_memory(tmp_path):
 
 def run_with_budget(config, flow, tmp_path, mode, run_dir, budget):
     from augcache.base.conv_base import BaseSpec
-    from augcache.training.experiment import RunInputs, RunOutputs, RunSettings, RunSpec, run_training
+    from augcache.training.experiment import RunInputs, RunOutputs, TrainingConfig, RunSpec, run_training
     from augcache.training.head import HeadConfig
     from augcache.augmentation.manifest import AugmentConfig
-    from augcache.base.store_fields import CacheSettings
+    from augcache.base.store_fields import CacheConfig
     from augcache.training.modes import mode as mode_of
 
-    k = config["cache"]["epochs"] if mode == "cached" else 0
+    k = config["cache"]["k"] if mode == "cached" else 0
     out = tmp_path / run_dir
     out.mkdir(parents=True)
     run_training(
@@ -108,11 +108,11 @@ def run_with_budget(config, flow, tmp_path, mode, run_dir, budget):
             train_stores=tuple(flow.path(store) for store in mode_of(mode).stored.run_inputs(k, 0)["stores"]),
             manifests=tuple(flow.path(f"results/manifest/epoch_{e}.csv") for e in range(k)),
         ),
-        RunSettings(
+        TrainingConfig(
             spec=BaseSpec.from_config({**config["conv_base"], "image_size": config["data"]["image_size"],
                                        "seed": config["seed"]}),
             aug=AugmentConfig.from_config(config["augment"]),
-            cache=CacheSettings(dtype=config["cache"]["dtype"], batch_size=config["cache"]["batch_size"]),
+            cache=CacheConfig(dtype=config["cache"]["dtype"], batch_size=config["cache"]["batch_size"]),
             head=HeadConfig.from_config(config["head"]),
             memory_budget_mb=budget,
         ),

@@ -115,7 +115,7 @@ def test_exported_model_equals_head_on_conv_base(full_run):
     paths = sorted((Path(config["data"]["dir"]) / "val").rglob("*.png"))[:4]
     images = load_images(paths, (SIZE, SIZE))
     full = load_full_model(flow.path("results/model/model.keras"))
-    # the exported head: the cached run of K = cache.epochs, repeat 0, at its best epoch
+    # the exported head: the cached run of K = cache.k, repeat 0, at its best epoch
     head = keras.saving.load_model(flow.path("results/train/cached/k2_r0/best_head.keras"))
     spec = BaseSpec.from_config({**config["conv_base"], "image_size": [SIZE, SIZE], "seed": config["seed"]})
     model, preprocess = build_base(spec)
@@ -166,12 +166,12 @@ def test_cached_training_refuses_a_store_of_another_augmentation(full_run):
     config, flow = full_run
     from augcache.base.conv_base import BaseSpec
     from augcache.augmentation.manifest import AugmentConfig
-    from augcache.base.store_fields import CacheSettings
+    from augcache.base.store_fields import CacheConfig
     from augcache.base.store_fields import config_provenance
 
     spec = BaseSpec.from_config({**config["conv_base"], "image_size": [SIZE, SIZE], "seed": config["seed"]})
     other = AugmentConfig.from_config({**config["augment"], "rotation_range": 5})
-    expected = dict(config_provenance(spec, other, CacheSettings(dtype="float16")), split="train")
+    expected = dict(config_provenance(spec, other, CacheConfig(dtype="float16")), split="train")
     store = flow.path("results/features/train/epoch_0.h5")
     with pytest.raises(ProvenanceError, match=f"{store}: provenance field 'augmentation'"):
         CachedEpochs([store], [flow.path("results/manifest/epoch_0.csv")], expected)
@@ -181,13 +181,13 @@ def test_stores_record_op_determinism_and_a_reader_asking_otherwise_is_refused(f
     config, flow = full_run
     from augcache.base.conv_base import BaseSpec
     from augcache.augmentation.manifest import AugmentConfig
-    from augcache.base.store_fields import CacheSettings
+    from augcache.base.store_fields import CacheConfig
     from augcache.base.store_fields import config_provenance
 
     spec = BaseSpec.from_config({**config["conv_base"], "image_size": [SIZE, SIZE], "seed": config["seed"]})
     store = flow.path("results/features/train/epoch_0.h5")
     assert read_attrs(store)["deterministic_ops"] == "true"
-    off = CacheSettings(dtype="float16", deterministic_ops=False)
+    off = CacheConfig(dtype="float16", deterministic_ops=False)
     expected = dict(config_provenance(spec, AugmentConfig.from_config(config["augment"]), off), split="train")
     with pytest.raises(ProvenanceError, match=f"{store}: provenance field 'deterministic_ops' is 'true'"):
         CachedEpochs([store], [flow.path("results/manifest/epoch_0.csv")], expected)
@@ -214,7 +214,7 @@ def test_report_curves_have_whole_epochs_and_keep_the_cached_curve_under_its_rep
 
     config, flow = full_run
     summaries, metrics = load_runs(p.parent for p in flow.path("results/train").glob("*/*/summary.json"))
-    figure = curves_figure(summaries, metrics, config["cache"]["epochs"])
+    figure = curves_figure(summaries, metrics, config["cache"]["k"])
     for ax in figure.axes:
         ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
         assert ticks and all(float(t).is_integer() for t in ticks), ticks

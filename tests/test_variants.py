@@ -66,9 +66,9 @@ def ping_pong_config():
         "data": {"dir": "demo", "image_size": [32, 32], "pixel_size": [160, 160]},
         "demo": {"image_size": 32, "train_per_class": 4, "val_per_class": 2, "base_pretext_per_class": 8,
                  "base_epochs": 1},
-        "cache": {"epochs": 2, "dtype": "float32", "batch_size": 8, "epochs_per_job": 1},
+        "cache": {"k": 2, "dtype": "float32", "batch_size": 8, "epochs_per_job": 1},
         "head": {"hidden_units": [8], "epochs": 2, "batch_size": 6},
-        "train": {"modes": ["cached"], "sweep_epochs": [], "repeats": 1},
+        "train": {"modes": ["cached"], "sweep_k": [], "repeats": 1},
         "variants": {"rot10": {"augment": {"rotation_range": 10}}},
     }
 

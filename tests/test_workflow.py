@@ -130,7 +130,7 @@ def test_a_whole_run_with_epochs_grouped_per_job_plans_every_job_and_its_benchma
     """K=3 over LOCAL_RUN's 2 GPU slots: epochs 0-1 in one job, epoch 2 in a job named as one of
     one epoch; the report's cost account asks for exactly the benchmarks those jobs write."""
     flow = Workflow(tmp_path / "project")
-    config = tiny_config(tiny_data, tiny_base, cache={"epochs_per_job": "auto"}, train={"sweep_epochs": [3]})
+    config = tiny_config(tiny_data, tiny_base, cache={"epochs_per_job": "auto"}, train={"sweep_k": [3]})
     planned = flow.run(config, "-n").stdout
     rules = [rule for rule, _ in scheduled_jobs(planned)]
     repeats = 1 + len(set(re.findall(r"results/repeat_(\d+)/manifest", planned)))
@@ -176,7 +176,7 @@ def test_float16_store_equals_the_float32_features_cast(full_run):
 
 
 @pytest.mark.parametrize("overlay, message", [
-    ({"cache": {"epochs": 0}}, "On instance['cache']['epochs']"),
+    ({"cache": {"k": 0}}, "On instance['cache']['k']"),
     ({"cache": {"epoch": 3}}, "('epoch' was unexpected)"),
     ({"augment": {"rotation_range": "lots"}}, "On instance['augment']['rotation_range']"),
     ({"data": {"dir": "/no/such/folder"}}, "data.dir: folder '/no/such/folder' does not exist"),

@@ -103,7 +103,7 @@ def _transform(images, params, resampling: Resampling):
     if backend.name() == backend.TENSORFLOW:
         # the sizes as tensors computed when the graph runs, not as constants of a traced graph,
         # whose optimisations would round the sampling differently from stores made before
-        import tensorflow as tf
+        tf = backend.tensorflow()
 
         shape = tf.shape(images)
     else:

@@ -50,7 +50,7 @@ SAMPLE_COLUMNS = ("position", "sample_id", "path", "label", "label_index")
 VIEW, FEATURE_AUGMENT, FOLDS = 1, 2, 3
 # The split's second word (dataset.stratified_split); epoch numbers stay below it.
 SPLIT_WORD = 0x5917
-# Epoch numbers stay below the split's word: the schema caps cache.epochs, head.epochs,
+# Epoch numbers stay below the split's word: the schema caps cache.k, head.epochs,
 # finetune.epochs and sweeps at 9999, so even a head and a fine-tuning phase together stay below.
 MAX_EPOCH = SPLIT_WORD
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from augcache.base.pooling import MAP_POOLING, normalised, pool_map
+from augcache.core import backend
 
 
 @dataclass(frozen=True)
@@ -366,13 +367,11 @@ def feature_function(model, preprocess, image_size):
     the backend's own compiled function (:func:`augcache.core.backend.inference`), with the shape of
     one sample's features as its ``feature_shape``.
     """
-    from augcache.core import backend
-
     if backend.name() != backend.TENSORFLOW:
         run = backend.inference(model, preprocess)
         run.feature_shape = tuple(int(d) for d in model.output.shape[1:])
         return run
-    import tensorflow as tf
+    tf = backend.tensorflow()
 
     spec = tf.TensorSpec((None, *image_size, 3), tf.float32)
 

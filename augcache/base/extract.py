@@ -13,6 +13,7 @@ from augcache.augmentation.augment import augment
 from augcache.augmentation.manifest import params_array
 from augcache.augmentation.params import PARAM_COLUMNS, Resampling
 from augcache.base.conv_base import feature_shape
+from augcache.core import backend
 from augcache.core.progress import Progress
 from augcache.data.pixels import Pixels
 from augcache.store.features import FeatureWriter
@@ -42,11 +43,9 @@ def augmented_batches(table: pd.DataFrame, pixels: Pixels, image_size, batch_siz
     Yields (B, H, W, 3) float32 batches in [0, 255] at image_size; under TensorFlow reading or
     decoding runs ahead of the caller; order is kept.
     """
-    from augcache.core import backend
-
     if backend.name() != backend.TENSORFLOW:
         return _backend_batches(table, pixels, _unchanged, image_size, batch_size, resampling, "augment")
-    import tensorflow as tf
+    tf = backend.tensorflow()
 
     size = tuple(int(s) for s in image_size)
     images = pixels.batches(table["sample_id"].tolist(), table["path"].tolist(), batch_size,
@@ -67,7 +66,7 @@ def _augment_and_extract(feature_fn, pixel_size, image_size, resampling: Resampl
     Augmenting inside the conv base's graph (rather than in a tf.data stage beside it) keeps the
     two from competing for the same cores; the numbers are those of :func:`augmented_batches`.
     """
-    import tensorflow as tf
+    tf = backend.tensorflow()
 
     size = tuple(int(s) for s in image_size)
 
@@ -87,13 +86,12 @@ def feature_batches(table: pd.DataFrame, pixels: Pixels, feature_fn, image_size,
     through the base in one compiled step (a tf.function, or the backend's: see
     :mod:`augcache.core.backend`).
     """
-    from augcache.core import backend
 
     if backend.name() != backend.TENSORFLOW:
         yield from _backend_batches(table, pixels, feature_fn, image_size, batch_size, resampling,
                                     "augment_and_extract")
         return
-    import tensorflow as tf
+    tf = backend.tensorflow()
 
     images = pixels.batches(table["sample_id"].tolist(), table["path"].tolist(), batch_size,
                             decode_workers())
@@ -112,8 +110,6 @@ def _backend_batches(table, pixels: Pixels, feature_fn, image_size, batch_size: 
     import threading
 
     from keras import ops
-
-    from augcache.core import backend
 
     size = tuple(int(s) for s in image_size)
     params = params_array(table).astype(np.float32)

@@ -1,5 +1,5 @@
 """What a feature store records of what made it: the base and its files, the augmentation, the
-extraction settings (:class:`CacheSettings`), the backend. Extraction writes these fields into every
+extraction settings of the cache section (:class:`CacheConfig`), the backend. Extraction writes these fields into every
 store (:class:`augcache.store.features.FeatureWriter` takes them as a plain mapping) and training
 and scoring ask for them back (:func:`augcache.store.features.check_store`)."""
 
@@ -18,7 +18,7 @@ from augcache.core.provenance import canonical_json, file_sha256
 
 
 @dataclass(frozen=True)
-class CacheSettings:
+class CacheConfig:
     """How features are computed and stored (not what is augmented)."""
 
     dtype: str = "float16"
@@ -29,8 +29,8 @@ class CacheSettings:
     deterministic_ops: bool = True
 
 
-def config_provenance(spec: BaseSpec, aug: AugmentConfig | None, settings: CacheSettings) -> dict:
-    """Provenance fields known from the settings alone (no model needs to be built)."""
+def config_provenance(spec: BaseSpec, aug: AugmentConfig | None, cache: CacheConfig) -> dict:
+    """Provenance fields known from the cache alone (no model needs to be built)."""
     files = list(spec.files)
     weights_file = file_sha256(spec.file_path(files[0]), HASH_MEMO) if files else ""
     preset = {"base_preset": spec.preset, "preset_sha256": preset_sha256(spec.preset),
@@ -48,8 +48,8 @@ def config_provenance(spec: BaseSpec, aug: AugmentConfig | None, settings: Cache
         "compute_dtype": spec.compute_dtype,
         "weights_file_sha256": weights_file,
         "augmentation": canonical_json(aug.to_dict()) if aug is not None else "none",
-        "dtype": np.dtype(settings.dtype).name,
-        "deterministic_ops": "true" if settings.deterministic_ops else "false",
+        "dtype": np.dtype(cache.dtype).name,
+        "deterministic_ops": "true" if cache.deterministic_ops else "false",
         "keras_backend": backend.name(),
     }
 
@@ -63,7 +63,7 @@ def base_provenance(spec: BaseSpec, model, bottom=None) -> dict:
     return fields
 
 
-def expected_provenance(spec: BaseSpec, model, aug: AugmentConfig | None, settings: CacheSettings,
+def expected_provenance(spec: BaseSpec, model, aug: AugmentConfig | None, cache: CacheConfig,
                         bottom=None) -> dict:
-    """Every provenance field of a store made under these settings with this base."""
-    return dict(config_provenance(spec, aug, settings), **base_provenance(spec, model, bottom))
+    """Every provenance field of a store made under these cache with this base."""
+    return dict(config_provenance(spec, aug, cache), **base_provenance(spec, model, bottom))

@@ -79,6 +79,14 @@ def use(choice: str) -> None:
     os.environ[ENV] = choice
 
 
+def tensorflow():
+    """The TensorFlow module, for the code that runs TensorFlow's own fast paths (tf.data pipelines,
+    tf.function) when it is the run's backend: this module is the one that imports a backend."""
+    import tensorflow as tf
+
+    return tf
+
+
 def configure(threads: int = 0, deterministic_ops: bool = True) -> None:
     """Op determinism as asked, and at most `threads` CPU threads when threads > 0, for the
     backend of this process (see the module's description)."""

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from augcache.core import backend
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 # Pillow's own default: an image with more pixels is refused before it is decoded
 DEFAULT_MAX_IMAGE_PIXELS = 89_478_485
@@ -177,7 +179,7 @@ def pixel_tensor(path, size: tuple[int, int], policy: str = "stretch"):
 
     Usable inside ``tf.data`` (path a string tensor) and eagerly.
     """
-    import tensorflow as tf
+    tf = backend.tensorflow()
 
     size = tuple(int(s) for s in size)
 

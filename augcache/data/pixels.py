@@ -23,6 +23,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from augcache.core import backend
 from augcache.core.provenance import ProvenanceError, check_fields, sha256_file
 from augcache.store.merge import SHARD_FIELDS, check_parts
 from augcache.store.space import DiskFullError, mib
@@ -208,7 +209,7 @@ class Pixels:
 
     def batches(self, sample_ids, paths, batch_size: int, workers: int = 1):
         """tf.data dataset of (B, H, W, 3) uint8 batches of the given samples, in order."""
-        import tensorflow as tf
+        tf = backend.tensorflow()
 
         if self.store is not None:
             rows = self.store.rows(list(sample_ids))

@@ -12,10 +12,11 @@ from augcache.augmentation.manifest import AugmentConfig, identity_manifest, man
 from augcache.augmentation.params import Resampling
 from augcache.base.conv_base import BaseSpec, build_bottom, feature_function, split_shares
 from augcache.base.extract import compute_features, extract_to_store
-from augcache.base.store_fields import CacheSettings, expected_provenance
+from augcache.base.store_fields import CacheConfig, expected_provenance
 from augcache.core import backend
 from augcache.core.provenance import sha256_file, versions
 from augcache.data.pixels import Pixels
+from augcache.store.features import NO_EPOCH
 from augcache.store.quantise import as_stored, stored_row_bytes
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def check_base(spec: BaseSpec, out_path, pixels=None, index: pd.DataFrame | None
     shape = tuple(int(d) for d in bottom.output.shape[1:])
     if pixels is not None and index is not None:
         check_feature_spread(spec, bottom, preprocess, pixels, index, dtype)
-    info = dict(expected_provenance(spec, model, None, CacheSettings(), bottom),
+    info = dict(expected_provenance(spec, model, None, CacheConfig(), bottom),
                 feature_shape=list(shape), parameters=int(model.count_params()),
                 bytes_per_sample_epoch=stored_row_bytes(shape, dtype), storage_dtype=dtype)
     info.pop("augmentation")
@@ -105,13 +106,13 @@ def manifest_text_sha256(table: pd.DataFrame) -> str:
     return hashlib.sha256(csv_text(table).encode()).hexdigest()
 
 
-def _extract(out_path, table, spec, aug, settings, pixels, attrs, label, built=None) -> tuple:
+def _extract(out_path, table, spec, aug, cache, pixels, attrs, label, built=None) -> tuple:
     """Extract into a store; returns (model, bottom, preprocess) of the base, built unless given."""
     if built is None:
-        backend.configure(settings.threads, settings.deterministic_ops)
+        backend.configure(cache.threads, cache.deterministic_ops)
         built = build_bottom(spec)
     model, bottom, preprocess = built
-    fields = expected_provenance(spec, model, aug, settings, bottom)
+    fields = expected_provenance(spec, model, aug, cache, bottom)
     fields.update(pixels.provenance())
     fields["device"] = backend.device_description()
     fields.update(attrs)
@@ -122,11 +123,11 @@ def _extract(out_path, table, spec, aug, settings, pixels, attrs, label, built=N
         pixels,
         feature_fn=feature_function(bottom, preprocess, spec.image_size),
         image_size=spec.image_size,
-        batch_size=settings.batch_size,
-        dtype=settings.dtype,
+        batch_size=cache.batch_size,
+        dtype=cache.dtype,
         attrs=fields,
         resampling=aug.resampling if aug is not None else Resampling(),
-        compression=settings.compression,
+        compression=cache.compression,
         label=label,
     )
     return built
@@ -147,7 +148,7 @@ def shard_rows(n: int, batch_size: int, shards: int, shard: int) -> tuple[int, i
 
 
 def extract_epoch(manifest_path, out_path, epoch: int, spec: BaseSpec, aug: AugmentConfig,
-                  settings: CacheSettings, pixels: Pixels, shard: int = 0, shards: int = 1,
+                  cache: CacheConfig, pixels: Pixels, shard: int = 0, shards: int = 1,
                   built: tuple | None = None) -> tuple:
     """Features of one epoch's augmented training images, in manifest order. Returns the built base
     (model, bottom, preprocess), which `built` passes to the next epoch of the same job.
@@ -161,25 +162,25 @@ def extract_epoch(manifest_path, out_path, epoch: int, spec: BaseSpec, aug: Augm
         table = read_manifest(manifest_path)
     else:
         # only the shard's rows are parsed and held (the hash above covers the whole manifest)
-        start, stop = shard_rows(manifest_rows(manifest_path), settings.batch_size, shards, shard)
+        start, stop = shard_rows(manifest_rows(manifest_path), cache.batch_size, shards, shard)
         table = read_manifest(manifest_path, (start, stop))
         attrs.update(shard=int(shard), shards=int(shards), row_start=start, row_stop=stop)
         label = f"epoch {epoch} shard {shard + 1}/{shards} (rows {start}-{stop})"
-    return _extract(out_path, table, spec, aug, settings, pixels, attrs, label, built)
+    return _extract(out_path, table, spec, aug, cache, pixels, attrs, label, built)
 
 
 def extract_view(manifest_path, out_path, view: int, spec: BaseSpec, aug: AugmentConfig,
-                 settings: CacheSettings, pixels: Pixels) -> None:
+                 cache: CacheConfig, pixels: Pixels) -> None:
     """Features of one test-time view of the validation images (its manifest's numbers, in
     sample_id order: row for row the validation store's)."""
     table = read_manifest(manifest_path)
-    attrs = {"split": "val", "epoch": -1, "tta_view": int(view), "manifest_sha256": sha256_file(manifest_path)}
-    _extract(out_path, table, spec, aug, settings, pixels, attrs, f"val view {view}")
+    attrs = {"split": "val", "epoch": NO_EPOCH, "tta_view": int(view), "manifest_sha256": sha256_file(manifest_path)}
+    _extract(out_path, table, spec, aug, cache, pixels, attrs, f"val view {view}")
 
 
 def extract_unaugmented(index: pd.DataFrame, split: str, out_path, spec: BaseSpec,
-                        settings: CacheSettings, pixels: Pixels) -> None:
+                        cache: CacheConfig, pixels: Pixels) -> None:
     """Features of one split's images as they are, in sample_id order."""
     table = identity_manifest(index[index["split"] == split])
-    attrs = {"split": split, "epoch": -1, "manifest_sha256": manifest_text_sha256(table)}
-    _extract(out_path, table, spec, None, settings, pixels, attrs, split)
+    attrs = {"split": split, "epoch": NO_EPOCH, "manifest_sha256": manifest_text_sha256(table)}
+    _extract(out_path, table, spec, None, cache, pixels, attrs, split)

@@ -38,7 +38,7 @@ class Keyed:
     key: str
     fields: dict
     outputs: tuple
-    told: str | None  # why the job computes whatever entry exists (forced, cache.reuse false)
+    told: str | None  # why the job computes whatever entry exists (forced, reuse false)
 
 
 def reuse_or_key(snakemake, kind: str, outputs, params: dict | None = None, wildcards: dict | None = None,
@@ -46,12 +46,15 @@ def reuse_or_key(snakemake, kind: str, outputs, params: dict | None = None, wild
     """(the outputs' key, the record of the entry put in place, or None when they must be computed):
     the one way every job, and every part of one, reuses. params, wildcards and inputs (paths in
     order) replace the job's own where given."""
-    from augcache.jobs.reuse import reuse
+    from augcache.jobs.reuse import rekey_former, reuse
 
     key, fields = key_of(snakemake, kind, params, wildcards, inputs)
     told = told_to_compute(snakemake)
     keyed = Keyed(kind, key, fields, tuple(map(str, outputs)), told)
-    return keyed, None if told else reuse(kind, key, list(keyed.outputs))
+    if told:
+        return keyed, None
+    rekey_former(kind, key, fields)  # an entry of the version before this one, where there is one
+    return keyed, reuse(kind, key, list(keyed.outputs))
 
 
 def epoch_parts(snakemake) -> list[tuple]:
@@ -191,7 +194,7 @@ def told_to_compute(snakemake) -> str | None:
     None."""
     from augcache.jobs.reuse import why_compute
 
-    return why_compute(snakemake.rule, snakemake.output, snakemake.config["cache"].get("reuse", True))
+    return why_compute(snakemake.rule, snakemake.output, snakemake.config.get("reuse", True))
 
 
 def key_of(snakemake, kind: str, params: dict | None = None, wildcards: dict | None = None,
@@ -216,7 +219,7 @@ def start_job(snakemake, reusable: bool = False) -> None:
     reusable: the job's outputs are a function of its key (see :mod:`augcache.jobs.reuse`): when an
     entry of that key exists, its outputs are put in place and the process ends here; otherwise
     :func:`finish_job` stores them once they are made. A job Snakemake was told to run again, or
-    any job with cache.reuse false, computes and replaces the entry."""
+    any job with reuse false, computes and replaces the entry."""
     global _reusable
     log_to(snakemake.log[0])
     # the run's backend (software.backend, or the KERAS_BACKEND Snakemake was started with)

@@ -6,8 +6,8 @@ at most ``METADATA_PER_STORE`` bytes a store and ``METADATA_PER_ROW`` bytes a ro
 string heap). The pixel store is the same with uint8 pixels (H × W × 3 bytes a row) for features.
 A run writes:
 
-- K epoch stores of the training images for each repeat (K: the largest of cache.epochs and
-  train.sweep_epochs; repeats: train.repeats), one merged store over repeat 0's epochs (labels and
+- K epoch stores of the training images for each repeat (K: the largest of cache.k and
+  train.sweep_k; repeats: train.repeats), one merged store over repeat 0's epochs (labels and
   ids only: its features are views of the epoch stores);
 - one store of the validation images;
 - one store of the unaugmented training images (with the ``noaug`` mode, or eval.knn, whose bank
@@ -15,7 +15,7 @@ A run writes:
 - one store per test-time view of the validation images (eval.tta_views);
 - the pixel store of every image (with data.pixel_store).
 
-A variant (results/variants/<name>/) trains only cached runs of K = its cache.epochs: it writes
+A variant (results/variants/<name>/) trains only cached runs of K = its cache.k: it writes
 that many epoch stores for each repeat, the validation store and the pixel store, no merged or
 unaugmented store.
 """
@@ -98,8 +98,8 @@ class RunSize:
         module's description): each kind's files (:mod:`augcache.training.kinds`), then the pixels."""
         row = self.bytes_per_sample_epoch
         evaluation = config.get("eval", {})
-        run = RunPlan(k=config["cache"]["epochs"] if variant else max(Settings(config).k_values()),
-                      repeats=config["train"]["repeats"], k_main=config["cache"]["epochs"],
+        run = RunPlan(k=config["cache"]["k"] if variant else max(Settings(config).k_values()),
+                      repeats=config["train"]["repeats"], k_main=config["cache"]["k"],
                       trained=frozenset(MODES[mode].stored for mode in config["train"]["modes"]),
                       knn=evaluation.get("knn") is not None, views=evaluation.get("tta_views", 0), variant=variant)
         images = {"train": (self.n_train, self.train_id_chars), "val": (self.n_val, self.val_id_chars)}
@@ -171,7 +171,7 @@ def check_run_fits(stores: list[PlannedStore], own_output=None, root=".") -> Non
         raise DiskFullError(
             f"{results}: the run's stores not yet written need up to {mib(needed)} but the disk has "
             f"{mib(free)} free; nothing was extracted. Free space, move results/ to a larger disk, "
-            f"or lower cache.epochs, train.repeats or the image size (cache.dtype: float16 halves "
+            f"or lower cache.k, train.repeats or the image size (cache.dtype: float16 halves "
             f"float32):\n{text}"
         )
     log.info("stores still to write (%s free):\n%s", mib(free), text if missing else "  none")

@@ -50,6 +50,7 @@ from pathlib import Path
 
 from augcache.core import backend, paths
 from augcache.core.provenance import canonical_json, file_sha256, library_versions, sha256_file
+from augcache.jobs.former import FORMER_CODE
 from augcache.jobs.job_code import code_files
 
 log = logging.getLogger(__name__)
@@ -181,9 +182,9 @@ def pass_on_forced(workflow) -> None:
 
 def why_compute(rule: str, outputs, reuse_enabled: bool = True) -> str | None:
     """Why a job must compute even when an entry of its key exists: Snakemake was told to run it
-    again (--forcerun, --forceall, --force), or cache.reuse is false; None when it may reuse."""
+    again (--forcerun, --forceall, --force), or reuse is false; None when it may reuse."""
     if not reuse_enabled:
-        return "cache.reuse is false"
+        return "reuse is false"
     forced = json.loads(os.environ.get(FORCED_ENV) or "{}")
     files = {os.path.normpath(str(output)) for output in outputs}
     if forced.get("all") or rule in forced.get("rules", ()) or not files.isdisjoint(forced.get("files", ())):
@@ -256,6 +257,32 @@ def entry_lock(entry: Path, blocking: bool = True):
             yield True
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def rekey_former(kind: str, key: str, fields: dict, root=ENTRIES) -> bool:
+    """Where no entry of `key` exists: the entry that the version before this one kept for the same
+    job (every field the same but the code, which :data:`augcache.jobs.former.FORMER_CODE` lists as
+    computing the bytes this version's does) takes `key`, once, with a note in the log. True when
+    one did."""
+    former = FORMER_CODE.get(kind)
+    if former is None or former == fields.get("code") or read_entry(kind, key, root) is not None:
+        return False
+    former_key = hashlib.sha256(canonical_json(dict(fields, code=former)).encode()).hexdigest()
+    old, new = entry_dir(kind, former_key, root), entry_dir(kind, key, root)
+    if read_entry(kind, former_key, root) is None:
+        return False
+    with entry_lock(old), entry_lock(new):
+        record = read_entry(kind, former_key, root)
+        if record is None or new.exists():
+            return False
+        os.replace(old, new)
+        record.update(key=key, fields=fields, former_key=former_key)
+        tmp = new / f".{ENTRY}.{uuid.uuid4().hex}"
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, new / ENTRY)
+    log.warning("reuse entry %s, kept by the version before this one (its package before it moved into "
+                "folders), re-keyed once as %s: its code computes the same bytes", former_key, key)
+    return True
 
 
 def read_entry(kind: str, key: str, root=ENTRIES) -> dict | None:

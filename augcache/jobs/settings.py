@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 from functools import cached_property
 from pathlib import Path
 
@@ -19,11 +20,14 @@ from augcache.augmentation.manifest import AugmentConfig
 from augcache.base.conv_base import BaseSpec
 from augcache.base.hub import check_preset
 from augcache.core import backend, paths
+from augcache.jobs.spellings import respell
 from augcache.training.head import HeadConfig
 from augcache.training.modes import MODES, mode, stage
 
 # The config schema (defaults included): workflow/schemas/config.schema.yaml, installed with the
 # package as augcache/jobs/config.schema.yaml so that the command finds it outside the checkout.
+log = logging.getLogger(__name__)
+
 SCHEMA = Path(__file__).resolve().parent / "config.schema.yaml"
 
 
@@ -36,6 +40,8 @@ def load_config(config_paths) -> dict:
     config: dict = {}
     for path in config_paths:
         overlay = yaml.safe_load(Path(path).read_text()) or {}
+        for note in respell(overlay, f"{path}: "):
+            log.warning("%s", note)
         augment = overlay_augment(config.get("augment", {}), overlay.get("augment", {}))
         update_config(config, overlay)
         if augment:
@@ -48,6 +54,7 @@ class Settings:
     """A validated config (schema defaults set) and what follows from it."""
 
     def __init__(self, config: dict):
+        respell(config)  # keys spelled the former way, read as today's (noted where the config is read)
         self.config = config
 
     # --- data ------------------------------------------------------------------------------------
@@ -144,7 +151,7 @@ class Settings:
         text = json.dumps(self.base_check_params(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def checked_base(self) -> str:
+    def base_check_record(self) -> str:
         """The base check's record for this config."""
         return paths.CHECKED_BASE.format(key=self.base_check_key())
 
@@ -168,12 +175,12 @@ class Settings:
                 **extra}
 
     def epochs(self) -> list[int]:
-        """Cached epoch numbers 0..K-1 of K = cache.epochs."""
-        return list(range(self.config["cache"]["epochs"]))
+        """Cached epoch numbers 0..K-1 of K = cache.k."""
+        return list(range(self.config["cache"]["k"]))
 
     def epoch_groups(self, gpu_slots: int | None) -> list[list[int]]:
         """The epochs each extraction job computes, in turn: cache.epochs_per_job consecutive
-        epochs of 0..K-1 (K the largest of cache.epochs and train.sweep_epochs), or with auto
+        epochs of 0..K-1 (K the largest of cache.k and train.sweep_k), or with auto
         ceil(K / gpu_slots) (one job per GPU slot; gpu_slots None: a cluster, one epoch a job)."""
         k = max(self.k_values())
         per_job = self.config["cache"]["epochs_per_job"]
@@ -186,8 +193,8 @@ class Settings:
     def storage_params(self) -> dict:
         """The settings that decide how many stores a run writes and their sizes."""
         return {
-            "cache": {k: self.config["cache"][k] for k in ("epochs", "dtype")},
-            "train": {k: self.config["train"][k] for k in ("repeats", "sweep_epochs", "modes")},
+            "cache": {k: self.config["cache"][k] for k in ("k", "dtype")},
+            "train": {k: self.config["train"][k] for k in ("repeats", "sweep_k", "modes")},
             "data": {k: self.data[k] for k in ("pixel_store", "pixel_size", "image_size")},
             "eval": {k: self.config["eval"][k] for k in ("tta_views", "knn")},
         }
@@ -202,8 +209,8 @@ class Settings:
         return list(self.config["train"]["modes"])
 
     def k_values(self) -> list[int]:
-        """K of every cached run: train.sweep_epochs and cache.epochs."""
-        return sorted(set(self.config["train"]["sweep_epochs"]) | {self.config["cache"]["epochs"]})
+        """K of every cached run: train.sweep_k and cache.k."""
+        return sorted(set(self.config["train"]["sweep_k"]) | {self.config["cache"]["k"]})
 
     def repeats(self) -> list[int]:
         return list(range(self.config["train"]["repeats"]))
@@ -212,7 +219,7 @@ class Settings:
         """(mode, K, repeat) of every training run the config asks for, mode by mode (see
         :meth:`augcache.training.modes.Mode.runs`): what the rules, the report and its cost account
         read."""
-        k_main = self.config["cache"]["epochs"]
+        k_main = self.config["cache"]["k"]
         wanted = [m for m in MODES.values() if m.always or m.name in self.modes]
         return [(m, k, r) for m in wanted for k, r in m.runs(self.k_values(), k_main, self.repeats())]
 

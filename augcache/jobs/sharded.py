@@ -46,13 +46,15 @@ def start_shard(snakemake) -> tuple[str, dict, bool] | None:
     :func:`finish_shard` (None without a key)."""
     from augcache.core.atomic import atomic_path, write_json
     from augcache.jobs.job import told_to_compute, write_reuse_record
-    from augcache.jobs.reuse import read_entry
+    from augcache.jobs.reuse import read_entry, rekey_former
 
     keyed = epoch_key_of_shard(snakemake)
     if keyed is None:
         return None
     key, fields = keyed
     told = told_to_compute(snakemake)
+    if not told:
+        rekey_former(EPOCH_KIND, key, fields)  # an entry of the version before this one
     if not told and read_entry(EPOCH_KIND, key) is not None:
         import h5py
 

@@ -93,7 +93,7 @@ def knn_jobs(settings, groups) -> dict[str, list[str]]:
     """{k-NN bank: benchmarks of the jobs it needed besides the k-NN job}: the base, the validation
     store and the bank's stores (the unaugmented store; repeat 0's K epochs and their manifests),
     as :mod:`augcache.evaluation.scoring`'s banks are named."""
-    k, cut = settings.config["cache"]["epochs"], extraction(settings, groups)
+    k, cut = settings.config["cache"]["k"], extraction(settings, groups)
     shared = base_jobs(settings) + _made_by(VAL, k, 0, cut)
     return {"unaugmented": shared + _made_by(NOAUG, k, 0, cut),
             f"{k} cached epochs": shared + manifest_jobs(0, k) + _made_by(EPOCHS, k, 0, cut)}

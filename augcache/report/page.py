@@ -9,12 +9,14 @@ comparison in :mod:`augcache.report.side_by_side`.
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
 import pandas as pd
 
 from augcache.core.atomic import write_csv, write_text_atomic
+from augcache.jobs.spellings import respell
 from augcache.jobs.table import filed_as
 from augcache.report.evaluation import classes_section, knn_rows, tta_section
 from augcache.report.figures import curves_figure, k_figure, png, sweep_figure, write_png
@@ -335,6 +337,8 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
     benchmarks_root: the folder whose results hold the jobs' benchmarks (see
     :mod:`augcache.report.costs`), with extraction_groups the epochs of each extraction job of the plan;
     without it the times are those measured inside the jobs."""
+    config = copy.deepcopy(config)
+    respell(config)  # a run's config of an earlier version, read as today's
     summaries, metrics = load_runs(run_dirs)
     data_seconds, costs = float("nan"), None
     if benchmarks_root is not None:
@@ -345,7 +349,7 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
         data_seconds = costs.data_seconds
         summaries = summaries.merge(costs.runs, on="run", how="left")
     table = mode_table(summaries)
-    k_main = int(config["cache"]["epochs"])
+    k_main = int(config["cache"]["k"])
     curves_png = png(curves_figure(summaries, metrics, k_main))
     sweep_png = png(k_figure(table))
     side = side_by_side_table(table, k_main)

@@ -110,7 +110,7 @@ def recommended_k(table: pd.DataFrame) -> tuple[int, int] | None:
 
 
 def variant_table(default: pd.DataFrame, variants: dict[str, list]) -> pd.DataFrame:
-    """One row per cache (the default and each variant): cached runs of K = their cache.epochs,
+    """One row per cache (the default and each variant): cached runs of K = their cache.k,
     validation accuracy mean and sd over repeats, conv + head seconds, cache on disk."""
     runs = {"default": default}
     runs.update({name: pd.DataFrame([json.loads(Path(p).read_text()) for p in paths])
@@ -133,7 +133,7 @@ def variant_table(default: pd.DataFrame, variants: dict[str, list]) -> pd.DataFr
 
 
 def finetune_table(summaries: pd.DataFrame, k_main: int) -> pd.DataFrame:
-    """One row per mode (cached of K = cache.epochs): head-only and fine-tuned best validation
+    """One row per mode (cached of K = cache.k): head-only and fine-tuned best validation
     accuracy (mean over repeats), median seconds per epoch of each phase, cache on disk."""
     rows = []
     for mode_name, group in summaries.groupby("mode", sort=False):

@@ -18,6 +18,8 @@ from augcache.store.quantise import QUANTISED, channels, dequantise, quantise, s
 from augcache.store.writer import STRING_DTYPE, StoreError, StoreWriter, chunk_rows, complete_attrs, reading
 
 FORMAT = "augcache-features/1"
+# the epoch attribute of a store of no cached epoch (the validation and unaugmented stores, a test-time view)
+NO_EPOCH = -1
 
 
 class FeatureWriter(StoreWriter):

@@ -10,7 +10,7 @@ from pathlib import Path
 from augcache.augmentation.feature_augment import FeatureAugmentConfig, FeatureAugmented
 from augcache.augmentation.manifest import AugmentConfig
 from augcache.base.conv_base import BaseSpec, build_bottom, feature_function, split_base
-from augcache.base.store_fields import CacheSettings, base_provenance, config_provenance
+from augcache.base.store_fields import CacheConfig, base_provenance, config_provenance
 from augcache.core import backend
 from augcache.core.atomic import atomic_path, write_csv, write_json
 from augcache.core.memory import memory_budget_bytes
@@ -56,8 +56,8 @@ class RunInputs:
 
 
 @dataclass(frozen=True)
-class RunSettings:
-    """How every run trains: the conv base, the augmentation, the cache settings and the head.
+class TrainingConfig:
+    """How every run trains: the conv base, the augmentation, the cache config and the head.
 
     memory_budget_mb: "auto" or MiB. When a run's stored features (training and validation, as
         float32) exceed it, they are streamed from their stores instead of held in memory.
@@ -69,7 +69,7 @@ class RunSettings:
 
     spec: BaseSpec
     aug: AugmentConfig
-    cache: CacheSettings
+    cache: CacheConfig
     head: HeadConfig
     memory_budget_mb: object = "auto"
     pixel_size: tuple | None = None
@@ -100,52 +100,52 @@ class FeatureSource:
     disk_bytes: int
 
 
-def run_training(run: RunSpec, inputs: RunInputs, settings: RunSettings, outputs: RunOutputs) -> dict:
+def run_training(run: RunSpec, inputs: RunInputs, config: TrainingConfig, outputs: RunOutputs) -> dict:
     """Train the head of one run and write its outputs; return its summary."""
     run_mode = mode(run.mode)
-    backend.configure(settings.cache.threads, settings.cache.deterministic_ops)
+    backend.configure(config.cache.threads, config.cache.deterministic_ops)
     index = read_index(inputs.index)
     train_rows = index[index["split"] == "train"]
     n_train = len(train_rows)
-    val_attrs = check_store(inputs.val_store, dict(config_provenance(settings.spec, None, settings.cache),
+    val_attrs = check_store(inputs.val_store, dict(config_provenance(config.spec, None, config.cache),
                                                    split="val"))
-    streaming, rows_per_block = plan_memory(run_mode, inputs, val_attrs, n_train, settings.head.batch_size,
-                                            settings.memory_budget_mb)
+    streaming, rows_per_block = plan_memory(run_mode, inputs, val_attrs, n_train, config.head.batch_size,
+                                            config.memory_budget_mb)
     val = StoreBlocks(inputs.val_store, rows_per_block) if streaming else read_features(inputs.val_store)
-    split_at = settings.spec.split_at
-    base = checked_base(settings.spec, val_attrs, inputs.val_store) if split_at or run_mode.runs_base else None
-    source = feature_source(run_mode, run, inputs, settings, val_attrs, train_rows,
+    split_at = config.spec.split_at
+    base = checked_base(config.spec, val_attrs, inputs.val_store) if split_at or run_mode.runs_base else None
+    source = feature_source(run_mode, run, inputs, config, val_attrs, train_rows,
                             rows_per_block if streaming else None, base)
     if run_mode.feature_augment:
-        source.epochs = FeatureAugmented(source.epochs, settings.feature_augment, run.seed, n_train,
+        source.epochs = FeatureAugmented(source.epochs, config.feature_augment, run.seed, n_train,
                                          feature_shape(val_attrs))
     names = class_names(index)
     label = run_mode.label(run.k, run.repeat)
     weights = (balanced_class_weights(train_rows["label_index"], len(names))
-               if settings.head.class_weight == "balanced" else None)
+               if config.head.class_weight == "balanced" else None)
     if split_at:
         _, top = split_base(base.model, split_at)
         model, metrics, best_weights, tuned = train_finetune(
-            source.epochs, n_train, feature_shape(val_attrs), len(names), val, settings.head, settings.finetune,
+            source.epochs, n_train, feature_shape(val_attrs), len(names), val, config.head, config.finetune,
             top, run.seed, f"fine-tune {label}", weights)
     else:
         model, metrics, best_weights = train_head(source.epochs, n_train, feature_shape(val_attrs), len(names),
-                                                  val, settings.head, run.seed, label, weights)
-    summary = run_summary(run, settings.head, metrics, source, n_train, names,
+                                                  val, config.head, run.seed, label, weights)
+    summary = run_summary(run, config.head, metrics, source, n_train, names,
                           weights=val_attrs["weights_sha256"], streamed=streaming)
-    summary.update(macro_scores(model, best_weights, val, len(names), max(settings.head.batch_size, 256)))
+    summary.update(macro_scores(model, best_weights, val, len(names), max(config.head.batch_size, 256)))
     summary["head_parameters"] = int(model.count_params())
-    summary["cache_dtype"] = settings.cache.dtype
+    summary["cache_dtype"] = config.cache.dtype
     summary["keras_backend"] = backend.name()
-    summary["class_weight"] = settings.head.class_weight
+    summary["class_weight"] = config.head.class_weight
     if weights is not None:
         summary["class_weights"] = dict(zip(names, (float(w) for w in weights)))
     if run_mode.feature_augment:
-        summary["feature_augment"] = settings.feature_augment.to_dict()
+        summary["feature_augment"] = config.feature_augment.to_dict()
     if split_at:
-        summary.update(split=split_at, finetune_epochs=settings.finetune.epochs,
-                       finetune_learning_rate=settings.finetune.learning_rate, top_trainable_parameters=tuned,
-                       **phase_summary(metrics, settings.head.epochs))
+        summary.update(split=split_at, finetune_epochs=config.finetune.epochs,
+                       finetune_learning_rate=config.finetune.learning_rate, top_trainable_parameters=tuned,
+                       **phase_summary(metrics, config.head.epochs))
         summary["head_parameters"] -= int(top.count_params())
     write_outputs(outputs, model, metrics, summary, best_weights, source)
     return summary
@@ -194,7 +194,7 @@ def feature_shape(attrs: dict) -> tuple:
     return tuple(json.loads(attrs["feature_shape"]))
 
 
-def feature_source(run_mode: Mode, run: RunSpec, inputs: RunInputs, settings: RunSettings, val_attrs: dict,
+def feature_source(run_mode: Mode, run: RunSpec, inputs: RunInputs, config: TrainingConfig, val_attrs: dict,
                    train_rows, rows_per_block: int | None, base: CheckedBase | None = None) -> FeatureSource:
     """The training features of a run of this mode, checked against the validation store's base:
     read from its stores (streamed in blocks of rows_per_block rows when given) or computed by the
@@ -202,27 +202,27 @@ def feature_source(run_mode: Mode, run: RunSpec, inputs: RunInputs, settings: Ru
     train_rows, the index's training rows, with fresh numbers)."""
     kind = run_mode.stored
     if kind is not None:
-        expected = dict(config_provenance(settings.spec, settings.aug if kind.augmented else None, settings.cache),
+        expected = dict(config_provenance(config.spec, config.aug if kind.augmented else None, config.cache),
                         split="train", weights_sha256=val_attrs["weights_sha256"])
         epochs = kind.open(inputs.train_stores, inputs.manifests, expected, run.seed, rows_per_block)
         return FeatureSource(epochs, epochs.extraction_seconds, _bytes_on_disk(inputs.train_stores))
-    return FeatureSource(conv_on_the_fly(run_mode, run, inputs, settings, base, train_rows), None, 0)
+    return FeatureSource(conv_on_the_fly(run_mode, run, inputs, config, base, train_rows), None, 0)
 
 
-def conv_on_the_fly(run_mode: Mode, run: RunSpec, inputs: RunInputs, settings: RunSettings, base: CheckedBase,
+def conv_on_the_fly(run_mode: Mode, run: RunSpec, inputs: RunInputs, config: TrainingConfig, base: CheckedBase,
                     train_rows) -> ConvOnTheFly:
     """Features computed every head epoch by the base's bottom, from the manifests' numbers (replay,
     stored as the cache dtype stores them) or from fresh numbers (onthefly, float32)."""
-    spec = settings.spec
-    pixel_size = tuple(settings.pixel_size or spec.image_size)
+    spec = config.spec
+    pixel_size = tuple(config.pixel_size or spec.image_size)
     pixels = open_pixels(pixel_size, spec.resize, inputs.pixel_store, inputs.index)
     if run_mode.manifests == "cached":
-        manifest_for, dtype = replay_manifests(inputs.manifests), settings.cache.dtype
+        manifest_for, dtype = replay_manifests(inputs.manifests), config.cache.dtype
     else:
-        manifest_for = fresh_manifests(train_rows, settings.aug, run.seed, pixel_size)
+        manifest_for = fresh_manifests(train_rows, config.aug, run.seed, pixel_size)
         dtype = "float32"
     return ConvOnTheFly(manifest_for, pixels, feature_function(base.bottom, base.preprocess, spec.image_size),
-                        spec.image_size, settings.cache.batch_size, settings.aug.resampling, dtype)
+                        spec.image_size, config.cache.batch_size, config.aug.resampling, dtype)
 
 
 def _bytes_on_disk(paths) -> int:

@@ -22,7 +22,7 @@ from augcache.core import paths
 @dataclass(frozen=True)
 class RunPlan:
     """What decides which stores of each kind a config's run writes: K (the largest of the sweep),
-    the repeats, K of the main run (cache.epochs), the kinds its training modes train on, whether the k-NN classifier runs, the
+    the repeats, K of the main run (cache.k), the kinds its training modes train on, whether the k-NN classifier runs, the
     test-time views, and whether the run is a variant's (which writes only what its cached runs
     read)."""
 

@@ -29,8 +29,8 @@ class Mode:
         "fresh" (drawn anew every head epoch) or None (no augmentation).
     feature_augment: the head's training features are transformed every head epoch by seeded
         feature transforms (:mod:`augcache.augmentation.feature_augment`), whose numbers the run writes.
-    sweeps_k: a mode that uses K runs for every K of the sweep; otherwise for K = cache.epochs only.
-    checks: the mode whose main run (K = cache.epochs, repeat 0) this one must reproduce; it runs
+    sweeps_k: a mode that uses K runs for every K of the sweep; otherwise for K = cache.k only.
+    checks: the mode whose main run (K = cache.k, repeat 0) this one must reproduce; it runs
         that once, and the report states the largest difference.
     always: runs whatever train.modes says (the exported head and the K sweep come from it).
     speed_baseline: the report's speedups are this mode's seconds divided by each mode's.
@@ -112,7 +112,7 @@ MODES = {
 }
 
 # The mode whose K cached epochs every cached run trains on, and the one speedups are measured against.
-CACHE_MODE = next(m for m in MODES.values() if m.stored is EPOCHS and not m.feature_augment)
+CACHE_MODE = MODES["cached"]
 SPEED_BASELINE = next(m for m in MODES.values() if m.speed_baseline)
 # The mode without augmentation of any kind, the report's reference for what augmentation buys.
 PLAIN_MODE = next(m for m in MODES.values() if m.manifests is None and not m.feature_augment and m.checks is None)

@@ -3,7 +3,7 @@
 ``head_sweep`` maps keys of ``head`` to lists of values; every combination is a point, the keys it
 does not set come from ``head``. Each point is trained in ``cached`` mode on the same stores, with
 ``train.repeats`` repeats. Without a sweep the one candidate is the ``cached`` run of
-K = cache.epochs.
+K = cache.k.
 
 Selection: the point with the best mean over repeats of each repeat's best epoch (highest
 ``val_accuracy``, or lowest ``val_loss`` with ``head.select_on: val_loss``); ties go to the lower

@@ -167,7 +167,7 @@ def batches(blocks, batch_size: int):
 
 
 def _signature(feature_shape, weighted: bool = False):
-    import tensorflow as tf
+    tf = backend.tensorflow()
 
     spec = (tf.TensorSpec((None, *feature_shape), tf.float32), tf.TensorSpec((None,), tf.int64))
     return (*spec, tf.TensorSpec((None,), tf.float32)) if weighted else spec
@@ -214,7 +214,7 @@ class EpochStream:
         two batches ahead; under the other backends the stream itself, a generator."""
         if backend.name() != backend.TENSORFLOW:
             return iter(self)
-        import tensorflow as tf
+        tf = backend.tensorflow()
 
         data = tf.data.Dataset.from_generator(
             self.__iter__, output_signature=_signature(feature_shape, self.class_weights is not None))
@@ -236,7 +236,7 @@ def validation_data(val, feature_shape, batch_size: int) -> dict:
     steps = -(-val.n_rows() // batch_size)
     if backend.name() != backend.TENSORFLOW:
         return {"validation_data": _cycled(val, batch_size), "validation_steps": steps}
-    import tensorflow as tf
+    tf = backend.tensorflow()
 
     data = tf.data.Dataset.from_generator(lambda: batches(val, batch_size),
                                           output_signature=_signature(feature_shape))

@@ -14,10 +14,15 @@ from augcache.core.paths import repeat_prefix
 from augcache.jobs.gc import migrate
 from augcache.jobs.reuse import pass_on_forced
 from augcache.jobs.settings import Settings
+from augcache.jobs.spellings import respell
 from augcache.jobs.table import JOBS
 from augcache.training import kinds
 from augcache.training.sweep import sweep_points
 
+# keys spelled the way earlier versions spelled them are read as today's, each noted once
+for note in respell(config):
+    if workflow.is_main_process:
+        print(f"config: {note}", file=sys.stderr)
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
 # what follows from the config (augcache.jobs.settings); a mistake no job is needed to find stops here
@@ -28,33 +33,23 @@ SETTINGS.check()
 # run started with): the jobs this process starts inherit it
 backend.pass_on(SETTINGS.backend)
 
-# the reuse entries an earlier version kept in results/cache move to results/reuse, before any job;
 # a k-NN asking for more neighbours than an index made before has training images stops here
 if workflow.is_main_process:
-    migrate()
     SETTINGS.check_knn_against(INDEX)
 
 
-# the jobs Snakemake was told to run again (--forcerun, --forceall, --force) compute instead of
-# reusing what was kept: the jobs this process starts are told which
+# When the run starts (not on a dry run): the reuse entries an earlier version kept in results/cache
+# move to results/reuse, before any job; and the jobs Snakemake was told to run again (--forcerun,
+# --forceall, --force) compute instead of reusing what was kept: the jobs this process starts are
+# told which.
 onstart:
+    migrate()
     pass_on_forced(workflow)
 
 
 # "train" (the head on the base's features) or "finetune" (the top of the base and the head, on
 # the activations at conv_base.split): the folder every training run writes to
 STAGE = SETTINGS.stage
-
-# --sdm conda environments: the CPU build of TensorFlow for every rule, and the CUDA build for the
-# rules that declare gpu=1 when software.tensorflow is gpu.
-ENV = "../../envs/augcache.yaml"
-GPU_ENV = (
-    "../../envs/augcache-gpu.yaml" if config["software"]["tensorflow"] == "gpu" else ENV
-)
-# Training on stored features needs a GPU (and its environment) only when it fine-tunes layers
-# of the base.
-STORED_FEATURES_GPU = 1 if STAGE == "finetune" else 0
-STORED_FEATURES_ENV = GPU_ENV if STAGE == "finetune" else ENV
 
 
 wildcard_constraints:
@@ -65,47 +60,6 @@ wildcard_constraints:
     shard=r"\d+",
     view=r"\d+",
     point=r"[^/]+",
-
-
-def gpu_slots():
-    """GPU jobs a workstation run holds at once (its gpu resource); None where each job gets a GPU
-    of its own or there is no limit: a cluster run (--jobs), a job inside one, no gpu resource.
-    """
-    settings = workflow.resource_settings
-    resources = settings.resources
-    nodes = resources.get("_nodes")
-    if (
-        workflow.remote_exec
-        or getattr(nodes, "value", nodes) is not None
-        or "gpu" not in resources
-    ):
-        return None
-    return getattr(resources["gpu"], "value", resources["gpu"])
-
-
-# the epochs each extraction job computes in turn (cache.epochs_per_job)
-EPOCH_GROUPS = SETTINGS.epoch_groups(gpu_slots())
-
-
-def extraction_threads():
-    """The threads of extract_epoch (the rule's, or --set-threads), so that a job of several
-    epochs computes each as a job of one would."""
-    return workflow.resource_settings.overwrite_threads.get("extract_epoch", 2)
-
-
-def grouped_extraction_resources(epochs):
-    """gpu=1 and the memory and runtime extract_epoch declares (profiles/default's set-resources,
-    which name rules and so miss the jobs of several epochs), the runtime once for each epoch.
-    """
-    declared = workflow.resource_settings.overwrite_resources.get("extract_epoch", {})
-    values = {
-        name: getattr(declared[name], "value", declared[name])
-        for name in ("mem_mb", "runtime")
-        if name in declared
-    }
-    if isinstance(values.get("runtime"), (int, float)):
-        values["runtime"] = values["runtime"] * len(epochs)
-    return {"gpu": 1, **values}
 
 
 def repeat_number(repeat_dir):
@@ -163,18 +117,6 @@ def training_input(mode):
     return inputs
 
 
-def training_resources(mode):
-    """A GPU for a mode that runs the base (or fine-tunes), and for a mode that reads stores the
-    memory its stores take."""
-    if MODES[mode].runs_base:
-        return {"gpu": 1}
-    return {"mem_mb": train_mem_mb, "gpu": STORED_FEATURES_GPU}
-
-
-def training_env(mode):
-    return GPU_ENV if MODES[mode].runs_base else STORED_FEATURES_ENV
-
-
 # head_sweep: {point name: its head config}; empty without a sweep
 SWEEP_POINTS = sweep_points(config["head_sweep"], config["head"])
 
@@ -185,10 +127,10 @@ def point_dirs(point):
 
 def selection_candidates():
     """{candidate: its run folders, repeat 0 first}: the sweep's points, or without a sweep the
-    cached runs of K = cache.epochs."""
+    cached runs of K = cache.k."""
     if SWEEP_POINTS:
         return {point: point_dirs(point) for point in SWEEP_POINTS}
-    k = config["cache"]["epochs"]
+    k = config["cache"]["k"]
     return {"head": [CACHE_MODE.run_dir(k, r, STAGE) for r in SETTINGS.repeats()]}
 
 
@@ -217,12 +159,12 @@ def swept_settings():
 
 
 def main_stores(wildcards):
-    """The epoch stores of K = cache.epochs for repeat r (sweep points train on them)."""
-    return epoch_files(EPOCH_STORE, wildcards.repeat, config["cache"]["epochs"])
+    """The epoch stores of K = cache.k for repeat r (sweep points train on them)."""
+    return epoch_files(EPOCH_STORE, wildcards.repeat, config["cache"]["k"])
 
 
 def main_manifests(wildcards):
-    return epoch_files(MANIFEST, wildcards.repeat, config["cache"]["epochs"])
+    return epoch_files(MANIFEST, wildcards.repeat, config["cache"]["k"])
 
 
 # variants: {name: its settings} (each validated and checked now, its errors naming it)
@@ -230,10 +172,10 @@ VARIANTS = {name: SETTINGS.variant(name) for name in config["variants"]}
 
 
 def variant_summaries(wildcards):
-    """Summaries of each variant's cached runs of K = its cache.epochs, for the report."""
+    """Summaries of each variant's cached runs of K = its cache.k, for the report."""
     files = {}
     for name, merged in VARIANTS.items():
-        k = merged.config["cache"]["epochs"]
+        k = merged.config["cache"]["k"]
         prefix = VARIANT_PREFIX.format(name=name)
         files[f"variant_{name}"] = [
             f"{prefix}/{CACHE_MODE.run_dir(k, r, merged.stage)}/summary.json"
@@ -360,13 +302,6 @@ def test_params():
     return {"test_dir": SETTINGS.test_dir} if SETTINGS.test_dir else {}
 
 
-def all_cores():
-    """Threads of a local job that may use the whole machine: --cores, or every CPU when a cluster
-    run gives no --cores (Snakemake caps local jobs to --local-cores)."""
-    cores = workflow.resource_settings.cores
-    return cores if isinstance(cores, int) else os.cpu_count()
-
-
 def export_outputs():
     """The exported model and its classes, and the TensorFlow SavedModel where the run's backend
     is TensorFlow (the only one that writes it)."""
@@ -416,18 +351,4 @@ def base_input(wildcards):
     """What a job running the conv base needs: the checked base description, and the files the
     base is made from, which the job reads (a variant's job its own, below its folder).
     """
-    return {"base": SETTINGS.checked_base(), "base_files": base_files(wildcards)}
-
-
-def manifest_mem_mb(wildcards, input):
-    """Memory (MB) of a manifest job: Python's own and the index and the epoch's table, about 20
-    times the index CSV (measured: 222 MB for 100,000 training images, whose index takes 10 MB).
-    """
-    return int(300 + 20 * input.size_mb)
-
-
-def train_mem_mb(wildcards, input):
-    """Memory (MB) of a training job: its stores as float32 (up to 16 GB; beyond, it streams them)
-    plus what TensorFlow and Python take, so several training jobs on one machine fit its memory.
-    """
-    return int(1500 + min(2.4 * input.size_mb, 16000))
+    return {"base": SETTINGS.base_check_record(), "base_files": base_files(wildcards)}

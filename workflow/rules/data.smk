@@ -57,7 +57,7 @@ rule check_conv_base:
         unpack(pixel_input),
         base_files=base_files,
     output:
-        SETTINGS.checked_base(),
+        SETTINGS.base_check_record(),
     log:
         JOBS["check_conv_base"].log(key=SETTINGS.base_check_key()),
     benchmark:
@@ -74,7 +74,7 @@ rule check_conv_base:
 
 rule describe_conv_base:
     input:
-        base=SETTINGS.checked_base(),
+        base=SETTINGS.base_check_record(),
         index=INDEX,
     output:
         BASE_INFO,

@@ -39,7 +39,7 @@ use rule train_cached as train_sweep_point with:
         JOBS["train_sweep_point"].benchmark()
     params:
         head=point_head,
-        k=config["cache"]["epochs"],
+        k=config["cache"]["k"],
 
 
 rule select_head:
