@@ -404,12 +404,13 @@ def test_with_one_repeat_the_headline_gives_no_verdict_on_accuracy():
     from augcache.report.page import headline
     from augcache.report.tables import SPEEDUP
 
-    def table(repeats, sd):
+    def table(repeats, sd, ks=(5, 2)):
+        rows = len(ks) + 1
         return pd.DataFrame({
-            "mode": ["cached", "onthefly"], "k": [5, 0], "repeats": [repeats, repeats],
-            "final_val_accuracy_mean": [0.693, 0.725], "final_val_accuracy_sd": [sd, sd],
-            "end_to_end_seconds": [60.0, 61.0], "total_seconds": [50.0, 55.0], "disk_bytes": [1e6, 0.0],
-            SPEEDUP: [61 / 60, 1.0]})
+            "mode": ["cached"] * len(ks) + ["onthefly"], "k": [*ks, 0], "repeats": [repeats] * rows,
+            "final_val_accuracy_mean": [0.693, 0.68][: len(ks)] + [0.725], "final_val_accuracy_sd": [sd] * rows,
+            "end_to_end_seconds": [60.0, 40.0][: len(ks)] + [61.0], "total_seconds": [50.0, 30.0][: len(ks)] + [55.0],
+            "disk_bytes": [1e6, 4e5][: len(ks)] + [0.0], SPEEDUP: [61 / 60, 61 / 40][: len(ks)] + [1.0]})
 
     one = headline(table(1, float("nan")), 5, 10.0)
     assert "not measured" in one and "train.repeats" in one
@@ -418,6 +419,11 @@ def test_with_one_repeat_the_headline_gives_no_verdict_on_accuracy():
     two = headline(table(2, 0.01), 5, 10.0)
     assert "does not pay: it is less accurate than on the fly by more than one sd" in two
     assert "Recommended K: 5" in two
+    # one K ran: none is recommended, whatever the repeats
+    for repeats, sd in ((1, float("nan")), (2, 0.01)):
+        only = headline(table(repeats, sd, ks=(5,)), 5, 10.0)
+        assert "Only K=5 ran, so no K is recommended: a K sweep (train.sweep_k) would choose one." in only
+        assert "Recommended K" not in only
 
 
 def test_wall_clock_time_counts_jobs_side_by_side_once_and_no_pause():

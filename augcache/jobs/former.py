@@ -7,6 +7,11 @@ those this version makes), but a key names the code by its files, so every key c
 the code hashes of each reusable kind in that version: an entry it kept is re-keyed once, with a
 note in the log, instead of computed again. A kind whose code since computes other bytes must
 leave this table.
+
+Checked side by side on a small demo run (K = 2, cached, noaug and replay, a test-time view): the
+version before and this one made the same manifests, stores (every dataset and attribute) and
+head metrics, and this version, run over the former's results, re-keyed its 16 entries and
+computed none of them.
 """
 
 # {reuse kind: sha256 of the code a job of that kind ran in the version before this one}

@@ -116,7 +116,11 @@ def headline(table: pd.DataFrame, k_main: int, data_seconds: float, wall: tuple 
                  f"{wall[2]} jobs of this report took {wall[0]:.0f} s of wall-clock time (while at least one "
                  f"ran) for {wall[1]:.0f} s of job time.")
     k = recommended_k(table)
-    if k is not None and not _spread(table[table["mode"] == CACHE_MODE.name]):
+    ks = sorted(set(table.loc[table["mode"] == CACHE_MODE.name, "k"].astype(int)))
+    if len(ks) == 1:
+        text += (f" Only K={ks[0]} ran, so no K is recommended: a K sweep (train.sweep_k) would choose "
+                 "one.")
+    elif k is not None and not _spread(table[table["mode"] == CACHE_MODE.name]):
         text += (f" With one repeat, K={k[1]} reached the best accuracy, but no K can be recommended: the "
                  "differences between K are not measured (set train.repeats to 2 or more).")
     elif k is not None:

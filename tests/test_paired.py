@@ -1,0 +1,85 @@
+"""The paired intervals cover the truth as often as they say: on simulated paired scores with a
+known difference, the 95 % interval holds it in about 95 % of draws (within the binomial error of
+the draws)."""
+
+import numpy as np
+import pytest
+
+from augcache.evaluation.paired import corrected_resampled_t, paired_bootstrap
+
+DRAWS = 300
+# 95 % of 300 draws, give or take three binomial standard errors (sqrt(0.95 * 0.05 / 300) = 0.0126)
+COVERED = (0.95 - 3 * 0.0126, 0.95 + 3 * 0.0126)
+
+
+def simulated_split(rng, n_images=200, repeats=2, shift=0.04):
+    """(a, b, the true difference): images of a population whose difficulty varies, each scored
+    correct or wrong by two modes per repeat; mode b is `shift` less likely right on every image."""
+    p = rng.beta(4, 2, size=n_images)  # each image's chance of being right under mode a
+    a = rng.random((repeats, n_images)) < p
+    b = rng.random((repeats, n_images)) < np.clip(p - shift, 0, 1)
+    # the population's difference: E[p] - E[clip(p - shift)], by a large sample of its own
+    q = np.random.default_rng(123).beta(4, 2, size=2_000_000)
+    return a, b, float(q.mean() - np.clip(q - shift, 0, 1).mean())
+
+
+def test_the_paired_bootstrap_covers_the_true_difference_as_often_as_it_says():
+    rng = np.random.default_rng(0)
+    truth = simulated_split(rng)[2]
+    covered = 0
+    for draw in range(DRAWS):
+        a, b, _ = simulated_split(rng)
+        found = paired_bootstrap(a, b, n_resamples=999, seed=draw)
+        covered += found.low <= truth <= found.high
+    assert COVERED[0] <= covered / DRAWS <= COVERED[1], covered / DRAWS
+
+
+def test_pairing_gives_a_narrower_interval_than_two_unpaired_accuracies_would():
+    """Two modes that agree on most images (they differ on 1 image in 20): the paired interval is
+    less than half as wide as the interval of the difference of two independent accuracies."""
+    rng = np.random.default_rng(1)
+    right = rng.random(150) < 0.7
+    flip = rng.random(150) < 0.05
+    a, b = right[None], (right ^ flip)[None]
+    found = paired_bootstrap(a, b)
+    unpaired = 2 * 1.96 * np.sqrt(2 * 0.7 * 0.3 / 150)
+    assert found.width < unpaired / 2
+    assert found.low <= found.mean <= found.high and found.n == 150
+
+
+def test_the_same_outcomes_give_no_difference_and_shapes_must_pair():
+    same = np.array([[1, 0, 1, 1], [0, 0, 1, 1]])
+    found = paired_bootstrap(same, same)
+    assert (found.mean, found.low, found.high) == (0.0, 0.0, 0.0) and not found.excludes_zero()
+    with pytest.raises(ValueError, match="one shape"):
+        paired_bootstrap(same, same[:1])
+
+
+def test_the_corrected_resampled_t_covers_the_true_difference_as_often_as_it_says():
+    """Fold differences drawn as the correction assumes them: correlated through their shared
+    training images (correlation n_test / (n_train + n_test))."""
+    rng = np.random.default_rng(2)
+    folds, repeats, n = 5, 2, 500
+    n_test = n // folds
+    n_train = n - n_test
+    rho, sd, truth = n_test / n, 0.03, 0.01
+    j = folds * repeats
+    cov = sd**2 * ((1 - rho) * np.eye(j) + rho * np.ones((j, j)))
+    covered = 0
+    for _ in range(DRAWS):
+        d = rng.multivariate_normal(np.full(j, truth), cov)
+        found = corrected_resampled_t(d, n_train, n_test)
+        covered += found.low <= truth <= found.high
+    assert COVERED[0] <= covered / DRAWS <= COVERED[1], covered / DRAWS
+
+
+def test_the_uncorrected_interval_would_cover_too_rarely():
+    """Without the correction (n_test / n_train = 0) the same draws are covered far less than 95 %
+    of the time: the correction is what makes the interval honest."""
+    rng = np.random.default_rng(3)
+    folds, repeats, n = 5, 2, 500
+    j, rho, truth = folds * repeats, 1 / folds, 0.0
+    cov = 0.03**2 * ((1 - rho) * np.eye(j) + rho * np.ones((j, j)))
+    draws = [rng.multivariate_normal(np.full(j, truth), cov) for _ in range(DRAWS)]
+    naive = sum(corrected_resampled_t(d, 1, 0).low <= truth <= corrected_resampled_t(d, 1, 0).high for d in draws)
+    assert naive / DRAWS < 0.85
