@@ -175,12 +175,5 @@ VAL = ValidationStore("val", paths.VAL_STORE, "val", augmented=False, job="extra
 MERGED = MergedEpochs("merged", paths.TRAIN_STORE, "train", augmented=True, job="merge_epochs")
 TTA = ViewStores("tta", paths.TTA_STORE, "val", augmented=True, job="extract_view")
 
-KINDS = {kind.name: kind for kind in (EPOCHS, NOAUG, VAL, MERGED, TTA)}
-
-
-def kind(name: str) -> StoredKind:
-    """The kind called name; a clear error for any other."""
-    try:
-        return KINDS[name]
-    except KeyError:
-        raise ValueError(f"unknown kind of store {name!r} (one of {', '.join(KINDS)})") from None
+# in the order a run writes them (the disk plan lists them so)
+KINDS = {kind.name: kind for kind in (EPOCHS, MERGED, VAL, NOAUG, TTA)}
