@@ -78,6 +78,7 @@ JOBS = {
         Job("extract_epoch", "{repeat_dir}extract/epoch_{epoch}", "extract_epoch", reuse="extract_epoch"),
         Job("extract_shard", "{repeat_dir}extract/epoch_{epoch}/shard_{shard}", "extract_epoch"),
         Job("merge_shards", "{repeat_dir}merge_shards/epoch_{epoch}", "merge_shards", reuse="extract_epoch"),
+        # (a job of one epoch, where others hold several, is filed as extract_epoch: EpochStores.group_job)
         Job("extract_epochs", "{repeat_dir}extract/epochs_{first}-{last}", "extract_epochs", reuse="extract_epoch",
             rules="extract_epochs_{first}_{last}"),
         Job("merge_epochs", "merge_epochs", "merge_epochs"),

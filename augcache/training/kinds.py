@@ -115,9 +115,17 @@ class EpochStores(StoredKind):
             return [job for e in range(k) for job in
                     [("extract_shard", {"repeat_dir": prefix, "epoch": e, "shard": s}) for s in range(shards)]
                     + [("merge_shards", {"repeat_dir": prefix, "epoch": e})]]
-        return [("extract_epoch", {"repeat_dir": prefix, "epoch": g[0]}) if len(g) == 1 else
-                ("extract_epochs", {"repeat_dir": prefix, "first": g[0], "last": g[-1]})
-                for g in groups or [[e] for e in range(k)] if g[0] < k]
+        needed = [g for g in groups or [[e] for e in range(k)] if g[0] < k]
+        return [(name, {"repeat_dir": prefix, **values}) for name, values in map(self.group_job, needed)]
+
+    @staticmethod
+    def group_job(epochs) -> tuple[str, dict]:
+        """The job (name in the table of jobs, its name's fields) a job of these consecutive epochs
+        is filed as: a job of one epoch as extract_epoch (whichever rule runs it), of several as
+        extract_epochs."""
+        if len(epochs) == 1:
+            return "extract_epoch", {"epoch": epochs[0]}
+        return "extract_epochs", {"first": epochs[0], "last": epochs[-1]}
 
     def files(self, plan):
         return [paths.epoch_store(r, e) for r in range(plan.repeats) for e in range(plan.k)]

@@ -213,6 +213,13 @@ def epoch_shards(pattern):
     return files
 
 
+def group_filed(epochs):
+    """(log, benchmark) of the job of these epochs (cache.epochs_per_job), filed as the table of
+    jobs says (a job of one epoch as extract_epoch's)."""
+    name, values = kinds.EPOCHS.group_job(epochs)
+    return JOBS[name].log(**values), JOBS[name].benchmark(**values)
+
+
 def cached_manifests(wildcards):
     return epoch_files(MANIFEST, wildcards.repeat, wildcards.k)
 

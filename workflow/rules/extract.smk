@@ -52,9 +52,9 @@ for EPOCHS in EPOCH_GROUPS if max(map(len, EPOCH_GROUPS)) > 1 else []:
         output:
             [EPOCH_STORE.format(repeat_dir="{repeat_dir}", epoch=e) for e in EPOCHS],
         log:
-            JOBS["extract_epochs"].log(first=EPOCHS[0], last=EPOCHS[-1]),
+            group_filed(EPOCHS)[0],
         benchmark:
-            JOBS["extract_epochs"].benchmark(first=EPOCHS[0], last=EPOCHS[-1])
+            group_filed(EPOCHS)[1]
         conda:
             GPU_ENV
         threads: extraction_threads()
