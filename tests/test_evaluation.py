@@ -142,6 +142,9 @@ def test_tta_with_no_views_is_the_plain_evaluation(full_run):
         head = keras.saving.load_model(flow.path(f"{run}/head.keras"), compile=False)
         averaged = np.mean([head.predict(x, verbose=0) for x in [val, *views]], axis=0)
         assert final["tta_accuracy"] == pytest.approx(float((averaged.argmax(axis=1) == labels).mean()))
+        # which images each got right, for the paired comparisons
+        assert final["tta_correct"] == (averaged.argmax(axis=1) == labels).astype(int).tolist()
+        assert np.mean(final["correct"]) == pytest.approx(final["accuracy"]) and len(final["correct"]) == len(labels)
     # V = 0: the views change nothing
     plain = score_heads([str(flow.path("results/train/cached/k2_r0"))], flow.path("results/features/val.h5"), [],
                         ["circle", "square", "triangle"], None, 4)["runs"]
@@ -150,6 +153,9 @@ def test_tta_with_no_views_is_the_plain_evaluation(full_run):
         assert row["accuracy"] == runs[("results/train/cached/k2_r0", row["head"])]["accuracy"]
     html = flow.path("results/report/report.html").read_text()
     assert html.count('<tr data-mode="cached" data-head=') == 2
+    # the views' gain, paired over the same images and heads, with its interval
+    row = re.search(r'<tr data-mode="cached" data-head="final">(.*?)</tr>', html).group(1)
+    assert re.search(r"<td>[+-]\d\.\d{3} \([+-]\d\.\d{3} to [+-]\d\.\d{3}\)</td>", row), row
 
 
 def test_a_view_store_of_other_images_is_refused_naming_it(full_run, tmp_path):

@@ -83,3 +83,26 @@ def test_the_uncorrected_interval_would_cover_too_rarely():
     draws = [rng.multivariate_normal(np.full(j, truth), cov) for _ in range(DRAWS)]
     naive = [corrected_resampled_t(d, n_train=1, n_test=0) for d in draws]
     assert sum(found.low <= truth <= found.high for found in naive) / DRAWS < 0.85
+
+
+def test_the_report_gives_the_views_gain_paired_with_its_interval():
+    """The test-time views' gain per mode: paired over the same images and the repeats' heads, with
+    its interval; an evaluation of an earlier version (no image's outcome kept) gets the mean alone."""
+    from augcache.report.evaluation import tta_section
+
+    rng = np.random.default_rng(4)
+    rows = []
+    for repeat in range(2):
+        plain = (rng.random(60) < 0.7).astype(int)
+        views = plain.copy()
+        views[:4] = 1  # the views right on a few images more
+        for head in ("final", "best"):
+            rows.append({"run": f"results/train/cached/k2_r{repeat}", "head": head, "mode": "cached", "k": 2,
+                         "repeat": repeat, "accuracy": plain.mean(), "macro_accuracy": plain.mean(),
+                         "tta_accuracy": views.mean(), "tta_macro_accuracy": views.mean(),
+                         "correct": plain.tolist(), "tta_correct": views.tolist()})
+    gain = tta_section({"tta_views": 2, "runs": rows}, 2)["rows"][0]["gain"]
+    expected = paired_bootstrap([r["tta_correct"] for r in rows[::2]], [r["correct"] for r in rows[::2]])
+    assert gain == f"{expected.mean:+.3f} ({expected.low:+.3f} to {expected.high:+.3f})" and expected.mean > 0
+    earlier = [{k: v for k, v in r.items() if k not in ("correct", "tta_correct")} for r in rows]
+    assert tta_section({"tta_views": 2, "runs": earlier}, 2)["rows"][0]["gain"] == f"{expected.mean:+.3f}"

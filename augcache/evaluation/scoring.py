@@ -76,7 +76,7 @@ def score_heads(run_dirs, val_store, view_stores, classes: list[str], exported_h
                 rows_per_block: int) -> dict:
     """Each run's final and best head (head.keras, best_head.keras of each folder) on the
     validation store: accuracy and macro-averaged accuracy, plain and averaged over the test-time
-    views; and the exported head's per-class recall and confusion matrix with the views (without
+    views, and which images each got right; and the exported head's per-class recall and confusion matrix with the views (without
     them: :func:`head_class_report`).
     """
     import keras
@@ -100,7 +100,11 @@ def score_heads(run_dirs, val_store, view_stores, classes: list[str], exported_h
         rows.append({"run": run, "head": which, "mode": summary.get("mode"), "k": summary.get("k"),
                      "repeat": summary.get("repeat"), "accuracy": plain_scores["accuracy"],
                      "macro_accuracy": plain_scores["macro_accuracy"], "tta_accuracy": tta_scores["accuracy"],
-                     "tta_macro_accuracy": tta_scores["macro_accuracy"]})
+                     "tta_macro_accuracy": tta_scores["macro_accuracy"],
+                     # each validation image right (1) or wrong (0), in the store's order: what a
+                     # paired comparison over the same images reads
+                     "correct": (plain.argmax(axis=1) == true).astype(int).tolist(),
+                     "tta_correct": (averaged.argmax(axis=1) == true).astype(int).tolist()})
         if path == exported_head:
             exported = {"head": path, "split": "val", **class_report(true, averaged, classes)}
         log.info("%s (%s head): accuracy %.4f, with %d test-time views %.4f [%d/%d]", run, which,

@@ -3,8 +3,10 @@ of the side-by-side table, and the exported head per class (recall, confusion ma
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
+from augcache.evaluation.paired import paired_bootstrap
 from augcache.report.figures import confusion_figure, png
 from augcache.report.tables import mean_sd, size_text
 from augcache.training.modes import MODES
@@ -28,9 +30,18 @@ def tta_section(evaluation: dict | None, k_main: int) -> dict | None:
                 continue
             sd = (lambda c: float(group[c].std(ddof=1)))
             rows.append({"mode": mode.name, "head": which, "title": mode.title, "repeats": len(group),
-                         **{c: mean_sd(float(group[c].mean()), sd(c)) for c in SCORES},
-                         "gain": f"{float((group['tta_accuracy'] - group['accuracy']).mean()):+.3f}"})
+                         **{c: mean_sd(float(group[c].mean()), sd(c)) for c in SCORES}, "gain": _gain(group)})
     return {"views": evaluation["tta_views"], "k": k_main, "rows": rows}
+
+
+def _gain(group: pd.DataFrame) -> str:
+    """Accuracy with the views minus without, paired over the same images and heads, with its 95 %
+    interval (:func:`augcache.evaluation.paired.paired_bootstrap`); the mean difference alone for
+    an evaluation of an earlier version, which kept no image's outcome."""
+    if "correct" not in group or group["correct"].isna().any():
+        return f"{float((group['tta_accuracy'] - group['accuracy']).mean()):+.3f}"
+    found = paired_bootstrap(np.array(group["tta_correct"].tolist()), np.array(group["correct"].tolist()))
+    return f"{found.mean:+.3f} ({found.low:+.3f} to {found.high:+.3f})"
 
 
 def knn_rows(knn: dict | None, costs=None) -> list[dict]:
