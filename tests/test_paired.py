@@ -106,3 +106,53 @@ def test_the_report_gives_the_views_gain_paired_with_its_interval():
     assert gain == f"{expected.mean:+.3f} ({expected.low:+.3f} to {expected.high:+.3f})" and expected.mean > 0
     earlier = [{k: v for k, v in r.items() if k not in ("correct", "tta_correct")} for r in rows]
     assert tta_section({"tta_views": 2, "runs": earlier}, 2)["rows"][0]["gain"] == f"{expected.mean:+.3f}"
+
+
+def _outcomes(rng, accuracy: dict, n=120, repeats=2):
+    """{(mode, K): {repeat: outcomes}}: each mode right on an image with its own probability, the
+    images shared (an easy image is easy for every mode)."""
+    ease = rng.random((repeats, n))
+    return {key: {r: (ease[r] + 0.1 * rng.standard_normal(n) < p).astype(int).tolist() for r in range(repeats)}
+            for key, p in accuracy.items()}
+
+
+def _table(rows):
+    import pandas as pd
+
+    from augcache.report.tables import SPEEDUP
+
+    return pd.DataFrame([{"mode": m, "k": k, "repeats": 2, "final_val_accuracy_mean": acc, "final_val_accuracy_sd": 0.01,
+                          "final_val_macro_accuracy_mean": acc, "final_val_macro_accuracy_sd": 0.01,
+                          "end_to_end_seconds": s, "total_seconds": s, "disk_bytes": 1e6, SPEEDUP: 100.0 / s}
+                         for m, k, acc, s in rows])
+
+
+def test_the_headline_judges_cached_against_on_the_fly_by_the_paired_interval():
+    from augcache.report.headline import headline
+
+    rng = np.random.default_rng(5)
+    table = _table([("cached", 5, 0.70, 25.0), ("cached", 2, 0.69, 15.0), ("onthefly", None, 0.70, 100.0)])
+    same = _outcomes(rng, {("cached", 5): 0.70, ("cached", 2): 0.70, ("onthefly", None): 0.70})
+    text = headline(table, 5, 1.0, outcomes=same)
+    assert "On this data cached augmentation pays: it is as accurate as on the fly (" in text
+    assert "points, 95 % interval " in text and "120 images × 2 repeats) and 4.0× faster end to end. " in text
+    assert "This data cannot tell apart differences under " in text
+    assert "Recommended K: 2, the smallest K not shown less accurate than the best K (5) by a paired 95 % interval" in text
+    worse = _outcomes(rng, {("cached", 5): 0.45, ("cached", 2): 0.45, ("onthefly", None): 0.75})
+    text = headline(table, 5, 1.0, outcomes=worse)
+    assert "does not pay: it is less accurate than on the fly (-" in text and "cannot tell apart" not in text
+
+
+def test_the_side_by_side_verdict_compares_each_mode_with_on_the_fly_paired():
+    from augcache.report.side_by_side import side_by_side_table, verdict
+
+    rng = np.random.default_rng(6)
+    table = _table([("noaug", None, 0.5, 10.0), ("cached", 5, 0.8, 25.0), ("onthefly", None, 0.7, 100.0)])
+    side = side_by_side_table(table, 5)
+    outcomes = _outcomes(rng, {("noaug", None): 0.5, ("cached", 5): 0.85, ("onthefly", None): 0.7})
+    said = verdict(side, outcomes)
+    assert said.startswith("Side by side, cached (augmentation cache), K=5 wins on this data: it is more accurate "
+                           "than on the fly (fresh numbers every epoch)")
+    assert "no augmentation is less accurate than it (" in said and "95 % interval" in said
+    # runs of an earlier version, without image outcomes: the sd rule, as before
+    assert "one sd" in verdict(side, {})

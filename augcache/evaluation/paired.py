@@ -32,6 +32,7 @@ class Difference:
     low, high: the interval at `confidence`.
     n: the images (one split) or the fold differences (folds) it rests on.
     how: what the interval is, in words, for the report.
+    repeats: the repeats inside each image's outcome (one split).
     """
 
     mean: float
@@ -40,6 +41,7 @@ class Difference:
     n: int
     how: str
     confidence: float = CONFIDENCE
+    repeats: int = 1
 
     @property
     def width(self) -> float:
@@ -66,11 +68,11 @@ def paired_bootstrap(a, b, confidence: float = CONFIDENCE, n_resamples: int = 49
     mean, n = float(per_image.mean()), per_image.size
     how = f"paired bootstrap over {n} images, {a.shape[0]} repeat(s) inside each resample"
     if n < 2 or np.ptp(per_image) == 0:  # every image differs alike: no spread to resample
-        return Difference(mean, mean, mean, n, how, confidence)
+        return Difference(mean, mean, mean, n, how, confidence, a.shape[0])
     result = stats.bootstrap((per_image,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
                              method="BCa", vectorized=True, rng=np.random.default_rng(seed))
     low, high = result.confidence_interval
-    return Difference(mean, float(low), float(high), n, how, confidence)
+    return Difference(mean, float(low), float(high), n, how, confidence, a.shape[0])
 
 
 def corrected_resampled_t(differences, n_train: int, n_test: int, confidence: float = CONFIDENCE) -> Difference:

@@ -110,7 +110,7 @@ def other_jobs(settings) -> list[str]:
     jobs = [_bench("train_sweep_point", point=point, repeat=repeat) for point in points for repeat in settings.repeats()]
     jobs += [_bench("select_head"), _bench("export_model")]
     jobs += _made_by(TTA, 0, 0, extraction(settings, ()))
-    jobs += [_bench("evaluate_heads")] if int(evaluation.get("tta_views") or 0) else []
+    jobs.append(_bench("evaluate_heads"))
     jobs += [KNN_JOB] if evaluation.get("knn") else []
     jobs += [_bench("score_test")] if settings.has_test else []
     return jobs

@@ -17,7 +17,7 @@ SCORES = ("accuracy", "tta_accuracy", "macro_accuracy", "tta_macro_accuracy")
 def tta_section(evaluation: dict | None, k_main: int) -> dict | None:
     """Each mode's (at K = k_main) final and best head, with and without the test-time views:
     accuracy and macro-averaged accuracy, mean ± sd over repeats; None without eval.tta_views."""
-    if not evaluation:
+    if not evaluation or not evaluation.get("tta_views"):
         return None
     runs = pd.DataFrame(evaluation["runs"])
     runs = runs[runs["mode"].notna() & ~runs["run"].str.contains("/sweep/")]

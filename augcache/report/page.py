@@ -18,9 +18,11 @@ import pandas as pd
 from augcache.core.atomic import write_csv, write_text_atomic
 from augcache.jobs.spellings import respell
 from augcache.jobs.table import filed_as
+from augcache.report.compared import final_outcomes
 from augcache.report.evaluation import classes_section, knn_rows, tta_section
 from augcache.report.figures import curves_figure, k_figure, png, sweep_figure, write_png
-from augcache.training.modes import CACHE_MODE, MODES, PLAIN_MODE, SIDE_BY_SIDE, SPEED_BASELINE
+from augcache.report.headline import headline
+from augcache.training.modes import CACHE_MODE, MODES, SIDE_BY_SIDE, SPEED_BASELINE
 from augcache.report.tables import (
     MODE_TITLES,
     SPEEDUP,
@@ -29,12 +31,11 @@ from augcache.report.tables import (
     mean_sd,
     mean_sd_or_blank,
     mode_table,
-    recommended_k,
     replay_verdict,
     size_text,
     variant_table,
 )
-from augcache.report.side_by_side import row_title, side_by_side_figure, side_by_side_table, verdict
+from augcache.report.side_by_side import against_reference, row_title, side_by_side_figure, side_by_side_table, verdict
 
 TEMPLATE = "report.html"
 
@@ -58,78 +59,6 @@ LIMITS = [
     "kind of features (FroFA's pointwise ones for transformer tokens, LOFF-TA's flips and crops for spatial "
     "maps), can hurt on another; the side-by-side table measures it on this data.",
 ]
-
-# --- the headline ---------------------------------------------------------------------------------
-
-
-def _spread(rows) -> bool:
-    """Every row has a spread over repeats (two or more), so a difference can be told from chance."""
-    return len(rows) > 0 and bool((pd.DataFrame(rows)["repeats"] >= 2).all())
-
-
-def _verdict(cached, baseline) -> str:
-    """Does cached augmentation pay against on the fly: as accurate within one sd, and faster end
-    to end? Without a spread (one repeat) the accuracy difference is said to be unmeasured."""
-    faster = cached[SPEEDUP] > 1
-    # two decimals near 1, where one would read as "1.0× faster"
-    speedup = f"{cached[SPEEDUP]:.1f}" if cached[SPEEDUP] >= 1.1 else f"{cached[SPEEDUP]:.2f}"
-    speed = f"{speedup}× faster end to end" if faster else "not faster end to end than on the fly"
-    if not _spread([cached, baseline]):
-        return (f"With one repeat, whether cached augmentation is as accurate as on the fly is not measured "
-                f"(set train.repeats to 2 or more for a verdict); it is {speed}.")
-    sd = np.nanmax([cached["final_val_accuracy_sd"], baseline["final_val_accuracy_sd"], 0.0])
-    as_good = cached["final_val_accuracy_mean"] >= baseline["final_val_accuracy_mean"] - sd
-    if as_good and faster:
-        return f"On this data cached augmentation pays: as accurate as on the fly within one sd, {speed}."
-    return ("On this data cached augmentation does not pay: " +
-            ("it is less accurate than on the fly by more than one sd" if not as_good else
-             "it is not faster end to end than on the fly") + ".")
-
-
-def headline(table: pd.DataFrame, k_main: int, data_seconds: float, wall: tuple | None = None) -> str:
-    """The report's first paragraph, in plain words: does cached augmentation pay on this data
-    (accuracy, end-to-end time, disk against on the fly and no augmentation), and which K to use.
-    wall: (wall-clock seconds, job seconds added up) of the jobs' last runs, said beside."""
-    def row(mode, k=None):
-        rows = table[(table["mode"] == mode) & ((table["k"] == k) if k is not None else True)]
-        return rows.iloc[0] if len(rows) else None
-
-    def said(r, name):
-        seconds = r["end_to_end_seconds"] if not np.isnan(r["end_to_end_seconds"]) else r["total_seconds"]
-        return (f"{name} reaches {mean_sd(r['final_val_accuracy_mean'], r['final_val_accuracy_sd'])} final "
-                f"validation accuracy in {seconds:.0f} s")
-
-    cached, baseline = row(CACHE_MODE.name, k_main), row(SPEED_BASELINE.name)
-    noaug = row(PLAIN_MODE.name)
-    if cached is None:
-        return ""
-    parts = [said(cached, f"Cached augmentation (K={k_main})") + f", with {size_text(cached['disk_bytes'])} of cache"]
-    verdict_text = ""
-    if baseline is not None:
-        parts.append(said(baseline, "on the fly"))
-        verdict_text = _verdict(cached, baseline)
-    if noaug is not None:
-        parts.append(said(noaug, "without augmentation"))
-    text = "; ".join(parts) + f" (index and pixel store, shared by all: {data_seconds:.0f} s). {verdict_text}"
-    if wall is not None and not np.isnan(wall[0]):
-        text += (f" Seconds here are job seconds added up; jobs run side by side, and the last runs of the "
-                 f"{wall[2]} jobs of this report took {wall[0]:.0f} s of wall-clock time (while at least one "
-                 f"ran) for {wall[1]:.0f} s of job time.")
-    k = recommended_k(table)
-    ks = sorted(set(table.loc[table["mode"] == CACHE_MODE.name, "k"].astype(int)))
-    if len(ks) == 1:
-        text += (f" Only K={ks[0]} ran, so no K is recommended: a K sweep (train.sweep_k) would choose "
-                 "one.")
-    elif k is not None and not _spread(table[table["mode"] == CACHE_MODE.name]):
-        text += (f" With one repeat, K={k[1]} reached the best accuracy, but no K can be recommended: the "
-                 "differences between K are not measured (set train.repeats to 2 or more).")
-    elif k is not None:
-        recommended, best = k
-        text += (f" Recommended K: {recommended}, the smallest K whose mean accuracy is within one sd of the best "
-                 f"K's ({best})" + (", so more cached epochs buy nothing measurable here." if recommended < best
-                                    else "."))
-    return text
-
 
 # --- the sections: each one's numbers, as the template shows them ---------------------------------
 
@@ -155,20 +84,29 @@ def reuse_section(costs) -> dict | None:
     }
 
 
-def side_by_side_section(side: pd.DataFrame, knn: dict | None = None, costs=None) -> dict:
-    """The side-by-side table's rows (the k-NN classifier's after the modes', with eval.knn), its
-    verdict and its figure."""
+def side_by_side_section(side: pd.DataFrame, knn: dict | None = None, costs=None, outcomes: dict | None = None) -> dict:
+    """The side-by-side table's rows (the k-NN classifier's after the modes', with eval.knn), each
+    mode's paired difference against the reference, its verdict and its figure."""
+    reference, differences = against_reference(side, outcomes or {})
     return {
         "compared": ", ".join([m.title.split(" (")[0] for m in SIDE_BY_SIDE][:-1]) + " and "
                     + SIDE_BY_SIDE[-1].title.split(" (")[0],
-        "verdict": verdict(side),
+        "verdict": verdict(side, outcomes),
+        "reference": row_title(reference) if differences else None,
         "rows": [{"mode": row["mode"], "title": row_title(row), "repeats": row["repeats"],
                   "value": repr(row["accuracy_mean"]), "accuracy": mean_sd(row["accuracy_mean"], row["accuracy_sd"]),
                   "macro": mean_sd_or_blank(row["macro_mean"], row["macro_sd"]),
+                  "paired": _interval(differences.get(row["mode"])),
                   "seconds": f"{row['seconds']:.1f}", "disk": size_text(row["disk_bytes"])}
                  for row in side.to_dict("records")] + knn_rows(knn, costs),
         "png": png(side_by_side_figure(side)) if len(side) >= 2 else None,
     }
+
+
+def _interval(d) -> str:
+    if d is None:
+        return ""
+    return f"{100 * d.mean:+.1f} ({100 * d.low:+.1f} to {100 * d.high:+.1f})"
 
 
 def _cell(column: str, value, text: str) -> dict:
@@ -362,18 +300,21 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
     if out_table:
         write_csv(out_table, table)
     first = summaries.iloc[0]
-    per_class = classes_section(val_scores, (evaluation or {}).get("exported") or None, test_scores)
+    with_views = (evaluation or {}).get("exported") if (evaluation or {}).get("tta_views") else None
+    per_class = classes_section(val_scores, with_views or None, test_scores)
     if out_confusion and per_class:
         write_png(out_confusion, per_class["png"])
+    outcomes = final_outcomes(evaluation)
     page = render({
-        "headline": " ".join(filter(None, [headline(table, k_main, data_seconds, wall_clock(costs)), verdict(side)])),
+        "headline": " ".join(filter(None, [headline(table, k_main, data_seconds, wall_clock(costs), outcomes),
+                                           verdict(side, outcomes)])),
         "reuse": reuse_section(costs),
         "n_train": int(first["n_train"]),
         "classes": ", ".join(first["classes"]),
         "head_epochs": int(first["head_epochs"]),
         "bytes_per": store_attrs.get("bytes_per_sample_epoch", "?"),
         "dtype": str(store_attrs.get("dtype", "")),
-        "side": side_by_side_section(side, knn, costs),
+        "side": side_by_side_section(side, knn, costs, outcomes),
         "tta": tta_section(evaluation, k_main),
         "per_class": per_class,
         "modes": modes_section(table),

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from augcache.training.modes import MODES, SIDE_BY_SIDE
+from augcache.report.compared import compared, paired, points
+from augcache.training.modes import MODES, SIDE_BY_SIDE, SPEED_BASELINE
 
 
 def side_by_side_table(table: pd.DataFrame, k_main: int) -> pd.DataFrame:
@@ -40,12 +41,35 @@ def row_title(row) -> str:
     return f"{title}, K={int(row['k'])}" if MODES[row["mode"]].uses_k else title
 
 
-def verdict(side: pd.DataFrame) -> str:
-    """Which mode wins on this data (highest mean final validation accuracy), by how much against
-    the next best, and whether that lead is larger than one sd (over repeats) of either; "" with
-    fewer than two modes."""
+def against_reference(side: pd.DataFrame, outcomes: dict) -> tuple:
+    """(the reference row, {mode: its paired difference against it}): the reference is on the fly
+    where it ran, else the mode of highest mean accuracy; every other mode with outcomes is compared
+    with it over the same images and seeds. ({} where the runs kept no image's outcome.)"""
+    if side.empty:
+        return None, {}
+    ranked = side.sort_values("accuracy_mean", ascending=False, kind="stable")
+    baseline = side[side["mode"] == SPEED_BASELINE.name]
+    reference = (baseline if len(baseline) else ranked).iloc[0]
+    key = (reference["mode"], None if pd.isna(reference["k"]) else int(reference["k"]))
+    found = {}
+    for row in side.to_dict("records"):
+        if row["mode"] != reference["mode"]:
+            d = paired(outcomes, (row["mode"], None if pd.isna(row["k"]) else int(row["k"])), key)
+            if d is not None:
+                found[row["mode"]] = d
+    return reference, found
+
+
+def verdict(side: pd.DataFrame, outcomes: dict | None = None) -> str:
+    """Which mode wins on this data (highest mean final validation accuracy): by the paired
+    differences against the reference (:func:`against_reference`) and their 95 % intervals, or, for
+    runs of an earlier version that kept no image's outcome, by how much it leads the next best
+    against one sd (over repeats) of either; "" with fewer than two modes."""
     if len(side) < 2:
         return ""
+    reference, differences = against_reference(side, outcomes or {})
+    if differences and len(differences) == len(side) - 1:
+        return _paired_verdict(side, reference, differences)
     ranked = side.sort_values("accuracy_mean", ascending=False, kind="stable")
     best, second = ranked.iloc[0], ranked.iloc[1]
     lead = best["accuracy_mean"] - second["accuracy_mean"]
@@ -62,6 +86,22 @@ def verdict(side: pd.DataFrame) -> str:
     if lead > sd:
         return text + f"; the lead is larger than one sd ({sd:.3f})."
     return text + f"; the lead is within one sd ({sd:.3f}), so no mode wins clearly."
+
+
+def _paired_verdict(side: pd.DataFrame, reference, differences: dict) -> str:
+    name = row_title(reference)
+    better = [m for m, d in differences.items() if d.low > 0]
+    worse = [m for m, d in differences.items() if d.high < 0]
+    rows = {row["mode"]: row for row in side.to_dict("records")}
+    said = "; ".join(f"{row_title(rows[m])} is {compared(d, 'it')} ({points(d)})" for m, d in differences.items())
+    if better:
+        best = max(better, key=lambda m: differences[m].mean)
+        head = f"Side by side, {row_title(rows[best])} wins on this data: it is more accurate than {name}"
+    elif not worse:
+        head = f"Side by side, no mode is told apart from {name} on this data"
+    else:
+        head = f"Side by side, no mode is more accurate than {name} on this data"
+    return f"{head}. Against {name}, paired over the same images and seeds: {said}."
 
 
 def side_by_side_figure(side: pd.DataFrame):

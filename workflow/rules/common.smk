@@ -241,7 +241,8 @@ def final_outputs():
     ]
     if config["predict"]["dir"]:
         outputs.append(PREDICTIONS)
-    outputs += [EVALUATION] if SETTINGS.tta_views else []
+    # every run's heads scored image by image (the paired comparisons), with any test-time views
+    outputs.append(EVALUATION)
     outputs += [KNN] if SETTINGS.knn_params() else []
     if SETTINGS.has_test:
         outputs.append(TEST_SCORES)
@@ -289,7 +290,7 @@ def test_report_input(wildcards):
 
 def evaluation_input(wildcards):
     """What the eval section adds to the report: the heads with test-time views, the k-NN."""
-    files = {"evaluation": EVALUATION} if SETTINGS.tta_views else {}
+    files = {"evaluation": EVALUATION}
     return files | ({"knn": KNN} if SETTINGS.knn_params() else {})
 
 
