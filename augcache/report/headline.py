@@ -72,7 +72,7 @@ def headline(table: pd.DataFrame, k_main: int, data_seconds: float, wall: tuple 
         verdict_text = _verdict(cached, baseline, difference)
     if noaug is not None:
         parts.append(said(noaug, "without augmentation"))
-    text = "; ".join(parts) + f" (index and pixel store, shared by all: {data_seconds:.0f} s). {verdict_text}"
+    text = ("; ".join(parts) + f" (index and pixel store, shared by all: {data_seconds:.0f} s). {verdict_text}").rstrip()
     if wall is not None and not np.isnan(wall[0]):
         text += (f" Seconds here are job seconds added up; jobs run side by side, and the last runs of the "
                  f"{wall[2]} jobs of this report took {wall[0]:.0f} s of wall-clock time (while at least one "
