@@ -75,7 +75,7 @@ def plan(args) -> None:
     overlay = project / "scale.yaml"
     overlay.write_text(yaml.safe_dump({
         "data": {"csv": str(listing), "image_size": [32, 32]},
-        "cache": {"epochs": args.epochs, "shards_per_epoch": args.shards},
+        "cache": {"k": args.epochs, "shards_per_epoch": args.shards},
         "train": {"modes": ["cached", "noaug"], "sweep_k": [], "repeats": 1},
     }))
     rows = []
@@ -142,7 +142,7 @@ def run(args) -> None:
             "data": {"image_size": [32, 32]},
             "demo": {"image_size": 32, "train_per_class": per_class, "val_per_class": max(1, per_class // 10),
                      "base_pretext_per_class": 50, "base_epochs": 1},
-            "cache": {"epochs": 5, "batch_size": 256},
+            "cache": {"k": 5, "batch_size": 256},
             "head": {"epochs": 2, "batch_size": 256, "hidden_units": [32]},
             "train": {"modes": ["cached", "noaug"], "sweep_k": [], "repeats": 1},
         }))

@@ -207,7 +207,7 @@ def test_more_epochs_decode_nothing(pixel_runs, tmp_path):
     pixels = flow.path("results/dataset/pixels.h5")
     before = pixels.stat().st_mtime_ns, flow.path("results/logs/index_dataset.log").read_text()
     k = config["cache"]["k"]
-    flow.run(dict(config, cache=dict(config["cache"], epochs=k + 2)), "cache")
+    flow.run(dict(config, cache=dict(config["cache"], k=k + 2)), "cache")
     assert (pixels.stat().st_mtime_ns, flow.path("results/logs/index_dataset.log").read_text()) == before
     for epoch in (k, k + 1):
         log = flow.path(f"results/logs/extract/epoch_{epoch}.log").read_text()

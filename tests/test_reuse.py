@@ -80,7 +80,7 @@ def test_deleting_a_damaged_pixel_store_rebuilds_it_and_reuses_every_feature_sto
     for log in flow.path("results/logs/extract").rglob("*.log"):
         log.unlink()
     k = config["cache"]["k"]
-    flow.run(dict(config, cache=dict(config["cache"], epochs=k + 1)), "cache")
+    flow.run(dict(config, cache=dict(config["cache"], k=k + 1)), "cache")
     index_log = flow.path("results/logs/index_dataset.log").read_text()
     assert "fails its sha256" in index_log and "reused" not in index_log
     with h5py.File(pixels, "r") as handle:

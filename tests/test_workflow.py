@@ -148,7 +148,7 @@ def test_a_whole_run_with_epochs_grouped_per_job_plans_every_job_and_its_benchma
 
 def test_more_epochs_schedule_only_the_new_ones(float32_runs):
     config, (flow, _) = float32_runs
-    dry = flow.run(dict(config, cache=dict(config["cache"], epochs=5)), "cache", "-n")
+    dry = flow.run(dict(config, cache=dict(config["cache"], k=5)), "cache", "-n")
     jobs = scheduled_jobs(dry.stdout)
     assert sorted(e for rule, e in jobs if rule == "extract_epoch") == ["3", "4"], dry.stdout
     assert sorted(e for rule, e in jobs if rule == "write_manifest") == ["3", "4"]

@@ -62,7 +62,7 @@ def knn_rows(knn: dict | None, costs=None) -> list[dict]:
 
     return [{"mode": "knn", "title": f"k-NN (k={knn['k']}, temperature {knn['temperature']:g}), {bank['bank']} bank",
              "repeats": 1, "value": repr(bank["accuracy"]), "accuracy": f"{bank['accuracy']:.3f}",
-             "macro": f"{bank['macro_accuracy']:.3f}", "seconds": f"{seconds(bank):.1f}",
+             "macro": f"{bank['macro_accuracy']:.3f}", "paired": "", "seconds": f"{seconds(bank):.1f}",
              "disk": size_text(bank["disk_bytes"])} for bank in knn["banks"]]
 
 
