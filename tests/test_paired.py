@@ -156,3 +156,29 @@ def test_the_side_by_side_verdict_compares_each_mode_with_on_the_fly_paired():
     assert "no augmentation is less accurate than it (" in said and "95 % interval" in said
     # runs of an earlier version, without image outcomes: the sd rule, as before
     assert "one sd" in verdict(side, {})
+
+
+def test_every_row_of_the_side_by_side_table_has_its_paired_cell():
+    """The k-NN rows (no image outcomes kept) beside the modes' paired differences: the page renders,
+    each mode's cell holds its interval and the k-NN rows' cells are empty."""
+    from augcache.report.page import side_by_side_section
+    from augcache.report.side_by_side import side_by_side_table
+
+    rng = np.random.default_rng(7)
+    side = side_by_side_table(_table([("noaug", None, 0.5, 10.0), ("cached", 5, 0.8, 25.0),
+                                      ("onthefly", None, 0.7, 100.0)]), 5)
+    outcomes = _outcomes(rng, {("noaug", None): 0.5, ("cached", 5): 0.8, ("onthefly", None): 0.7})
+    knn = {"k": 3, "temperature": 0.07, "banks": [{"bank": "unaugmented", "accuracy": 0.6, "macro_accuracy": 0.6,
+                                                    "seconds": 1.0, "extraction_seconds": 2.0, "disk_bytes": 1e5}]}
+    section = side_by_side_section(side, knn, None, outcomes)
+    cells = {row["mode"]: row["paired"] for row in section["rows"]}
+    assert section["reference"] == "on the fly (fresh numbers every epoch)"
+    assert cells["onthefly"] == "" and cells["knn"] == "" and " to " in cells["cached"] and " to " in cells["noaug"]
+    import jinja2
+
+    template = jinja2.Environment(loader=jinja2.PackageLoader("augcache.report", "templates"),
+                                  undefined=jinja2.StrictUndefined).get_template("report.html")
+    source = template.environment.loader.get_source(template.environment, "report.html")[0]
+    table = source[source.index('<table id="side-by-side">'):source.index("</table>", source.index('<table id="side-by-side">'))]
+    html = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(table).render(side=section)
+    assert html.count('data-col="paired"') == len(section["rows"])
