@@ -461,7 +461,7 @@ def slurm_config(full_config):
     """The shared full run's config with the modes that read stores only, one repeat, no prediction:
     its stores and heads (the feature transforms drawn too) are the full run's."""
     return dict(full_config, train=dict(full_config["train"], modes=["cached", "noaug", "featureaug", "hybrid"],
-                                        sweep_epochs=[],
+                                        sweep_k=[],
                                         repeats=1), predict={"dir": None})
 
 
