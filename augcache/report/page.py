@@ -87,11 +87,11 @@ def reuse_section(costs) -> dict | None:
 def side_by_side_section(side: pd.DataFrame, knn: dict | None = None, costs=None, outcomes: dict | None = None) -> dict:
     """The side-by-side table's rows (the k-NN classifier's after the modes', with eval.knn), each
     mode's paired difference against the reference, its verdict and its figure."""
-    reference, differences = against_reference(side, outcomes or {})
+    reference, differences = compared = against_reference(side, outcomes or {})
     return {
         "compared": ", ".join([m.title.split(" (")[0] for m in SIDE_BY_SIDE][:-1]) + " and "
                     + SIDE_BY_SIDE[-1].title.split(" (")[0],
-        "verdict": verdict(side, outcomes),
+        "verdict": verdict(side, compared=compared),
         "reference": row_title(reference) if differences else None,
         "rows": [{"mode": row["mode"], "title": row_title(row), "repeats": row["repeats"],
                   "value": repr(row["accuracy_mean"]), "accuracy": mean_sd(row["accuracy_mean"], row["accuracy_sd"]),
@@ -305,16 +305,17 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
     if out_confusion and per_class:
         write_png(out_confusion, per_class["png"])
     outcomes = final_outcomes(evaluation)
+    side_section = side_by_side_section(side, knn, costs, outcomes)
     page = render({
         "headline": " ".join(filter(None, [headline(table, k_main, data_seconds, wall_clock(costs), outcomes),
-                                           verdict(side, outcomes)])),
+                                           side_section["verdict"]])),
         "reuse": reuse_section(costs),
         "n_train": int(first["n_train"]),
         "classes": ", ".join(first["classes"]),
         "head_epochs": int(first["head_epochs"]),
         "bytes_per": store_attrs.get("bytes_per_sample_epoch", "?"),
         "dtype": str(store_attrs.get("dtype", "")),
-        "side": side_by_side_section(side, knn, costs, outcomes),
+        "side": side_section,
         "tta": tta_section(evaluation, k_main),
         "per_class": per_class,
         "modes": modes_section(table),

@@ -60,14 +60,15 @@ def against_reference(side: pd.DataFrame, outcomes: dict) -> tuple:
     return reference, found
 
 
-def verdict(side: pd.DataFrame, outcomes: dict | None = None) -> str:
+def verdict(side: pd.DataFrame, outcomes: dict | None = None, compared: tuple | None = None) -> str:
     """Which mode wins on this data (highest mean final validation accuracy): by the paired
     differences against the reference (:func:`against_reference`) and their 95 % intervals, or, for
     runs of an earlier version that kept no image's outcome, by how much it leads the next best
-    against one sd (over repeats) of either; "" with fewer than two modes."""
+    against one sd (over repeats) of either; "" with fewer than two modes. compared: what
+    :func:`against_reference` gave, where it was computed already."""
     if len(side) < 2:
         return ""
-    reference, differences = against_reference(side, outcomes or {})
+    reference, differences = compared or against_reference(side, outcomes or {})
     if differences and len(differences) == len(side) - 1:
         return _paired_verdict(side, reference, differences)
     ranked = side.sort_values("accuracy_mean", ascending=False, kind="stable")
