@@ -99,14 +99,6 @@ JOBS = {
 }
 
 
-def job(name: str) -> Job:
-    """The job called name; a clear error for any other."""
-    try:
-        return JOBS[name]
-    except KeyError:
-        raise ValueError(f"no job {name!r} in the table of jobs (augcache/jobs/table.py)") from None
-
-
 def reuse_kind(script: str) -> str:
     """The kind a job running this script keeps its outputs as (a script whose jobs keep none: its
     own name)."""
