@@ -21,5 +21,6 @@ extract_unaugmented(
     spec=job_base(snakemake),
     cache=CacheConfig(threads=snakemake.threads, **snakemake.params.cache),
     pixels=job_pixels(snakemake),
+    pooled=snakemake.params.get("pooled", False),
 )
 finish_job(snakemake)

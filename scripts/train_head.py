@@ -23,6 +23,8 @@ run_training(
         k=int(snakemake.wildcards.get("k", params.get("k", 0))),
         repeat=int(snakemake.wildcards.repeat),
         seed=int(params.seed),
+        folds=int(params.get("folds", 0)),
+        fold=params.get("fold"),
     ),
     RunInputs(
         index=inputs.index,
@@ -30,6 +32,9 @@ run_training(
         train_stores=tuple(input_files(snakemake, "stores")),
         manifests=tuple(input_files(snakemake, "manifests")),
         pixel_store=inputs.get("pixels"),
+        folds=inputs.get("folds"),
+        fold_val=inputs.get("fold_val"),
+        fold_metrics=tuple(input_files(snakemake, "fold_metrics")),
     ),
     TrainingConfig(
         spec=job_base(snakemake),

@@ -9,6 +9,7 @@ start_job(snakemake, reusable=True)
 
 from augcache.augmentation.manifest import AugmentConfig, build_manifest, view_manifest, write_manifest
 from augcache.data.dataset import read_index
+from augcache.data.folds import labelled_rows
 
 index = read_index(snakemake.input[0])
 aug = AugmentConfig.from_config(snakemake.params.augment)
@@ -17,7 +18,8 @@ if "view" in snakemake.wildcards.keys():
     table = view_manifest(index[index["split"] == "val"], aug, seed=int(snakemake.params.seed),
                           view=int(snakemake.wildcards.view), size=tuple(snakemake.params.size))
 else:
-    table = build_manifest(index[index["split"] == "train"], aug, seed=int(snakemake.params.seed),
+    # the training images, or with eval.folds every labelled image
+    table = build_manifest(labelled_rows(index, snakemake.params.get("pooled", False)), aug, seed=int(snakemake.params.seed),
                            epoch=int(snakemake.wildcards.epoch), size=tuple(snakemake.params.size))
 write_manifest(table, snakemake.output[0])
 finish_job(snakemake)

@@ -22,6 +22,8 @@ PIXEL_SHARD_SKIPPED = "results/dataset/pixels/shard_{shard}.skipped.csv"
 # {repeat_dir} is "" for repeat 0 (seed) and "repeat_{r}/" for repeat r (seed + r); {repeat} is the number r itself.
 MANIFEST = "results/{repeat_dir}manifest/epoch_{epoch}.csv"
 EPOCH_STORE = "results/{repeat_dir}features/train/epoch_{epoch}.h5"
+# eval.folds: which fold each labelled image is in, for repeat r (augcache.data.folds)
+FOLDS = "results/{repeat_dir}manifest/folds.csv"
 # With cache.shards_per_epoch > 1, an epoch store is merged from these (deleted once merged).
 SHARD_STORE = "results/{repeat_dir}features/train/epoch_{epoch}/shard_{shard}.h5"
 # beside each shard store, its job's record: the epoch's key, and what the shard cost (see augcache.jobs.sharded)

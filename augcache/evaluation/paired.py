@@ -32,7 +32,8 @@ class Difference:
     low, high: the interval at `confidence`.
     n: the images (one split) or the fold differences (folds) it rests on.
     how: what the interval is, in words, for the report.
-    repeats: the repeats inside each image's outcome (one split).
+    repeats: the repeats inside each image's outcome (one split), or of the split into folds.
+    folds: the folds of each repeat (cross-validation), 0 on one split.
     """
 
     mean: float
@@ -42,6 +43,7 @@ class Difference:
     how: str
     confidence: float = CONFIDENCE
     repeats: int = 1
+    folds: int = 0
 
     @property
     def width(self) -> float:
@@ -78,17 +80,20 @@ def paired_bootstrap(a, b, confidence: float = CONFIDENCE, n_resamples: int = 49
 def corrected_resampled_t(differences, n_train: int, n_test: int, confidence: float = CONFIDENCE) -> Difference:
     """The mean of J fold differences (mode a minus mode b on each fold of each repeat of the
     split) with Nadeau and Bengio's corrected resampled t interval: n_train and n_test are the images
-    a fold trains and is scored on."""
+    a fold trains and is scored on. differences: flat, or (repeats, folds)."""
     from scipy import stats
 
-    d = np.asarray(differences, dtype=np.float64).ravel()
+    shaped = np.asarray(differences, dtype=np.float64)
+    repeats, folds = shaped.shape if shaped.ndim == 2 else (1, shaped.size)
+    d = shaped.ravel()
     j = d.size
     mean = float(d.mean()) if j else float("nan")
     how = f"corrected resampled t over {j} fold differences"
+    design = {"confidence": confidence, "repeats": repeats, "folds": folds}
     if j < 2:
-        return Difference(mean, float("nan"), float("nan"), j, how, confidence)
+        return Difference(mean, float("nan"), float("nan"), j, how, **design)
     variance = (1 / j + n_test / n_train) * d.var(ddof=1)
     if variance == 0:
-        return Difference(mean, mean, mean, j, how, confidence)
+        return Difference(mean, mean, mean, j, how, **design)
     half = stats.t.ppf(0.5 + confidence / 2, df=j - 1) * np.sqrt(variance)
-    return Difference(mean, mean - half, mean + half, j, how, confidence)
+    return Difference(mean, mean - half, mean + half, j, how, **design)

@@ -12,7 +12,7 @@ import numpy as np
 
 from augcache.core.provenance import check_fields
 from augcache.evaluation.metrics import class_report, knn_classify, scores, tta_probabilities
-from augcache.store.features import read_attrs
+from augcache.store.features import read_attrs, read_sample_ids as sample_ids
 from augcache.store.stream import StoreBlocks
 from augcache.store.writer import reading
 
@@ -34,13 +34,6 @@ def base_fields(attrs: dict) -> dict:
     return {field: value for field, value in attrs.items() if field not in VARYING_FIELDS}
 
 
-def sample_ids(path) -> list[str]:
-    import h5py
-
-    with reading(path), h5py.File(path, "r") as handle:
-        return [s.decode() if isinstance(s, bytes) else str(s) for s in handle["sample_ids"][:]]
-
-
 def check_views(val_store, view_stores) -> dict:
     """The validation store's attributes, after checking that view v's store (v = 0, 1, …) holds
     view v of the same images, row for row, through the same base; a mismatch names the file and
@@ -56,12 +49,13 @@ def check_views(val_store, view_stores) -> dict:
     return val
 
 
-def probabilities(model, store, rows_per_block: int) -> np.ndarray:
-    """A classifier's probabilities on every row of a store, read in blocks, in stored order."""
+def probabilities(model, store, rows_per_block: int, rows=None) -> np.ndarray:
+    """A classifier's probabilities on every row of a store (or on `rows`, in their order), read in
+    blocks, in stored order."""
     from keras import ops
 
     # called directly (inference mode), not through predict(), which compiles a function per model
-    parts = [ops.convert_to_numpy(model(x, training=False)) for x, _ in StoreBlocks(store, rows_per_block)]
+    parts = [ops.convert_to_numpy(model(x, training=False)) for x, _ in StoreBlocks(store, rows_per_block, rows)]
     return np.concatenate(parts) if parts else np.zeros((0, 0))
 
 
@@ -73,16 +67,19 @@ def labels_of(store) -> np.ndarray:
 
 
 def score_heads(run_dirs, val_store, view_stores, classes: list[str], exported_head: str | None,
-                rows_per_block: int) -> dict:
+                rows_per_block: int, fold_rows=None) -> dict:
     """Each run's final and best head (head.keras, best_head.keras of each folder) on the
     validation store: accuracy and macro-averaged accuracy, plain and averaged over the test-time
     views, and which images each got right; and the exported head's per-class recall and confusion matrix with the views (without
     them: :func:`head_class_report`).
+
+    fold_rows: with eval.folds, fold_rows(summary) -> (store, rows) a fold's run is scored on (its
+    fold's rows of the unaugmented store), None for a run without a fold.
     """
     import keras
 
     check_views(val_store, view_stores)
-    true = labels_of(val_store)
+    val_true = labels_of(val_store)
     n_classes = len(classes)
     rows, exported = [], {}
     heads = [(run, which, f"{run}/{name}") for run in run_dirs
@@ -92,13 +89,21 @@ def score_heads(run_dirs, val_store, view_stores, classes: list[str], exported_h
     start = time.perf_counter()
     for number, (run, which, path) in enumerate(heads, 1):
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
-        plain = probabilities(model, val_store, rows_per_block)
-        views = [probabilities(model, view, rows_per_block) for view in view_stores]
-        averaged = tta_probabilities(plain, views)
         summary = json.loads(Path(run, "summary.json").read_text()) if Path(run, "summary.json").exists() else {}
+        scored = fold_rows(summary) if fold_rows and summary.get("fold") is not None else None
+        if scored is not None:  # a fold's run: its fold's rows (no views with folds)
+            store, order = scored
+            plain, true = probabilities(model, store, rows_per_block, order), labels_of(store)[order]
+            views = []
+        else:
+            plain, true = probabilities(model, val_store, rows_per_block), val_true
+            views = [probabilities(model, view, rows_per_block) for view in view_stores]
+        averaged = tta_probabilities(plain, views)
         plain_scores, tta_scores = scores(true, plain, n_classes), scores(true, averaged, n_classes)
         rows.append({"run": run, "head": which, "mode": summary.get("mode"), "k": summary.get("k"),
-                     "repeat": summary.get("repeat"), "accuracy": plain_scores["accuracy"],
+                     "repeat": summary.get("repeat"), **({"fold": summary["fold"], "n_scored": len(true)}
+                                                         if scored is not None else {}),
+                     "accuracy": plain_scores["accuracy"],
                      "macro_accuracy": plain_scores["macro_accuracy"], "tta_accuracy": tta_scores["accuracy"],
                      "tta_macro_accuracy": tta_scores["macro_accuracy"],
                      # each validation image right (1) or wrong (0), in the store's order: what a
@@ -109,7 +114,7 @@ def score_heads(run_dirs, val_store, view_stores, classes: list[str], exported_h
             exported = {"head": path, "split": "val", **class_report(true, averaged, classes)}
         log.info("%s (%s head): accuracy %.4f, with %d test-time views %.4f [%d/%d]", run, which,
                  plain_scores["accuracy"], len(view_stores), tta_scores["accuracy"], number, len(heads))
-    return {"tta_views": len(view_stores), "n_val": int(len(true)), "classes": list(classes), "runs": rows,
+    return {"tta_views": len(view_stores), "n_val": int(len(val_true)), "classes": list(classes), "runs": rows,
             "exported": exported, "seconds": time.perf_counter() - start}
 
 

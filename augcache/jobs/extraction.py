@@ -15,6 +15,7 @@ from augcache.base.extract import compute_features, extract_to_store
 from augcache.base.store_fields import CacheConfig, expected_provenance
 from augcache.core import backend
 from augcache.core.provenance import sha256_file, versions
+from augcache.data.folds import labelled_rows
 from augcache.data.pixels import Pixels
 from augcache.store.features import NO_EPOCH
 from augcache.store.quantise import as_stored, stored_row_bytes
@@ -179,8 +180,10 @@ def extract_view(manifest_path, out_path, view: int, spec: BaseSpec, aug: Augmen
 
 
 def extract_unaugmented(index: pd.DataFrame, split: str, out_path, spec: BaseSpec,
-                        cache: CacheConfig, pixels: Pixels) -> None:
-    """Features of one split's images as they are, in sample_id order."""
-    table = identity_manifest(index[index["split"] == split])
+                        cache: CacheConfig, pixels: Pixels, pooled: bool = False) -> None:
+    """Features of one split's images as they are, in sample_id order; pooled (eval.folds): the
+    training split's store holds every labelled image (train and val)."""
+    rows = labelled_rows(index, pooled) if split == "train" else index[index["split"] == split]
+    table = identity_manifest(rows)
     attrs = {"split": split, "epoch": NO_EPOCH, "manifest_sha256": manifest_text_sha256(table)}
     _extract(out_path, table, spec, None, cache, pixels, attrs, split)

@@ -216,22 +216,32 @@ class Settings:
         return list(range(self.config["train"]["repeats"]))
 
     def runs(self) -> list[tuple]:
-        """(mode, K, repeat) of every training run the config asks for, mode by mode (see
+        """(mode, K, repeat, fold) of every training run the config asks for, mode by mode (see
         :meth:`augcache.training.modes.Mode.runs`): what the rules, the report and its cost account
-        read."""
+        read. With eval.folds, the runs of each fold (fold None: one train/val split)."""
         k_main = self.config["cache"]["k"]
         wanted = [m for m in MODES.values() if m.always or m.name in self.modes]
-        return [(m, k, r) for m in wanted for k, r in m.runs(self.k_values(), k_main, self.repeats())]
+        return [(m, *run) for m in wanted for run in m.runs(self.k_values(), k_main, self.repeats(), self.folds)]
 
     def run_dirs(self) -> list[str]:
         """The folder of every training run the config asks for (:meth:`runs`)."""
-        return [m.run_dir(k, r, self.stage) for m, k, r in self.runs()]
+        return [m.run_dir(k, r, self.stage, f) for m, k, r, f in self.runs()]
+
+    @property
+    def folds(self) -> int:
+        """eval.folds: F folds of every labelled image, 0 for one train/val split."""
+        return int(self.config["eval"].get("folds", 0))
+
+    def pooled_params(self) -> dict:
+        """What the stores' rows depend on beyond a split: with eval.folds, every labelled image
+        (the same for every F); nothing without, so that a config without folds keeps its params."""
+        return {"pooled": True} if self.folds else {}
 
     def train_params(self, mode: str, seed) -> dict:
         """What a training job's results depend on: its mode, seed, head and base, and for modes
         that augment or run the base, the augmentation (images' or features') and the pixel size."""
         params = {"mode": mode, "seed": seed, "head": self.config["head"], "base": self.base_params(),
-                  "cache": self.cache_params()}
+                  "cache": self.cache_params(), **({"folds": self.folds} if self.folds else {})}
         if MODES[mode].manifests:
             params["augment"] = self.config["augment"]
         if MODES[mode].feature_augment:
@@ -343,12 +353,25 @@ class Settings:
                 f"data.pixel_size: {self.pixel_size} is smaller than data.image_size {image_size}; pixels "
                 "are kept at the image size or larger"
             )
+        if self.folds:
+            self.check_folds()
         if self.stage == "finetune" and self.config["head_sweep"]:
             raise ValueError(
                 "head_sweep: a sweep chooses among heads trained on the base's features; with "
                 "conv_base.split the runs fine-tune the top of the base instead. Choose the head with "
                 "a sweep without conv_base.split first, then set it in head: and split the base"
             )
+
+    def check_folds(self) -> None:
+        """ValueError naming the key that eval.folds cannot go with yet."""
+        if self.folds < 2:
+            raise ValueError(f"eval.folds: {self.folds} fold; cross-validation needs at least 2 (0: off)")
+        clashes = {"head_sweep": self.config["head_sweep"], "variants": self.config["variants"],
+                   "eval.tta_views": self.tta_views, "eval.knn": self.knn_params()}
+        for key, value in clashes.items():
+            if value:
+                raise ValueError(f"eval.folds: cross-validation does not combine with {key} yet; set "
+                                 f"{key} off or eval.folds to 0")
 
     @cached_property
     def csv_has_test_rows(self) -> bool:

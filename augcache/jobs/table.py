@@ -74,6 +74,7 @@ JOBS = {
         Job("index_dataset", "index_dataset", "index_dataset", reuse="index_dataset"),
         Job("merge_pixels", "merge_pixels", "merge_pixels"),
         Job("write_manifest", "{repeat_dir}manifest/epoch_{epoch}", "write_manifest", reuse="write_manifest"),
+        Job("write_folds", "{repeat_dir}manifest/folds", "write_folds"),
         Job("write_view_manifest", "manifest/val_tta/view_{view}", "write_manifest", reuse="write_manifest"),
         Job("extract_epoch", "{repeat_dir}extract/epoch_{epoch}", "extract_epoch", reuse="extract_epoch"),
         Job("extract_shard", "{repeat_dir}extract/epoch_{epoch}/shard_{shard}", "extract_epoch"),
@@ -85,7 +86,7 @@ JOBS = {
         Job("extract_val", "extract/val", "extract_unaugmented", reuse="extract_unaugmented"),
         Job("extract_noaug", "extract/train_noaug", "extract_unaugmented", reuse="extract_unaugmented"),
         Job("extract_view", "extract/val_tta/view_{view}", "extract_view", reuse="extract_view"),
-        # {run}: the run's folder in its mode (k{k}_r{repeat}, or r{repeat})
+        # {run}: the run's folder in its mode (k{k}_r{repeat}{fold}, or r{repeat}{fold}; {fold} "" or _f{f})
         Job("train", "{stage}/{mode}/{run}", "train_head", reuse="train_head", rules="train_{mode}"),
         Job("train_sweep_point", "sweep/{point}/r{repeat}", "train_head", reuse="train_head"),
         Job("select_head", "select_head", "select_head"),

@@ -1,26 +1,33 @@
 """Modes compared paired: on the same validation images, repeat r of each with the same seed
 (seed + r), so that the difference is the way of training alone. Every verdict of the report (does
 cached augmentation pay, which K, which mode wins side by side) reads these differences and their
-95 % intervals (:func:`augcache.evaluation.paired.paired_bootstrap`), from which images each run's
-final head got right (the evaluation job, :func:`augcache.evaluation.scoring.score_heads`).
+95 % intervals, from which images each run's final head got right (the evaluation job,
+:func:`augcache.evaluation.scoring.score_heads`): on one split a paired bootstrap over the
+validation images (:func:`augcache.evaluation.paired.paired_bootstrap`); with eval.folds the
+corrected resampled t over the fold differences, fold f of repeat r of each mode trained on the
+same rows with the same seed (:func:`augcache.evaluation.paired.corrected_resampled_t`).
 """
 
 from __future__ import annotations
 
-from augcache.evaluation.paired import Difference, paired_bootstrap
+import numpy as np
+
+from augcache.evaluation.paired import Difference, corrected_resampled_t, paired_bootstrap
 from augcache.training.modes import CACHE_MODE, MODES
 
 
 def final_outcomes(evaluation: dict | None) -> dict[tuple, dict[int, list]]:
-    """{(mode, K or None): {repeat: which validation images its final head got right}}, the sweep's
-    points left out; empty for an evaluation that kept no image's outcome (an earlier version's)."""
+    """{(mode, K or None): {repeat, or (repeat, fold) with eval.folds: which validation images its
+    final head got right}}, the sweep's points left out; empty for an evaluation that kept no
+    image's outcome (an earlier version's)."""
     found: dict[tuple, dict[int, list]] = {}
     for row in (evaluation or {}).get("runs", []):
         mode = MODES.get(row.get("mode"))
         if row.get("head") != "final" or "correct" not in row or mode is None or "/sweep/" in row["run"]:
             continue
         k = int(row["k"]) if mode.uses_k else None
-        found.setdefault((mode.name, k), {})[int(row["repeat"])] = row["correct"]
+        replicate = int(row["repeat"]) if row.get("fold") is None else (int(row["repeat"]), int(row["fold"]))
+        found.setdefault((mode.name, k), {})[replicate] = row["correct"]
     return found
 
 
@@ -31,13 +38,30 @@ def paired(outcomes: dict, a: tuple, b: tuple) -> Difference | None:
     common = sorted(set(first) & set(second))
     if not common:
         return None
+    if isinstance(common[0], tuple):
+        return across_folds(first, second, common)
     return paired_bootstrap([first[r] for r in common], [second[r] for r in common])
+
+
+def across_folds(first: dict, second: dict, common: list) -> Difference | None:
+    """The corrected resampled t of the fold differences of two modes' fold runs ((repeat, fold)
+    in common): each fold's accuracy of a minus b; a fold trains on the other folds' images. None
+    unless every repeat has the same folds."""
+    repeats = sorted({r for r, _ in common})
+    folds = sorted({f for _, f in common})
+    if len(common) != len(repeats) * len(folds):
+        return None
+    differences = np.array([[np.mean(first[(r, f)]) - np.mean(second[(r, f)]) for f in folds] for r in repeats])
+    scored = np.array([len(first[(r, f)]) for r, f in common])
+    n_test = float(scored.mean())
+    return corrected_resampled_t(differences, n_train=n_test * (len(folds) - 1), n_test=n_test)
 
 
 def points(d: Difference) -> str:
     """A difference in accuracy points with its interval and what it rests on."""
+    rests_on = f"{d.folds} folds" if d.folds else f"{d.n} images"
     return (f"{100 * d.mean:+.1f} points, 95 % interval {100 * d.low:+.1f} to {100 * d.high:+.1f}, "
-            f"{d.n} images × {d.repeats} repeat{'s' if d.repeats != 1 else ''}")
+            f"{rests_on} × {d.repeats} repeat{'s' if d.repeats != 1 else ''}")
 
 
 def compared(d: Difference, other: str) -> str:
@@ -53,8 +77,8 @@ def resolution(d: Difference) -> str:
     """Where the interval holds 0: the smallest difference this data tells apart from none."""
     if d.excludes_zero() or d.width == 0:
         return ""
-    return (f" This data cannot tell apart differences under {100 * max(-d.low, d.high):.1f} points; more "
-            "validation images would.")
+    more = "more images would" if d.folds else "more validation images or eval.folds would"
+    return f" This data cannot tell apart differences under {100 * max(-d.low, d.high):.1f} points; {more}."
 
 
 def paired_recommended_k(outcomes: dict, ks: list[int], means: dict[int, float]) -> tuple[int, int] | None:

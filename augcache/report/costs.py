@@ -29,7 +29,7 @@ import pandas as pd
 from augcache.core.paths import repeat_prefix
 from augcache.jobs.table import JOBS, cost_record, reuse_record
 from augcache.training.kinds import EPOCHS, NOAUG, TTA, VAL, Extraction
-from augcache.training.modes import MODES
+from augcache.training.modes import MODES, fold_part
 
 
 def _bench(name: str, **values) -> str:
@@ -73,17 +73,21 @@ def manifest_jobs(repeat: int, k: int) -> list[str]:
     return [_bench("write_manifest", repeat_dir=repeat_prefix(repeat), epoch=e) for e in range(k)]
 
 
-def run_jobs(settings, mode: str, k: int, repeat: int, groups) -> list[str]:
+def run_jobs(settings, mode: str, k: int, repeat: int, groups, fold: int | None = None) -> list[str]:
     """Benchmarks of every job one training run needed, the data jobs left out: the base, the
-    validation store, the manifests its mode reads, the stores of its kind, its own job."""
+    validation store, the manifests its mode reads, the stores of its kind, its own job; a fold's
+    run (eval.folds) also its repeat's folds and the unaugmented store it is scored on."""
     table, cut = MODES[mode], extraction(settings, groups)
     jobs = base_jobs(settings) + _made_by(VAL, k, repeat, cut)
     if table.manifests == "cached":
         jobs += manifest_jobs(repeat, k)
     if table.stored is not None:
         jobs += _made_by(table.stored, k, repeat, cut)
-    run = table.run_name.format(k=k, repeat=repeat)
-    return jobs + [_bench("train", stage=settings.stage, mode=mode, run=run)]
+    if fold is not None:
+        jobs += [_bench("write_folds", repeat_dir=repeat_prefix(repeat)), *_made_by(NOAUG, k, repeat, cut)]
+    run = table.run_name.format(k=k, repeat=repeat, fold=fold_part(fold))
+    # each job once (a mode trained on the unaugmented store is scored on it too)
+    return list(dict.fromkeys([*jobs, _bench("train", stage=settings.stage, mode=mode, run=run)]))
 
 
 KNN_JOB = _bench("evaluate_knn")
@@ -120,8 +124,8 @@ def needed_benchmarks(settings, groups) -> list[str]:
     """Every benchmark the account of the config's runs reads (groups: the epochs of each
     extraction job)."""
     needed = dict.fromkeys(data_jobs(settings) + other_jobs(settings))
-    for mode, k, repeat in settings.runs():
-        needed.update(dict.fromkeys(run_jobs(settings, mode.name, k, repeat, groups)))
+    for mode, k, repeat, fold in settings.runs():
+        needed.update(dict.fromkeys(run_jobs(settings, mode.name, k, repeat, groups, fold)))
     return list(needed)
 
 
@@ -183,6 +187,8 @@ class Account:
     spans: list = field(default_factory=list)
     # {k-NN bank: seconds of the jobs it needed but the k-NN job}, with eval.knn
     knn_seconds: dict = field(default_factory=dict)
+    # {mode: seconds of every job its runs needed, each job once}: what its runs cost together
+    mode_seconds: dict = field(default_factory=dict)
 
     @property
     def reused(self) -> dict:
@@ -225,9 +231,13 @@ def account(settings, summaries: pd.DataFrame, groups, root=".") -> Account:
         found = [read.setdefault(j, job_cost(root / j)) for j in jobs if (root / j).is_file()]
         return sum(c.seconds for c in found), max((c.max_rss_mb for c in found), default=float("nan"))
 
-    rows = []
+    rows, by_mode = [], {}
     for row in summaries.itertuples():
-        seconds, rss = cost(run_jobs(settings, row.mode, int(row.k), int(row.repeat), groups))
+        fold = getattr(row, "fold", None)
+        fold = None if fold is None or pd.isna(fold) else int(fold)
+        jobs = run_jobs(settings, row.mode, int(row.k), int(row.repeat), groups, fold)
+        by_mode.setdefault(row.mode, {}).update(dict.fromkeys(jobs))
+        seconds, rss = cost(jobs)
         rows.append({"run": row.run, "end_to_end_seconds": seconds, "peak_rss_mb": rss})
     data_seconds, _ = cost(data_jobs(settings))
     cost(other_jobs(settings))
@@ -235,4 +245,5 @@ def account(settings, summaries: pd.DataFrame, groups, root=".") -> Account:
     knn_seconds = {bank: cost(jobs)[0] for bank, jobs in knn_jobs(settings, groups).items()} \
         if KNN_JOB in read else {}
     spans = [(own["started"], own["ended"]) for own in map(own_cost, (root / j for j in read)) if own]
-    return Account(pd.DataFrame(rows), data_seconds, read, spans, knn_seconds)
+    mode_seconds = {mode: cost(jobs)[0] for mode, jobs in by_mode.items()}
+    return Account(pd.DataFrame(rows), data_seconds, read, spans, knn_seconds, mode_seconds)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -142,7 +143,28 @@ def modes_section(table: pd.DataFrame) -> list[dict]:
 
 def _main_run(summaries: pd.DataFrame, mode: str, k_main: int) -> str | None:
     runs = summaries[(summaries["mode"] == mode) & (summaries["k"] == k_main) & (summaries["repeat"] == 0)]
+    if "fold" in runs:  # with eval.folds, the check's fold (0)
+        runs = runs[runs["fold"].isna() | (runs["fold"] == 0)]
     return runs["run"].iloc[0] if len(runs) else None
+
+
+def folds_section(summaries: pd.DataFrame, costs, selection: dict | None) -> dict | None:
+    """With eval.folds: the folds and repeats, what each mode's fold runs cost together (every job
+    they needed once), and the head refit on every labelled image for export; None without."""
+    if "fold" not in summaries or summaries["fold"].isna().all():
+        return None
+    folds = summaries.dropna(subset=["fold"])
+    totals = costs.mode_seconds if costs is not None else {}
+    refit = {}
+    head = Path((selection or {}).get("head") or "")
+    if (head.parent / "summary.json").is_file():
+        refit = json.loads((head.parent / "summary.json").read_text()).get("refit") or {}
+    return {"folds": int(folds["folds"].max()), "repeats": int(folds["repeat"].nunique()),
+            "n_train": int(folds["n_train"].iloc[0]),
+            "costs": [{"title": MODE_TITLES[m], "seconds": f"{s:.0f}", "runs": int((folds["mode"] == m).sum())}
+                      for m, s in totals.items()],
+            "refit_epoch": None if refit.get("epoch") is None else int(refit["epoch"]) + 1,
+            "refit_runs": refit.get("fold_runs")}
 
 
 def replay_section(summaries: pd.DataFrame, metrics: dict, k_main: int, dtype: str) -> dict:
@@ -311,6 +333,7 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
                                            side_section["verdict"]])),
         "reuse": reuse_section(costs),
         "n_train": int(first["n_train"]),
+        "folds": folds_section(summaries, costs, selection),
         "classes": ", ".join(first["classes"]),
         "head_epochs": int(first["head_epochs"]),
         "bytes_per": store_attrs.get("bytes_per_sample_epoch", "?"),

@@ -191,6 +191,20 @@ def read_features(path):
         return read_rows(handle), handle["labels"][:]
 
 
+def read_sample_ids(path) -> list[str]:
+    """The sample id of each of a store's rows, in stored order."""
+    import h5py
+
+    with reading(path), h5py.File(path, "r") as handle:
+        return [s.decode() if isinstance(s, bytes) else str(s) for s in handle["sample_ids"][:]]
+
+
+def kept_rows(path, keep) -> np.ndarray | None:
+    """The row numbers of a store that keep(its sample ids) marks, in stored order; None to keep all
+    (keep None)."""
+    return None if keep is None else np.flatnonzero(keep(read_sample_ids(path)))
+
+
 def load_store(path, expected: dict):
     """(features float32, labels, attrs) of a store whose provenance matches `expected`."""
     attrs = check_store(path, expected)

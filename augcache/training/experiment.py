@@ -16,11 +16,13 @@ from augcache.core.atomic import atomic_path, write_csv, write_json
 from augcache.core.memory import memory_budget_bytes
 from augcache.core.provenance import check_fields
 from augcache.data.dataset import class_names, read_index
+from augcache.data.folds import labelled_rows
 from augcache.data.pixels import open_pixels
 from augcache.evaluation.metrics import balanced_class_weights, scores
-from augcache.store.features import check_store, read_features, row_bytes
-from augcache.store.stream import StoreBlocks, block_rows
+from augcache.store.features import check_store, row_bytes
+from augcache.store.stream import block_rows
 from augcache.training.finetune import FinetuneConfig, phase_summary, train_finetune
+from augcache.training.folds import Fold, refit_epoch
 from augcache.training.head import HeadConfig
 from augcache.training.modes import Mode, mode
 from augcache.training.sweep import best_epoch
@@ -37,22 +39,31 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What one run trains: mode, cached epochs K (cached and replay), repeat number and its seed."""
+    """What one run trains: mode, cached epochs K (cached and replay), repeat number and its seed;
+    with eval.folds (folds F), its fold (None: the head refit on every labelled image)."""
 
     mode: str
     k: int
     repeat: int
     seed: int
+    folds: int = 0
+    fold: int | None = None
 
 
 @dataclass(frozen=True)
 class RunInputs:
+    """A run's input files. With eval.folds: a fold's run has its repeat's folds and the unaugmented
+    store (fold_val, whose fold rows score it); the refit head, the fold runs' metrics."""
+
     index: str
     val_store: str
     # the stores of the mode's kind (augcache.training.kinds), in the order the run reads them
     train_stores: tuple = ()
     manifests: tuple = ()
     pixel_store: str | None = None
+    folds: str | None = None
+    fold_val: str | None = None
+    fold_metrics: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -105,34 +116,40 @@ def run_training(run: RunSpec, inputs: RunInputs, config: TrainingConfig, output
     run_mode = mode(run.mode)
     backend.configure(config.cache.threads, config.cache.deterministic_ops)
     index = read_index(inputs.index)
-    train_rows = index[index["split"] == "train"]
+    fold = Fold.of(run, inputs)
+    train_rows = fold.training(labelled_rows(index, run.folds))
     n_train = len(train_rows)
     val_attrs = check_store(inputs.val_store, dict(config_provenance(config.spec, None, config.cache),
                                                    split="val"))
     streaming, rows_per_block = plan_memory(run_mode, inputs, val_attrs, n_train, config.head.batch_size,
                                             config.memory_budget_mb)
-    val = StoreBlocks(inputs.val_store, rows_per_block) if streaming else read_features(inputs.val_store)
+    val = fold.validation(config, val_attrs, rows_per_block if streaming else None)
     split_at = config.spec.split_at
     base = checked_base(config.spec, val_attrs, inputs.val_store) if split_at or run_mode.runs_base else None
     source = feature_source(run_mode, run, inputs, config, val_attrs, train_rows,
-                            rows_per_block if streaming else None, base)
+                            rows_per_block if streaming else None, base, fold.keep)
     if run_mode.feature_augment:
         source.epochs = FeatureAugmented(source.epochs, config.feature_augment, run.seed, n_train,
                                          feature_shape(val_attrs))
     names = class_names(index)
-    label = run_mode.label(run.k, run.repeat)
+    label = run_mode.label(run.k, run.repeat, run.fold)
+    keep_epoch = refit_epoch(inputs.fold_metrics, config.head.select_on) if inputs.fold_metrics else None
     weights = (balanced_class_weights(train_rows["label_index"], len(names))
                if config.head.class_weight == "balanced" else None)
     if split_at:
         _, top = split_base(base.model, split_at)
         model, metrics, best_weights, tuned = train_finetune(
             source.epochs, n_train, feature_shape(val_attrs), len(names), val, config.head, config.finetune,
-            top, run.seed, f"fine-tune {label}", weights)
+            top, run.seed, f"fine-tune {label}", weights, keep_epoch)
     else:
         model, metrics, best_weights = train_head(source.epochs, n_train, feature_shape(val_attrs), len(names),
-                                                  val, config.head, run.seed, label, weights)
+                                                  val, config.head, run.seed, label, weights, keep_epoch)
     summary = run_summary(run, config.head, metrics, source, n_train, names,
                           weights=val_attrs["weights_sha256"], streamed=streaming)
+    summary.update(fold.summary(len(inputs.fold_metrics), keep_epoch))
+    if keep_epoch is not None:  # the refit head is kept at the epoch the folds chose
+        summary.update(best_epoch=keep_epoch,
+                       best_val_accuracy_at_best_epoch=float(metrics["val_accuracy"].iloc[keep_epoch]))
     summary.update(macro_scores(model, best_weights, val, len(names), max(config.head.batch_size, 256)))
     summary["head_parameters"] = int(model.count_params())
     summary["cache_dtype"] = config.cache.dtype
@@ -195,29 +212,31 @@ def feature_shape(attrs: dict) -> tuple:
 
 
 def feature_source(run_mode: Mode, run: RunSpec, inputs: RunInputs, config: TrainingConfig, val_attrs: dict,
-                   train_rows, rows_per_block: int | None, base: CheckedBase | None = None) -> FeatureSource:
+                   train_rows, rows_per_block: int | None, base: CheckedBase | None = None,
+                   keep=None) -> FeatureSource:
     """The training features of a run of this mode, checked against the validation store's base:
     read from its stores (streamed in blocks of rows_per_block rows when given) or computed by the
     base's bottom (the whole base without a split; see :func:`checked_base`) during training (from
-    train_rows, the index's training rows, with fresh numbers)."""
+    train_rows, the index's training rows, with fresh numbers). keep: None, or keep(sample ids) ->
+    the rows that train (a fold's run)."""
     kind = run_mode.stored
     if kind is not None:
         expected = dict(config_provenance(config.spec, config.aug if kind.augmented else None, config.cache),
                         split="train", weights_sha256=val_attrs["weights_sha256"])
-        epochs = kind.open(inputs.train_stores, inputs.manifests, expected, run.seed, rows_per_block)
+        epochs = kind.open(inputs.train_stores, inputs.manifests, expected, run.seed, rows_per_block, keep)
         return FeatureSource(epochs, epochs.extraction_seconds, _bytes_on_disk(inputs.train_stores))
-    return FeatureSource(conv_on_the_fly(run_mode, run, inputs, config, base, train_rows), None, 0)
+    return FeatureSource(conv_on_the_fly(run_mode, run, inputs, config, base, train_rows, keep), None, 0)
 
 
 def conv_on_the_fly(run_mode: Mode, run: RunSpec, inputs: RunInputs, config: TrainingConfig, base: CheckedBase,
-                    train_rows) -> ConvOnTheFly:
+                    train_rows, keep=None) -> ConvOnTheFly:
     """Features computed every head epoch by the base's bottom, from the manifests' numbers (replay,
     stored as the cache dtype stores them) or from fresh numbers (onthefly, float32)."""
     spec = config.spec
     pixel_size = tuple(config.pixel_size or spec.image_size)
     pixels = open_pixels(pixel_size, spec.resize, inputs.pixel_store, inputs.index)
     if run_mode.manifests == "cached":
-        manifest_for, dtype = replay_manifests(inputs.manifests), config.cache.dtype
+        manifest_for, dtype = replay_manifests(inputs.manifests, keep), config.cache.dtype
     else:
         manifest_for = fresh_manifests(train_rows, config.aug, run.seed, pixel_size)
         dtype = "float32"

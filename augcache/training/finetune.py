@@ -68,18 +68,20 @@ def classifier_on_top(top, head):
 
 
 def train_finetune(source, n_samples: int, activation_shape, n_classes: int, val, cfg: HeadConfig,
-                   tune: FinetuneConfig, top, seed: int, label: str = "finetune", class_weights=None):
+                   tune: FinetuneConfig, top, seed: int, label: str = "finetune", class_weights=None,
+                   keep_epoch: int | None = None):
     """Train the head with the top frozen, then both (see the module's description); returns
     (model, metrics DataFrame, weights at the best epoch of both phases, trainable top parameters).
 
-    source and val as for :func:`augcache.training.train.train_head`, holding activations at the split.
+    source, val and keep_epoch as for :func:`augcache.training.train.train_head`, holding activations
+    at the split.
     """
     top.trainable = False
     head = build_head(tuple(int(d) for d in top.output.shape[1:]), n_classes, cfg, seed)
     model = classifier_on_top(top, head)
     loss_scale = computes_in_float16(top)
     compile_classifier(model, cfg.optimizer, cfg.learning_rate, loss_scale)
-    fit = EpochFit(model, source, n_samples, activation_shape, val, cfg, label, class_weights)
+    fit = EpochFit(model, source, n_samples, activation_shape, val, cfg, label, class_weights, keep_epoch)
     total = cfg.epochs + tune.epochs
     fit.run(cfg.epochs, total)
     trainable = unfreeze_top(top)

@@ -23,8 +23,8 @@ from augcache.core import paths
 class RunPlan:
     """What decides which stores of each kind a config's run writes: K (the largest of the sweep),
     the repeats, K of the main run (cache.k), the kinds its training modes train on, whether the k-NN classifier runs, the
-    test-time views, and whether the run is a variant's (which writes only what its cached runs
-    read)."""
+    test-time views, whether the run is a variant's (which writes only what its cached runs
+    read), and eval.folds (whose runs are scored on the unaugmented store)."""
 
     k: int
     repeats: int
@@ -33,6 +33,7 @@ class RunPlan:
     knn: bool = False
     views: int = 0
     variant: bool = False
+    folds: int = 0
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,10 @@ class StoredKind:
         run trains on, in order."""
         return {"stores": [self.path]}
 
-    def open(self, stores, manifests, expected: dict, seed: int, rows_per_block: int | None):
+    def open(self, stores, manifests, expected: dict, seed: int, rows_per_block: int | None, keep=None):
         """The run's training features from its stores (:mod:`augcache.training.train`): checked
         against `expected` (provenance fields), streamed in blocks of rows_per_block rows when
-        given."""
+        given; keep: None, or keep(sample ids) -> the rows that train (a fold's run, eval.folds)."""
         raise ValueError(f"the {self.name} store is not one a head trains on")
 
     # --- what makes it, and what a run writes of it -----------------------------------------------
@@ -102,12 +103,12 @@ class EpochStores(StoredKind):
     def run_inputs(self, k, repeat) -> dict:
         return {"stores": [self.path.format(repeat_dir=paths.repeat_prefix(repeat), epoch=e) for e in range(int(k))]}
 
-    def open(self, stores, manifests, expected, seed, rows_per_block):
+    def open(self, stores, manifests, expected, seed, rows_per_block, keep=None):
         from augcache.training.train import CachedEpochs, StreamedEpochs
 
         if rows_per_block:
-            return StreamedEpochs(stores, manifests, expected, rows_per_block)
-        return CachedEpochs(stores, manifests, expected)
+            return StreamedEpochs(stores, manifests, expected, rows_per_block, keep)
+        return CachedEpochs(stores, manifests, expected, keep)
 
     def jobs(self, k, repeat, extraction=Extraction()):
         prefix, shards, groups = paths.repeat_prefix(repeat), extraction.shards, extraction.groups
@@ -135,14 +136,14 @@ class EpochStores(StoredKind):
 class UnaugmentedStore(StoredKind):
     """One store of the images as they are, read whole every head epoch in a seeded order."""
 
-    def open(self, stores, manifests, expected, seed, rows_per_block):
+    def open(self, stores, manifests, expected, seed, rows_per_block, keep=None):
         from augcache.training.train import ShuffledStore
 
         (store,) = stores
-        return ShuffledStore(store, expected, seed, rows_per_block)
+        return ShuffledStore(store, expected, seed, rows_per_block, keep)
 
     def files(self, plan):
-        return [self.path] if not plan.variant and (self in plan.trained or plan.knn) else []
+        return [self.path] if not plan.variant and (self in plan.trained or plan.knn or plan.folds) else []
 
 
 @dataclass(frozen=True)

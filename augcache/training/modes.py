@@ -63,25 +63,28 @@ class Mode:
 
     def run_folder(self, stage: str = TRAIN) -> str:
         """Path pattern of a run's folder in a stage (see :func:`stage`), with {k} (when the mode
-        uses K) and {repeat} the repeat number."""
+        uses K), {repeat} the repeat number and {fold} (see :func:`fold_part`)."""
         return f"results/{stage}/{self.name}/{self.run_name}"
 
     @property
     def run_name(self) -> str:
-        """A run's folder in the mode's: with {k} (when the mode uses K) and {repeat}."""
-        return "k{k}_r{repeat}" if self.uses_k else "r{repeat}"
+        """A run's folder in the mode's: with {k} (when the mode uses K), {repeat} and {fold}."""
+        return "k{k}_r{repeat}{fold}" if self.uses_k else "r{repeat}{fold}"
 
-    def run_dir(self, k: int, repeat: int, stage: str = TRAIN) -> str:
-        return self.run_folder(stage).format(k=k, repeat=repeat)
+    def run_dir(self, k: int, repeat: int, stage: str = TRAIN, fold: int | None = None) -> str:
+        return self.run_folder(stage).format(k=k, repeat=repeat, fold=fold_part(fold))
 
-    def runs(self, k_values, k_main: int, repeats) -> list[tuple[int, int]]:
-        """(K, repeat) of every run of this mode: the main run only for a check, every K (or
-        K = k_main without sweeps_k) and repeat for a mode that uses K, every repeat (K 0) otherwise."""
+    def runs(self, k_values, k_main: int, repeats, folds: int = 0) -> list[tuple[int, int, int | None]]:
+        """(K, repeat, fold) of every run of this mode: the main run only for a check (with folds,
+        its fold 0), every K (or K = k_main without sweeps_k) and repeat for a mode that uses K,
+        every repeat (K 0) otherwise; each of them for every fold 0..folds-1 (fold None without)."""
+        each_fold = list(range(folds)) if folds else [None]
         if self.checks:
-            return [(k_main, 0)]
+            return [(k_main, 0, each_fold[0])]
         if self.uses_k and not self.sweeps_k:
             k_values = [k_main]
-        return [(k if self.uses_k else 0, r) for k in (k_values if self.uses_k else [0]) for r in repeats]
+        return [(k if self.uses_k else 0, r, f) for k in (k_values if self.uses_k else [0]) for r in repeats
+                for f in each_fold]
 
     @property
     def run_files(self) -> dict[str, str]:
@@ -89,9 +92,10 @@ class Mode:
         transforms drawn for a mode that augments features."""
         return {**RUN_FILES, **({"feature_params": FEATURE_PARAMS_FILE} if self.feature_augment else {})}
 
-    def label(self, k: int, repeat: int) -> str:
+    def label(self, k: int, repeat: int, fold: int | None = None) -> str:
         """How progress output names a run."""
-        return f"{self.name} K={k} repeat {repeat}" if self.uses_k else f"{self.name} repeat {repeat}"
+        name = f"{self.name} K={k} repeat {repeat}" if self.uses_k else f"{self.name} repeat {repeat}"
+        return name if fold is None else f"{name} fold {fold}"
 
 
 MODES = {
@@ -124,6 +128,17 @@ RUN_FILES = {"head": "head.keras", "best_head": "best_head.keras", "metrics": "m
              "summary": "summary.json"}
 # the feature transforms a run drew, one row per head epoch and feed position
 FEATURE_PARAMS_FILE = "feature_augment.csv.gz"
+
+
+def fold_part(fold: int | None) -> str:
+    """The {fold} part of a run's folder name: "" for a run of one train/val split (or the head
+    refit on every labelled image), "_f{fold}" for fold `fold` of eval.folds."""
+    return "" if fold is None else f"_f{int(fold)}"
+
+
+def fold_of(part: str) -> int | None:
+    """The fold a run folder's {fold} part names (see :func:`fold_part`)."""
+    return int(part.removeprefix("_f")) if part else None
 
 
 def mode(name: str) -> Mode:

@@ -28,7 +28,7 @@ from augcache.augmentation.params import Resampling
 from augcache.base.extract import compute_features
 from augcache.core import backend
 from augcache.core.provenance import ProvenanceError, sha256_file
-from augcache.store.features import check_store, load_store, read_features
+from augcache.store.features import check_store, kept_rows, load_store, read_features
 from augcache.store.quantise import as_stored
 from augcache.store.stream import StoreBlocks
 from augcache.training.head import HeadConfig, build_head
@@ -63,16 +63,24 @@ def check_epoch_stores(store_paths, manifest_paths, expected: dict) -> list[dict
     return checked
 
 
+def _kept(features, rows):
+    """(x, y) of a store's rows (all where rows is None), in stored order."""
+    x, y = features
+    return (x, y) if rows is None else (x[rows], y[rows])
+
+
 class CachedEpochs:
     """Head epoch n -> cached epoch n mod K (features already in manifest order), all in memory.
 
     extraction_seconds: what computing the K stores took, from their ``seconds`` attributes.
+    keep: None, or keep(sample ids) -> which rows train (a fold's run: the other folds' rows,
+    each epoch's in its manifest's order).
     """
 
-    def __init__(self, store_paths, manifest_paths, expected: dict):
+    def __init__(self, store_paths, manifest_paths, expected: dict, keep=None):
         attrs = check_epoch_stores(store_paths, manifest_paths, expected)
         self.extraction_seconds = sum(float(a.get("seconds", 0.0)) for a in attrs)
-        self.epochs = [read_features(store) for store in store_paths]
+        self.epochs = [_kept(read_features(store), kept_rows(store, keep)) for store in store_paths]
 
     def __call__(self, n: int):
         return [self.epochs[n % len(self.epochs)]], 0.0
@@ -82,10 +90,10 @@ class StreamedEpochs:
     """Head epoch n -> cached epoch n mod K read from its store in blocks of `rows_per_block` rows,
     in manifest order (see :class:`augcache.store.stream.StoreBlocks`)."""
 
-    def __init__(self, store_paths, manifest_paths, expected: dict, rows_per_block: int):
+    def __init__(self, store_paths, manifest_paths, expected: dict, rows_per_block: int, keep=None):
         attrs = check_epoch_stores(store_paths, manifest_paths, expected)
         self.extraction_seconds = sum(float(a.get("seconds", 0.0)) for a in attrs)
-        self.epochs = [StoreBlocks(path, rows_per_block) for path in store_paths]
+        self.epochs = [StoreBlocks(path, rows_per_block, order=kept_rows(path, keep)) for path in store_paths]
 
     def __call__(self, n: int):
         return self.epochs[n % len(self.epochs)], 0.0
@@ -95,22 +103,27 @@ class ShuffledStore:
     """Head epoch n -> the store's rows in the shuffle order drawn for (seed, n).
 
     rows_per_block: None holds the store in memory; a number reads it in blocks of that many rows.
+    keep: None, or keep(sample ids) -> which rows train (a fold's run: the other folds'), shuffled
+    among themselves.
     """
 
-    def __init__(self, path, expected: dict, seed: int, rows_per_block: int | None = None):
+    def __init__(self, path, expected: dict, seed: int, rows_per_block: int | None = None, keep=None):
         self.path, self.seed, self.rows_per_block = path, seed, rows_per_block
         if rows_per_block is None:
-            self.x, self.y, attrs = load_store(path, expected)
+            x, y, attrs = load_store(path, expected)
         else:
             attrs = check_store(path, expected)
-        self.n = int(attrs["n_samples"])
+        self.rows = kept_rows(path, keep)
+        if rows_per_block is None:
+            self.x, self.y = _kept((x, y), self.rows)
+        self.n = int(attrs["n_samples"]) if self.rows is None else len(self.rows)
         self.extraction_seconds = float(attrs.get("seconds", 0.0))
 
     def __call__(self, n: int):
         order, _ = draw_params(AugmentConfig(), self.n, self.seed, n)
         if self.rows_per_block is None:
             return [(self.x[order], self.y[order])], 0.0
-        return StoreBlocks(self.path, self.rows_per_block, order=order), 0.0
+        return StoreBlocks(self.path, self.rows_per_block, order=order if self.rows is None else self.rows[order]), 0.0
 
 
 class ConvOnTheFly:
@@ -138,9 +151,12 @@ class ConvOnTheFly:
         return [(as_stored(x, self.dtype), table["label_index"].to_numpy())], seconds
 
 
-def replay_manifests(manifest_paths):
-    """manifest_for(n): the manifest of cached epoch n mod K, read from disk once."""
+def replay_manifests(manifest_paths, keep=None):
+    """manifest_for(n): the manifest of cached epoch n mod K, read from disk once; keep: None, or
+    keep(sample ids) -> the rows a fold's run trains on, in the manifest's order."""
     tables = [read_manifest(p) for p in manifest_paths]
+    if keep is not None:
+        tables = [t[keep(t["sample_id"].tolist())] for t in tables]
     return lambda n: tables[n % len(tables)]
 
 
@@ -245,7 +261,7 @@ def validation_data(val, feature_shape, batch_size: int) -> dict:
 
 
 def train_head(source, n_samples: int, feature_shape, n_classes: int, val, cfg: HeadConfig,
-               seed: int, label: str = "train", class_weights=None):
+               seed: int, label: str = "train", class_weights=None, keep_epoch: int | None = None):
     """Train a new head for cfg.epochs head epochs in one ``fit``; returns (model, metrics DataFrame,
     weights at the best epoch by cfg.select_on: the first of equals).
 
@@ -253,10 +269,11 @@ def train_head(source, n_samples: int, feature_shape, n_classes: int, val, cfg: 
     training features of head epoch n, in the order they are fed (no further shuffling). It is
     called once per head epoch, in order. val: (val_x, val_y) arrays, or an iterable of blocks that
     is read again for every validation. class_weights: None, or one loss weight per class (see
-    :class:`EpochStream`).
+    :class:`EpochStream`). keep_epoch: the epoch whose weights are kept instead of the best (a
+    head refit for the epochs cross-validation chose).
     """
     model = build_head(feature_shape, n_classes, cfg, seed)
-    fit = EpochFit(model, source, n_samples, feature_shape, val, cfg, label, class_weights)
+    fit = EpochFit(model, source, n_samples, feature_shape, val, cfg, label, class_weights, keep_epoch)
     fit.run(cfg.epochs)
     return model, fit.metrics(), fit.best_weights
 
@@ -264,12 +281,13 @@ def train_head(source, n_samples: int, feature_shape, n_classes: int, val, cfg: 
 class EpochFit:
     """Fits a compiled model on a feature source epoch by epoch, possibly in several phases
     (``run`` again, after recompiling), numbering epochs on across phases; keeps one metrics row
-    per epoch and the weights at the best epoch by cfg.select_on (the first of equals)."""
+    per epoch and the weights at the best epoch by cfg.select_on (the first of equals), or at
+    keep_epoch when given."""
 
     def __init__(self, model, source, n_samples: int, feature_shape, val, cfg: HeadConfig, label: str,
-                 class_weights=None):
+                 class_weights=None, keep_epoch: int | None = None):
         self.model, self.source, self.n_samples = model, source, n_samples
-        self.class_weights = class_weights
+        self.class_weights, self.keep_epoch = class_weights, keep_epoch
         self.feature_shape, self.val, self.cfg, self.label = feature_shape, val, cfg, label
         self.rows: list[dict] = []
         self.best_value = self.best_weights = None
@@ -295,7 +313,10 @@ class EpochFit:
                        "val_loss": logs["val_loss"], "val_accuracy": logs["val_accuracy"],
                        "seconds": seconds, "conv_seconds": data.conv_seconds.get(epoch, 0.0)}
                 fit.rows.append({k: float(v) if k != "epoch" else int(v) for k, v in row.items()})
-                if fit.best_value is None or better(row[cfg.select_on], fit.best_value):
+                if fit.keep_epoch is not None:
+                    if epoch == fit.keep_epoch:
+                        fit.best_value, fit.best_weights = row[cfg.select_on], model.get_weights()
+                elif fit.best_value is None or better(row[cfg.select_on], fit.best_value):
                     fit.best_value, fit.best_weights = row[cfg.select_on], model.get_weights()
                 log.info("%s: epoch %d/%d loss %.4f accuracy %.3f val_loss %.4f val_accuracy %.3f (%.2f s)",
                          fit.label, epoch + 1, total, row["loss"], row["accuracy"], row["val_loss"],

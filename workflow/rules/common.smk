@@ -8,7 +8,7 @@ sys.path.insert(0, workflow.basedir)
 
 from augcache.core import backend
 from augcache.base.hub import preset_files
-from augcache.training.modes import MODES, RUN_FILES, CACHE_MODE
+from augcache.training.modes import MODES, RUN_FILES, CACHE_MODE, fold_of
 from augcache.core.paths import *  # the path pattern of every output
 from augcache.core.paths import repeat_prefix
 from augcache.jobs.gc import migrate
@@ -59,6 +59,8 @@ wildcard_constraints:
     repeat=r"\d+",
     shard=r"\d+",
     view=r"\d+",
+    # a run's fold (eval.folds): "" for one train/val split (and the refit head), _f{f} for fold f
+    fold=r"(_f\d+)?",
     point=r"[^/]+",
 
 
@@ -85,8 +87,9 @@ def cost_files(wildcards):
 
 
 def train_params(mode):
-    """What a training job's results depend on (see Settings.train_params)."""
-    return SETTINGS.train_params(mode, run_seed)
+    """What a training job's results depend on (see Settings.train_params), and its fold."""
+    params = SETTINGS.train_params(mode, run_seed)
+    return params | ({"fold": fold_param} if SETTINGS.folds else {})
 
 
 def training_input(mode):
@@ -110,6 +113,7 @@ def training_input(mode):
             files.update(pixel_input(wildcards))
         else:
             files["index"] = INDEX
+        files.update(fold_input(wildcards))
         # every training job checks its stores' provenance against the base's files
         files.update(base_input(wildcards))
         return files
@@ -224,6 +228,35 @@ def cached_manifests(wildcards):
     return epoch_files(MANIFEST, wildcards.repeat, wildcards.k)
 
 
+def fold_input(wildcards):
+    """What a run adds with eval.folds: a fold's run, the folds of its repeat and the unaugmented
+    store (it is scored on its fold's rows); the head refit on every labelled image, the metrics of
+    the cached fold runs of K = cache.k (it trains for the head epochs they chose)."""
+    if not SETTINGS.folds:
+        return {}
+    if wildcards.fold:
+        return {
+            "folds": FOLDS.format(repeat_dir=repeat_prefix(wildcards.repeat)),
+            "fold_val": kinds.NOAUG.path,
+        }
+    return {"fold_metrics": refit_metrics()}
+
+
+def refit_metrics():
+    """The metrics of every cached fold run of K = cache.k, which choose the refit head's epochs."""
+    k = config["cache"]["k"]
+    return [
+        f"{CACHE_MODE.run_dir(k, r, STAGE, f)}/metrics.csv"
+        for r in SETTINGS.repeats()
+        for f in range(SETTINGS.folds)
+    ]
+
+
+def fold_param(wildcards):
+    """The run's fold: None for one train/val split (or the refit head)."""
+    return fold_of(wildcards.fold)
+
+
 def run_seed(wildcards):
     return config["seed"] + int(wildcards.repeat)
 
@@ -292,6 +325,14 @@ def evaluation_input(wildcards):
     """What the eval section adds to the report: the heads with test-time views, the k-NN."""
     files = {"evaluation": EVALUATION}
     return files | ({"knn": KNN} if SETTINGS.knn_params() else {})
+
+
+def evaluation_folds(wildcards):
+    """With eval.folds, what scores a fold's run: the folds of each repeat and the unaugmented store."""
+    if not SETTINGS.folds:
+        return {}
+    folds = [FOLDS.format(repeat_dir=repeat_prefix(r)) for r in SETTINGS.repeats()]
+    return {"folds": folds, "fold_val": kinds.NOAUG.path}
 
 
 def evaluated_runs():

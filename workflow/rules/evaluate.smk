@@ -39,6 +39,7 @@ rule extract_view:
 
 rule evaluate_heads:
     input:
+        unpack(evaluation_folds),
         heads=evaluated_files("head.keras"),
         best_heads=evaluated_files("best_head.keras"),
         summaries=evaluated_files("summary.json"),

@@ -97,3 +97,4 @@ use rule extract_val as extract_noaug with:
         JOBS["extract_noaug"].benchmark()
     params:
         split=kinds.NOAUG.split,
+        **SETTINGS.pooled_params(),

@@ -16,5 +16,26 @@ rule write_manifest:
         seed=manifest_seed,
         # crop and erasing boxes are whole pixels of the images augmented
         size=SETTINGS.pixel_size,
+        # with eval.folds, the epochs cover every labelled image (train and val)
+        **SETTINGS.pooled_params(),
     script:
         "../../scripts/write_manifest.py"
+
+
+# eval.folds: which of F stratified, seeded folds each labelled image is in, one split per repeat
+rule write_folds:
+    input:
+        INDEX,
+    output:
+        FOLDS,
+    log:
+        JOBS["write_folds"].log(),
+    benchmark:
+        JOBS["write_folds"].benchmark()
+    conda:
+        ENV
+    params:
+        folds=SETTINGS.folds,
+        seed=manifest_seed,
+    script:
+        "../../scripts/write_folds.py"
