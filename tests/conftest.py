@@ -369,6 +369,29 @@ def swept(swept_started):
     return config, flow
 
 
+def folds_config(data, base, folds: int = 3, **sections):
+    """Cross-validation (eval.folds) of cached, replay, on the fly and no augmentation (K=2, two
+    repeats, float32)."""
+    return tiny_config(data, base, cache={"k": 2}, head={"hidden_units": [8], "epochs": 3, "batch_size": 4},
+                       train={"modes": ["cached", "replay", "onthefly", "noaug"], "sweep_k": [], "repeats": 2},
+                       eval={"folds": folds}, **sections)
+
+
+@pytest.fixture(scope="session")
+def folded_started(tmp_path_factory, tiny_data, tiny_base):
+    flow = Workflow(tmp_path_factory.mktemp("folds") / "project")
+    config = folds_config(tiny_data, tiny_base)
+    return config, flow, flow.start(config)
+
+
+@pytest.fixture(scope="session")
+def folded(folded_started):
+    """Three folds of the 24 labelled tiny images, two repeats, four modes (see folds_config)."""
+    config, flow, started = folded_started
+    started.wait()
+    return config, flow
+
+
 HEAD_EPOCHS, FINETUNE_EPOCHS = 3, 2
 
 

@@ -128,7 +128,7 @@ class Later:
 # the run in the background}.
 SHARED_RUNS = {"float32_runs": "float32_started", "full_run": "full_started", "swept": "swept_started",
                "finetuned": "finetune_started", "hub_run": "hub_started", "jax_runs": "jax_started",
-               "torch_run": "torch_started", "slurm_run": "slurm_started"}
+               "folded": "folded_started", "torch_run": "torch_started", "slurm_run": "slurm_started"}
 
 
 def shared_runs_read(item) -> set[str]:

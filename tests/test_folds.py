@@ -9,7 +9,6 @@ import pytest
 
 from augcache.data.folds import assign_folds, fold_mask, labelled_rows, read_folds, write_folds
 
-pytestmark = pytest.mark.unit
 
 
 def index(n=103, classes=(("ant", 0.6), ("bee", 0.3), ("cat", 0.1)), test=7):
@@ -68,3 +67,93 @@ def test_too_few_folds_or_images_are_refused():
         assign_folds(labelled_rows(index(), 1), 1, seed=0)
     with pytest.raises(ValueError, match="only 4 labelled images"):
         assign_folds(labelled_rows(index(n=4, test=0), 5), 5, seed=0)
+
+
+# --- the workflow with eval.folds ------------------------------------------------------------------
+
+def planned_jobs(flow, config) -> dict[str, list[str]]:
+    """{rule: the input lines of each of its jobs} of a dry run."""
+    out = flow.run(config, "-n", "--forceall").stdout
+    jobs: dict[str, list[str]] = {}
+    rule = None
+    for line in out.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("rule ", "localrule ")) and stripped.endswith(":"):
+            rule = stripped.split()[1].rstrip(":")
+            jobs.setdefault(rule, [])
+        elif rule and stripped.startswith("input:"):
+            jobs[rule].append(stripped.removeprefix("input:").strip())
+    return jobs
+
+
+EXTRACTING = ("write_manifest", "extract_epoch", "extract_val", "extract_noaug", "merge_epochs")
+
+
+def test_folds_plan_the_same_extraction_jobs_whatever_their_number_and_fold_runs_read_the_shared_stores(
+        workflow, tiny_data, tiny_base):
+    from conftest import folds_config
+
+    plans = {f: planned_jobs(workflow, folds_config(tiny_data, tiny_base, folds=f)) for f in (0, 3, 5)}
+    counts = {f: {rule: len(plan.get(rule, [])) for rule in EXTRACTING} for f, plan in plans.items()}
+    assert counts[0] == counts[3] == counts[5], counts
+    assert counts[3]["extract_epoch"] == 4 and counts[3]["write_manifest"] == 4  # K=2, two repeats
+    # folds add heads only: three fold runs per mode, K and repeat (one for the replay check), and
+    # the cached runs of K=2 become the heads refit on every labelled image
+    assert len(plans[3]["train_cached"]) == 2 * 3 + 2 and len(plans[5]["train_cached"]) == 2 * 5 + 2
+    assert len(plans[3]["train_onthefly"]) == 2 * 3 and len(plans[3]["train_replay"]) == 1
+    assert len(plans[3]["write_folds"]) == 2 and "write_folds" not in plans[0]
+    # every cached run of repeat 0 (each fold, and the refit) trains on the same two epoch stores
+    stores = [sorted(p for p in inputs.split(", ") if "/features/train/epoch_" in p)
+              for inputs in plans[3]["train_cached"] if "results/features/train/epoch_0.h5" in inputs]
+    assert len(stores) == 3 + 1 and all(s == stores[0] for s in stores)
+    folds_runs = [i for i in plans[3]["train_cached"] if "manifest/folds.csv" in i]
+    assert len(folds_runs) == 6 and all("results/features/train_noaug.h5" in i for i in folds_runs)
+
+
+def test_fold_runs_cover_every_labelled_image_once_and_the_report_pairs_them_fold_by_fold(folded):
+    import json
+
+    from augcache.data.dataset import read_index
+    from augcache.report.compared import final_outcomes, paired, points
+    from report_fixture import visible_text
+
+    config, flow = folded
+    index = read_index(flow.path("results/dataset/index.csv"))
+    labelled = index[index["split"].isin(["train", "val"])]
+    assert len(labelled) == 24
+    # the epochs and the unaugmented store cover every labelled image
+    assert len(pd.read_csv(flow.path("results/manifest/epoch_0.csv"))) == 24
+    folds = [read_folds(flow.path(f"results/{d}manifest/folds.csv")) for d in ("", "repeat_1/")]
+    assert all(sorted(f.index) == sorted(labelled["sample_id"]) for f in folds)
+    assert not folds[0].equals(folds[1].reindex(folds[0].index))  # each repeat its own split
+    evaluation = json.loads(flow.path("results/eval/heads.json").read_text())
+    for mode, run in (("cached", "k2_r{r}_f{f}"), ("onthefly", "r{r}_f{f}"), ("noaug", "r{r}_f{f}")):
+        for r in range(2):
+            scored = 0
+            for f in range(3):
+                summary = json.loads(flow.path(f"results/train/{mode}/{run.format(r=r, f=f)}/summary.json").read_text())
+                size = int((folds[r] == f).sum())
+                assert (summary["fold"], summary["n_train"]) == (f, 24 - size)
+                row = next(x for x in evaluation["runs"] if x["head"] == "final"
+                           and x["run"].endswith(f"/{mode}/{run.format(r=r, f=f)}"))
+                assert row["n_scored"] == len(row["correct"]) == size
+                assert row["accuracy"] == pytest.approx(summary["final_val_accuracy"], abs=1e-6)
+                scored += size
+            assert scored == 24
+    # the verdict's interval is the corrected resampled t of the fold differences, computed again
+    outcomes = final_outcomes(evaluation)
+    assert set(outcomes[("cached", 2)]) == {(r, f) for r in range(2) for f in range(3)}
+    difference = paired(outcomes, ("cached", 2), ("onthefly", None))
+    assert (difference.folds, difference.repeats, difference.n) == (3, 2, 6)
+    text = visible_text(flow.path("results/report/report.html").read_text())
+    assert points(difference) in text and "3 folds × 2 repeats" in text
+    assert "Cross-validation ( eval.folds )" in text and "reproduces the cached run (K=2, repeat 0)" in text
+    # the exported head is refit on every labelled image, kept at the epoch the folds chose
+    refit = json.loads(flow.path("results/train/cached/k2_r0/summary.json").read_text())
+    assert refit["n_train"] == 24 and refit["refit"]["fold_runs"] == 6
+    assert refit["best_epoch"] == refit["refit"]["epoch"]
+    curves = [pd.read_csv(flow.path(f"results/train/cached/k2_r{r}_f{f}/metrics.csv")) for r in range(2) for f in range(3)]
+    mean = pd.concat(curves).groupby("epoch")["val_accuracy"].mean().to_numpy()
+    assert refit["refit"]["epoch"] == int(np.argmax(mean))
+    # fold runs are kept like any run: nothing is left to do
+    assert "Nothing to be done" in flow.run(config, "-n").stdout

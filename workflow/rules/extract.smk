@@ -96,5 +96,5 @@ use rule extract_val as extract_noaug with:
     benchmark:
         JOBS["extract_noaug"].benchmark()
     params:
-        split=kinds.NOAUG.split,
         **SETTINGS.pooled_params(),
+        split=kinds.NOAUG.split,

@@ -12,12 +12,12 @@ rule write_manifest:
     resources:
         mem_mb=manifest_mem_mb,
     params:
+        **SETTINGS.pooled_params(),
         augment=config["augment"],
         seed=manifest_seed,
         # crop and erasing boxes are whole pixels of the images augmented
         size=SETTINGS.pixel_size,
         # with eval.folds, the epochs cover every labelled image (train and val)
-        **SETTINGS.pooled_params(),
     script:
         "../../scripts/write_manifest.py"
 
