@@ -22,5 +22,7 @@ extract_view(
     aug=AugmentConfig.from_config(snakemake.params.augment),
     cache=CacheConfig(threads=snakemake.threads, **snakemake.params.cache),
     pixels=job_pixels(snakemake),
+    # with eval.folds the views are of every labelled image, row for row the unaugmented store's
+    split="train" if snakemake.params.get("pooled", False) else "val",
 )
 finish_job(snakemake)

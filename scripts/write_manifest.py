@@ -15,7 +15,9 @@ index = read_index(snakemake.input[0])
 aug = AugmentConfig.from_config(snakemake.params.augment)
 if "view" in snakemake.wildcards.keys():
     # a test-time view of the validation images (their own seed stream, sample_id order)
-    table = view_manifest(index[index["split"] == "val"], aug, seed=int(snakemake.params.seed),
+    # (with eval.folds, of every labelled image, whose every fold's runs are scored with them)
+    pooled = snakemake.params.get("pooled", False)
+    table = view_manifest(labelled_rows(index, pooled) if pooled else index[index["split"] == "val"], aug, seed=int(snakemake.params.seed),
                           view=int(snakemake.wildcards.view), size=tuple(snakemake.params.size))
 else:
     # the training images, or with eval.folds every labelled image

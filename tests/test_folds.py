@@ -2,6 +2,7 @@
 byte-identical from one run (or backend: numpy alone draws them) to the next."""
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,6 +10,10 @@ import pytest
 
 from augcache.data.folds import assign_folds, fold_mask, labelled_rows, read_folds, write_folds
 
+
+
+# the folds file of index() with 3 folds and seed 42, as every run writes it
+GOLDEN = "89ca3cf96b82e166ae4e17ac8694a90278a8cc6b74aaa4c3cf3372855f65b662"
 
 
 def index(n=103, classes=(("ant", 0.6), ("bee", 0.3), ("cat", 0.1)), test=7):
@@ -45,7 +50,7 @@ def test_folds_depend_on_the_seed_alone_and_keep_their_bytes(tmp_path):
         digests.append(hashlib.sha256((tmp_path / f"{name}.csv").read_bytes()).hexdigest())
     # the rows' order in the index does not matter, and the bytes are those of every earlier run
     assert digests[0] == digests[1]
-    assert digests[0] == "89ca3cf96b82e166ae4e17ac8694a90278a8cc6b74aaa4c3cf3372855f65b662"
+    assert digests[0] == GOLDEN
     other = assign_folds(labelled, 3, seed=43)
     assert not np.array_equal(other["fold"], assign_folds(labelled, 3, seed=42)["fold"])
 
@@ -136,7 +141,7 @@ def test_fold_runs_cover_every_labelled_image_once_and_the_report_pairs_them_fol
                 assert (summary["fold"], summary["n_train"]) == (f, 24 - size)
                 row = next(x for x in evaluation["runs"] if x["head"] == "final"
                            and x["run"].endswith(f"/{mode}/{run.format(r=r, f=f)}"))
-                assert row["n_scored"] == len(row["correct"]) == size
+                assert row["n_scored"] == len(row["correct"]) == len(row["tta_correct"]) == size
                 assert row["accuracy"] == pytest.approx(summary["final_val_accuracy"], abs=1e-6)
                 scored += size
             assert scored == 24
@@ -148,6 +153,22 @@ def test_fold_runs_cover_every_labelled_image_once_and_the_report_pairs_them_fol
     text = visible_text(flow.path("results/report/report.html").read_text())
     assert points(difference) in text and "3 folds × 2 repeats" in text
     assert "Cross-validation ( eval.folds )" in text and "reproduces the cached run (K=2, repeat 0)" in text
+    # the test-time view covers every labelled image, row for row the unaugmented store
+    from augcache.evaluation.scoring import sample_ids
+
+    assert sample_ids(flow.path("results/features/val_tta/view_0.h5")) == \
+        sample_ids(flow.path("results/features/train_noaug.h5"))
+    # the k-NN classifier scores each fold of repeat 0 against the other folds' rows of each bank,
+    # compared with on the fly fold by fold
+    from augcache.report.compared import knn_paired
+    from augcache.report.page import _interval
+
+    knn = json.loads(flow.path("results/eval/knn.json").read_text())
+    for bank in knn["banks"]:
+        assert [len(x["correct"]) for x in bank["fold_correct"]] == [int((folds[0] == f).sum()) for f in range(3)]
+        d = knn_paired(bank, outcomes, ("onthefly", None))
+        assert (d.folds, d.repeats) == (3, 1) and _interval(d) in text
+    assert knn["banks"][0]["bank_rows"] == 24 and knn["banks"][1]["bank_rows"] == 48
     # the exported head is refit on every labelled image, kept at the epoch the folds chose
     refit = json.loads(flow.path("results/train/cached/k2_r0/summary.json").read_text())
     assert refit["n_train"] == 24 and refit["refit"]["fold_runs"] == 6
@@ -157,3 +178,21 @@ def test_fold_runs_cover_every_labelled_image_once_and_the_report_pairs_them_fol
     assert refit["refit"]["epoch"] == int(np.argmax(mean))
     # fold runs are kept like any run: nothing is left to do
     assert "Nothing to be done" in flow.run(config, "-n").stdout
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_folds_have_the_same_bytes_under_every_keras_backend(tmp_path, backend):
+    """The folds job runs under the run's backend: numpy alone draws them, so the bytes are those
+    of the golden hash above whichever backend Keras was started with."""
+    import os
+    import subprocess
+    import sys
+
+    table = labelled_rows(index(), folds=3)
+    table.to_csv(tmp_path / "rows.csv", index=False)
+    code = ("import keras, sys, pandas as pd; assert keras.backend.backend() == sys.argv[1]; "
+            "from augcache.data.folds import assign_folds, write_folds; "
+            "write_folds(assign_folds(pd.read_csv(sys.argv[2], dtype=str), 3, seed=42), sys.argv[3])")
+    subprocess.run([sys.executable, "-c", code, backend, str(tmp_path / "rows.csv"), str(tmp_path / "f.csv")],
+                   check=True, env=dict(os.environ, KERAS_BACKEND=backend), cwd=Path(__file__).resolve().parents[1])
+    assert hashlib.sha256((tmp_path / "f.csv").read_bytes()).hexdigest() == GOLDEN

@@ -159,8 +159,8 @@ def test_the_side_by_side_verdict_compares_each_mode_with_on_the_fly_paired():
 
 
 def test_every_row_of_the_side_by_side_table_has_its_paired_cell():
-    """The k-NN rows (no image outcomes kept) beside the modes' paired differences: the page renders,
-    each mode's cell holds its interval and the k-NN rows' cells are empty."""
+    """The k-NN rows beside the modes' paired differences: the page renders, each mode's cell holds
+    its interval, a k-NN bank's too where it kept its outcomes (an earlier version's is empty)."""
     from augcache.report.page import side_by_side_section
     from augcache.report.side_by_side import side_by_side_table
 
@@ -168,12 +168,16 @@ def test_every_row_of_the_side_by_side_table_has_its_paired_cell():
     side = side_by_side_table(_table([("noaug", None, 0.5, 10.0), ("cached", 5, 0.8, 25.0),
                                       ("onthefly", None, 0.7, 100.0)]), 5)
     outcomes = _outcomes(rng, {("noaug", None): 0.5, ("cached", 5): 0.8, ("onthefly", None): 0.7})
-    knn = {"k": 3, "temperature": 0.07, "banks": [{"bank": "unaugmented", "accuracy": 0.6, "macro_accuracy": 0.6,
-                                                    "seconds": 1.0, "extraction_seconds": 2.0, "disk_bytes": 1e5}]}
+    bank = {"accuracy": 0.6, "macro_accuracy": 0.6, "seconds": 1.0, "extraction_seconds": 2.0, "disk_bytes": 1e5}
+    kept = (rng.random(len(outcomes[("onthefly", None)][0])) < 0.6).astype(int).tolist()
+    knn = {"k": 3, "temperature": 0.07, "banks": [dict(bank, bank="unaugmented"),
+                                                  dict(bank, bank="2 cached epochs", correct=kept)]}
     section = side_by_side_section(side, knn, None, outcomes)
-    cells = {row["mode"]: row["paired"] for row in section["rows"]}
+    cells = {row.get("bank", row["mode"]): row["paired"] for row in section["rows"]}
     assert section["reference"] == "on the fly (fresh numbers every epoch)"
-    assert cells["onthefly"] == "" and cells["knn"] == "" and " to " in cells["cached"] and " to " in cells["noaug"]
+    assert cells["onthefly"] == "" and cells["unaugmented"] == "" and " to " in cells["cached"] and " to " in cells["noaug"]
+    mean = np.mean([np.array(kept) - np.array(o) for o in outcomes[("onthefly", None)].values()])
+    assert cells["2 cached epochs"].startswith(f"{100 * mean:+.1f} (")
     import jinja2
 
     template = jinja2.Environment(loader=jinja2.PackageLoader("augcache.report", "templates"),

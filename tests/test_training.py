@@ -318,14 +318,25 @@ def test_the_report_sets_the_five_ways_side_by_side_and_names_the_winner(full_ru
     evaluation = json.loads(flow.path("results/eval/heads.json").read_text())
     right = {(r["mode"], r["k"], r["repeat"]): np.array(r["correct"]) for r in evaluation["runs"]
              if r["head"] == "final" and "/sweep/" not in r["run"]}
-    paired = dict(re.findall(r'<tr data-mode="(\w+)">.*?<td data-col="paired">([^<]*)</td>', side))
-    # on the fly is the reference; the k-NN rows keep no image outcomes
-    assert set(paired) == {"noaug", "featureaug", "cached", "hybrid", "onthefly", "knn"}
-    assert paired["onthefly"] == "" and paired["knn"] == ""
+    cells = re.findall(r'<tr data-mode="(\w+)">.*?<td data-col="paired">([^<]*)</td>', side)
+    paired = dict(cells[:-2])
+    # on the fly is the reference
+    assert set(paired) == {"noaug", "featureaug", "cached", "hybrid", "onthefly"}
+    assert paired["onthefly"] == ""
     for mode in ("noaug", "cached"):
         k = 2 if mode == "cached" else 0
         mean = np.mean([right[(mode, k, r)] - right[("onthefly", 0, r)] for r in (0, 1)])
         assert paired[mode].startswith(f"{100 * mean:+.1f} ("), paired[mode]
+    # the k-NN rows too: the classifier's outcome (no seed) beside each repeat of on the fly
+    knn = json.loads(flow.path("results/eval/knn.json").read_text())
+    for bank, (mode, cell) in zip(knn["banks"], cells[-2:], strict=True):
+        mean = np.mean([np.array(bank["correct"]) - right[("onthefly", 0, r)] for r in (0, 1)])
+        assert mode == "knn" and cell.startswith(f"{100 * mean:+.1f} ("), cell
+    # the modes table has the same paired column against the same reference
+    modes = re.search(r'<table id="modes">(.*?)</table>', html).group(1)
+    assert "points vs on the fly (fresh numbers every epoch) (paired, 95 % interval)" in modes
+    in_modes = dict(re.findall(r'<tr data-mode="(\w+)" data-k="(?:2|)">.*?<td data-col="paired" data-value="[^"]*">([^<]*)</td>', modes))
+    assert in_modes["cached"] == paired["cached"] and in_modes["noaug"] == paired["noaug"]
 
 
 def test_the_side_by_side_verdict_weighs_the_lead_against_the_spread():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,16 +35,16 @@ def base_fields(attrs: dict) -> dict:
     return {field: value for field, value in attrs.items() if field not in VARYING_FIELDS}
 
 
-def check_views(val_store, view_stores) -> dict:
+def check_views(val_store, view_stores, split: str = "val") -> dict:
     """The validation store's attributes, after checking that view v's store (v = 0, 1, …) holds
     view v of the same images, row for row, through the same base; a mismatch names the file and
-    the field."""
+    the field. (With eval.folds the views are of the unaugmented store's images, split "train".)"""
     val = read_attrs(val_store)
     ids = sample_ids(val_store)
     for view, path in enumerate(view_stores):
         attrs = read_attrs(path)
         check_fields(path, attrs, base_fields(val) | {"n_samples": val["n_samples"]})
-        check_fields(path, attrs, {"split": "val", "tta_view": view})
+        check_fields(path, attrs, {"split": split, "tta_view": view})
         if sample_ids(path) != ids:
             raise ValueError(f"{path}: sample_ids differ from {val_store}'s; delete it and rerun the workflow")
     return val
@@ -74,11 +75,15 @@ def score_heads(run_dirs, val_store, view_stores, classes: list[str], exported_h
     them: :func:`head_class_report`).
 
     fold_rows: with eval.folds, fold_rows(summary) -> (store, rows) a fold's run is scored on (its
-    fold's rows of the unaugmented store), None for a run without a fold.
+    fold's rows of the unaugmented store, fold_rows.store, and of the views, which are of the same
+    images), None for a run without a fold.
     """
     import keras
 
-    check_views(val_store, view_stores)
+    if fold_rows is not None:  # the views are of every labelled image, as the unaugmented store
+        check_views(fold_rows.store, view_stores, split="train")
+    else:
+        check_views(val_store, view_stores)
     val_true = labels_of(val_store)
     n_classes = len(classes)
     rows, exported = [], {}
@@ -91,13 +96,13 @@ def score_heads(run_dirs, val_store, view_stores, classes: list[str], exported_h
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
         summary = json.loads(Path(run, "summary.json").read_text()) if Path(run, "summary.json").exists() else {}
         scored = fold_rows(summary) if fold_rows and summary.get("fold") is not None else None
-        if scored is not None:  # a fold's run: its fold's rows (no views with folds)
+        if scored is not None:  # a fold's run: its fold's rows, of the views too
             store, order = scored
             plain, true = probabilities(model, store, rows_per_block, order), labels_of(store)[order]
-            views = []
-        else:
+            views = [probabilities(model, view, rows_per_block, order) for view in view_stores]
+        else:  # (with eval.folds, the refit head: the views are of other rows)
             plain, true = probabilities(model, val_store, rows_per_block), val_true
-            views = [probabilities(model, view, rows_per_block) for view in view_stores]
+            views = [] if fold_rows else [probabilities(model, view, rows_per_block) for view in view_stores]
         averaged = tta_probabilities(plain, views)
         plain_scores, tta_scores = scores(true, plain, n_classes), scores(true, averaged, n_classes)
         rows.append({"run": run, "head": which, "mode": summary.get("mode"), "k": summary.get("k"),
@@ -138,38 +143,65 @@ def block_rows_of(store, memory_budget_mb) -> int:
     return block_rows(row_bytes(read_attrs(store)), 256, memory_budget_bytes(memory_budget_mb) // 2)
 
 
-def score_knn(val_store, banks: dict, classes: list[str], k: int, temperature: float, rows_per_block: int) -> dict:
+@dataclass(frozen=True)
+class KnnQueries:
+    """What the k-NN classifier is scored on: the rows `rows` (None: all) of `store`, against the
+    bank rows keep(sample ids) marks (keep None: all). With eval.folds, one per fold: the fold's
+    rows of the unaugmented store against the other folds' rows of each bank (fold: its number)."""
+
+    store: str
+    rows: np.ndarray | None = None
+    keep: object = None
+    fold: int | None = None
+
+
+def score_knn(val_store, banks: dict, classes: list[str], k: int, temperature: float, rows_per_block: int,
+              queries: list | None = None) -> dict:
     """The k-NN classifier's validation scores with each bank ({name: its stores}), each timed:
-    seconds of the classifier itself, and what extracting the bank's stores took. A bank store
-    not made through the validation store's base (or not of training images) is refused, naming
-    the file and the field."""
-    from augcache.store.features import read_features
+    seconds of the classifier itself, and what extracting the bank's stores took; and which
+    queries it got right (``correct``, or with folds ``fold_correct``, one entry per fold), what a
+    paired comparison reads. queries: :class:`KnnQueries` (default: the validation store against
+    every bank row). A bank store not made through the validation store's base (or not of
+    training images) is refused, naming the file and the field."""
+    from augcache.store.features import kept_rows, read_features
 
     # every bank holds training features through the validation store's base
     val = read_attrs(val_store)
     attrs = {path: read_attrs(path) for stores in banks.values() for path in stores}
     for path, found in attrs.items():
         check_fields(path, found, base_fields(val) | {"split": "train"})
-    query_features, true = read_features(val_store)
-    true = true.astype(np.int64)
+    queries = queries or [KnnQueries(val_store)]
+    asked = []
+    for query in queries:
+        features, labels = read_features(query.store)
+        rows = slice(None) if query.rows is None else query.rows
+        asked.append((query, features[rows], labels[rows].astype(np.int64)))
+    true = np.concatenate([labels for _, _, labels in asked])
     # bank blocks small enough that 1024 queries' similarities to one stay near 32 MiB
     rows_per_block = min(rows_per_block, KNN_BLOCK_ROWS)
     results = []
     for name, stores in banks.items():
         start = time.perf_counter()
+        parts = []
+        for query, features, _ in asked:
+            kept = {store: kept_rows(store, query.keep) for store in stores}
 
-        def blocks(stores=stores):
-            for store in stores:
-                yield from StoreBlocks(store, rows_per_block)
+            def blocks(kept=kept):
+                for store, rows in kept.items():
+                    yield from StoreBlocks(store, rows_per_block, rows)
 
-        probs, _ = knn_classify(query_features, blocks, len(classes), k, temperature)
+            parts.append(knn_classify(features, blocks, len(classes), k, temperature)[0])
         seconds = time.perf_counter() - start
+        probs = np.concatenate(parts)
         found = scores(true, probs, len(classes))
         bank_rows = int(sum(int(attrs[s]["n_samples"]) for s in stores))
+        right = [(p.argmax(axis=1) == labels).astype(int).tolist() for p, (_, _, labels) in zip(parts, asked)]
+        outcome = ({"correct": right[0]} if queries[0].fold is None else
+                   {"fold_correct": [{"repeat": 0, "fold": q.fold, "correct": r} for (q, _, _), r in zip(asked, right)]})
         results.append({"bank": name, "bank_rows": bank_rows, "stores": len(stores), **found, "seconds": seconds,
                         "extraction_seconds": float(sum(float(a.get("seconds", 0.0))
                                                         for a in (val, *(attrs[s] for s in stores)))),
-                        "disk_bytes": int(sum(Path(s).stat().st_size for s in stores))})
+                        "disk_bytes": int(sum(Path(s).stat().st_size for s in stores)), **outcome})
         log.info("k-NN (k %d, temperature %g) on the %s bank (%d rows): accuracy %.4f, macro %.4f, %.2f s",
                  k, temperature, name, bank_rows, found["accuracy"], found["macro_accuracy"], seconds)
     return {"k": k, "temperature": temperature, "n_val": int(len(true)), "banks": results}

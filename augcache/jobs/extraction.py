@@ -171,12 +171,13 @@ def extract_epoch(manifest_path, out_path, epoch: int, spec: BaseSpec, aug: Augm
 
 
 def extract_view(manifest_path, out_path, view: int, spec: BaseSpec, aug: AugmentConfig,
-                 cache: CacheConfig, pixels: Pixels) -> None:
+                 cache: CacheConfig, pixels: Pixels, split: str = "val") -> None:
     """Features of one test-time view of the validation images (its manifest's numbers, in
-    sample_id order: row for row the validation store's)."""
+    sample_id order: row for row the validation store's); split "train" with eval.folds: of every
+    labelled image, row for row the unaugmented store's."""
     table = read_manifest(manifest_path)
-    attrs = {"split": "val", "epoch": NO_EPOCH, "tta_view": int(view), "manifest_sha256": sha256_file(manifest_path)}
-    _extract(out_path, table, spec, aug, cache, pixels, attrs, f"val view {view}")
+    attrs = {"split": split, "epoch": NO_EPOCH, "tta_view": int(view), "manifest_sha256": sha256_file(manifest_path)}
+    _extract(out_path, table, spec, aug, cache, pixels, attrs, f"{split} view {view}")
 
 
 def extract_unaugmented(index: pd.DataFrame, split: str, out_path, spec: BaseSpec,

@@ -102,10 +102,11 @@ class RunSize:
                       repeats=config["train"]["repeats"], k_main=config["cache"]["k"],
                       trained=frozenset(MODES[mode].stored for mode in config["train"]["modes"]),
                       knn=evaluation.get("knn") is not None, views=evaluation.get("tta_views", 0), variant=variant,
-                      folds=evaluation.get("folds", 0))
+                      folds=evaluation.get("folds", 0),
+                      labelled=(self.n_train + self.n_val, self.train_id_chars + self.val_id_chars))
         images = {"train": (self.n_train, self.train_id_chars), "val": (self.n_val, self.val_id_chars)}
         if run.folds:  # the training stores hold every labelled image
-            images["train"] = (self.n_train + self.n_val, self.train_id_chars + self.val_id_chars)
+            images["train"] = run.labelled
         stores = [PlannedStore(*planned) for kind in KINDS.values()
                   for planned in kind.planned(run, *images[kind.split], row, store_bytes)]
         if config["data"]["pixel_store"]:

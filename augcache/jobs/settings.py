@@ -366,8 +366,7 @@ class Settings:
         """ValueError naming the key that eval.folds cannot go with yet."""
         if self.folds < 2:
             raise ValueError(f"eval.folds: {self.folds} fold; cross-validation needs at least 2 (0: off)")
-        clashes = {"head_sweep": self.config["head_sweep"], "variants": self.config["variants"],
-                   "eval.tta_views": self.tta_views, "eval.knn": self.knn_params()}
+        clashes = {"head_sweep": self.config["head_sweep"], "variants": self.config["variants"]}
         for key, value in clashes.items():
             if value:
                 raise ValueError(f"eval.folds: cross-validation does not combine with {key} yet; set "

@@ -57,6 +57,21 @@ def across_folds(first: dict, second: dict, common: list) -> Difference | None:
     return corrected_resampled_t(differences, n_train=n_test * (len(folds) - 1), n_test=n_test)
 
 
+def knn_paired(bank: dict, outcomes: dict, reference: tuple) -> Difference | None:
+    """A k-NN bank (:func:`augcache.evaluation.scoring.score_knn`) minus the reference runs, over
+    the same images: the classifier has no seed, so on one split its outcome stands beside every
+    repeat of the reference; with eval.folds, its folds (of repeat 0's split) beside the
+    reference's. None where either kept no outcome."""
+    ref = outcomes.get(reference) or {}
+    if "fold_correct" in bank:
+        mine = {(int(x["repeat"]), int(x["fold"])): x["correct"] for x in bank["fold_correct"]}
+    elif "correct" in bank:
+        mine = {key: bank["correct"] for key in ref if not isinstance(key, tuple)}
+    else:
+        return None
+    return paired({"knn": mine, "reference": ref}, "knn", "reference")
+
+
 def points(d: Difference) -> str:
     """A difference in accuracy points with its interval and what it rests on."""
     rests_on = f"{d.folds} folds" if d.folds else f"{d.n} images"

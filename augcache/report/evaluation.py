@@ -40,6 +40,12 @@ def _gain(group: pd.DataFrame) -> str:
     an evaluation of an earlier version, which kept no image's outcome."""
     if "correct" not in group or group["correct"].isna().any():
         return f"{float((group['tta_accuracy'] - group['accuracy']).mean()):+.3f}"
+    if "fold" in group and group["fold"].notna().all():  # each repeat's folds together: every labelled image
+        group = group.sort_values(["repeat", "fold"])
+        per_repeat = [g for _, g in group.groupby("repeat", sort=True)]
+        found = paired_bootstrap(*(np.array([sum(g[c].tolist(), []) for g in per_repeat])
+                                   for c in ("tta_correct", "correct")))
+        return f"{found.mean:+.3f} ({found.low:+.3f} to {found.high:+.3f})"
     found = paired_bootstrap(np.array(group["tta_correct"].tolist()), np.array(group["correct"].tolist()))
     return f"{found.mean:+.3f} ({found.low:+.3f} to {found.high:+.3f})"
 
@@ -60,7 +66,7 @@ def knn_rows(knn: dict | None, costs=None) -> list[dict]:
             return costs.knn_bank_seconds(bank["bank"], classifier)
         return bank["seconds"] + bank["extraction_seconds"]
 
-    return [{"mode": "knn", "title": f"k-NN (k={knn['k']}, temperature {knn['temperature']:g}), {bank['bank']} bank",
+    return [{"mode": "knn", "bank": bank["bank"], "title": f"k-NN (k={knn['k']}, temperature {knn['temperature']:g}), {bank['bank']} bank",
              "repeats": 1, "value": repr(bank["accuracy"]), "accuracy": f"{bank['accuracy']:.3f}",
              "macro": f"{bank['macro_accuracy']:.3f}", "paired": "", "seconds": f"{seconds(bank):.1f}",
              "disk": size_text(bank["disk_bytes"])} for bank in knn["banks"]]

@@ -19,7 +19,7 @@ import pandas as pd
 from augcache.core.atomic import write_csv, write_text_atomic
 from augcache.jobs.spellings import respell
 from augcache.jobs.table import filed_as
-from augcache.report.compared import final_outcomes
+from augcache.report.compared import final_outcomes, knn_paired, paired
 from augcache.report.evaluation import classes_section, knn_rows, tta_section
 from augcache.report.figures import curves_figure, k_figure, png, sweep_figure, write_png
 from augcache.report.headline import headline
@@ -89,25 +89,41 @@ def side_by_side_section(side: pd.DataFrame, knn: dict | None = None, costs=None
     """The side-by-side table's rows (the k-NN classifier's after the modes', with eval.knn), each
     mode's paired difference against the reference, its verdict and its figure."""
     reference, differences = compared = against_reference(side, outcomes or {})
+    knn_differences = {}
+    if reference is not None and knn and differences:
+        key = (reference["mode"], None if pd.isna(reference["k"]) else int(reference["k"]))
+        knn_differences = {bank["bank"]: knn_paired(bank, outcomes or {}, key) for bank in knn["banks"]}
     return {
         "compared": ", ".join([m.title.split(" (")[0] for m in SIDE_BY_SIDE][:-1]) + " and "
                     + SIDE_BY_SIDE[-1].title.split(" (")[0],
         "verdict": verdict(side, compared=compared),
         "reference": row_title(reference) if differences else None,
+        "reference_key": ((reference["mode"], None if pd.isna(reference["k"]) else int(reference["k"]))
+                          if differences else None),
         "rows": [{"mode": row["mode"], "title": row_title(row), "repeats": row["repeats"],
                   "value": repr(row["accuracy_mean"]), "accuracy": mean_sd(row["accuracy_mean"], row["accuracy_sd"]),
                   "macro": mean_sd_or_blank(row["macro_mean"], row["macro_sd"]),
                   "paired": _interval(differences.get(row["mode"])),
                   "seconds": f"{row['seconds']:.1f}", "disk": size_text(row["disk_bytes"])}
-                 for row in side.to_dict("records")] + knn_rows(knn, costs),
+                 for row in side.to_dict("records")]
+                + [dict(row, paired=_interval(knn_differences.get(row["bank"]))) for row in knn_rows(knn, costs)],
         "png": png(side_by_side_figure(side)) if len(side) >= 2 else None,
     }
 
 
 def _interval(d) -> str:
-    if d is None:
+    if d is None or np.isnan(d.low):
         return ""
     return f"{100 * d.mean:+.1f} ({100 * d.low:+.1f} to {100 * d.high:+.1f})"
+
+
+def _paired_cell(outcomes: dict, key: tuple, reference: tuple) -> dict:
+    """A modes-table row's paired difference against the reference (empty for the reference itself,
+    or where a difference has no interval: one run of each)."""
+    d = None if key == reference else paired(outcomes, key, reference)
+    if d is None or np.isnan(d.low):
+        return _cell("paired", None, "")
+    return _cell("paired", d.mean, _interval(d))
 
 
 def _cell(column: str, value, text: str) -> dict:
@@ -116,8 +132,9 @@ def _cell(column: str, value, text: str) -> dict:
     return {"column": column, "value": data, "text": text}
 
 
-def modes_section(table: pd.DataFrame) -> list[dict]:
-    """The modes table's rows: one per mode and K, every number also as data-value."""
+def modes_section(table: pd.DataFrame, outcomes: dict | None = None, reference: tuple | None = None) -> list[dict]:
+    """The modes table's rows: one per mode and K, every number also as data-value; with the
+    reference of the side-by-side table ((mode, K)), each row's paired difference against it."""
     rows = []
     for row in table.to_dict("records"):
         k = "" if row["k"] is None or pd.isna(row["k"]) else str(int(row["k"]))
@@ -131,6 +148,7 @@ def modes_section(table: pd.DataFrame) -> list[dict]:
                   mean_sd_or_blank(row["final_val_macro_accuracy_mean"], row["final_val_macro_accuracy_sd"])),
             _cell("best_val_accuracy_mean", row["best_val_accuracy_mean"],
                   mean_sd(row["best_val_accuracy_mean"], row["best_val_accuracy_sd"])),
+            *([_paired_cell(outcomes, (row["mode"], None if k == "" else int(k)), reference)] if reference else []),
             _cell("conv_seconds", row["conv_seconds"], f"{row['conv_seconds']:.1f}"),
             _cell("head_seconds", row["head_seconds"], f"{row['head_seconds']:.1f}"),
             _cell("total_seconds", row["total_seconds"], f"{row['total_seconds']:.1f}"),
@@ -341,7 +359,7 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
         "side": side_section,
         "tta": tta_section(evaluation, k_main),
         "per_class": per_class,
-        "modes": modes_section(table),
+        "modes": modes_section(table, outcomes, side_section["reference_key"]),
         "curves_png": curves_png,
         "sweep_png": sweep_png,
         "finetune": finetune_section(summaries, k_main, base_info),

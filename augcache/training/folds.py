@@ -101,6 +101,20 @@ class FoldRows:
         return self.store, fold.scored_rows()
 
 
+def knn_queries(store, folds_path, folds: int) -> list:
+    """The k-NN classifier's queries with eval.folds (:class:`augcache.evaluation.scoring.KnnQueries`):
+    each fold of repeat 0's split, its rows of the unaugmented store `store` against the other
+    folds' rows of each bank."""
+    from augcache.evaluation.scoring import KnnQueries
+
+    table = read_folds(folds_path)
+    queries = []
+    for number in range(folds):
+        fold = Fold(folds, number, folds_path, table, store)
+        queries.append(KnnQueries(store, fold.scored_rows(), fold.keep, number))
+    return queries
+
+
 def refit_epoch(metrics_paths, select_on: str) -> int:
     """The head epoch (0-based) the fold runs chose: the best of their mean curve of select_on."""
     curves = [pd.read_csv(path) for path in metrics_paths]

@@ -34,6 +34,8 @@ class RunPlan:
     views: int = 0
     variant: bool = False
     folds: int = 0
+    # (images, their ids' characters) of every labelled image, train and val (eval.folds)
+    labelled: tuple = (0, 0)
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,11 @@ class ViewStores(StoredKind):
 
     def files(self, plan):
         return [] if plan.variant else [self.path.format(view=v) for v in range(plan.views)]
+
+    def planned(self, plan, n, id_chars, row_bytes, store_bytes):
+        # with eval.folds the views are of every labelled image
+        n, id_chars = plan.labelled if plan.folds else (n, id_chars)
+        return super().planned(plan, n, id_chars, row_bytes, store_bytes)
 
 
 EPOCHS = EpochStores("epochs", paths.EPOCH_STORE, "train", augmented=True, job="extract_epoch")

@@ -335,6 +335,11 @@ def evaluation_folds(wildcards):
     return {"folds": folds, "fold_val": kinds.NOAUG.path}
 
 
+def knn_folds(wildcards):
+    """With eval.folds, the folds of repeat 0, whose every fold the k-NN classifier scores."""
+    return {"folds": FOLDS.format(repeat_dir="")} if SETTINGS.folds else {}
+
+
 def evaluated_runs():
     """Every run folder whose heads are scored with the test-time views: the modes' runs and
     the sweep's points."""

@@ -13,6 +13,8 @@ use rule write_manifest as write_view_manifest with:
     params:
         **SETTINGS.tta_params(),
         size=SETTINGS.pixel_size,
+        # with eval.folds, the views cover every labelled image (each fold's run is scored on its own)
+        **SETTINGS.pooled_params(),
 
 
 rule extract_view:
@@ -33,6 +35,7 @@ rule extract_view:
         gpu=1,
     params:
         **SETTINGS.extract_params(augment=SETTINGS.tta_params()["augment"]),
+        **SETTINGS.pooled_params(),
     script:
         "../../scripts/extract_view.py"
 
@@ -63,6 +66,7 @@ rule evaluate_heads:
 
 rule evaluate_knn:
     input:
+        unpack(knn_folds),
         val=VAL_STORE,
         noaug=NOAUG_STORE,
         stores=expand(EPOCH_STORE, repeat_dir="", epoch=SETTINGS.epochs()),
@@ -77,5 +81,6 @@ rule evaluate_knn:
         ENV
     params:
         knn=SETTINGS.knn_params(),
+        **({"folds": SETTINGS.folds} if SETTINGS.folds else {}),
     script:
         "../../scripts/evaluate_knn.py"
