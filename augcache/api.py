@@ -59,10 +59,14 @@ class FinishedRun:
 
     def modes(self) -> pd.DataFrame:
         """The report's table: one row per mode and K, accuracy mean and sd over repeats, conv,
-        head and total seconds, speedup, cache on disk."""
+        head and total seconds, speedup, cache on disk. With eval.folds, over the fold runs (the
+        heads refit on every labelled image, scored on images they trained on, left out)."""
         from augcache.report.tables import mode_table
 
-        return mode_table(self.runs())
+        table = self.runs()
+        if "refit" in table:
+            table = table[table["refit"].isna()]
+        return mode_table(table)
 
     def curves(self, mode: str = CACHE_MODE.name, k: int | None = None, repeat: int = 0) -> pd.DataFrame:
         """metrics.csv of one run: one row per head epoch. k: K of a mode that uses it (default:

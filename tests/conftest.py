@@ -369,11 +369,11 @@ def swept(swept_started):
     return config, flow
 
 
-def folds_config(data, base, folds: int = 3, **sections):
+def folds_config(data, base, folds: int = 3, repeats: int = 2, **sections):
     """Cross-validation (eval.folds) of cached, replay, on the fly and no augmentation (K=2, two
     repeats, float32), the k-NN classifier on both banks, and a test-time view."""
     return tiny_config(data, base, cache={"k": 2}, head={"hidden_units": [8], "epochs": 3, "batch_size": 4},
-                       train={"modes": ["cached", "replay", "onthefly", "noaug"], "sweep_k": [], "repeats": 2},
+                       train={"modes": ["cached", "replay", "onthefly", "noaug"], "sweep_k": [], "repeats": repeats},
                        eval={"folds": folds, "knn": {"k": 3}, "tta_views": 1}, **sections)
 
 

@@ -98,19 +98,22 @@ def test_folds_plan_the_same_extraction_jobs_whatever_their_number_and_fold_runs
         workflow, tiny_data, tiny_base):
     from conftest import folds_config
 
-    plans = {f: planned_jobs(workflow, folds_config(tiny_data, tiny_base, folds=f)) for f in (0, 3, 5)}
-    counts = {f: {rule: len(plan.get(rule, [])) for rule in EXTRACTING} for f, plan in plans.items()}
-    assert counts[0] == counts[3] == counts[5], counts
-    assert counts[3]["extract_epoch"] == 4 and counts[3]["write_manifest"] == 4  # K=2, two repeats
+    plans = {(f, r): planned_jobs(workflow, folds_config(tiny_data, tiny_base, folds=f, repeats=r))
+             for f, r in ((0, 1), (3, 1), (5, 1), (3, 2))}
+    counts = {run: {rule: len(plan.get(rule, [])) for rule in EXTRACTING} for run, plan in plans.items()}
+    # the same extraction jobs with and without folds, whatever F; a repeat of the folds adds none
+    assert counts[(0, 1)] == counts[(3, 1)] == counts[(5, 1)] == counts[(3, 2)], counts
+    assert counts[(3, 2)]["extract_epoch"] == 2 and counts[(3, 2)]["write_manifest"] == 2  # K=2, one cache
+    plans = {0: plans[(0, 1)], 3: plans[(3, 2)], 5: planned_jobs(workflow, folds_config(tiny_data, tiny_base, folds=5))}
     # folds add heads only: three fold runs per mode, K and repeat (one for the replay check), and
     # the cached runs of K=2 become the heads refit on every labelled image
     assert len(plans[3]["train_cached"]) == 2 * 3 + 2 and len(plans[5]["train_cached"]) == 2 * 5 + 2
     assert len(plans[3]["train_onthefly"]) == 2 * 3 and len(plans[3]["train_replay"]) == 1
     assert len(plans[3]["write_folds"]) == 2 and "write_folds" not in plans[0]
-    # every cached run of repeat 0 (each fold, and the refit) trains on the same two epoch stores
+    # every cached run (each fold and repeat, and the refit heads) trains on the same two epoch stores
     stores = [sorted(p for p in inputs.split(", ") if "/features/train/epoch_" in p)
-              for inputs in plans[3]["train_cached"] if "results/features/train/epoch_0.h5" in inputs]
-    assert len(stores) == 3 + 1 and all(s == stores[0] for s in stores)
+              for inputs in plans[3]["train_cached"]]
+    assert len(stores) == 2 * 3 + 2 and all(s == stores[0] for s in stores) and len(stores[0]) == 2
     folds_runs = [i for i in plans[3]["train_cached"] if "manifest/folds.csv" in i]
     assert len(folds_runs) == 6 and all("results/features/train_noaug.h5" in i for i in folds_runs)
 
@@ -176,6 +179,12 @@ def test_fold_runs_cover_every_labelled_image_once_and_the_report_pairs_them_fol
     curves = [pd.read_csv(flow.path(f"results/train/cached/k2_r{r}_f{f}/metrics.csv")) for r in range(2) for f in range(3)]
     mean = pd.concat(curves).groupby("epoch")["val_accuracy"].mean().to_numpy()
     assert refit["refit"]["epoch"] == int(np.argmax(mean))
+    assert "Each interval: a corrected resampled t over 6 fold differences." in text
+    # the notebook's table of modes is the fold runs', the refit heads left out
+    from augcache.api import open_run
+
+    modes = open_run(flow.path("results")).modes()
+    assert set(modes["repeats"]) == {6, 1}  # 3 folds × 2 repeats; the replay check's fold 0
     # fold runs are kept like any run: nothing is left to do
     assert "Nothing to be done" in flow.run(config, "-n").stdout
 

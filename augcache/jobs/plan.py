@@ -99,7 +99,8 @@ class RunSize:
         row = self.bytes_per_sample_epoch
         evaluation = config.get("eval", {})
         run = RunPlan(k=config["cache"]["k"] if variant else max(Settings(config).k_values()),
-                      repeats=config["train"]["repeats"], k_main=config["cache"]["k"],
+                      # with eval.folds, one cache for every repeat
+                      repeats=1 if evaluation.get("folds") else config["train"]["repeats"], k_main=config["cache"]["k"],
                       trained=frozenset(MODES[mode].stored for mode in config["train"]["modes"]),
                       knn=evaluation.get("knn") is not None, views=evaluation.get("tta_views", 0), variant=variant,
                       folds=evaluation.get("folds", 0),
@@ -125,8 +126,11 @@ def prefixed(stores: list[PlannedStore], folder: str) -> list[PlannedStore]:
 
 def summary(run: RunSize, stores: list[PlannedStore], config: dict) -> dict:
     """The arithmetic of a run's disk, as base.json and `augcache estimate` give it."""
-    k = max(Settings(config).k_values())
-    repeats = config["train"]["repeats"]
+    settings = Settings(config)
+    k = max(settings.k_values())
+    # with eval.folds: one cache of every labelled image, whatever the repeats
+    repeats = 1 if settings.folds else config["train"]["repeats"]
+    n = run.n_train + run.n_val if settings.folds else run.n_train
     # the run's own epoch stores (the totals count its variants' stores too)
     own = paths.VARIANT_PREFIX.split("{")[0]
     epoch_stores = [s for s in stores if "/train/epoch_" in s.path and not s.path.startswith(own)]
@@ -137,9 +141,9 @@ def summary(run: RunSize, stores: list[PlannedStore], config: dict) -> dict:
         "n_train": run.n_train,
         "n_val": run.n_val,
         "epoch_stores": len(epoch_stores),
-        "formula": f"{run.n_train} training images × {k} epochs × {repeats} repeat(s) × "
-                   f"{run.bytes_per_sample_epoch} bytes",
-        "epochs_feature_bytes": run.n_train * k * repeats * run.bytes_per_sample_epoch,
+        "formula": f"{n} {'labelled' if settings.folds else 'training'} images × {k} epochs × {repeats} "
+                   f"repeat(s) × {run.bytes_per_sample_epoch} bytes",
+        "epochs_feature_bytes": n * k * repeats * run.bytes_per_sample_epoch,
         "epochs_bytes": sum(s.bytes for s in epoch_stores),
         "stores": {s.path: s.bytes for s in stores},
         "stores_at_most": {s.path: s.bound for s in stores},

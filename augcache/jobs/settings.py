@@ -232,6 +232,12 @@ class Settings:
         """eval.folds: F folds of every labelled image, 0 for one train/val split."""
         return int(self.config["eval"].get("folds", 0))
 
+    def cache_repeat(self, repeat) -> int:
+        """The repeat whose manifests and stores a run of this repeat reads: its own, or with
+        eval.folds repeat 0's, the one cache every fold and repeat trains on (a repeat of the folds
+        draws a new split and seeds a new head, and adds only heads)."""
+        return 0 if self.folds else int(repeat)
+
     def pooled_params(self) -> dict:
         """What the stores' rows depend on beyond a split: with eval.folds, every labelled image
         (the same for every F); nothing without, so that a config without folds keeps its params."""

@@ -78,11 +78,12 @@ def run_jobs(settings, mode: str, k: int, repeat: int, groups, fold: int | None 
     validation store, the manifests its mode reads, the stores of its kind, its own job; a fold's
     run (eval.folds) also its repeat's folds and the unaugmented store it is scored on."""
     table, cut = MODES[mode], extraction(settings, groups)
-    jobs = base_jobs(settings) + _made_by(VAL, k, repeat, cut)
+    cache = settings.cache_repeat(repeat)
+    jobs = base_jobs(settings) + _made_by(VAL, k, cache, cut)
     if table.manifests == "cached":
-        jobs += manifest_jobs(repeat, k)
+        jobs += manifest_jobs(cache, k)
     if table.stored is not None:
-        jobs += _made_by(table.stored, k, repeat, cut)
+        jobs += _made_by(table.stored, k, cache, cut)
     if fold is not None:
         jobs += [_bench("write_folds", repeat_dir=repeat_prefix(repeat)), *_made_by(NOAUG, k, repeat, cut)]
     run = table.run_name.format(k=k, repeat=repeat, fold=fold_part(fold))

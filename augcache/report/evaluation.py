@@ -21,6 +21,8 @@ def tta_section(evaluation: dict | None, k_main: int) -> dict | None:
         return None
     runs = pd.DataFrame(evaluation["runs"])
     runs = runs[runs["mode"].notna() & ~runs["run"].str.contains("/sweep/")]
+    if "fold" in runs and runs["fold"].notna().any():  # eval.folds: the fold runs (not the refit head)
+        runs = runs[runs["fold"].notna()]
     rows = []
     for mode in MODES.values():
         found = runs[(runs["mode"] == mode.name) & ((runs["k"] == k_main) if mode.uses_k else True)]

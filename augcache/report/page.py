@@ -98,6 +98,8 @@ def side_by_side_section(side: pd.DataFrame, knn: dict | None = None, costs=None
                     + SIDE_BY_SIDE[-1].title.split(" (")[0],
         "verdict": verdict(side, compared=compared),
         "reference": row_title(reference) if differences else None,
+        # which interval the paired cells hold, in words
+        "how": next(iter(differences.values())).how if differences else None,
         "reference_key": ((reference["mode"], None if pd.isna(reference["k"]) else int(reference["k"]))
                           if differences else None),
         "rows": [{"mode": row["mode"], "title": row_title(row), "repeats": row["repeats"],

@@ -105,7 +105,9 @@ def training_input(mode):
             table.stored is not None
         ):  # the stores the run trains on, as its kind names them
             files.update(
-                table.stored.run_inputs(getattr(wildcards, "k", 0), wildcards.repeat)
+                table.stored.run_inputs(
+                    getattr(wildcards, "k", 0), SETTINGS.cache_repeat(wildcards.repeat)
+                )
             )
         if table.manifests == "cached":
             files["manifests"] = cached_manifests(wildcards)
@@ -225,7 +227,8 @@ def group_filed(epochs):
 
 
 def cached_manifests(wildcards):
-    return epoch_files(MANIFEST, wildcards.repeat, wildcards.k)
+    """The manifests of a run's cached epochs: its repeat's (with eval.folds, the one cache's)."""
+    return epoch_files(MANIFEST, SETTINGS.cache_repeat(wildcards.repeat), wildcards.k)
 
 
 def fold_input(wildcards):
