@@ -116,9 +116,9 @@ def test_a_variant_alone_then_the_main_run_then_everything_never_runs_a_job_twic
 
 def test_every_job_is_filed_as_the_table_of_jobs_says(planned_dag):
     """Every planned job (the main run's and a variant's) has the log and benchmark its entry of
-    the table of jobs gives, and runs its entry's script; every entry but those the plan does not
-    need (several epochs in one job, a job of one epoch where epochs are sharded, predictions, the
-    ImageNet weights, the test images' scores) is planned."""
+    the table of jobs gives, and runs its entry's script; every entry but those the plans do not
+    need (several epochs in one job, predictions, the ImageNet weights, the test images' scores) is
+    planned."""
     import string
 
     from augcache.jobs.table import JOBS
@@ -149,7 +149,7 @@ def test_every_job_is_filed_as_the_table_of_jobs_says(planned_dag):
             pattern = pattern.replace(re.escape("{" + field + "}"), r"(repeat_\d+/)?" if field == "repeat_dir" else r"[^/]+")
         assert re.fullmatch(f"{prefix}results/logs/{pattern}\\.log", job["log"][0]), job
         assert job["benchmark"] == f"{prefix}results/benchmarks/{job['log'][0].split('results/logs/', 1)[1][:-4]}.tsv", job
-    assert set(JOBS) - planned == {"extract_epochs", "extract_epoch", "predict", "fetch_weights", "score_test"}
+    assert set(JOBS) - planned == {"extract_epochs", "predict", "fetch_weights", "score_test"}
 
 
 def paths_the_workflow_writes(value, where="params"):
@@ -178,8 +178,8 @@ def planned_params(flow, config, *targets) -> list[dict]:
 @pytest.fixture(scope="module")
 def planned_dag(tmp_path_factory, tiny_data, tiny_base) -> list[dict]:
     """The jobs of a main run and a variant (with the demo's own images and base, test-time views,
-    a sweep, decode and extraction shards), planned without running."""
-    from conftest import Workflow
+    a sweep, decode and extraction shards), and of a run with eval.folds, planned without running."""
+    from conftest import Workflow, folds_config
 
     config = full_config(tiny_data, tiny_base)
     config["data"] = {"dir": "demo", "image_size": [32, 32], "decode_shards": 2}
@@ -187,7 +187,10 @@ def planned_dag(tmp_path_factory, tiny_data, tiny_base) -> list[dict]:
     config["cache"] |= {"shards_per_epoch": 2}
     config["head_sweep"] = {"learning_rate": [0.01, 0.001]}
     config["variants"] = {"rot10": {"augment": {"rotation_range": 10}}}
-    return planned_params(Workflow(tmp_path_factory.mktemp("dag") / "project"), config, "all", "variant_rot10_all")
+    folds = planned_params(Workflow(tmp_path_factory.mktemp("dag_folds") / "project"),
+                           folds_config(tiny_data, tiny_base), "all")
+    return planned_params(Workflow(tmp_path_factory.mktemp("dag") / "project"), config, "all",
+                          "variant_rot10_all") + folds
 
 
 def test_no_rule_is_given_a_path_through_params(planned_dag):

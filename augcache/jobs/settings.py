@@ -230,7 +230,7 @@ class Settings:
     @property
     def folds(self) -> int:
         """eval.folds: F folds of every labelled image, 0 for one train/val split."""
-        return int(self.config["eval"].get("folds", 0))
+        return int((self.config.get("eval") or {}).get("folds", 0))  # an earlier version's config may lack it
 
     def cache_repeat(self, repeat) -> int:
         """The repeat whose manifests and stores a run of this repeat reads: its own, or with

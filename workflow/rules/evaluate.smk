@@ -12,9 +12,9 @@ use rule write_manifest as write_view_manifest with:
         JOBS["write_view_manifest"].benchmark()
     params:
         **SETTINGS.tta_params(),
+        **SETTINGS.pooled_params(),
         size=SETTINGS.pixel_size,
         # with eval.folds, the views cover every labelled image (each fold's run is scored on its own)
-        **SETTINGS.pooled_params(),
 
 
 rule extract_view:
@@ -80,7 +80,7 @@ rule evaluate_knn:
     conda:
         ENV
     params:
-        knn=SETTINGS.knn_params(),
         **({"folds": SETTINGS.folds} if SETTINGS.folds else {}),
+        knn=SETTINGS.knn_params(),
     script:
         "../../scripts/evaluate_knn.py"
