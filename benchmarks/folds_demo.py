@@ -54,8 +54,10 @@ def summary(project: Path, config: dict, wall: float) -> dict:
     summaries["run"] = [str(Path(r).relative_to(project)) for r in summaries["run"]]
     costs = account(settings, summaries, settings.epoch_groups(2), project)
     outcomes = final_outcomes(json.loads((project / "results/eval/heads.json").read_text()))
-    row = {"wall s": round(wall), **{f"{m} s": round(costs.mode_seconds.get(m, float("nan"))) for m in MODES}}
-    for mode, key in (("cached", ("cached", int(config["cache"]["k"]))), ("noaug", ("noaug", None))):
+    k = int(config["cache"]["k"])
+    row = {"wall s": round(wall), **{f"{m} s": round(costs.mode_seconds.get((m, k if m == "cached" else None),
+                                                                               float("nan"))) for m in MODES}}
+    for mode, key in (("cached", ("cached", k)), ("noaug", ("noaug", None))):
         d = paired(outcomes, key, ("onthefly", None))
         row[f"{mode} − on the fly, points (95 % interval)"] = (f"{100 * d.mean:+.1f} ({100 * d.low:+.1f} to "
                                                               f"{100 * d.high:+.1f})")

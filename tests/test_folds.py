@@ -2,6 +2,7 @@
 byte-identical from one run (or backend: numpy alone draws them) to the next."""
 
 import hashlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -180,6 +181,8 @@ def test_fold_runs_cover_every_labelled_image_once_and_the_report_pairs_them_fol
     mean = pd.concat(curves).groupby("epoch")["val_accuracy"].mean().to_numpy()
     assert refit["refit"]["epoch"] == int(np.argmax(mean))
     assert "Each interval: a corrected resampled t over 6 fold differences." in text
+    assert re.search(r"Cross-validated, cached augmentation's runs took \d+ s together and on the fly's \d+ s "
+                     r"\(\d+\.\d× (faster|slower)\)", text)
     # the notebook's table of modes is the fold runs', the refit heads left out
     from augcache.api import open_run
 

@@ -188,7 +188,7 @@ class Account:
     spans: list = field(default_factory=list)
     # {k-NN bank: seconds of the jobs it needed but the k-NN job}, with eval.knn
     knn_seconds: dict = field(default_factory=dict)
-    # {mode: seconds of every job its runs needed, each job once}: what its runs cost together
+    # {(mode, K or None): seconds of every job its runs needed, each job once}: what they cost together
     mode_seconds: dict = field(default_factory=dict)
 
     @property
@@ -237,7 +237,8 @@ def account(settings, summaries: pd.DataFrame, groups, root=".") -> Account:
         fold = getattr(row, "fold", None)
         fold = None if fold is None or pd.isna(fold) else int(fold)
         jobs = run_jobs(settings, row.mode, int(row.k), int(row.repeat), groups, fold)
-        by_mode.setdefault(row.mode, {}).update(dict.fromkeys(jobs))
+        key = (row.mode, int(row.k) if MODES[row.mode].uses_k else None)
+        by_mode.setdefault(key, {}).update(dict.fromkeys(jobs))
         seconds, rss = cost(jobs)
         rows.append({"run": row.run, "end_to_end_seconds": seconds, "peak_rss_mb": rss})
     data_seconds, _ = cost(data_jobs(settings))

@@ -181,10 +181,30 @@ def folds_section(summaries: pd.DataFrame, costs, selection: dict | None) -> dic
         refit = json.loads((head.parent / "summary.json").read_text()).get("refit") or {}
     return {"folds": int(folds["folds"].max()), "repeats": int(folds["repeat"].nunique()),
             "n_train": int(folds["n_train"].iloc[0]),
-            "costs": [{"title": MODE_TITLES[m], "seconds": f"{s:.0f}", "runs": int((folds["mode"] == m).sum())}
-                      for m, s in totals.items()],
+            "costs": [{"title": MODE_TITLES[m] + (f", K={k}" if k is not None else ""), "seconds": f"{s:.0f}",
+                       "runs": int(((folds["mode"] == m) & ((folds["k"] == k) if k is not None else True)).sum())}
+                      for (m, k), s in totals.items()],
             "refit_epoch": None if refit.get("epoch") is None else int(refit["epoch"]) + 1,
             "refit_runs": refit.get("fold_runs")}
+
+
+def folds_cost(costs, k_main: int) -> str:
+    """With eval.folds, what cross-validation cost cached augmentation and on the fly, all folds and
+    repeats together (every job their runs needed once), in the headline; "" without."""
+    if costs is None:
+        return ""
+    cached = costs.mode_seconds.get((CACHE_MODE.name, k_main))
+    baseline = costs.mode_seconds.get((SPEED_BASELINE.name, None))
+    runs = costs.runs.get("run", pd.Series(dtype=str))
+    if cached is None or baseline is None or not runs.str.contains(r"_f\d+$").any() or cached <= 0:
+        return ""
+    return (f"Cross-validated, cached augmentation's runs took {cached:.0f} s together and on the fly's "
+            f"{baseline:.0f} s ({_times(baseline / cached)}): the cache "
+            "is extracted once for every fold, the base runs on the fly in every fold.")
+
+
+def _times(ratio: float) -> str:
+    return f"{ratio:.1f}× faster" if ratio >= 1 else f"{1 / ratio:.1f}× slower"
 
 
 def replay_section(summaries: pd.DataFrame, metrics: dict, k_main: int, dtype: str) -> dict:
@@ -350,7 +370,7 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
     side_section = side_by_side_section(side, knn, costs, outcomes)
     page = render({
         "headline": " ".join(filter(None, [headline(table, k_main, data_seconds, wall_clock(costs), outcomes),
-                                           side_section["verdict"]])),
+                                           folds_cost(costs, k_main), side_section["verdict"]])),
         "reuse": reuse_section(costs),
         "n_train": int(first["n_train"]),
         "folds": folds_section(summaries, costs, selection),
