@@ -10,11 +10,12 @@ use rule write_manifest as write_view_manifest with:
         JOBS["write_view_manifest"].log(),
     benchmark:
         JOBS["write_view_manifest"].benchmark()
+    # with eval.folds (pooled), the views cover every labelled image: each fold's run is scored
+    # with its fold's
     params:
         **SETTINGS.tta_params(),
         **SETTINGS.pooled_params(),
         size=SETTINGS.pixel_size,
-        # with eval.folds, the views cover every labelled image (each fold's run is scored on its own)
 
 
 rule extract_view:

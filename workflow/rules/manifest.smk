@@ -11,13 +11,13 @@ rule write_manifest:
         ENV
     resources:
         mem_mb=manifest_mem_mb,
+    # crop and erasing boxes are whole pixels of the images augmented (size); with eval.folds
+    # (pooled), the epochs cover every labelled image, train and val
     params:
         **SETTINGS.pooled_params(),
         augment=config["augment"],
         seed=manifest_seed,
-        # crop and erasing boxes are whole pixels of the images augmented
         size=SETTINGS.pixel_size,
-        # with eval.folds, the epochs cover every labelled image (train and val)
     script:
         "../../scripts/write_manifest.py"
 
