@@ -14,7 +14,10 @@ from augcache.training.sweep import select_head
 summaries = iter(snakemake.input)
 candidates = {point: [str(Path(next(summaries)).parent) for _ in range(repeats)]
               for point, repeats in snakemake.params.repeats.items()}
-choice, table = select_head(candidates, snakemake.params.select_on, snakemake.params.swept)
+# with eval.folds, each candidate's head refit on every labelled image, in the candidates' order
+refits = (dict(zip(candidates, (str(Path(p).parent) for p in snakemake.input.refit), strict=True))
+          if "refit" in snakemake.input.keys() else None)
+choice, table = select_head(candidates, snakemake.params.select_on, snakemake.params.swept, refits)
 write_csv(snakemake.output.table, table)
 write_json(snakemake.output.selection, choice)
 print(table.to_string())

@@ -173,13 +173,26 @@ def test_fold_runs_cover_every_labelled_image_once_and_the_report_pairs_them_fol
         d = knn_paired(bank, outcomes, ("onthefly", None))
         assert (d.folds, d.repeats) == (3, 1) and _interval(d) in text
     assert knn["banks"][0]["bank_rows"] == 24 and knn["banks"][1]["bank_rows"] == 48
-    # the exported head is refit on every labelled image, kept at the epoch the folds chose
-    refit = json.loads(flow.path("results/train/cached/k2_r0/summary.json").read_text())
+    # the sweep's point is chosen by its fold runs, and the exported head is that point's refit on
+    # every labelled image, kept at the epoch its folds chose
+    selection = json.loads(flow.path("results/sweep/selection.json").read_text())
+    table = pd.read_csv(flow.path("results/sweep/sweep.csv"))
+    means = {}
+    for point in table["point"]:
+        runs = [json.loads(flow.path(f"results/sweep/{point}/r{r}_f{f}/summary.json").read_text())
+                for r in range(2) for f in range(3)]
+        means[point] = np.mean([s["best_val_accuracy"] for s in runs])
+    assert set(table["repeats"]) == {6} and selection["point"] == table["point"].iloc[0]
+    assert means[selection["point"]] == pytest.approx(max(means.values()))
+    assert selection["run_dir"] == f"results/sweep/{selection['point']}/r0" and "3 folds × 2 repeats" in selection["why"]
+    refit = json.loads(flow.path(f"{selection['run_dir']}/summary.json").read_text())
     assert refit["n_train"] == 24 and refit["refit"]["fold_runs"] == 6
-    assert refit["best_epoch"] == refit["refit"]["epoch"]
-    curves = [pd.read_csv(flow.path(f"results/train/cached/k2_r{r}_f{f}/metrics.csv")) for r in range(2) for f in range(3)]
+    assert selection["epoch"] == refit["best_epoch"] == refit["refit"]["epoch"]
+    curves = [pd.read_csv(flow.path(f"results/sweep/{selection['point']}/r{r}_f{f}/metrics.csv"))
+              for r in range(2) for f in range(3)]
     mean = pd.concat(curves).groupby("epoch")["val_accuracy"].mean().to_numpy()
     assert refit["refit"]["epoch"] == int(np.argmax(mean))
+    assert not flow.path("results/train/cached/k2_r0").exists()  # no refit of the cached mode's own head
     assert "Each interval: a corrected resampled t over 6 fold differences." in text
     assert re.search(r"Cross-validated, cached augmentation's runs took \d+ s together and on the fly's \d+ s "
                      r"\(\d+\.\d× (faster|slower)\)", text)
@@ -208,3 +221,20 @@ def test_folds_have_the_same_bytes_under_every_keras_backend(tmp_path, backend):
     subprocess.run([sys.executable, "-c", code, backend, str(tmp_path / "rows.csv"), str(tmp_path / "f.csv")],
                    check=True, env=dict(os.environ, KERAS_BACKEND=backend), cwd=Path(__file__).resolve().parents[1])
     assert hashlib.sha256((tmp_path / "f.csv").read_bytes()).hexdigest() == GOLDEN
+
+
+def test_folds_a_config_cannot_have_are_refused_naming_the_key(tmp_path):
+    from snakemake.utils import validate
+
+    from augcache.jobs.settings import SCHEMA, Settings
+
+    def check(**sections):
+        config = {"data": {"dir": str(tmp_path)}, **sections}
+        validate(config, str(SCHEMA), set_default=True)
+        Settings(config).check()
+
+    check(eval={"folds": 3}, head_sweep={"learning_rate": [0.1, 0.01]})  # a sweep chosen by the folds
+    with pytest.raises(ValueError, match=r"eval.folds: 1 fold; cross-validation needs at least 2 \(0: off\)"):
+        check(eval={"folds": 1})
+    with pytest.raises(ValueError, match="eval.folds: cross-validation does not combine with variants yet"):
+        check(eval={"folds": 3}, variants={"v": {"augment": {"rotation_range": 5}}})

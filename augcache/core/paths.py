@@ -63,7 +63,7 @@ BENCHMARKS = "results/benchmarks"
 # variants: each variant's outputs are this layout below its folder
 VARIANT_PREFIX = "results/variants/{name}"
 # head_sweep: one folder per point and repeat, and the choice of the exported head
-SWEEP_RUN = "results/sweep/{point}/r{repeat}"
+SWEEP_RUN = "results/sweep/{point}/r{repeat}{fold}"
 SELECTION = "results/sweep/selection.json"
 SWEEP_TABLE = "results/sweep/sweep.csv"
 

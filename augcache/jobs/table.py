@@ -88,7 +88,7 @@ JOBS = {
         Job("extract_view", "extract/val_tta/view_{view}", "extract_view", reuse="extract_view"),
         # {run}: the run's folder in its mode (k{k}_r{repeat}{fold}, or r{repeat}{fold}; {fold} "" or _f{f})
         Job("train", "{stage}/{mode}/{run}", "train_head", reuse="train_head", rules="train_{mode}"),
-        Job("train_sweep_point", "sweep/{point}/r{repeat}", "train_head", reuse="train_head"),
+        Job("train_sweep_point", "sweep/{point}/r{repeat}{fold}", "train_head", reuse="train_head"),
         Job("select_head", "select_head", "select_head"),
         Job("export_model", "export_model", "export_model", reuse="export_model"),
         Job("score_test", "score_test", "score_test"),

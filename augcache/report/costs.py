@@ -112,7 +112,10 @@ def other_jobs(settings) -> list[str]:
     # a config of an earlier version may lack the newer sections
     config, evaluation = settings.config, settings.config.get("eval") or {}
     points = sweep_points(config["head_sweep"], config["head"]) if config.get("head_sweep") else {}
-    jobs = [_bench("train_sweep_point", point=point, repeat=repeat) for point in points for repeat in settings.repeats()]
+    # with eval.folds, each point's fold runs and its head refit on every labelled image
+    folds = [None, *range(settings.folds)] if settings.folds else [None]
+    jobs = [_bench("train_sweep_point", point=point, repeat=repeat, fold=fold_part(fold))
+            for point in points for repeat in settings.repeats() for fold in folds]
     jobs += [_bench("select_head"), _bench("export_model")]
     jobs += _made_by(TTA, 0, 0, extraction(settings, ()))
     jobs.append(_bench("evaluate_heads"))

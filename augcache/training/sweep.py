@@ -92,8 +92,11 @@ def sweep_table(summaries: list[dict], select_on: str) -> pd.DataFrame:
     return out
 
 
-def select_head(run_dirs: dict[str, list[str]], select_on: str, swept: dict[str, dict]) -> tuple[dict, pd.DataFrame]:
-    """(the choice, the sweep table) from each point's run folders (repeat 0 first)."""
+def select_head(run_dirs: dict[str, list[str]], select_on: str, swept: dict[str, dict],
+                refits: dict[str, str] | None = None) -> tuple[dict, pd.DataFrame]:
+    """(the choice, the sweep table) from each point's run folders (repeat 0 first). refits: with
+    eval.folds, each point's head refit on every labelled image (the run folders are its fold
+    runs, which choose): the chosen point's is exported, at the epoch its folds chose."""
     summaries = []
     for point, dirs in run_dirs.items():
         for run_dir in dirs:
@@ -116,4 +119,13 @@ def select_head(run_dirs: dict[str, list[str]], select_on: str, swept: dict[str,
         "why": (f"best mean {select_on} over {int(chosen['repeats'])} repeat(s) of {len(table)} point(s) "
                 "(ties: lower sd, then fewer head parameters); exported: repeat 0 at its best epoch"),
     }
+    if refits:
+        run_dir = refits[chosen["point"]]
+        refit = json.loads((Path(run_dir) / "summary.json").read_text())
+        choice.update(run_dir=run_dir, head=str(Path(run_dir) / "best_head.keras"), epoch=int(refit["best_epoch"]),
+                      val_accuracy_at_epoch=float(refit["best_val_accuracy_at_best_epoch"]),
+                      why=(f"best mean {select_on} over {int(chosen['repeats'])} fold runs ({refit['folds']} folds × "
+                           f"{int(chosen['repeats']) // int(refit['folds'])} repeats) of {len(table)} point(s) (ties: "
+                           "lower sd, then fewer head parameters); "
+                           "exported: its head refit on every labelled image, at the epoch its folds chose"))
     return choice, table

@@ -8,7 +8,7 @@ sys.path.insert(0, workflow.basedir)
 
 from augcache.core import backend
 from augcache.base.hub import preset_files
-from augcache.training.modes import MODES, RUN_FILES, CACHE_MODE, fold_of
+from augcache.training.modes import MODES, RUN_FILES, CACHE_MODE, fold_of, fold_part
 from augcache.core.paths import *  # the path pattern of every output
 from augcache.core.paths import repeat_prefix
 from augcache.jobs.gc import migrate
@@ -127,17 +127,37 @@ def training_input(mode):
 SWEEP_POINTS = sweep_points(config["head_sweep"], config["head"])
 
 
-def point_dirs(point):
-    return [SWEEP_RUN.format(point=point, repeat=r) for r in SETTINGS.repeats()]
+def each_fold():
+    """The folds of every repeat's runs: None (one train/val split), or 0..F-1 with eval.folds."""
+    return list(range(SETTINGS.folds)) if SETTINGS.folds else [None]
+
+
+def point_dirs(point, fold=...):
+    """A sweep point's run folders, repeat 0 first: of each fold (eval.folds), or of `fold` (None:
+    one train/val split, or the point's head refit on every labelled image)."""
+    folds = each_fold() if fold is ... else [fold]
+    return [
+        SWEEP_RUN.format(point=point, repeat=r, fold=fold_part(f))
+        for r in SETTINGS.repeats()
+        for f in folds
+    ]
+
+
+def candidate_dirs(fold=...):
+    """{candidate: its run folders, repeat 0 first}: the sweep's points, or without a sweep the
+    cached runs of K = cache.k; with eval.folds, those of each fold (fold ...), or those refit on
+    every labelled image (fold None)."""
+    if SWEEP_POINTS:
+        return {point: point_dirs(point, fold) for point in SWEEP_POINTS}
+    k = config["cache"]["k"]
+    folds = each_fold() if fold is ... else [fold]
+    runs = [CACHE_MODE.run_dir(k, r, STAGE, f) for r in SETTINGS.repeats() for f in folds]
+    return {"head": runs}
 
 
 def selection_candidates():
-    """{candidate: its run folders, repeat 0 first}: the sweep's points, or without a sweep the
-    cached runs of K = cache.k."""
-    if SWEEP_POINTS:
-        return {point: point_dirs(point) for point in SWEEP_POINTS}
-    k = config["cache"]["k"]
-    return {"head": [CACHE_MODE.run_dir(k, r, STAGE) for r in SETTINGS.repeats()]}
+    """{candidate: the run folders that choose among the candidates}: each fold's with eval.folds."""
+    return candidate_dirs()
 
 
 def candidate_repeats():
@@ -146,12 +166,21 @@ def candidate_repeats():
     return {point: len(dirs) for point, dirs in selection_candidates().items()}
 
 
-def candidate_files(name, first_repeat_only=False):
-    """A file of every candidate run (or of each candidate's repeat 0)."""
-    dirs = selection_candidates().values()
-    return [
-        f"{run}/{name}" for d in dirs for run in (d[:1] if first_repeat_only else d)
-    ]
+def candidate_files(name):
+    """A file of every run folder that chooses among the candidates."""
+    return [f"{run}/{name}" for dirs in selection_candidates().values() for run in dirs]
+
+
+def exported_files(name):
+    """A file of each candidate's run the export may take: its repeat 0, or with eval.folds its
+    head refit on every labelled image (repeat 0)."""
+    dirs = candidate_dirs(None) if SETTINGS.folds else candidate_dirs()
+    return [f"{runs[0]}/{name}" for runs in dirs.values()]
+
+
+def refit_input(wildcards):
+    """With eval.folds, the summary of each candidate's refit head (repeat 0), which the export takes."""
+    return {"refit": exported_files("summary.json")} if SETTINGS.folds else {}
 
 
 def point_head(wildcards):
@@ -165,12 +194,17 @@ def swept_settings():
 
 
 def main_stores(wildcards):
-    """The epoch stores of K = cache.k for repeat r (sweep points train on them)."""
-    return epoch_files(EPOCH_STORE, wildcards.repeat, config["cache"]["k"])
+    """The epoch stores of K = cache.k for repeat r (sweep points train on them; with eval.folds,
+    the one cache's)."""
+    return epoch_files(
+        EPOCH_STORE, SETTINGS.cache_repeat(wildcards.repeat), config["cache"]["k"]
+    )
 
 
 def main_manifests(wildcards):
-    return epoch_files(MANIFEST, wildcards.repeat, config["cache"]["k"])
+    return epoch_files(
+        MANIFEST, SETTINGS.cache_repeat(wildcards.repeat), config["cache"]["k"]
+    )
 
 
 # variants: {name: its settings} (each validated and checked now, its errors naming it)
@@ -242,17 +276,17 @@ def fold_input(wildcards):
             "folds": FOLDS.format(repeat_dir=repeat_prefix(wildcards.repeat)),
             "fold_val": kinds.NOAUG.path,
         }
-    return {"fold_metrics": refit_metrics()}
-
-
-def refit_metrics():
-    """The metrics of every cached fold run of K = cache.k, which choose the refit head's epochs."""
     k = config["cache"]["k"]
-    return [
-        f"{CACHE_MODE.run_dir(k, r, STAGE, f)}/metrics.csv"
-        for r in SETTINGS.repeats()
-        for f in range(SETTINGS.folds)
-    ]
+    runs = [CACHE_MODE.run_dir(k, r, STAGE, f) for r in SETTINGS.repeats() for f in each_fold()]
+    return {"fold_metrics": [f"{run}/metrics.csv" for run in runs]}
+
+
+def sweep_fold_input(wildcards):
+    """fold_input of a sweep point's run: its refit head's epochs are chosen by its own fold runs."""
+    if not SETTINGS.folds or wildcards.fold:
+        return fold_input(wildcards)
+    runs = point_dirs(wildcards.point)
+    return {"fold_metrics": [f"{run}/metrics.csv" for run in runs]}
 
 
 def fold_param(wildcards):

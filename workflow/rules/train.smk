@@ -27,6 +27,7 @@ for MODE in MODES:
 use rule train_cached as train_sweep_point with:
     input:
         unpack(base_input),
+        unpack(sweep_fold_input),
         stores=main_stores,
         manifests=main_manifests,
         val=VAL_STORE,
@@ -45,6 +46,7 @@ use rule train_cached as train_sweep_point with:
 rule select_head:
     input:
         candidate_files("summary.json"),
+        unpack(refit_input),
     output:
         selection=SELECTION,
         table=SWEEP_TABLE,
@@ -65,7 +67,7 @@ rule select_head:
 rule export_model:
     input:
         unpack(base_input),
-        heads=candidate_files(RUN_FILES["best_head"], first_repeat_only=True),
+        heads=exported_files(RUN_FILES["best_head"]),
         selection=SELECTION,
         index=INDEX,
         val=VAL_STORE,
