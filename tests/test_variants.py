@@ -146,7 +146,8 @@ def test_every_job_is_filed_as_the_table_of_jobs_says(planned_dag):
         fields = [f for _, f, _, _ in string.Formatter().parse(table.filed_as) if f]
         pattern = re.escape(table.filed_as)
         for field in fields:
-            pattern = pattern.replace(re.escape("{" + field + "}"), r"(repeat_\d+/)?" if field == "repeat_dir" else r"[^/]+")
+            optional = {"repeat_dir": r"(repeat_\d+/)?", "fold": r"(_f\d+)?"}
+            pattern = pattern.replace(re.escape("{" + field + "}"), optional.get(field, r"[^/]+"))
         assert re.fullmatch(f"{prefix}results/logs/{pattern}\\.log", job["log"][0]), job
         assert job["benchmark"] == f"{prefix}results/benchmarks/{job['log'][0].split('results/logs/', 1)[1][:-4]}.tsv", job
     assert set(JOBS) - planned == {"extract_epochs", "predict", "fetch_weights", "score_test"}

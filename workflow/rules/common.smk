@@ -151,7 +151,9 @@ def candidate_dirs(fold=...):
         return {point: point_dirs(point, fold) for point in SWEEP_POINTS}
     k = config["cache"]["k"]
     folds = each_fold() if fold is ... else [fold]
-    runs = [CACHE_MODE.run_dir(k, r, STAGE, f) for r in SETTINGS.repeats() for f in folds]
+    runs = [
+        CACHE_MODE.run_dir(k, r, STAGE, f) for r in SETTINGS.repeats() for f in folds
+    ]
     return {"head": runs}
 
 
@@ -277,7 +279,11 @@ def fold_input(wildcards):
             "fold_val": kinds.NOAUG.path,
         }
     k = config["cache"]["k"]
-    runs = [CACHE_MODE.run_dir(k, r, STAGE, f) for r in SETTINGS.repeats() for f in each_fold()]
+    runs = [
+        CACHE_MODE.run_dir(k, r, STAGE, f)
+        for r in SETTINGS.repeats()
+        for f in each_fold()
+    ]
     return {"fold_metrics": [f"{run}/metrics.csv" for run in runs]}
 
 
