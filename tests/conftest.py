@@ -380,14 +380,16 @@ def folds_config(data, base, folds: int = 3, repeats: int = 2, **sections):
 @pytest.fixture(scope="session")
 def folded_started(tmp_path_factory, tiny_data, tiny_base):
     flow = Workflow(tmp_path_factory.mktemp("folds") / "project")
-    config = folds_config(tiny_data, tiny_base, head_sweep={"learning_rate": [0.01, 0.001]})
+    # every head run tracked in a local MLflow database beside the project
+    tracking = {"mlflow": {"uri": f"sqlite:///{flow.root.parent / 'mlflow.db'}", "experiment": "folds"}}
+    config = folds_config(tiny_data, tiny_base, head_sweep={"learning_rate": [0.01, 0.001]}, tracking=tracking)
     return config, flow, flow.start(config)
 
 
 @pytest.fixture(scope="session")
 def folded(folded_started):
-    """Three folds of the 24 labelled tiny images, two repeats, four modes (see folds_config), and a
-    head sweep of two learning rates chosen by the folds."""
+    """Three folds of the 24 labelled tiny images, two repeats, four modes (see folds_config), a
+    head sweep of two learning rates chosen by the folds, and every head run tracked in MLflow."""
     config, flow, started = folded_started
     started.wait()
     return config, flow

@@ -238,3 +238,44 @@ def test_folds_a_config_cannot_have_are_refused_naming_the_key(tmp_path):
         check(eval={"folds": 1})
     with pytest.raises(ValueError, match="eval.folds: cross-validation does not combine with variants yet"):
         check(eval={"folds": 3}, variants={"v": {"augment": {"rotation_range": 5}}})
+
+
+@pytest.mark.parametrize("mode, run", [("cached", "k2_r0_f1"), ("noaug", "r0_f1")])
+def test_a_fold_run_streamed_from_its_stores_matches_it_held_in_memory(folded, tmp_path, mode, run):
+    """A fold's rows of the epoch stores (each in its manifest's order) and of the unaugmented store
+    (shuffled among themselves), and its validation rows, read in blocks as from memory."""
+    import json
+
+    from augcache.augmentation.manifest import AugmentConfig
+    from augcache.base.conv_base import BaseSpec
+    from augcache.base.store_fields import CacheConfig
+    from augcache.training.experiment import RunInputs, RunOutputs, RunSpec, TrainingConfig, run_training
+    from augcache.training.head import HeadConfig
+    from augcache.training.modes import mode as mode_of
+
+    config, flow = folded
+    k = config["cache"]["k"] if mode == "cached" else 0
+    out = tmp_path / run
+    out.mkdir()
+    run_training(
+        RunSpec(mode=mode, k=k, repeat=0, seed=config["seed"], folds=3, fold=1),
+        RunInputs(index=flow.path("results/dataset/index.csv"), val_store=flow.path("results/features/val.h5"),
+                  train_stores=tuple(flow.path(s) for s in mode_of(mode).stored.run_inputs(k, 0)["stores"]),
+                  manifests=tuple(flow.path(f"results/manifest/epoch_{e}.csv") for e in range(k)),
+                  folds=flow.path("results/manifest/folds.csv"),
+                  fold_val=flow.path("results/features/train_noaug.h5")),
+        TrainingConfig(spec=BaseSpec.from_config({**config["conv_base"], "image_size": config["data"]["image_size"],
+                                                  "seed": config["seed"]}),
+                       aug=AugmentConfig.from_config(config["augment"]),
+                       cache=CacheConfig(dtype=config["cache"]["dtype"], batch_size=config["cache"]["batch_size"]),
+                       head=HeadConfig.from_config(config["head"]), memory_budget_mb=0.01),
+        RunOutputs(head=out / "head.keras", best_head=out / "best_head.keras", metrics=out / "metrics.csv",
+                   summary=out / "summary.json"),
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    kept = json.loads(flow.path(f"results/train/{mode}/{run}/summary.json").read_text())
+    assert summary["features_from"] == "stream" and kept["features_from"] == "memory"
+    assert (summary["fold"], summary["n_train"]) == (kept["fold"], kept["n_train"])
+    streamed, in_memory = pd.read_csv(out / "metrics.csv"), pd.read_csv(flow.path(f"results/train/{mode}/{run}/metrics.csv"))
+    for column in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(streamed[column], in_memory[column], rtol=1e-5, atol=1e-6)

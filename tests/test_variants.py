@@ -179,7 +179,8 @@ def planned_params(flow, config, *targets) -> list[dict]:
 @pytest.fixture(scope="module")
 def planned_dag(tmp_path_factory, tiny_data, tiny_base) -> list[dict]:
     """The jobs of a main run and a variant (with the demo's own images and base, test-time views,
-    a sweep, decode and extraction shards), and of a run with eval.folds, planned without running."""
+    a sweep, decode and extraction shards), and of a run with eval.folds and tracking, planned
+    without running."""
     from conftest import Workflow, folds_config
 
     config = full_config(tiny_data, tiny_base)
@@ -189,7 +190,8 @@ def planned_dag(tmp_path_factory, tiny_data, tiny_base) -> list[dict]:
     config["head_sweep"] = {"learning_rate": [0.01, 0.001]}
     config["variants"] = {"rot10": {"augment": {"rotation_range": 10}}}
     folds = planned_params(Workflow(tmp_path_factory.mktemp("dag_folds") / "project"),
-                           folds_config(tiny_data, tiny_base), "all")
+                           folds_config(tiny_data, tiny_base, tracking={"mlflow": {"uri": "sqlite:///mlflow.db"}}),
+                           "all")
     return planned_params(Workflow(tmp_path_factory.mktemp("dag") / "project"), config, "all",
                           "variant_rot10_all") + folds
 

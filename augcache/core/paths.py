@@ -46,6 +46,8 @@ TEST_SCORES = "results/model/test_scores.json"
 SAVED_MODEL = "results/model/saved_model"
 PREDICTIONS = "results/predict/predictions.csv"
 REPORT = "results/report/report.html"
+# tracking.mlflow: what the tracking job logged (or why it could not)
+TRACKED = "results/tracking/mlflow.json"
 BASE_INFO = "results/base/base.json"
 # What the base check writes, one file per checked setting ({key}: a hash of the check's params),
 # so a check that fails (a typo) never replaces the record of the good one; BASE_INFO is a copy.

@@ -96,6 +96,7 @@ JOBS = {
         Job("evaluate_heads", "evaluate_heads", "evaluate_heads"),
         Job("evaluate_knn", "evaluate_knn", "evaluate_knn"),
         Job("make_report", "make_report", "make_report"),
+        Job("track_runs", "track_runs", "track_runs"),
     )
 }
 

@@ -322,6 +322,7 @@ def final_outputs():
     outputs += [KNN] if SETTINGS.knn_params() else []
     if SETTINGS.has_test:
         outputs.append(TEST_SCORES)
+    outputs += [TRACKED] if config["tracking"]["mlflow"] else []
     return outputs
 
 
@@ -381,6 +382,18 @@ def evaluation_folds(wildcards):
 def knn_folds(wildcards):
     """With eval.folds, the folds of repeat 0, whose every fold the k-NN classifier scores."""
     return {"folds": FOLDS.format(repeat_dir="")} if SETTINGS.folds else {}
+
+
+def tracked_manifests():
+    """The manifests the runs read, whose hashes tag them in the tracker: of each repeat's cache
+    (with eval.folds, the one cache), up to the largest K."""
+    caches = sorted({SETTINGS.cache_repeat(r) for r in SETTINGS.repeats()})
+    epochs = range(max(SETTINGS.k_values()))
+    return [
+        MANIFEST.format(repeat_dir=repeat_prefix(r), epoch=e)
+        for r in caches
+        for e in epochs
+    ]
 
 
 def evaluated_runs():

@@ -44,3 +44,32 @@ rule make_report:
         extraction_groups=EPOCH_GROUPS,
     script:
         "../../scripts/make_report.py"
+
+
+# tracking.mlflow: every head run in MLflow, under a parent run with the report, the model and the
+# manifests (a run logged before is not logged again)
+rule track_runs:
+    input:
+        unpack(evaluation_input),
+        unpack(evaluation_folds),
+        summaries=run_files("summary.json"),
+        metrics=run_files("metrics.csv"),
+        report=REPORT,
+        model=MODEL,
+        manifests=tracked_manifests(),
+    output:
+        TRACKED,
+    log:
+        JOBS["track_runs"].log(),
+    benchmark:
+        JOBS["track_runs"].benchmark()
+    conda:
+        ENV
+    params:
+        mlflow=config["tracking"]["mlflow"],
+        config={
+            key: config[key]
+            for key in ("seed", "head", "cache", "augment", "conv_base", "eval")
+        },
+    script:
+        "../../scripts/track_runs.py"
