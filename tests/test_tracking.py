@@ -44,6 +44,8 @@ def test_every_head_run_is_an_mlflow_run_with_its_metrics_tags_and_artifacts(fol
     assert {"knn_unaugmented_accuracy", "knn_2_cached_epochs_accuracy"} <= set(parents[0].data.metrics)
     artifacts = {a.path for a in client.list_artifacts(parents[0].info.run_id)}
     assert {"report.html", "model.keras", "epoch_0.csv", "epoch_1.csv"} <= artifacts
+    # beside the local database, not in the project
+    assert (flow.root.parent / "mlartifacts" / "folds").is_dir() and not flow.path("mlruns").exists()
     # the tracking job again, on a copy that reuses everything: no run is logged twice
     again = Workflow(tmp_path / "again", finished=flow)
     again.run(config, "--forcerun", "track_runs")

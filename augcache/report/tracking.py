@@ -68,9 +68,16 @@ def run_record(run_dir, config: dict, evaluation: dict | None, hashes: dict) -> 
     return {"name": f"{summary['mode']}/{name}", "params": params, "curves": curves, "numbers": numbers, "tags": tags}
 
 
-def _experiment(client, name: str) -> str:
+def _experiment(client, name: str, uri: str) -> str:
+    """The experiment's id, made when missing: for a local database (sqlite:///…) with its artifacts
+    beside it (MLflow's default is ./mlruns, below whatever folder the job runs in)."""
     found = client.get_experiment_by_name(name)
-    return found.experiment_id if found is not None else client.create_experiment(name)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if uri.startswith("sqlite:///"):
+        location = (Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlartifacts" / name).as_uri()
+    return client.create_experiment(name, artifact_location=location)
 
 
 def _log_run(client, experiment: str, record: dict, parent: str | None) -> str:
@@ -101,7 +108,7 @@ def track(uri: str, experiment: str, run_dirs, config: dict, evaluation: dict | 
         from mlflow import MlflowClient
 
         client = MlflowClient(tracking_uri=uri)
-        experiment_id = _experiment(client, experiment)
+        experiment_id = _experiment(client, experiment, uri)
         records = [run_record(run_dir, config, evaluation, hashes_of(run_dir)) for run_dir in run_dirs]
         known = {r.data.tags.get(KEY_TAG) for r in client.search_runs([experiment_id], max_results=50000)}
         new = [r for r in records if r["tags"][KEY_TAG] not in known]
