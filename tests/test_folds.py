@@ -107,14 +107,15 @@ def test_folds_plan_the_same_extraction_jobs_whatever_their_number_and_fold_runs
     assert counts[(3, 2)]["extract_epoch"] == 2 and counts[(3, 2)]["write_manifest"] == 2  # K=2, one cache
     plans = {0: plans[(0, 1)], 3: plans[(3, 2)], 5: planned_jobs(workflow, folds_config(tiny_data, tiny_base, folds=5))}
     # folds add heads only: three fold runs per mode, K and repeat (one for the replay check), and
-    # the cached runs of K=2 become the heads refit on every labelled image
-    assert len(plans[3]["train_cached"]) == 2 * 3 + 2 and len(plans[5]["train_cached"]) == 2 * 5 + 2
+    # and the cached run of K=2 and repeat 0 becomes the head refit on every labelled image, which
+    # the export takes
+    assert len(plans[3]["train_cached"]) == 2 * 3 + 1 and len(plans[5]["train_cached"]) == 2 * 5 + 1
     assert len(plans[3]["train_onthefly"]) == 2 * 3 and len(plans[3]["train_replay"]) == 1
     assert len(plans[3]["write_folds"]) == 2 and "write_folds" not in plans[0]
-    # every cached run (each fold and repeat, and the refit heads) trains on the same two epoch stores
+    # every cached run (each fold and repeat, and the refit head) trains on the same two epoch stores
     stores = [sorted(p for p in inputs.split(", ") if "/features/train/epoch_" in p)
               for inputs in plans[3]["train_cached"]]
-    assert len(stores) == 2 * 3 + 2 and all(s == stores[0] for s in stores) and len(stores[0]) == 2
+    assert len(stores) == 2 * 3 + 1 and all(s == stores[0] for s in stores) and len(stores[0]) == 2
     folds_runs = [i for i in plans[3]["train_cached"] if "manifest/folds.csv" in i]
     assert len(folds_runs) == 6 and all("results/features/train_noaug.h5" in i for i in folds_runs)
 
