@@ -16,10 +16,9 @@ manifests = {path: file_sha256(path) for path in inputs.manifests}
 folds = list(inputs.folds) if "folds" in inputs.keys() else []  # eval.folds: repeat r's split
 
 
-def hashes_of(run_dir):
+def hashes_of(summary):
     """A run's manifests' hashes (the cache it read: its repeat's, or with eval.folds repeat 0's),
     and its repeat's folds' (eval.folds)."""
-    summary = json.loads(Path(run_dir, "summary.json").read_text())
     repeat = int(summary["repeat"])
     cache = 0 if summary.get("folds") else repeat
     prefix = f"repeat_{cache}/" if cache else ""

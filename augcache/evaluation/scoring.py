@@ -85,6 +85,7 @@ def score_heads(run_dirs, val_store, view_stores, classes: list[str], exported_h
     else:
         check_views(val_store, view_stores)
     val_true = labels_of(val_store)
+    labels = {}  # the labels of the store the fold runs are scored on, read once
     n_classes = len(classes)
     rows, exported = [], {}
     heads = [(run, which, f"{run}/{name}") for run in run_dirs
@@ -98,7 +99,9 @@ def score_heads(run_dirs, val_store, view_stores, classes: list[str], exported_h
         scored = fold_rows(summary) if fold_rows and summary.get("fold") is not None else None
         if scored is not None:  # a fold's run: its fold's rows, of the views too
             store, order = scored
-            plain, true = probabilities(model, store, rows_per_block, order), labels_of(store)[order]
+            if store not in labels:
+                labels[store] = labels_of(store)
+            plain, true = probabilities(model, store, rows_per_block, order), labels[store][order]
             views = [probabilities(model, view, rows_per_block, order) for view in view_stores]
         else:  # (with eval.folds, the refit head: the views are of other rows)
             plain, true = probabilities(model, val_store, rows_per_block), val_true

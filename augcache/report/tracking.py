@@ -52,8 +52,9 @@ def flat(value, prefix: str = "") -> dict[str, str]:
     return {prefix.rstrip("."): json.dumps(value)[:500]}
 
 
-def run_record(run_dir, config: dict, evaluation: dict | None, hashes: dict) -> dict:
-    """What one training run logs: its name, parameters, metrics per epoch, numbers, tags."""
+def run_record(run_dir, config: dict, evaluation: dict | None, hashes) -> dict:
+    """What one training run logs: its name, parameters, metrics per epoch, numbers, tags; hashes:
+    hashes(summary) -> its provenance tags beside its weights' hash."""
     summary = json.loads(Path(run_dir, "summary.json").read_text())
     curves = pd.read_csv(Path(run_dir, "metrics.csv"))
     name = Path(run_dir).name
@@ -64,7 +65,7 @@ def run_record(run_dir, config: dict, evaluation: dict | None, hashes: dict) -> 
             numbers.update(tta_accuracy=float(row["tta_accuracy"]), tta_macro_accuracy=float(row["tta_macro_accuracy"]))
     tags = {"mode": summary["mode"], "k": str(summary.get("k")), "repeat": str(summary.get("repeat")),
             "fold": "" if summary.get("fold") is None else str(summary["fold"]), "variant": "",
-            "weights_sha256": str(summary.get("weights_sha256", "")), **hashes, KEY_TAG: run_key(run_dir)}
+            "weights_sha256": str(summary.get("weights_sha256", "")), **hashes(summary), KEY_TAG: run_key(run_dir)}
     return {"name": f"{summary['mode']}/{name}", "params": params, "curves": curves, "numbers": numbers, "tags": tags}
 
 
@@ -97,19 +98,20 @@ def _log_run(client, experiment: str, record: dict, parent: str | None) -> str:
 
 
 def track(uri: str, experiment: str, run_dirs, config: dict, evaluation: dict | None = None,
-          knn: dict | None = None, artifacts=(), hashes_of=lambda run_dir: {}) -> dict:
+          knn: dict | None = None, artifacts=(), hashes_of=lambda summary: {}) -> dict:
     """Log every run of run_dirs not logged before (see the module's description) under a new parent
     run with the artifacts; return the record of what was logged (or why nothing was).
 
-    hashes_of(run_dir): the provenance tags of a run beside its weights' hash (manifests, folds)."""
+    hashes_of(summary): the provenance tags of a run beside its weights' hash (manifests, folds)."""
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")  # an unreachable server fails fast
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     try:
         from mlflow import MlflowClient
+        from mlflow.entities import Metric
 
         client = MlflowClient(tracking_uri=uri)
         experiment_id = _experiment(client, experiment, uri)
-        records = [run_record(run_dir, config, evaluation, hashes_of(run_dir)) for run_dir in run_dirs]
+        records = [run_record(run_dir, config, evaluation, hashes_of) for run_dir in run_dirs]
         known = {r.data.tags.get(KEY_TAG) for r in client.search_runs([experiment_id], max_results=50000)}
         new = [r for r in records if r["tags"][KEY_TAG] not in known]
         if not new:
@@ -118,8 +120,6 @@ def track(uri: str, experiment: str, run_dirs, config: dict, evaluation: dict | 
         parent = client.create_run(experiment_id, run_name="workflow", tags={"augcache.role": "workflow"})
         numbers = {f"knn_{bank['bank']}_{key}": float(bank[key]) for bank in (knn or {}).get("banks", [])
                    for key in ("accuracy", "macro_accuracy")}
-        from mlflow.entities import Metric
-
         if numbers:
             client.log_batch(parent.info.run_id, metrics=[Metric(k.replace(" ", "_"), v, 0, 0)
                                                           for k, v in numbers.items()])

@@ -93,12 +93,14 @@ class FoldRows:
 
     def __init__(self, store, folds_paths):
         self.store, self.paths = store, list(folds_paths)
+        self.found: dict[tuple, np.ndarray] = {}  # (repeat, fold) -> its rows: each run's two heads read them
 
     def __call__(self, summary: dict):
-        repeat = int(summary["repeat"])
-        fold = Fold(int(summary["folds"]), int(summary["fold"]), self.paths[repeat], read_folds(self.paths[repeat]),
-                    self.store)
-        return self.store, fold.scored_rows()
+        repeat, number = int(summary["repeat"]), int(summary["fold"])
+        if (repeat, number) not in self.found:
+            fold = Fold(int(summary["folds"]), number, self.paths[repeat], read_folds(self.paths[repeat]), self.store)
+            self.found[(repeat, number)] = fold.scored_rows()
+        return self.store, self.found[(repeat, number)]
 
 
 def knn_queries(store, folds_path, folds: int) -> list:

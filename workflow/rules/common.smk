@@ -127,19 +127,21 @@ def training_input(mode):
 SWEEP_POINTS = sweep_points(config["head_sweep"], config["head"])
 
 
-def each_fold():
-    """The folds of every repeat's runs: None (one train/val split), or 0..F-1 with eval.folds."""
+def each_fold(fold=...):
+    """The folds of every repeat's runs: None (one train/val split), or 0..F-1 with eval.folds;
+    [fold] where one is given (None: the head refit on every labelled image)."""
+    if fold is not ...:
+        return [fold]
     return list(range(SETTINGS.folds)) if SETTINGS.folds else [None]
 
 
 def point_dirs(point, fold=...):
     """A sweep point's run folders, repeat 0 first: of each fold (eval.folds), or of `fold` (None:
     one train/val split, or the point's head refit on every labelled image)."""
-    folds = each_fold() if fold is ... else [fold]
     return [
         SWEEP_RUN.format(point=point, repeat=r, fold=fold_part(f))
         for r in SETTINGS.repeats()
-        for f in folds
+        for f in each_fold(fold)
     ]
 
 
