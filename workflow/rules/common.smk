@@ -152,9 +152,10 @@ def candidate_dirs(fold=...):
     if SWEEP_POINTS:
         return {point: point_dirs(point, fold) for point in SWEEP_POINTS}
     k = config["cache"]["k"]
-    folds = each_fold() if fold is ... else [fold]
     runs = [
-        CACHE_MODE.run_dir(k, r, STAGE, f) for r in SETTINGS.repeats() for f in folds
+        CACHE_MODE.run_dir(k, r, STAGE, f)
+        for r in SETTINGS.repeats()
+        for f in each_fold(fold)
     ]
     return {"head": runs}
 
