@@ -133,12 +133,17 @@ def test_fold_runs_cover_every_labelled_image_once_and_the_report_pairs_them_fol
     assert len(labelled) == 24
     # the epochs and the unaugmented store cover every labelled image
     assert len(pd.read_csv(flow.path("results/manifest/epoch_0.csv"))) == 24
-    folds = [read_folds(flow.path(f"results/{d}manifest/folds.csv")) for d in ("", "repeat_1/")]
+    repeats = config["train"]["repeats"]
+    folds = [read_folds(flow.path(f"results/{'repeat_%d/' % r if r else ''}manifest/folds.csv")) for r in range(repeats)]
     assert all(sorted(f.index) == sorted(labelled["sample_id"]) for f in folds)
-    assert not folds[0].equals(folds[1].reindex(folds[0].index))  # each repeat its own split
+    # the split recorded is the one the seed draws (repeat r's from seed + r: a new one)
+    drawn = assign_folds(labelled, 3, config["seed"]).set_index("sample_id")["fold"]
+    assert folds[0].equals(drawn.reindex(folds[0].index))
+    assert not folds[0].equals(assign_folds(labelled, 3, config["seed"] + 1).set_index("sample_id")["fold"]
+                               .reindex(folds[0].index))
     evaluation = json.loads(flow.path("results/eval/heads.json").read_text())
     for mode, run in (("cached", "k2_r{r}_f{f}"), ("onthefly", "r{r}_f{f}"), ("noaug", "r{r}_f{f}")):
-        for r in range(2):
+        for r in range(repeats):
             scored = 0
             for f in range(3):
                 summary = json.loads(flow.path(f"results/train/{mode}/{run.format(r=r, f=f)}/summary.json").read_text())
@@ -152,11 +157,11 @@ def test_fold_runs_cover_every_labelled_image_once_and_the_report_pairs_them_fol
             assert scored == 24
     # the verdict's interval is the corrected resampled t of the fold differences, computed again
     outcomes = final_outcomes(evaluation)
-    assert set(outcomes[("cached", 2)]) == {(r, f) for r in range(2) for f in range(3)}
+    assert set(outcomes[("cached", 2)]) == {(r, f) for r in range(repeats) for f in range(3)}
     difference = paired(outcomes, ("cached", 2), ("onthefly", None))
-    assert (difference.folds, difference.repeats, difference.n) == (3, 2, 6)
+    assert (difference.folds, difference.repeats, difference.n) == (3, repeats, 3 * repeats)
     text = visible_text(flow.path("results/report/report.html").read_text())
-    assert points(difference) in text and "3 folds × 2 repeats" in text
+    assert points(difference) in text and "3 folds × 1 repeat)" in text
     assert "Cross-validation ( eval.folds )" in text and "reproduces the cached run (K=2, repeat 0)" in text
     # the test-time view covers every labelled image, row for row the unaugmented store
     from augcache.evaluation.scoring import sample_ids
@@ -181,27 +186,27 @@ def test_fold_runs_cover_every_labelled_image_once_and_the_report_pairs_them_fol
     means = {}
     for point in table["point"]:
         runs = [json.loads(flow.path(f"results/sweep/{point}/r{r}_f{f}/summary.json").read_text())
-                for r in range(2) for f in range(3)]
+                for r in range(repeats) for f in range(3)]
         means[point] = np.mean([s["best_val_accuracy"] for s in runs])
-    assert set(table["repeats"]) == {6} and selection["point"] == table["point"].iloc[0]
+    assert set(table["repeats"]) == {3 * repeats} and selection["point"] == table["point"].iloc[0]
     assert means[selection["point"]] == pytest.approx(max(means.values()))
-    assert selection["run_dir"] == f"results/sweep/{selection['point']}/r0" and "3 folds × 2 repeats" in selection["why"]
+    assert selection["run_dir"] == f"results/sweep/{selection['point']}/r0" and "3 folds × 1 repeat)" in selection["why"]
     refit = json.loads(flow.path(f"{selection['run_dir']}/summary.json").read_text())
-    assert refit["n_train"] == 24 and refit["refit"]["fold_runs"] == 6
+    assert refit["n_train"] == 24 and refit["refit"]["fold_runs"] == 3 * repeats
     assert selection["epoch"] == refit["best_epoch"] == refit["refit"]["epoch"]
     curves = [pd.read_csv(flow.path(f"results/sweep/{selection['point']}/r{r}_f{f}/metrics.csv"))
-              for r in range(2) for f in range(3)]
+              for r in range(repeats) for f in range(3)]
     mean = pd.concat(curves).groupby("epoch")["val_accuracy"].mean().to_numpy()
     assert refit["refit"]["epoch"] == int(np.argmax(mean))
     assert not flow.path("results/train/cached/k2_r0").exists()  # no refit of the cached mode's own head
-    assert "Each interval: a corrected resampled t over 6 fold differences." in text
+    assert "Each interval: a corrected resampled t over 3 fold differences." in text
     assert re.search(r"Cross-validated, cached augmentation's runs took \d+ s together and on the fly's \d+ s "
                      r"\(\d+\.\d× (faster|slower)\)", text)
     # the notebook's table of modes is the fold runs', the refit heads left out
     from augcache.api import open_run
 
     modes = open_run(flow.path("results")).modes()
-    assert set(modes["repeats"]) == {6, 1}  # 3 folds × 2 repeats; the replay check's fold 0
+    assert set(modes["repeats"]) == {3, 1}  # 3 folds × 1 repeat; the replay check's fold 0
     # fold runs are kept like any run: nothing is left to do
     assert "Nothing to be done" in flow.run(config, "-n").stdout
 

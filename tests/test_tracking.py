@@ -23,7 +23,7 @@ def test_every_head_run_is_an_mlflow_run_with_its_metrics_tags_and_artifacts(fol
     recorded = json.loads(flow.path("results/tracking/mlflow.json").read_text())
     # one MLflow run per head run of the report: every mode's fold runs
     summaries = sorted(flow.path("results/train").glob("*/*_f*/summary.json"))
-    assert len(children) == len(summaries) == len(recorded["logged"]) == 3 * 2 * 3 + 1
+    assert len(children) == len(summaries) == len(recorded["logged"]) == 3 * config["train"]["repeats"] * 3 + 1
     by_name = {r.info.run_name: r for r in children.values()}
     for path in summaries:
         summary = json.loads(path.read_text())

@@ -92,6 +92,10 @@ def sweep_table(summaries: list[dict], select_on: str) -> pd.DataFrame:
     return out
 
 
+def _repeats(n: int) -> str:
+    return f"{n} repeat" if n == 1 else f"{n} repeats"
+
+
 def select_head(run_dirs: dict[str, list[str]], select_on: str, swept: dict[str, dict],
                 refits: dict[str, str] | None = None) -> tuple[dict, pd.DataFrame]:
     """(the choice, the sweep table) from each point's run folders (repeat 0 first). refits: with
@@ -125,7 +129,7 @@ def select_head(run_dirs: dict[str, list[str]], select_on: str, swept: dict[str,
         choice.update(run_dir=run_dir, head=str(Path(run_dir) / "best_head.keras"), epoch=int(refit["best_epoch"]),
                       val_accuracy_at_epoch=float(refit["best_val_accuracy_at_best_epoch"]),
                       why=(f"best mean {select_on} over {int(chosen['repeats'])} fold runs ({refit['folds']} folds × "
-                           f"{int(chosen['repeats']) // int(refit['folds'])} repeats) of {len(table)} point(s) (ties: "
+                           f"{_repeats(int(chosen['repeats']) // int(refit['folds']))}) of {len(table)} point(s) (ties: "
                            "lower sd, then fewer head parameters); "
                            "exported: its head refit on every labelled image, at the epoch its folds chose"))
     return choice, table
