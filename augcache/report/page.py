@@ -36,7 +36,7 @@ from augcache.report.tables import (
     size_text,
     variant_table,
 )
-from augcache.report.side_by_side import against_reference, row_title, side_by_side_figure, side_by_side_table, verdict
+from augcache.report.side_by_side import against_reference, row_key, row_title, side_by_side_figure, side_by_side_table, verdict
 
 TEMPLATE = "report.html"
 
@@ -89,10 +89,9 @@ def side_by_side_section(side: pd.DataFrame, knn: dict | None = None, costs=None
     """The side-by-side table's rows (the k-NN classifier's after the modes', with eval.knn), each
     mode's paired difference against the reference, its verdict and its figure."""
     reference, differences = compared = against_reference(side, outcomes or {})
-    knn_differences = {}
-    if reference is not None and knn and differences:
-        key = (reference["mode"], None if pd.isna(reference["k"]) else int(reference["k"]))
-        knn_differences = {bank["bank"]: knn_paired(bank, outcomes or {}, key) for bank in knn["banks"]}
+    key = row_key(reference) if differences else None
+    knn_differences = {bank["bank"]: knn_paired(bank, outcomes or {}, key) for bank in knn["banks"]} \
+        if key and knn else {}
     return {
         "compared": ", ".join([m.title.split(" (")[0] for m in SIDE_BY_SIDE][:-1]) + " and "
                     + SIDE_BY_SIDE[-1].title.split(" (")[0],
@@ -100,8 +99,7 @@ def side_by_side_section(side: pd.DataFrame, knn: dict | None = None, costs=None
         "reference": row_title(reference) if differences else None,
         # which interval the paired cells hold, in words
         "how": next(iter(differences.values())).how if differences else None,
-        "reference_key": ((reference["mode"], None if pd.isna(reference["k"]) else int(reference["k"]))
-                          if differences else None),
+        "reference_key": key,
         "rows": [{"mode": row["mode"], "title": row_title(row), "repeats": row["repeats"],
                   "value": repr(row["accuracy_mean"]), "accuracy": mean_sd(row["accuracy_mean"], row["accuracy_sd"]),
                   "macro": mean_sd_or_blank(row["macro_mean"], row["macro_sd"]),
@@ -188,15 +186,15 @@ def folds_section(summaries: pd.DataFrame, costs, selection: dict | None) -> dic
             "refit_runs": refit.get("fold_runs")}
 
 
-def folds_cost(costs, k_main: int) -> str:
-    """With eval.folds, what cross-validation cost cached augmentation and on the fly, all folds and
-    repeats together (every job their runs needed once), in the headline; "" without."""
-    if costs is None:
+def folds_cost(costs, k_main: int, folds: dict | None) -> str:
+    """With eval.folds (folds: :func:`folds_section`), what cross-validation cost cached augmentation
+    and on the fly, all folds and repeats together (every job their runs needed once), in the
+    headline; "" without."""
+    if costs is None or folds is None:
         return ""
     cached = costs.mode_seconds.get((CACHE_MODE.name, k_main))
     baseline = costs.mode_seconds.get((SPEED_BASELINE.name, None))
-    runs = costs.runs.get("run", pd.Series(dtype=str))
-    if cached is None or baseline is None or not runs.str.contains(r"_f\d+$").any() or cached <= 0:
+    if cached is None or baseline is None or cached <= 0:
         return ""
     return (f"Cross-validated, cached augmentation's runs took {cached:.0f} s together and on the fly's "
             f"{baseline:.0f} s ({_times(baseline / cached)}): the cache "
@@ -368,12 +366,13 @@ def write_report(run_dirs, store_attrs: dict, config: dict, out_html, out_table=
         write_png(out_confusion, per_class["png"])
     outcomes = final_outcomes(evaluation)
     side_section = side_by_side_section(side, knn, costs, outcomes)
+    folds = folds_section(summaries, costs, selection)
     page = render({
         "headline": " ".join(filter(None, [headline(table, k_main, data_seconds, wall_clock(costs), outcomes),
-                                           folds_cost(costs, k_main), side_section["verdict"]])),
+                                           folds_cost(costs, k_main, folds), side_section["verdict"]])),
         "reuse": reuse_section(costs),
         "n_train": int(first["n_train"]),
-        "folds": folds_section(summaries, costs, selection),
+        "folds": folds,
         "classes": ", ".join(first["classes"]),
         "head_epochs": int(first["head_epochs"]),
         "bytes_per": store_attrs.get("bytes_per_sample_epoch", "?"),

@@ -41,6 +41,12 @@ def row_title(row) -> str:
     return f"{title}, K={int(row['k'])}" if MODES[row["mode"]].uses_k else title
 
 
+def row_key(row) -> tuple:
+    """A side-by-side row's (mode, K or None), as the runs' outcomes are keyed
+    (:func:`augcache.report.compared.final_outcomes`)."""
+    return row["mode"], None if pd.isna(row["k"]) else int(row["k"])
+
+
 def against_reference(side: pd.DataFrame, outcomes: dict) -> tuple:
     """(the reference row, {mode: its paired difference against it}): the reference is on the fly
     where it ran, else the mode of highest mean accuracy; every other mode with outcomes is compared
@@ -50,11 +56,11 @@ def against_reference(side: pd.DataFrame, outcomes: dict) -> tuple:
     ranked = side.sort_values("accuracy_mean", ascending=False, kind="stable")
     baseline = side[side["mode"] == SPEED_BASELINE.name]
     reference = (baseline if len(baseline) else ranked).iloc[0]
-    key = (reference["mode"], None if pd.isna(reference["k"]) else int(reference["k"]))
+    key = row_key(reference)
     found = {}
     for row in side.to_dict("records"):
         if row["mode"] != reference["mode"]:
-            d = paired(outcomes, (row["mode"], None if pd.isna(row["k"]) else int(row["k"])), key)
+            d = paired(outcomes, row_key(row), key)
             if d is not None:
                 found[row["mode"]] = d
     return reference, found
