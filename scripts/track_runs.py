@@ -9,11 +9,13 @@ import json
 from pathlib import Path
 
 from augcache.core.atomic import write_json
-from augcache.report.tracking import file_sha256, track
+from augcache.core.provenance import sha256_file
+from augcache.report.tracking import track
 
 inputs = snakemake.input
-manifests = {path: file_sha256(path) for path in inputs.manifests}
-folds = list(inputs.folds) if "folds" in inputs.keys() else []  # eval.folds: repeat r's split
+manifests = {path: sha256_file(path) for path in inputs.manifests}
+# eval.folds: the hash of repeat r's split
+folds = [sha256_file(path) for path in inputs.folds] if "folds" in inputs.keys() else []
 
 
 def hashes_of(summary):
@@ -25,7 +27,7 @@ def hashes_of(summary):
     found = {f"manifest_{e}_sha256": manifests[path] for e in range(int(summary.get("k") or 0))
              for path in manifests if path.endswith(f"results/{prefix}manifest/epoch_{e}.csv")}
     if summary.get("fold") is not None:
-        found["folds_sha256"] = file_sha256(folds[repeat])
+        found["folds_sha256"] = folds[repeat]
     return found
 
 

@@ -85,7 +85,7 @@ def run_jobs(settings, mode: str, k: int, repeat: int, groups, fold: int | None 
     if table.stored is not None:
         jobs += _made_by(table.stored, k, cache, cut)
     if fold is not None:
-        jobs += [_bench("write_folds", repeat_dir=repeat_prefix(repeat)), *_made_by(NOAUG, k, repeat, cut)]
+        jobs += [_bench("write_folds", repeat_dir=repeat_prefix(repeat)), *_made_by(NOAUG, k, cache, cut)]
     run = table.run_name.format(k=k, repeat=repeat, fold=fold_part(fold))
     # each job once (a mode trained on the unaugmented store is scored on it too)
     return list(dict.fromkeys([*jobs, _bench("train", stage=settings.stage, mode=mode, run=run)]))

@@ -41,10 +41,6 @@ def run_key(run_dir) -> str:
     return digest.hexdigest()
 
 
-def file_sha256(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def flat(value, prefix: str = "") -> dict[str, str]:
     """A config section as MLflow parameters: dotted keys, values as text (at most 500 characters)."""
     if isinstance(value, dict):
