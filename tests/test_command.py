@@ -189,13 +189,13 @@ def test_an_error_in_a_variant_names_the_variant(tmp_path, tiny_data, tiny_base)
 
 
 def readme_python_example() -> str:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "how-to" / "notebook.md").read_text()
     block = re.search(r"<!-- api example -->\s*```python\n(.*?)```", text, re.S)
-    assert block, "README.md has no API example"
+    assert block, "docs/how-to/notebook.md has no API example"
     return block.group(1)
 
 
-def test_the_readme_api_example_runs_on_a_finished_run(full_run):
+def test_the_notebook_guides_example_runs_on_a_finished_run(full_run):
     _, flow = full_run
     result = subprocess.run([sys.executable, "-c", readme_python_example()], cwd=flow.root, capture_output=True,
                             text=True)

@@ -156,6 +156,6 @@ def test_mixed_bfloat16_extraction_is_replayed_exactly_and_close_to_float32(tmp_
                                             config["cache"]["batch_size"], resampling)
     # replay runs the same code under the same policy: the same numbers
     assert cached.tobytes() == computed["mixed_bfloat16"].tobytes()
-    # bfloat16 keeps 8 bits of mantissa: README documents the relative error against float32
+    # bfloat16 keeps 8 bits of mantissa: the GPU guide documents the relative error against float32
     error = np.abs(cached - computed["float32"]).max() / np.abs(computed["float32"]).max()
     assert 0 < error < 0.02, error

@@ -352,7 +352,7 @@ def test_a_weights_file_is_known_by_its_bytes(tmp_path):
     assert before != identity(second, root)
     key_before = job_key("check_conv_base", {}, {}, {"0": [first]}, threads=2, root=root)[0]
     assert len(list(hash_memo(root).iterdir())) == 2  # each hashed once, remembered
-    shutil.copyfile(second, first)  # the README's way of changing weights: new bytes, same name
+    shutil.copyfile(second, first)  # the documented way of changing weights: new bytes, same name
     assert identity(first, root) == identity(second, root) != before
     assert job_key("check_conv_base", {}, {}, {"0": [first]}, threads=2, root=root)[0] != key_before
 

@@ -1,0 +1,25 @@
+"""MkDocs hooks: pages written from the code when the site is built. The configuration reference
+comes from the config schema (augcache.jobs.reference), the development page includes
+ARCHITECTURE.md, so that each is written in one place."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+
+def _include(path: Path) -> str:
+    """A Markdown file of the checkout, its headings one level down (its title becomes a section)."""
+    text = path.read_text()
+    return re.sub(r"^(#+) ", lambda m: "#" + m.group(1) + " ", text, flags=re.M)
+
+
+def on_page_markdown(markdown, page, config, files):
+    from augcache.jobs.reference import config_reference
+
+    root = Path(config["config_file_path"]).parent
+    if "<!-- config reference -->" in markdown:
+        markdown = markdown.replace("<!-- config reference -->", config_reference(level=2))
+    for name in re.findall(r"<!-- include (\S+) -->", markdown):
+        markdown = markdown.replace(f"<!-- include {name} -->", _include(root / name))
+    return markdown
