@@ -381,7 +381,7 @@ def folds_config(data, base, folds: int = 3, repeats: int = 2, **sections):
 def folded_started(tmp_path_factory, tiny_data, tiny_base):
     flow = Workflow(tmp_path_factory.mktemp("folds") / "project")
     # every head run tracked in a local MLflow database beside the project
-    tracking = {"mlflow": {"uri": f"sqlite:///{flow.root.parent / 'mlflow.db'}", "experiment": "folds"}}
+    tracking = {"mlflow": {"uri": f"sqlite:///{flow.root.parent / 'mlflow.db'}", "experiment": "folds"}, "tensorboard": True}
     config = folds_config(tiny_data, tiny_base, repeats=1, head_sweep={"learning_rate": [0.01, 0.001]},
                           tracking=tracking)
     return config, flow, flow.start(config)

@@ -64,3 +64,63 @@ def test_a_tracker_that_cannot_be_reached_gives_a_warning_naming_the_key(tmp_pat
         record = track("http://127.0.0.1:9", "x", [str(run)], {"seed": 0})
     assert record["logged"] == [] and "error" in record
     assert "tracking.mlflow.uri: http://127.0.0.1:9 could not be reached" in caplog.text
+
+
+def tensorboard_scalars(folder) -> dict[str, list[tuple[int, float]]]:
+    """The scalars of the event files in a folder: {tag: [(step, value), …]}, read with TensorFlow's
+    own record reader and event protos."""
+    import tensorflow as tf
+
+    found: dict[str, list] = {}
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                found.setdefault(value.tag, []).append((event.step, float(tf.make_ndarray(value.tensor))))
+    return found
+
+
+def test_every_head_run_has_the_tensorboard_logs_keras_writes(folded):
+    config, flow = folded
+    record = json.loads(flow.path("results/tracking/tensorboard.json").read_text())
+    runs = sorted(p.parent for p in flow.path("results").glob("*/*/*/metrics.csv"))
+    assert sorted(record["runs"]) == sorted(str(run.relative_to(flow.path("results"))) for run in runs)
+    assert any("sweep/" in run for run in record["runs"]) and any(run.endswith("_f2") for run in record["runs"])
+    for run in runs:
+        metrics = pd.read_csv(run / "metrics.csv")
+        logs = flow.path("results/tracking/tensorboard") / run.relative_to(flow.path("results"))
+        for split, prefix in (("train", ""), ("validation", "val_")):
+            scalars = tensorboard_scalars(logs / split)
+            for name in ("loss", "accuracy"):
+                steps, values = zip(*scalars[f"epoch_{name}"])
+                assert list(steps) == metrics["epoch"].tolist()
+                assert list(values) == pytest.approx(metrics[prefix + name].tolist(), rel=1e-6)
+
+
+def test_tensorboard_logs_are_written_anew_and_without_tensorflow_a_warning_names_the_key(tmp_path, caplog,
+                                                                                         monkeypatch):
+    from augcache.core import backend
+    from augcache.report.tensorboard import write_logs
+
+    runs = []
+    for name in ("r0", "r1"):
+        run = tmp_path / "results/train/noaug" / name
+        run.mkdir(parents=True)
+        (run / "metrics.csv").write_text("epoch,loss,accuracy,val_loss,val_accuracy\n0,1.0,0.5,1.1,0.4\n1,0.8,0.6,1.0,0.5\n")
+        runs.append(str(run))
+    logs = tmp_path / "results/tracking/tensorboard"
+    assert write_logs(runs, logs)["runs"] == ["train/noaug/r0", "train/noaug/r1"]
+    steps, values = zip(*tensorboard_scalars(logs / "train/noaug/r1/validation")["epoch_accuracy"])
+    assert steps == (0, 1) and values == pytest.approx((0.4, 0.5))
+    # a run no longer in the workflow leaves no log behind
+    write_logs(runs[:1], logs)
+    assert (logs / "train/noaug/r0/train").is_dir() and not (logs / "train/noaug/r1").exists()
+
+    def missing():
+        raise ModuleNotFoundError("No module named 'tensorflow'")
+
+    monkeypatch.setattr(backend, "tensorflow", missing)
+    with caplog.at_level(logging.WARNING):
+        record = write_logs(runs, tmp_path / "elsewhere")
+    assert record["runs"] == [] and "error" in record
+    assert "tracking.tensorboard: TensorBoard logs need TensorFlow's summary writer" in caplog.text

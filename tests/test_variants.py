@@ -190,7 +190,8 @@ def planned_dag(tmp_path_factory, tiny_data, tiny_base) -> list[dict]:
     config["head_sweep"] = {"learning_rate": [0.01, 0.001]}
     config["variants"] = {"rot10": {"augment": {"rotation_range": 10}}}
     folds = planned_params(Workflow(tmp_path_factory.mktemp("dag_folds") / "project"),
-                           folds_config(tiny_data, tiny_base, tracking={"mlflow": {"uri": "sqlite:///mlflow.db"}}),
+                           folds_config(tiny_data, tiny_base, tracking={"mlflow": {"uri": "sqlite:///mlflow.db"},
+                                                                        "tensorboard": True}),
                            "all")
     return planned_params(Workflow(tmp_path_factory.mktemp("dag") / "project"), config, "all",
                           "variant_rot10_all") + folds

@@ -48,6 +48,9 @@ PREDICTIONS = "results/predict/predictions.csv"
 REPORT = "results/report/report.html"
 # tracking.mlflow: what the tracking job logged (or why it could not)
 TRACKED = "results/tracking/mlflow.json"
+# tracking.tensorboard: every run's curves as TensorBoard logs below TENSORBOARD_DIR, and what was written
+TENSORBOARD_DIR = "results/tracking/tensorboard"
+TENSORBOARD = "results/tracking/tensorboard.json"
 BASE_INFO = "results/base/base.json"
 # What the base check writes, one file per checked setting ({key}: a hash of the check's params),
 # so a check that fails (a typo) never replaces the record of the good one; BASE_INFO is a copy.

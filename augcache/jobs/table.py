@@ -97,6 +97,7 @@ JOBS = {
         Job("evaluate_knn", "evaluate_knn", "evaluate_knn"),
         Job("make_report", "make_report", "make_report"),
         Job("track_runs", "track_runs", "track_runs"),
+        Job("tensorboard_logs", "tensorboard_logs", "tensorboard_logs"),
     )
 }
 

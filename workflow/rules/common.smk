@@ -326,6 +326,7 @@ def final_outputs():
     if SETTINGS.has_test:
         outputs.append(TEST_SCORES)
     outputs += [TRACKED] if config["tracking"]["mlflow"] else []
+    outputs += [TENSORBOARD] if config["tracking"]["tensorboard"] else []
     return outputs
 
 

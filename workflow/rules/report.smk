@@ -73,3 +73,21 @@ rule track_runs:
         },
     script:
         "../../scripts/track_runs.py"
+
+
+# tracking.tensorboard: every run's curves as the logs Keras' TensorBoard callback writes, one
+# logdir for the workflow's runs (written anew from their metrics)
+rule tensorboard_logs:
+    input:
+        metrics=run_files("metrics.csv"),
+    output:
+        record=TENSORBOARD,
+        logs=directory(TENSORBOARD_DIR),
+    log:
+        JOBS["tensorboard_logs"].log(),
+    benchmark:
+        JOBS["tensorboard_logs"].benchmark()
+    conda:
+        ENV
+    script:
+        "../../scripts/tensorboard_logs.py"
