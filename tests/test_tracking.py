@@ -83,7 +83,9 @@ def tensorboard_scalars(folder) -> dict[str, list[tuple[int, float]]]:
 def test_every_head_run_has_the_tensorboard_logs_keras_writes(folded):
     config, flow = folded
     record = json.loads(flow.path("results/tracking/tensorboard.json").read_text())
-    runs = sorted(p.parent for p in flow.path("results").glob("*/*/*/metrics.csv"))
+    # the report's runs (each fold's, and the refit head) and each sweep point's fold runs
+    runs = sorted(p.parent for pattern in ("train/*/*/metrics.csv", "sweep/*/*_f*/metrics.csv")
+                  for p in flow.path("results").glob(pattern))
     assert sorted(record["runs"]) == sorted(str(run.relative_to(flow.path("results"))) for run in runs)
     assert any("sweep/" in run for run in record["runs"]) and any(run.endswith("_f2") for run in record["runs"])
     for run in runs:

@@ -145,6 +145,11 @@ def point_dirs(point, fold=...):
     ]
 
 
+def sweep_run_files(name):
+    """A file of every sweep point's runs (of each fold, with eval.folds); none without a sweep."""
+    return [f"{run}/{name}" for point in SWEEP_POINTS for run in point_dirs(point)]
+
+
 def candidate_dirs(fold=...):
     """{candidate: its run folders, repeat 0 first}: the sweep's points, or without a sweep the
     cached runs of K = cache.k; with eval.folds, those of each fold (fold ...), or those refit on

@@ -75,11 +75,11 @@ rule track_runs:
         "../../scripts/track_runs.py"
 
 
-# tracking.tensorboard: every run's curves as the logs Keras' TensorBoard callback writes, one
-# logdir for the workflow's runs (written anew from their metrics)
+# tracking.tensorboard: every run's curves (the report's and the sweep points') as the logs Keras'
+# TensorBoard callback writes, one logdir for the workflow's runs (written anew from their metrics)
 rule tensorboard_logs:
     input:
-        metrics=run_files("metrics.csv"),
+        metrics=run_files("metrics.csv") + sweep_run_files("metrics.csv"),
     output:
         record=TENSORBOARD,
         logs=directory(TENSORBOARD_DIR),
