@@ -1,6 +1,6 @@
 """MkDocs hooks: pages written from the code when the site is built. The configuration reference
-comes from the config schema (augcache.jobs.reference), the development page includes
-ARCHITECTURE.md, so that each is written in one place."""
+comes from the config schema and the outputs' from the table of paths (augcache.jobs.reference);
+the development page includes ARCHITECTURE.md; so each is written in one place."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ def _include(path: Path) -> str:
 
 
 def on_page_markdown(markdown, page, config, files):
-    from augcache.jobs.reference import config_reference
+    from augcache.jobs.reference import config_reference, outputs_reference
 
     root = Path(config["config_file_path"]).parent
     if "<!-- config reference -->" in markdown:
         markdown = markdown.replace("<!-- config reference -->", config_reference(level=2))
+    if "<!-- outputs reference -->" in markdown:
+        markdown = markdown.replace("<!-- outputs reference -->", outputs_reference())
     for name in re.findall(r"<!-- include (\S+) -->", markdown):
         markdown = markdown.replace(f"<!-- include {name} -->", _include(root / name))
     return markdown

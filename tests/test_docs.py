@@ -59,6 +59,17 @@ def test_the_reference_gives_each_keys_type_and_default():
     assert "| `memory_budget_mb` | number or `auto` | `auto` |" in reference
 
 
+def test_every_path_of_the_workflow_is_described_in_the_outputs_reference():
+    from augcache.core import paths
+    from augcache.jobs.reference import outputs_reference
+
+    patterns = {getattr(paths, name) for name in paths.__all__}
+    assert patterns <= set(paths.OUTPUTS), patterns - set(paths.OUTPUTS)
+    assert all(what.strip() for what in paths.OUTPUTS.values())
+    table = outputs_reference()
+    assert all(f"| `{pattern}` |" in table for pattern in paths.OUTPUTS)
+
+
 def test_config_readme_is_the_reference_written_from_the_schema():
     assert (ROOT / "config" / "README.md").read_text() == config_readme(), \
         "config/README.md is out of date: python -m augcache.jobs.reference > config/README.md"
@@ -72,6 +83,8 @@ def test_the_site_builds_strictly_with_the_reference_and_the_architecture(tmp_pa
     for name in load_schema()["properties"]:
         assert f'id="{name}"' in page, name
     assert "<!-- config reference -->" not in page
+    outputs = (out / "reference" / "outputs" / "index.html").read_text()
+    assert "<!-- outputs reference -->" not in outputs and "results/{repeat_dir}features/train/epoch_{epoch}.h5" in outputs
     development = (out / "development" / "index.html").read_text()
     assert "Where to add" in development and "<!-- include" not in development
     assert not (out / "hooks.py").exists()
@@ -172,3 +185,25 @@ def test_the_site_opens_in_a_browser_with_search_and_navigation(chromium, served
         assert "Configuration - augcache" == page.title()
         browser.close()
     assert outside == []
+
+
+def test_the_store_reference_names_every_dataset_and_attribute_a_store_has(full_run):
+    import h5py
+
+    _, flow = full_run
+    page = (ROOT / "docs" / "reference" / "stores.md").read_text()
+    named = set(re.findall(r"`([^`]+)`", page))
+    for store in ("results/features/train/epoch_0.h5", "results/features/val.h5", "results/features/train.h5"):
+        with h5py.File(flow.path(store)) as handle:
+            fields = set(handle) | set(handle.attrs)
+        unnamed = {f for f in fields - named if not f.endswith("_version")}
+        assert not unnamed, f"{store}: docs/reference/stores.md does not name {sorted(unnamed)}"
+
+
+def test_the_outputs_reference_names_every_field_of_a_runs_summary(full_run, folded, finetuned):
+    page = (ROOT / "docs" / "reference" / "outputs.md").read_text()
+    named = set(re.findall(r"`([^`]+)`", page))
+    for _, flow in (full_run, folded, finetuned):
+        for path in flow.path("results").rglob("summary.json"):
+            fields = set(yaml.safe_load(path.read_text()))
+            assert fields <= named, f"{path}: docs/reference/outputs.md does not name {sorted(fields - named)}"

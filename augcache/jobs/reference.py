@@ -1,8 +1,9 @@
-"""The configuration reference, written from the schema: every key with its type, default and
-description. The schema (``workflow/schemas/config.schema.yaml``) is the one place a key is
-described; ``config/README.md`` and the documentation site's reference page are this module's
-output (``python -m augcache.jobs.reference > config/README.md``; the suite checks that the file
-is current and that no key lacks a description)."""
+"""The references written from the code: every config key with its type, default and
+description, from the schema (``workflow/schemas/config.schema.yaml``, the one place a key is
+described), and every output of the workflow, from the table of paths
+(:data:`augcache.core.paths.OUTPUTS`). ``config/README.md`` and the documentation site's reference
+pages are this module's output (``python -m augcache.jobs.reference > config/README.md``; the
+suite checks that the file is current and that no key or path lacks a description)."""
 
 from __future__ import annotations
 
@@ -87,6 +88,14 @@ def config_reference(schema: dict | None = None, level: int = 2) -> str:
                            f"{_cell(child.get('description', ''))} |")
             out.append("")
     return "\n".join(out).rstrip() + "\n"
+
+
+def outputs_reference() -> str:
+    """A table of every output: its path pattern and what it holds."""
+    from augcache.core.paths import OUTPUTS
+
+    rows = [f"| `{path}` | {_cell(what)} |" for path, what in OUTPUTS.items()]
+    return "\n".join(["| path | what it is |", "| --- | --- |", *rows]) + "\n"
 
 
 def config_readme(schema: dict | None = None) -> str:
