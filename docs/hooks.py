@@ -9,9 +9,13 @@ from pathlib import Path
 
 
 def _include(path: Path) -> str:
-    """A Markdown file of the checkout, its headings one level down (its title becomes a section)."""
-    text = path.read_text()
-    return re.sub(r"^(#+) ", lambda m: "#" + m.group(1) + " ", text, flags=re.M)
+    """A Markdown file of the checkout, its headings one level down (its title becomes a section);
+    lines of fenced code are left as they are."""
+    lines, fenced = [], False
+    for line in path.read_text().splitlines():
+        fenced = fenced != line.startswith("```")
+        lines.append("#" + line if not fenced and re.match(r"#+ ", line) else line)
+    return "\n".join(lines) + "\n"
 
 
 def on_page_markdown(markdown, page, config, files):
