@@ -42,8 +42,9 @@ def test_every_head_run_is_an_mlflow_run_with_its_metrics_tags_and_artifacts(fol
         assert json.loads(run.data.params["head.epochs"]) == config["head"]["epochs"]
     assert "tta_accuracy" in by_name["cached/k2_r0_f0"].data.metrics
     assert {"knn_unaugmented_accuracy", "knn_2_cached_epochs_accuracy"} <= set(parents[0].data.metrics)
-    artifacts = {a.path for a in client.list_artifacts(parents[0].info.run_id)}
-    assert {"report.html", "model.keras", "epoch_0.csv", "epoch_1.csv"} <= artifacts
+    artifacts = {a.path for folder in ("report", "model", "manifest")
+                 for a in client.list_artifacts(parents[0].info.run_id, folder)}
+    assert {"report/report.html", "model/model.keras", "manifest/epoch_0.csv", "manifest/epoch_1.csv"} <= artifacts
     # beside the local database, not in the project
     assert (flow.root.parent / "mlartifacts" / "folds").is_dir() and not flow.path("mlruns").exists()
     # the tracking job again, on a copy that reuses everything: no run is logged twice
@@ -61,7 +62,7 @@ def test_a_tracker_that_cannot_be_reached_gives_a_warning_naming_the_key(tmp_pat
     (run / "summary.json").write_text(json.dumps({"mode": "noaug", "k": 0, "repeat": 0, "final_val_accuracy": 0.5}))
     (run / "metrics.csv").write_text("epoch,loss,accuracy,val_loss,val_accuracy\n0,1.0,0.5,1.0,0.5\n")
     with caplog.at_level(logging.WARNING):
-        record = track("http://127.0.0.1:9", "x", [str(run)], {"seed": 0})
+        record = track("http://127.0.0.1:9", "x", [str(run)], {"": {"seed": 0}})
     assert record["logged"] == [] and "error" in record
     assert "tracking.mlflow.uri: http://127.0.0.1:9 could not be reached" in caplog.text
 

@@ -25,9 +25,12 @@ def test_a_variant_runs_beside_the_default_cache_and_is_reported(swept, tmp_path
     default = {part: digests(flow.path(f"results/{part}"))
                for part in ("dataset", "manifest", "features", "train", "sweep", "model")}
 
-    with_variant = dict(config, variants={"rot10": {"augment": {"rotation_range": 10}}})
+    # tracked too: the variant's runs are MLflow runs and TensorBoard logs of their own
+    tracking = {"mlflow": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "variants"},
+                "tensorboard": True}
+    with_variant = dict(config, variants={"rot10": {"augment": {"rotation_range": 10}}}, tracking=tracking)
     jobs = [rule for rule, _ in scheduled_jobs(flow.run(with_variant, "-n").stdout)]
-    own = {"make_report", "all"}
+    own = {"make_report", "all", "track_runs", "tensorboard_logs"}
     assert jobs and all(rule.startswith("variant_rot10_") or rule in own for rule in jobs), jobs
     assert "variant_rot10_extract_epoch" in jobs and "extract_epoch" not in jobs
 
@@ -46,6 +49,7 @@ def test_a_variant_runs_beside_the_default_cache_and_is_reported(swept, tmp_path
     assert "img/s" in (variant / "logs/extract/epoch_0.log").read_text()  # its own augmentation: computed
     report = flow.path("results/report/report.html").read_text()
     assert 'data-variant="default"' in report and 'data-variant="rot10"' in report
+    check_variant_tracked(flow, tmp_path / "mlflow.db", variant)
     # the variant's test-time evaluation, asked for alone, scores the variant's own heads, not the main run's
     flow.run(with_variant, "results/variants/rot10/results/eval/heads.json")
     scored = json.loads((variant / "eval/heads.json").read_text())["runs"]
@@ -55,6 +59,33 @@ def test_a_variant_runs_beside_the_default_cache_and_is_reported(swept, tmp_path
         assert row["accuracy"] == pytest.approx(summary["final_val_accuracy"])
     # computed once: nothing more to do
     assert not scheduled_jobs(flow.run(with_variant, "-n").stdout)
+
+
+def check_variant_tracked(flow, database, variant):
+    """The variant's cached runs in MLflow, tagged with the variant, with its own settings and
+    manifests, beside the main run's; and among the TensorBoard logs."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{database}")
+    runs = client.search_runs([client.get_experiment_by_name("variants").experiment_id], max_results=100)
+    ours = {r.info.run_name: r for r in runs if r.data.tags.get("variant") == "rot10"}
+    main = [r for r in runs if r.data.tags.get("variant") == "" and "augcache.key" in r.data.tags]
+    assert sorted(ours) == ["rot10/cached/k2_r0", "rot10/cached/k2_r1"] and main
+    for run in ours.values():
+        assert json.loads(run.data.params["augment.rotation_range"]) == 10
+        repeat = int(run.data.tags["repeat"])
+        manifest = variant / f"{'repeat_%d/' % repeat if repeat else ''}manifest/epoch_0.csv"
+        assert run.data.tags["manifest_0_sha256"] == hashlib.sha256(manifest.read_bytes()).hexdigest()
+    assert all(json.loads(r.data.params["augment.rotation_range"]) == 25 for r in main)
+    parent = next(r for r in runs if r.data.tags.get("augcache.role") == "workflow")
+    # each file under its own folder: the variant's manifests, and each repeat's, apart
+    folders = ("manifest", "repeat_1/manifest", "variants/rot10/results/manifest",
+               "variants/rot10/results/repeat_1/manifest")
+    assert {a.path for folder in folders for a in client.list_artifacts(parent.info.run_id, folder)} >= {
+        f"{folder}/epoch_{e}.csv" for folder in folders for e in (0, 1)}
+    logged = json.loads(flow.path("results/tracking/tensorboard.json").read_text())["runs"]
+    assert "variants/rot10/results/train/cached/k2_r0" in logged and "train/cached/k2_r0" in logged
+    assert flow.path("results/tracking/tensorboard/variants/rot10/results/train/cached/k2_r0/validation").is_dir()
 
 
 def ping_pong_config():

@@ -4,7 +4,8 @@
 Each training run becomes an MLflow run: its settings as parameters, its curves per head epoch
 (loss, accuracy, val_loss, val_accuracy), its summary's final and best numbers, macro-averaged and
 test-time-view scores, tagged with its mode, K, repeat, fold and variant and with the hashes that
-make it reproducible (weights, manifests, folds). They are children of one run for the workflow
+make it reproducible (weights, manifests, folds). A variant's runs (the cached runs the report
+compares) log the variant's own settings and manifests. They are children of one run for the workflow
 run, which holds the k-NN scores and, as artifacts, the report, the exported model and the
 manifests.
 
@@ -20,9 +21,12 @@ import hashlib
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
+
+from augcache.core.paths import VARIANT_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,21 @@ CURVES = ("loss", "accuracy", "val_loss", "val_accuracy")
 NUMBERS = ("final_val_accuracy", "best_val_accuracy", "best_val_loss", "best_epoch", "final_val_macro_accuracy",
            "best_head_val_macro_accuracy", "conv_seconds", "head_seconds", "total_seconds", "disk_bytes", "n_train")
 SETTINGS = ("seed", "head", "cache", "augment", "conv_base", "feature_augment", "finetune", "eval")
+
+
+def variant_of(run_dir) -> str:
+    """The variant a run folder belongs to (below results/variants/<name>/), "" for the main run's."""
+    pattern = re.escape(VARIANT_PREFIX).replace(re.escape("{name}"), "([^/]+)")
+    found = re.match(pattern + "/", str(run_dir))
+    return found.group(1) if found else ""
+
+
+def artifact_folder(path) -> str | None:
+    """Where a file goes among a parent run's artifacts: its folder below results/
+    (``manifest``, ``repeat_1/manifest``, ``variants/<name>/results/manifest``, ``model``), so
+    that files of one name (each repeat's epoch_0.csv) stay apart."""
+    parts = Path(path).parts
+    return "/".join(parts[parts.index("results") + 1:-1]) or None if "results" in parts else None
 
 
 def run_key(run_dir) -> str:
@@ -48,21 +67,25 @@ def flat(value, prefix: str = "") -> dict[str, str]:
     return {prefix.rstrip("."): json.dumps(value)[:500]}
 
 
-def run_record(run_dir, config: dict, evaluation: dict | None, hashes) -> dict:
-    """What one training run logs: its name, parameters, metrics per epoch, numbers, tags; hashes:
-    hashes(summary) -> its provenance tags beside its weights' hash."""
+def run_record(run_dir, configs: dict, evaluation: dict | None, hashes) -> dict:
+    """What one training run logs: its name, parameters, metrics per epoch, numbers, tags. configs:
+    {variant: its settings} ("": the main run's); hashes(run_dir, summary) -> its provenance tags
+    beside its weights' hash."""
     summary = json.loads(Path(run_dir, "summary.json").read_text())
     curves = pd.read_csv(Path(run_dir, "metrics.csv"))
-    name = Path(run_dir).name
+    variant = variant_of(run_dir)
+    config = configs[variant]
+    name = "/".join(part for part in (variant, summary["mode"], Path(run_dir).name) if part)
     params = {k: v for section in SETTINGS if section in config for k, v in flat(config[section], f"{section}.").items()}
     numbers = {key: float(summary[key]) for key in NUMBERS if summary.get(key) is not None}
     for row in (evaluation or {}).get("runs", []):
         if row.get("run") == str(run_dir) and row.get("head") == "final":
             numbers.update(tta_accuracy=float(row["tta_accuracy"]), tta_macro_accuracy=float(row["tta_macro_accuracy"]))
     tags = {"mode": summary["mode"], "k": str(summary.get("k")), "repeat": str(summary.get("repeat")),
-            "fold": "" if summary.get("fold") is None else str(summary["fold"]), "variant": "",
-            "weights_sha256": str(summary.get("weights_sha256", "")), **hashes(summary), KEY_TAG: run_key(run_dir)}
-    return {"name": f"{summary['mode']}/{name}", "params": params, "curves": curves, "numbers": numbers, "tags": tags}
+            "fold": "" if summary.get("fold") is None else str(summary["fold"]), "variant": variant,
+            "weights_sha256": str(summary.get("weights_sha256", "")), **hashes(run_dir, summary),
+            KEY_TAG: run_key(run_dir)}
+    return {"name": name, "params": params, "curves": curves, "numbers": numbers, "tags": tags}
 
 
 def _experiment(client, name: str, uri: str) -> str:
@@ -93,12 +116,14 @@ def _log_run(client, experiment: str, record: dict, parent: str | None) -> str:
     return run_id
 
 
-def track(uri: str, experiment: str, run_dirs, config: dict, evaluation: dict | None = None,
-          knn: dict | None = None, artifacts=(), hashes_of=lambda summary: {}) -> dict:
+def track(uri: str, experiment: str, run_dirs, configs: dict, evaluation: dict | None = None,
+          knn: dict | None = None, artifacts=(), hashes_of=lambda run_dir, summary: {}) -> dict:
     """Log every run of run_dirs not logged before (see the module's description) under a new parent
     run with the artifacts; return the record of what was logged (or why nothing was).
 
-    hashes_of(summary): the provenance tags of a run beside its weights' hash (manifests, folds)."""
+    configs: {variant: the settings its runs log as parameters}, "" for the main run's.
+    hashes_of(run_dir, summary): the provenance tags of a run beside its weights' hash (manifests,
+    folds)."""
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")  # an unreachable server fails fast
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     try:
@@ -107,7 +132,7 @@ def track(uri: str, experiment: str, run_dirs, config: dict, evaluation: dict | 
 
         client = MlflowClient(tracking_uri=uri)
         experiment_id = _experiment(client, experiment, uri)
-        records = [run_record(run_dir, config, evaluation, hashes_of) for run_dir in run_dirs]
+        records = [run_record(run_dir, configs, evaluation, hashes_of) for run_dir in run_dirs]
         known = {r.data.tags.get(KEY_TAG) for r in client.search_runs([experiment_id], max_results=50000)}
         new = [r for r in records if r["tags"][KEY_TAG] not in known]
         if not new:
@@ -120,7 +145,7 @@ def track(uri: str, experiment: str, run_dirs, config: dict, evaluation: dict | 
             client.log_batch(parent.info.run_id, metrics=[Metric(k.replace(" ", "_"), v, 0, 0)
                                                           for k, v in numbers.items()])
         for path in artifacts:
-            client.log_artifact(parent.info.run_id, str(path))
+            client.log_artifact(parent.info.run_id, str(path), artifact_folder(path))
         logged = [{"run": record["name"], "mlflow_run_id": _log_run(client, experiment_id, record, parent.info.run_id)}
                   for record in new]
         client.set_terminated(parent.info.run_id)

@@ -221,17 +221,37 @@ def main_manifests(wildcards):
 VARIANTS = {name: SETTINGS.variant(name) for name in config["variants"]}
 
 
+def variant_run_dirs(name):
+    """A variant's cached runs of K = its cache.k (what the report compares), repeat 0 first."""
+    merged = VARIANTS[name]
+    k = merged.config["cache"]["k"]
+    prefix = VARIANT_PREFIX.format(name=name)
+    return [
+        f"{prefix}/{CACHE_MODE.run_dir(k, r, merged.stage)}" for r in SETTINGS.repeats()
+    ]
+
+
 def variant_summaries(wildcards):
     """Summaries of each variant's cached runs of K = its cache.k, for the report."""
-    files = {}
+    return {
+        f"variant_{name}": [f"{d}/summary.json" for d in variant_run_dirs(name)]
+        for name in VARIANTS
+    }
+
+
+def tracked_files(name):
+    """A file of every run the trackers log: the report's runs and each variant's."""
+    runs = SETTINGS.run_dirs() + [d for v in VARIANTS for d in variant_run_dirs(v)]
+    return [f"{run}/{name}" for run in runs]
+
+
+def tracked_configs():
+    """The settings the trackers log of each run, by variant ("": the main run's)."""
+    sections = ("seed", "head", "cache", "augment", "conv_base", "eval")
+    configs = {"": {key: config[key] for key in sections}}
     for name, merged in VARIANTS.items():
-        k = merged.config["cache"]["k"]
-        prefix = VARIANT_PREFIX.format(name=name)
-        files[f"variant_{name}"] = [
-            f"{prefix}/{CACHE_MODE.run_dir(k, r, merged.stage)}/summary.json"
-            for r in SETTINGS.repeats()
-        ]
-    return files
+        configs[name] = {key: merged.config[key] for key in sections}
+    return configs
 
 
 def run_files(name):
@@ -394,15 +414,24 @@ def knn_folds(wildcards):
 
 
 def tracked_manifests():
-    """The manifests the runs read, whose hashes tag them in the tracker: of each repeat's cache
-    (with eval.folds, the one cache), up to the largest K."""
+    """The manifests the runs read, whose hashes tag them in the tracker: of each repeat's
+    cache (with eval.folds, the one cache) up to the largest K, and each variant's up to its
+    cache.k."""
     caches = sorted({SETTINGS.cache_repeat(r) for r in SETTINGS.repeats()})
     epochs = range(max(SETTINGS.k_values()))
-    return [
+    manifests = [
         MANIFEST.format(repeat_dir=repeat_prefix(r), epoch=e)
         for r in caches
         for e in epochs
     ]
+    for name, merged in VARIANTS.items():
+        prefix = VARIANT_PREFIX.format(name=name)
+        manifests += [
+            f"{prefix}/{MANIFEST.format(repeat_dir=repeat_prefix(r), epoch=e)}"
+            for r in SETTINGS.repeats()
+            for e in range(merged.config["cache"]["k"])
+        ]
+    return manifests
 
 
 def evaluated_runs():

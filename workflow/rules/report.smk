@@ -52,8 +52,8 @@ rule track_runs:
     input:
         unpack(evaluation_input),
         unpack(evaluation_folds),
-        summaries=run_files("summary.json"),
-        metrics=run_files("metrics.csv"),
+        summaries=tracked_files("summary.json"),
+        metrics=tracked_files("metrics.csv"),
         report=REPORT,
         model=MODEL,
         manifests=tracked_manifests(),
@@ -67,19 +67,17 @@ rule track_runs:
         ENV
     params:
         mlflow=config["tracking"]["mlflow"],
-        config={
-            key: config[key]
-            for key in ("seed", "head", "cache", "augment", "conv_base", "eval")
-        },
+        configs=tracked_configs(),
     script:
         "../../scripts/track_runs.py"
 
 
-# tracking.tensorboard: every run's curves (the report's and the sweep points') as the logs Keras'
-# TensorBoard callback writes, one logdir for the workflow's runs (written anew from their metrics)
+# tracking.tensorboard: every run's curves (the report's, the variants' and the sweep points') as
+# the logs Keras' TensorBoard callback writes, one logdir for the workflow's runs (written anew
+# from their metrics)
 rule tensorboard_logs:
     input:
-        metrics=run_files("metrics.csv") + sweep_run_files("metrics.csv"),
+        metrics=tracked_files("metrics.csv") + sweep_run_files("metrics.csv"),
     output:
         record=TENSORBOARD,
         logs=directory(TENSORBOARD_DIR),
