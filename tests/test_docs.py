@@ -139,7 +139,8 @@ def chromium() -> Path:
             pytest.fail("the site's browser test needs Debian's chromium: apt-get install chromium (as root)")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "-o", "DPkg::Lock::Timeout=300", "chromium"], check=True,
+                       env=env, capture_output=True)
     return CHROMIUM
 
 
