@@ -106,6 +106,15 @@ def repeat_prefix(repeat: int) -> str:
     return "" if int(repeat) == 0 else f"repeat_{int(repeat)}/"
 
 
+def below_results(path) -> str | None:
+    """A path's part below its first results/ folder (a variant's keeps its variants/<name>/results/
+    prefix), None for a path outside results/ or results/ itself."""
+    from pathlib import PurePath
+
+    parts = PurePath(path).parts
+    return "/".join(parts[parts.index("results") + 1:]) or None if "results" in parts else None
+
+
 # What each output is: the reference of the outputs (docs/reference/outputs.md) is written from
 # this table, in its order. {path pattern: what the file or folder holds}; every path above has a
 # row ({e}: a cached epoch, {r}: a repeat, {v}: a test-time view).

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from augcache.core import backend
+from augcache.core.paths import below_results
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +30,9 @@ TAGS = {"loss": ("train", "epoch_loss"), "accuracy": ("train", "epoch_accuracy")
 
 
 def log_path(run_dir) -> Path:
-    """A run's folder below the logs: its path below results/ (a variant's below its own results/)."""
-    parts = Path(run_dir).parts
-    return Path(*parts[parts.index("results") + 1:]) if "results" in parts else Path(*parts[-2:])
+    """A run's folder below the logs: its path below results/ (a variant's with its variants/<name>/
+    results/ prefix)."""
+    return Path(below_results(run_dir))
 
 
 def write_logs(run_dirs, root) -> dict:

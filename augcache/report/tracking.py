@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from augcache.core.paths import VARIANT_PREFIX
+from augcache.core.paths import VARIANT_PREFIX, below_results
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,7 @@ def artifact_folder(path) -> str | None:
     """Where a file goes among a parent run's artifacts: its folder below results/
     (``manifest``, ``repeat_1/manifest``, ``variants/<name>/results/manifest``, ``model``), so
     that files of one name (each repeat's epoch_0.csv) stay apart."""
-    parts = Path(path).parts
-    return "/".join(parts[parts.index("results") + 1:-1]) or None if "results" in parts else None
+    return below_results(Path(path).parent)
 
 
 def run_key(run_dir) -> str:
