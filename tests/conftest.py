@@ -369,6 +369,42 @@ def swept(swept_started):
     return config, flow
 
 
+@pytest.fixture(scope="session")
+def varied_started(tmp_path_factory, swept_started):
+    """A copy of the finished sweep run, given a variant (rot10) and tracking, in the background once
+    the sweep run has ended: what a dry run plans, the default cache's files before, the run, and the
+    variant's test-time evaluation asked for alone."""
+    import hashlib
+
+    config, finished, _ = swept_started
+    root = tmp_path_factory.mktemp("varied")
+    tracking = {"mlflow": {"uri": f"sqlite:///{root / 'mlflow.db'}", "experiment": "variants"}, "tensorboard": True}
+    with_variant = dict(config, variants={"rot10": {"augment": {"rotation_range": 10}}}, tracking=tracking)
+    made: dict = {"config": with_variant, "database": root / "mlflow.db"}
+
+    def steps():
+        flow = made["flow"] = Workflow(root / "project", finished=finished)
+        made["before"] = {part: {str(p.relative_to(flow.path(f"results/{part}"))):
+                                 hashlib.sha256(p.read_bytes()).hexdigest()
+                                 for p in sorted(flow.path(f"results/{part}").rglob("*")) if p.is_file()}
+                          for part in ("dataset", "manifest", "features", "train", "sweep", "model")}
+        made["planned"] = flow.run(with_variant, "-n").stdout
+        flow.run(with_variant)
+        flow.run(with_variant, "results/variants/rot10/results/eval/heads.json")
+        made["again"] = flow.run(with_variant, "-n").stdout
+
+    return made, Later(None, steps=steps)
+
+
+@pytest.fixture(scope="session")
+def varied(varied_started):
+    """The sweep run with a variant of its cache (rot10: rotation 10) added and every run tracked in
+    MLflow and TensorBoard (see varied_started): {config, flow, before, planned, again, database}."""
+    made, started = varied_started
+    started.wait()
+    return made
+
+
 def folds_config(data, base, folds: int = 3, repeats: int = 2, **sections):
     """Cross-validation (eval.folds) of cached, replay, on the fly and no augmentation (K=2, two
     repeats, float32), the k-NN classifier on both banks, and a test-time view."""

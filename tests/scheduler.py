@@ -99,10 +99,12 @@ class Started:
 class Later:
     """Workflow runs made in the background one after another (Workflow.run's arguments: config,
     args, options) once every background run started before this one has ended: a second wave,
-    whose jobs use the cores that the tests reading the first wave, one at a time, leave idle."""
+    whose jobs use the cores that the tests reading the first wave, one at a time, leave idle.
+    steps: instead of runs, a function called then (it makes its own runs: a clone of a finished
+    run, changed, for a test that would otherwise change it while the tests run one at a time)."""
 
-    def __init__(self, flow: Workflow, *runs: tuple[dict, tuple, dict]):
-        self.flow, self.runs, self.failure = flow, runs, None
+    def __init__(self, flow: Workflow | None, *runs: tuple[dict, tuple, dict], steps=None):
+        self.flow, self.runs, self.steps, self.failure = flow, runs, steps, None
         self.before = list(BACKGROUND)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -110,6 +112,12 @@ class Later:
     def _run(self) -> None:
         for started in self.before:
             started.process.wait()
+        if self.steps is not None:
+            try:
+                self.steps()
+            except Exception as err:  # a failed step: its test reports it
+                self.failure = f"{type(err).__name__}: {err}"
+            return
         for config, args, options in self.runs:
             try:
                 self.flow.run(config, *args, **options)
@@ -127,7 +135,7 @@ class Later:
 # The shared runs, in the order their tests run: {the fixture a test reads: the fixture that starts
 # the run in the background}.
 SHARED_RUNS = {"float32_runs": "float32_started", "full_run": "full_started", "swept": "swept_started",
-               "finetuned": "finetune_started", "hub_run": "hub_started", "jax_runs": "jax_started",
+               "varied": "varied_started", "finetuned": "finetune_started", "hub_run": "hub_started", "jax_runs": "jax_started",
                "folded": "folded_started", "torch_run": "torch_started", "slurm_run": "slurm_started"}
 
 

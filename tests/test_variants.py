@@ -19,22 +19,14 @@ def digests(folder):
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_a_variant_runs_beside_the_default_cache_and_is_reported(swept, tmp_path):
-    config, finished = swept
-    flow = finished.clone(tmp_path / "project")
-    default = {part: digests(flow.path(f"results/{part}"))
-               for part in ("dataset", "manifest", "features", "train", "sweep", "model")}
-
-    # tracked too: the variant's runs are MLflow runs and TensorBoard logs of their own
-    tracking = {"mlflow": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}", "experiment": "variants"},
-                "tensorboard": True}
-    with_variant = dict(config, variants={"rot10": {"augment": {"rotation_range": 10}}}, tracking=tracking)
-    jobs = [rule for rule, _ in scheduled_jobs(flow.run(with_variant, "-n").stdout)]
+def test_a_variant_runs_beside_the_default_cache_and_is_reported(varied):
+    flow = varied["flow"]
+    jobs = [rule for rule, _ in scheduled_jobs(varied["planned"])]
     own = {"make_report", "all", "track_runs", "tensorboard_logs"}
     assert jobs and all(rule.startswith("variant_rot10_") or rule in own for rule in jobs), jobs
     assert "variant_rot10_extract_epoch" in jobs and "extract_epoch" not in jobs
 
-    flow.run(with_variant)
+    default = varied["before"]
     assert {part: digests(flow.path(f"results/{part}")) for part in default} == default
     variant = flow.path("results/variants/rot10/results")
     import pandas as pd
@@ -49,16 +41,15 @@ def test_a_variant_runs_beside_the_default_cache_and_is_reported(swept, tmp_path
     assert "img/s" in (variant / "logs/extract/epoch_0.log").read_text()  # its own augmentation: computed
     report = flow.path("results/report/report.html").read_text()
     assert 'data-variant="default"' in report and 'data-variant="rot10"' in report
-    check_variant_tracked(flow, tmp_path / "mlflow.db", variant)
+    check_variant_tracked(flow, varied["database"], variant)
     # the variant's test-time evaluation, asked for alone, scores the variant's own heads, not the main run's
-    flow.run(with_variant, "results/variants/rot10/results/eval/heads.json")
     scored = json.loads((variant / "eval/heads.json").read_text())["runs"]
     assert scored and all(row["run"].startswith("results/variants/rot10/results/") for row in scored)
     for row in (r for r in scored if r["head"] == "final"):
         summary = json.loads(flow.path(f"{row['run']}/summary.json").read_text())
         assert row["accuracy"] == pytest.approx(summary["final_val_accuracy"])
     # computed once: nothing more to do
-    assert not scheduled_jobs(flow.run(with_variant, "-n").stdout)
+    assert not scheduled_jobs(varied["again"])
 
 
 def check_variant_tracked(flow, database, variant):
