@@ -369,13 +369,19 @@ def swept(swept_started):
     return config, flow
 
 
+def digests(folder: Path) -> dict[str, str]:
+    """{path below folder: sha256} of every file below it."""
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 @pytest.fixture(scope="session")
 def varied_started(tmp_path_factory, swept_started):
     """A copy of the finished sweep run, given a variant (rot10) and tracking, in the background once
     the sweep run has ended: what a dry run plans, the default cache's files before, the run, and the
     variant's test-time evaluation asked for alone."""
-    import hashlib
-
     config, finished, _ = swept_started
     root = tmp_path_factory.mktemp("varied")
     tracking = {"mlflow": {"uri": f"sqlite:///{root / 'mlflow.db'}", "experiment": "variants"}, "tensorboard": True}
@@ -384,9 +390,7 @@ def varied_started(tmp_path_factory, swept_started):
 
     def steps():
         flow = made["flow"] = Workflow(root / "project", finished=finished)
-        made["before"] = {part: {str(p.relative_to(flow.path(f"results/{part}"))):
-                                 hashlib.sha256(p.read_bytes()).hexdigest()
-                                 for p in sorted(flow.path(f"results/{part}").rglob("*")) if p.is_file()}
+        made["before"] = {part: digests(flow.path(f"results/{part}"))
                           for part in ("dataset", "manifest", "features", "train", "sweep", "model")}
         made["planned"] = flow.run(with_variant, "-n").stdout
         flow.run(with_variant)

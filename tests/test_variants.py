@@ -9,14 +9,9 @@ import sys
 
 import pytest
 import yaml
-from conftest import ROOT, full_config
+from conftest import ROOT, digests, full_config
 
 from test_workflow import scheduled_jobs
-
-
-def digests(folder):
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def test_a_variant_runs_beside_the_default_cache_and_is_reported(varied):
