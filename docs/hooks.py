@@ -23,7 +23,7 @@ def on_page_markdown(markdown, page, config, files):
 
     root = Path(config["config_file_path"]).parent
     if "<!-- config reference -->" in markdown:
-        markdown = markdown.replace("<!-- config reference -->", config_reference(level=2))
+        markdown = markdown.replace("<!-- config reference -->", config_reference())
     if "<!-- outputs reference -->" in markdown:
         markdown = markdown.replace("<!-- outputs reference -->", outputs_reference())
     for name in re.findall(r"<!-- include (\S+) -->", markdown):

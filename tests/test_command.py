@@ -189,10 +189,9 @@ def test_an_error_in_a_variant_names_the_variant(tmp_path, tiny_data, tiny_base)
 
 
 def readme_python_example() -> str:
-    text = (ROOT / "docs" / "how-to" / "notebook.md").read_text()
-    block = re.search(r"<!-- api example -->\s*```python\n(.*?)```", text, re.S)
-    assert block, "docs/how-to/notebook.md has no API example"
-    return block.group(1)
+    from test_docs import block
+
+    return block(ROOT / "docs" / "how-to" / "notebook.md", "api example", "python")
 
 
 def test_the_notebook_guides_example_runs_on_a_finished_run(full_run):

@@ -15,8 +15,7 @@ import pytest
 import yaml
 
 from augcache.jobs.reference import config_readme, config_reference, keys, load_schema, undescribed
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
 TUTORIAL = ROOT / "docs" / "tutorial.md"
 
 

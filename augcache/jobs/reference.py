@@ -71,13 +71,13 @@ def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
-def config_reference(schema: dict | None = None, level: int = 2) -> str:
-    """The reference of every key, a section per top-level key: its description, then a table of
-    its keys (type, default, description); headings at `level`."""
+def config_reference(schema: dict | None = None) -> str:
+    """The reference of every key, a section per top-level key (a heading of level 2): its
+    description, then a table of its keys (type, default, description)."""
     schema = schema if schema is not None else load_schema()
     out = [schema.get("description", "").strip(), ""]
     for name, node in schema["properties"].items():
-        out += [f"{'#' * level} `{name}`", ""]
+        out += [f"## `{name}`", ""]
         if "properties" not in node:
             out += [f"{type_of(node)}, default {default_of(node)}.", ""]
         out += [node["description"].strip(), ""]
