@@ -145,11 +145,6 @@ def point_dirs(point, fold=...):
     ]
 
 
-def sweep_run_files(name):
-    """A file of every sweep point's runs (of each fold, with eval.folds); none without a sweep."""
-    return [f"{run}/{name}" for point in SWEEP_POINTS for run in point_dirs(point)]
-
-
 def candidate_dirs(fold=...):
     """{candidate: its run folders, repeat 0 first}: the sweep's points, or without a sweep the
     cached runs of K = cache.k; with eval.folds, those of each fold (fold ...), or those refit on
@@ -239,10 +234,9 @@ def variant_summaries(wildcards):
     }
 
 
-def tracked_files(name):
-    """A file of every run the trackers log: the report's runs and each variant's."""
-    runs = SETTINGS.run_dirs() + [d for v in VARIANTS for d in variant_run_dirs(v)]
-    return [f"{run}/{name}" for run in runs]
+def variant_files(name):
+    """A file of each variant's runs the report compares (which the trackers log too)."""
+    return [f"{d}/{name}" for v in VARIANTS for d in variant_run_dirs(v)]
 
 
 def tracked_configs():

@@ -52,8 +52,8 @@ rule track_runs:
     input:
         unpack(evaluation_input),
         unpack(evaluation_folds),
-        summaries=tracked_files("summary.json"),
-        metrics=tracked_files("metrics.csv"),
+        summaries=run_files("summary.json") + variant_files("summary.json"),
+        metrics=run_files("metrics.csv") + variant_files("metrics.csv"),
         report=REPORT,
         model=MODEL,
         manifests=tracked_manifests(),
@@ -77,7 +77,7 @@ rule track_runs:
 # from their metrics)
 rule tensorboard_logs:
     input:
-        metrics=tracked_files("metrics.csv") + sweep_run_files("metrics.csv"),
+        metrics=evaluated_files("metrics.csv") + variant_files("metrics.csv"),
     output:
         record=TENSORBOARD,
         logs=directory(TENSORBOARD_DIR),
